@@ -1,0 +1,37 @@
+/**
+ * A part of the demo district: simulators of one device family and the gateway configuration that reads
+ * them. The CLI is the one place that composes a gateway with simulators (STYLE.md section 2).
+ *
+ * `prepare` runs before the gateway starts: it starts simulators that are servers or serial peers (Modbus
+ * TCP servers, socat pseudo-terminals, RSUs) and returns the sources and devices the gateway must add.
+ * `start` runs once the gateway is up: it starts simulators that dial in (MQTT stations, JT/T 808 terminals,
+ * HJ 212 data loggers).
+ */
+import type { Logger } from 'pino'
+import type { DeviceConfig } from '../../gateway/config.ts'
+import type { SourceConfig } from '../../gateway/sources/index.ts'
+
+export interface DemoContext {
+  district: string
+  dataDir: string
+  log: Logger
+  /** A free loopback TCP port. */
+  freePort(): Promise<number>
+  /** Where the gateway's MQTT broker listens (for simulators that publish). */
+  mqttUrl: string
+}
+
+export interface DemoPartHandle {
+  sources: import('zod').input<typeof SourceConfig>[]
+  devices: import('zod').input<typeof DeviceConfig>[]
+  /** Start the simulators that connect to the gateway. */
+  start(): Promise<void>
+  /** Lines for "what runs where". */
+  describe(): string[]
+  stop(): Promise<void>
+}
+
+export interface DemoPart {
+  name: string
+  prepare(ctx: DemoContext): Promise<DemoPartHandle>
+}

@@ -1,0 +1,18 @@
+import { z } from 'zod'
+import { Timestamp } from '../common/time.ts'
+
+/** One ETC passage in canonical field names (shared/data-model.md `etc_transaction`). */
+export const EtcTransactionReading = z.strictObject({
+  ts: Timestamp.optional(),
+  lane: z.string().min(1).max(64),
+  result: z.string().regex(/^[a-z0-9_]+$/).max(64),
+  obu_id: z.string().regex(/^[0-9A-Fa-f]{1,16}$/).optional(),
+  plate: z.string().max(16).optional(),
+  plate_color: z.number().int().min(0).max(255).optional(),
+  vehicle_class: z.number().int().min(0).max(255).optional(),
+  fee_fen: z.number().int().min(0).optional(),
+  balance_fen: z.number().int().optional(),
+  card_id: z.string().max(32).optional(),
+  transaction_ms: z.number().int().min(0).optional(),
+})
+export type EtcTransactionReading = z.infer<typeof EtcTransactionReading>
