@@ -96,6 +96,10 @@ export const MEASUREMENTS = {
       alarm_flags: 'int',
       status_flags: 'int',
       mileage_km: 'float',
+      // JT/T 808 0x0200 additional items 0x02, 0x03, 0x30.
+      fuel_l: 'float',
+      recorder_speed_kmh: 'float',
+      signal_strength: 'int',
     },
   },
   device_status: {
