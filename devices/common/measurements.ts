@@ -29,7 +29,8 @@ const WATER_FIELDS = {
 } as const
 
 export const MEASUREMENTS = {
-  water_quality: { tags: [], fields: WATER_FIELDS },
+  // `interval` (HJ 212): realtime, minute, hour, day; absent for readings that are plain samples.
+  water_quality: { tags: ['interval'], fields: WATER_FIELDS },
   energy_meter: {
     tags: [],
     fields: {

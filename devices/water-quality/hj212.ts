@@ -367,6 +367,12 @@ export const WATER_FACTORS: Readonly<Record<string, string>> = {
   '065': 'total_nitrogen_mg_l',
 }
 
+/**
+ * The `interval` tag: real-time samples and minute/hour/day statistics of one station are different series
+ * (a 2051 average and a 2011 sample may share a DataTime and must not overwrite each other).
+ */
+export const INTERVAL_TAG: Readonly<Record<string, string>> = { '2011': 'realtime', '2051': 'minute', '2061': 'hour', '2031': 'day' }
+
 /** Values loggers send for "no valid reading". */
 const SENTINELS = new Set([-99, -999, -9999, -99999])
 
@@ -431,7 +437,7 @@ export function hj212Point(m: Hj212Message, data: Hj212Data, opts: { receivedAt:
   if (Object.keys(fields).length === 0) return fail('empty_reading', `CN ${m.cn} carries no factor values`)
   const cls = gb3838Class(classable, opts.waterBody ?? 'river')
   if (cls !== undefined) fields['gb3838_class'] = cls
-  return ok({ measurement: 'water_quality', tags: {}, fields, time: data.dataTime ?? opts.receivedAt })
+  return ok({ measurement: 'water_quality', tags: { interval: INTERVAL_TAG[m.cn] ?? 'realtime' }, fields, time: data.dataTime ?? opts.receivedAt })
 }
 
 function inRange(field: string, v: number): boolean {

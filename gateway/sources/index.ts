@@ -4,10 +4,14 @@
  */
 import { z } from 'zod'
 import type { Source } from '../core/types.ts'
+import { createHj212Source } from './hj212.ts'
+import { Hj212SourceConfig } from './hj212-config.ts'
+import { createJt808Source } from './jt808.ts'
+import { Jt808SourceConfig } from './jt808-config.ts'
 import { createMqttSource, type MqttSourceDeps } from './mqtt.ts'
 import { MqttSourceConfig } from './mqtt-config.ts'
 
-export const SourceConfig = z.discriminatedUnion('type', [MqttSourceConfig])
+export const SourceConfig = z.discriminatedUnion('type', [MqttSourceConfig, Jt808SourceConfig, Hj212SourceConfig])
 export type SourceConfig = z.infer<typeof SourceConfig>
 
 /** What factories may need from the composed gateway besides their own config. */
@@ -19,5 +23,9 @@ export function createSource(cfg: SourceConfig, deps: SourceDeps): Source {
   switch (cfg.type) {
     case 'mqtt':
       return createMqttSource(cfg, deps.mqtt)
+    case 'jt808':
+      return createJt808Source(cfg)
+    case 'hj212':
+      return createHj212Source(cfg)
   }
 }

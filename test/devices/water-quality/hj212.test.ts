@@ -70,7 +70,7 @@ describe('HJ 212 public frames', () => {
     expect(r.points).toEqual([
       {
         measurement: 'water_quality',
-        tags: {},
+        tags: { interval: 'realtime' },
         fields: {
           ph: 0,
           ammonia_nitrogen_mg_l: 0,

@@ -1,0 +1,244 @@
+/**
+ * JT/T 808 platform server. Per connection: framer -> packet (check code) -> subpackage reassembly -> body ->
+ * register / authenticate / heartbeat / locations. Every message that needs one gets a 0x8001 (0x8100 for
+ * registration) with the terminal's own platform serial number; a location is acknowledged once its points
+ * are durable in the spool. Every refused frame goes to ctx.reject with a reason code.
+ */
+import { randomBytes } from 'node:crypto'
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import type { Point } from '../../devices/common/point.ts'
+import {
+  alarmPoints,
+  createJt808Framer,
+  createJt808Reassembler,
+  decodeBody,
+  decodePacket,
+  encodeJt808,
+  type Jt808Body,
+  type Jt808Header,
+  JT808_MSG,
+  JT808_REGISTER_RESULT,
+  JT808_RESULT,
+  type Jt808Reassembler,
+  locationPoint,
+  locationsOf,
+  terminalId,
+} from '../../devices/position/jt808.ts'
+import type { ComponentHealth, Source, SourceContext } from '../core/types.ts'
+import type { Jt808SourceConfig } from './jt808-config.ts'
+import { type Conn, createTcpServer, type TcpServer } from './tcp-server.ts'
+
+export interface Jt808Source extends Source {
+  /** Where the server listens once started. */
+  address(): { host: string; port: number } | undefined
+  connections(): number
+}
+
+export function createJt808Source(cfg: Jt808SourceConfig): Jt808Source {
+  let ctx: SourceContext | undefined
+  let server: TcpServer | undefined
+  let bound: { host: string; port: number } | undefined
+  /** Codes issued at registration, by terminal id (persisted). */
+  let issued: Record<string, string> = {}
+  let saving: Promise<void> = Promise.resolve()
+  /** Platform serial numbers and last alarm flags, per terminal (they outlive a connection). */
+  const serials = new Map<string, number>()
+  const lastAlarm = new Map<string, number>()
+  const file = () => join(ctx!.dataDir, `jt808-${cfg.id}-auth.json`)
+
+  function persist(): Promise<void> {
+    const snapshot = JSON.stringify(issued)
+    saving = saving.then(async () => {
+      try {
+        await mkdir(ctx!.dataDir, { recursive: true })
+        const tmp = `${file()}.tmp`
+        await writeFile(tmp, snapshot)
+        await rename(tmp, file())
+      } catch (err) {
+        ctx!.log.error({ err }, 'could not save issued JT/T 808 auth codes')
+      }
+    })
+    return saving
+  }
+
+  function nextSerial(term: string): number {
+    const s = serials.get(term) ?? 0
+    serials.set(term, (s + 1) & 0xffff)
+    return s
+  }
+
+  function reply(conn: Conn, to: Jt808Header, body: Jt808Body, msgId: number): void {
+    const term = terminalId(to.phone)
+    const header: Jt808Header = { msgId, version: to.version, protocolVersion: to.protocolVersion, phone: to.phone, serial: nextSerial(term), encryption: 0 }
+    conn.send(encodeJt808({ header, body }))
+  }
+
+  function general(conn: Conn, to: Jt808Header, result: number): void {
+    reply(conn, to, { type: 'platform_response', ackSerial: to.serial, ackMsgId: to.msgId, result }, JT808_MSG.platformResponse)
+  }
+
+  function expectedCode(term: string): string | undefined {
+    return cfg.authCodes[term] ?? issued[term]
+  }
+
+  function onConnection(conn: Conn) {
+    const c = ctx!
+    const framer = createJt808Framer({ maxFrameBytes: cfg.maxFrameBytes })
+    let reassembler: Jt808Reassembler | undefined
+    let authed: string | undefined
+    const reject = (reason: string, raw: Uint8Array, detail?: string, device?: string, bad = true) => {
+      void c.reject({ source: cfg.id, address: conn.address, raw, reason, ...(detail !== undefined ? { detail } : {}), ...(device !== undefined ? { device } : {}) })
+      if (bad) conn.bad()
+    }
+
+    async function handle(raw: Buffer, frame: Buffer): Promise<void> {
+      if (conn.closed) return
+      const p = decodePacket(frame)
+      if (!p.ok) return reject(p.reason, raw, p.detail)
+      const { header } = p.value
+      const term = terminalId(header.phone)
+      if (!conn.allow(c.now())) return reject('rate_limited', raw, `over ${cfg.rateLimitPerSec} frames/s`, term)
+      let packet = p.value
+      if (header.subpackage) {
+        reassembler ??= createJt808Reassembler()
+        const r = reassembler.add(packet, c.now())
+        general(conn, header, JT808_RESULT.ok)
+        if (!r.done) return
+        packet = r.packet
+      }
+      const body = decodeBody(packet.header, packet.body)
+      if (!body.ok) {
+        general(conn, packet.header, JT808_RESULT.badMessage)
+        return reject(body.reason, raw, body.detail, term)
+      }
+      const b = body.value
+      switch (b.type) {
+        case 'register': {
+          const known = c.devices.get(term)
+          if ((cfg.requireInventory || !cfg.allowRegistration) && !known && cfg.authCodes[term] === undefined) {
+            reply(conn, packet.header, { type: 'register_response', ackSerial: packet.header.serial, result: JT808_REGISTER_RESULT.noTerminal }, JT808_MSG.registerResponse)
+            return reject('unknown_terminal', raw, `terminal ${term} may not register`, term)
+          }
+          let code = expectedCode(term)
+          if (code === undefined) {
+            code = randomBytes(8).toString('hex').toUpperCase()
+            issued[term] = code
+            await persist()
+          }
+          reply(conn, packet.header, { type: 'register_response', ackSerial: packet.header.serial, result: JT808_REGISTER_RESULT.ok, authCode: code }, JT808_MSG.registerResponse)
+          return
+        }
+        case 'auth': {
+          const want = expectedCode(term)
+          if (want === undefined || want !== b.authCode) {
+            general(conn, packet.header, JT808_RESULT.fail)
+            reject(want === undefined ? 'unknown_terminal' : 'bad_auth_code', raw, want === undefined ? `no auth code for terminal ${term}` : 'auth code does not match', term, false)
+            conn.close()
+            return
+          }
+          if (cfg.requireInventory && !c.devices.get(term)) {
+            general(conn, packet.header, JT808_RESULT.fail)
+            reject('unknown_device', raw, `terminal ${term} is not in the inventory`, term, false)
+            conn.close()
+            return
+          }
+          authed = term
+          general(conn, packet.header, JT808_RESULT.ok)
+          return
+        }
+        case 'terminal_response':
+          // An answer to a platform command: nothing to store, nothing to answer.
+          if (authed === undefined) return reject('not_authenticated', raw, undefined, term)
+          return
+        case 'heartbeat':
+        case 'location':
+        case 'location_batch': {
+          if (authed === undefined) {
+            general(conn, packet.header, JT808_RESULT.fail)
+            return reject('not_authenticated', raw, `0x${packet.header.msgId.toString(16).padStart(4, '0')} before authentication`, term)
+          }
+          if (authed !== term) {
+            general(conn, packet.header, JT808_RESULT.fail)
+            return reject('terminal_mismatch', raw, `connection authenticated as ${authed}, frame from ${term}`, term)
+          }
+          if (b.type === 'heartbeat') {
+            general(conn, packet.header, JT808_RESULT.ok)
+            return
+          }
+          const now = c.now()
+          const points: Point[] = []
+          let frames = 0
+          let prev = lastAlarm.get(term) ?? 0
+          for (const l of locationsOf(b)) {
+            const pt = locationPoint(l, now)
+            if (!pt.ok) {
+              reject(pt.reason, raw, pt.detail, term, false)
+              continue
+            }
+            points.push(pt.value, ...alarmPoints(prev, l, now))
+            prev = l.alarm >>> 0
+            frames++
+          }
+          lastAlarm.set(term, prev)
+          if (frames > 0) await c.ingest({ source: cfg.id, device: term, kind: 'position', protocol: 'jt808', points, frames })
+          general(conn, packet.header, frames > 0 || locationsOf(b).length === 0 ? JT808_RESULT.ok : JT808_RESULT.badMessage)
+          return
+        }
+        case 'platform_response':
+        case 'register_response':
+          general(conn, packet.header, JT808_RESULT.unsupported)
+          return reject('unexpected_message', raw, `platform message 0x${packet.header.msgId.toString(16)} from a terminal`, term)
+        default:
+          general(conn, packet.header, JT808_RESULT.unsupported)
+          return reject('unsupported_message', raw, `message 0x${packet.header.msgId.toString(16).padStart(4, '0')}`, term, false)
+      }
+    }
+
+    return {
+      data(chunk: Buffer) {
+        for (const e of framer.push(chunk)) {
+          if (!e.ok) {
+            reject(e.reason, e.raw, e.detail)
+            if (conn.closed) return
+            continue
+          }
+          conn.enqueue(() => handle(e.raw, e.frame))
+        }
+      },
+      closed(why: string) {
+        if (authed !== undefined) c.devices.setOnline(authed, false, why)
+        if (reassembler && reassembler.pending() > 0) {
+          void c.reject({ source: cfg.id, address: conn.address, raw: '', reason: 'incomplete_subpackages', detail: `${reassembler.pending()} split messages never completed`, ...(authed ? { device: authed } : {}) })
+        }
+      },
+    }
+  }
+
+  return {
+    id: cfg.id,
+    type: 'jt808',
+    async start(c) {
+      ctx = c
+      try {
+        issued = JSON.parse(await readFile(file(), 'utf8')) as Record<string, string>
+      } catch {
+        issued = {}
+      }
+      server = createTcpServer(
+        { host: cfg.host, port: cfg.port, idleTimeoutSec: cfg.idleTimeoutSec, ratePerSec: cfg.rateLimitPerSec, maxBadFrames: cfg.maxBadFrames, log: c.log },
+        onConnection,
+      )
+      bound = await server.listen()
+    },
+    async stop() {
+      await server?.stop()
+      await saving
+    },
+    health(): ComponentHealth {
+      return server ? { status: 'ok', detail: `listening on ${bound?.host}:${bound?.port}, ${server.connections()} connections` } : { status: 'down', detail: 'not started' }
+    },
+    address: () => bound,
+    connections: () => server?.connections() ?? 0,
+  }
+}

@@ -1,0 +1,239 @@
+/**
+ * A simulated HJ 212-2017 water-quality station data logger: dials the platform, sends 2011 real-time data
+ * every `realtimeSec` (30 s by default) and 2051 minute data (Avg/Min/Max of its samples) every `minuteSec`,
+ * Flag=5 (answer wanted), and waits for the 9014 answers. Now and then an instrument is in maintenance (M)
+ * or calibration (C), and its values carry that flag. Frames are built with the gateway's own codec.
+ */
+import { connect, type Socket } from 'node:net'
+import {
+  createHj212Framer,
+  dataCp,
+  decodeHj212,
+  encodeHj212,
+  type FactorValues,
+  formatHj212Time,
+  type Hj212Message,
+} from '../../devices/water-quality/hj212.ts'
+
+export interface StationOptions {
+  host: string
+  port: number
+  /** Device unique id (MN). */
+  mn: string
+  pw: string
+  /** ST system code: 21 surface water quality (default), 32 surface-water pollution source. */
+  st?: string
+  realtimeSec?: number
+  minuteSec?: number
+  /** Probability per upload that one instrument is flagged M (maintenance) or C (calibration). */
+  flagProbability?: number
+  /** Upload on timers (default); false: only when `upload()` is called. */
+  autoUpload?: boolean
+  reconnect?: boolean
+  random?: () => number
+  now?: () => number
+  onError?: (err: Error) => void
+}
+
+export interface StationStats {
+  sent: number
+  answered: number
+  refused: number
+  flagged: number
+  connects: number
+}
+
+export interface Station {
+  start(): Promise<void>
+  /** Send one upload now (CN 2011 or 2051); resolves with the answer's CN (9014 accepted, 9011 refused). */
+  upload(cn?: '2011' | '2051'): Promise<string>
+  /** Send raw bytes on the connection (tests). */
+  raw(bytes: Buffer): void
+  stop(): Promise<void>
+  stats(): StationStats
+}
+
+/** Factor code, typical value and spread for a river monitoring station. */
+const FACTORS: readonly (readonly [string, number, number, number])[] = [
+  ['w01001', 7.4, 0.3, 2], // pH
+  ['w01010', 17, 3, 1], // water temperature
+  ['w01009', 7.8, 1.2, 2], // dissolved oxygen
+  ['w01003', 12, 6, 1], // turbidity
+  ['w01014', 460, 40, 1], // conductivity
+  ['w01019', 3.2, 1.2, 2], // permanganate index
+  ['w21003', 0.35, 0.2, 3], // ammonia nitrogen
+  ['w21011', 0.08, 0.05, 3], // total phosphorus
+  ['w21001', 1.1, 0.4, 2], // total nitrogen
+]
+
+export function createStation(o: StationOptions): Station {
+  const random = o.random ?? Math.random
+  const now = o.now ?? Date.now
+  const st: StationStats = { sent: 0, answered: 0, refused: 0, flagged: 0, connects: 0 }
+  let socket: Socket | undefined
+  let stopped = false
+  const timers: NodeJS.Timeout[] = []
+  let lastQn = 0
+  const waiting = new Map<string, { ok: (m: Hj212Message) => void; fail: (e: Error) => void }>()
+  /** Samples since the last minute upload, per factor. */
+  const samples = new Map<string, number[]>()
+
+  function qn(): string {
+    // QN must be unique per request: milliseconds, bumped when two uploads share one.
+    let t = now()
+    if (t <= lastQn) t = lastQn + 1
+    lastQn = t
+    return formatHj212Time(t, true)
+  }
+
+  function sample(): { factors: Record<string, FactorValues>; flagged: boolean } {
+    const factors: Record<string, FactorValues> = {}
+    let flagCode: string | undefined
+    let flag = 'N'
+    if (random() < (o.flagProbability ?? 0.05)) {
+      flagCode = FACTORS[Math.floor(random() * FACTORS.length)]![0]
+      flag = random() < 0.5 ? 'M' : 'C'
+    }
+    for (const [code, mid, spread, digits] of FACTORS) {
+      const v = Math.max(0, mid + (random() * 2 - 1) * spread)
+      const list = samples.get(code) ?? []
+      list.push(v)
+      samples.set(code, list)
+      factors[code] = { Rtd: v.toFixed(digits), Flag: code === flagCode ? flag : 'N' }
+    }
+    return { factors, flagged: flagCode !== undefined }
+  }
+
+  function minute(): Record<string, FactorValues> {
+    const factors: Record<string, FactorValues> = {}
+    for (const [code, , , digits] of FACTORS) {
+      const list = samples.get(code)
+      if (!list || list.length === 0) continue
+      const avg = list.reduce((a, b) => a + b, 0) / list.length
+      factors[code] = { Avg: avg.toFixed(digits), Min: Math.min(...list).toFixed(digits), Max: Math.max(...list).toFixed(digits), Flag: 'N' }
+    }
+    samples.clear()
+    return factors
+  }
+
+  function upload(cn: '2011' | '2051' = '2011'): Promise<string> {
+    const t = now()
+    let factors: Record<string, FactorValues>
+    if (cn === '2011') {
+      const s = sample()
+      factors = s.factors
+      if (s.flagged) st.flagged++
+    } else {
+      if (samples.size === 0) sample()
+      factors = minute()
+    }
+    // 2051 DataTime is the start of the minute; 2011 the sample instant (seconds).
+    const dataTime = cn === '2051' ? Math.floor(t / 60_000) * 60_000 : Math.floor(t / 1000) * 1000
+    const m: Hj212Message = { qn: qn(), st: o.st ?? '21', cn, pw: o.pw, mn: o.mn, flag: 5, cp: dataCp(dataTime, factors) }
+    st.sent++
+    return new Promise((resolve, reject) => {
+      const s = socket
+      if (!s || s.destroyed) {
+        reject(new Error('not connected'))
+        return
+      }
+      const timer = setTimeout(() => {
+        waiting.delete(m.qn!)
+        reject(new Error(`no answer to QN ${m.qn}`))
+      }, 10_000)
+      waiting.set(m.qn!, {
+        ok: (a) => {
+          clearTimeout(timer)
+          if (a.cn === '9014') st.answered++
+          else st.refused++
+          resolve(a.cn)
+        },
+        fail: (e) => {
+          clearTimeout(timer)
+          reject(e)
+        },
+      })
+      s.write(encodeHj212(m))
+    })
+  }
+
+  function dial(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const framer = createHj212Framer()
+      const s = connect({ host: o.host, port: o.port })
+      socket = s
+      s.setNoDelay(true)
+      s.once('connect', () => {
+        st.connects++
+        resolve()
+      })
+      s.once('error', reject)
+      s.on('error', (e) => o.onError?.(e))
+      s.on('data', (chunk: Buffer) => {
+        for (const e of framer.push(chunk)) {
+          if (!e.ok) continue
+          const m = decodeHj212(e.frame)
+          if (!m.ok || m.value.qn === undefined) continue
+          const w = waiting.get(m.value.qn)
+          if (w) {
+            waiting.delete(m.value.qn)
+            w.ok(m.value)
+          }
+        }
+      })
+      s.on('close', () => {
+        for (const [k, w] of waiting) {
+          waiting.delete(k)
+          w.fail(new Error('connection closed'))
+        }
+        if (!stopped && o.reconnect) {
+          for (const t of timers.splice(0)) clearInterval(t)
+          setTimeout(() => {
+            if (!stopped) start().catch((e: Error) => o.onError?.(e))
+          }, 1000 + Math.floor(random() * 2000)).unref()
+        }
+      })
+    })
+  }
+
+  async function start(): Promise<void> {
+    await dial()
+    if (o.autoUpload === false) return
+    const rt = (o.realtimeSec ?? 30) * 1000
+    const mi = (o.minuteSec ?? 60) * 1000
+    const fail = (e: Error) => o.onError?.(e)
+    timers.push(setInterval(() => upload('2011').catch(fail), rt))
+    timers.push(setInterval(() => upload('2051').catch(fail), mi))
+    // First real-time upload soon after connecting, spread across stations.
+    timers.push(setTimeout(() => upload('2011').catch(fail), Math.floor(random() * Math.min(rt, 3000))))
+  }
+
+  return {
+    start,
+    upload,
+    raw(bytes) {
+      socket?.write(bytes)
+    },
+    async stop() {
+      stopped = true
+      for (const t of timers.splice(0)) clearInterval(t)
+      const s = socket
+      if (s && !s.destroyed) {
+        await new Promise<void>((r) => {
+          s.once('close', () => r())
+          s.end()
+          setTimeout(() => s.destroy(), 1000).unref()
+        })
+      }
+    },
+    stats: () => ({ ...st }),
+  }
+}
+
+export function createStations(o: Omit<StationOptions, 'mn'> & { count: number; firstMn?: number }): Station[] {
+  const first = o.firstMn ?? 1
+  return Array.from({ length: o.count }, (_, i) => {
+    const { count: _c, firstMn: _f, ...rest } = o
+    return createStation({ ...rest, mn: `SIMWQ${String(first + i).padStart(9, '0')}` })
+  })
+}
