@@ -63,7 +63,9 @@ export async function runDecode(format: string, file: string, out: NodeJS.Writab
     const rl = createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY })
     rl.on('line', (raw) => {
       const line = raw.replace(/\r$/, '')
-      if (line.trim() === '' || line.trimStart().startsWith('#')) return
+      // `#` starts a comment line, but `##` starts an HJ 212 packet.
+      const t = line.trimStart()
+      if (t === '' || (t.startsWith('#') && !t.startsWith('##'))) return
       let r: DecodeLineResult
       try {
         r = dec.decodeLine(line, { receivedAt: Date.now() })
