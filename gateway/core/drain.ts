@@ -34,8 +34,15 @@ export function createDrain(sink: Sink, spool: Spool, deadLetter: DeadLetterLog,
 
   const sleep = (ms: number) =>
     new Promise<void>((resolve) => {
-      const t = setTimeout(resolve, ms)
-      ac.signal.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true })
+      const onAbort = () => {
+        clearTimeout(t)
+        resolve()
+      }
+      const t = setTimeout(() => {
+        ac.signal.removeEventListener('abort', onAbort)
+        resolve()
+      }, ms)
+      ac.signal.addEventListener('abort', onAbort, { once: true })
     })
 
   const backoff = (retryAfterMs: number | undefined) => {

@@ -5,6 +5,7 @@
  *   city/<district>/<kind>/<device>/event       a device-reported event, for kinds that define one
  * decode (JSON) -> validate (the kind's zod schema) -> normalize (the kind's toPoints) -> ingest.
  */
+import { isUtf8 } from 'node:buffer'
 import type { z } from 'zod'
 import type { DeviceKind } from '../../devices/common/kind.ts'
 import { deviceKind } from '../../devices/index.ts'
@@ -52,7 +53,9 @@ export function createMqttSource(cfg: MqttSourceConfig, deps: MqttSourceDeps): S
 
   function handle(c: SourceContext, topic: string, payload: Buffer, qos: 0 | 1 | 2): Promise<void> | undefined {
     handled++
-    const reject = (reason: string, detail?: string, device?: string, raw: string | Uint8Array = payload) =>
+    // JSON devices send text: keep it readable in the dead-letter log; anything else is kept as hex.
+    const rawPayload = (): string | Uint8Array => (payload.length <= 65_536 && isUtf8(payload) ? payload.toString('utf8') : payload)
+    const reject = (reason: string, detail?: string, device?: string, raw: string | Uint8Array = rawPayload()) =>
       c.reject({ source: cfg.id, address: topic, raw, reason, ...(detail !== undefined ? { detail } : {}), ...(device !== undefined ? { device } : {}) })
     if (payload.length > cfg.maxPayloadBytes) return reject('payload_too_large', `${payload.length} bytes > ${cfg.maxPayloadBytes}`)
     const parts = topic.split('/')
@@ -94,7 +97,7 @@ export function createMqttSource(cfg: MqttSourceConfig, deps: MqttSourceDeps): S
       const r = decoder.schema.safeParse(items[i])
       if (!r.success) {
         const { reason, detail } = validationReason(r.error)
-        rejects.push(reject(reason, items.length > 1 ? `[${i}] ${detail}` : detail, device, items.length > 1 ? JSON.stringify(items[i]) : payload))
+        rejects.push(reject(reason, items.length > 1 ? `[${i}] ${detail}` : detail, device, items.length > 1 ? JSON.stringify(items[i]) : rawPayload()))
         continue
       }
       for (const p of decoder.toPoints(r.data, options ? { receivedAt, options } : { receivedAt })) points.push(p)
