@@ -41,25 +41,37 @@ export function createJt808Source(cfg: Jt808SourceConfig): Jt808Source {
   let bound: { host: string; port: number } | undefined
   /** Codes issued at registration, by terminal id (persisted). */
   let issued: Record<string, string> = {}
-  let saving: Promise<void> = Promise.resolve()
+  /** Registrations waiting for the issued codes to be on disk; one write serves all that queued meanwhile. */
+  let waiters: (() => void)[] = []
+  let writing: Promise<void> | undefined
   /** Platform serial numbers and last alarm flags, per terminal (they outlive a connection). */
   const serials = new Map<string, number>()
   const lastAlarm = new Map<string, number>()
   const file = () => join(ctx!.dataDir, `jt808-${cfg.id}-auth.json`)
 
-  function persist(): Promise<void> {
-    const snapshot = JSON.stringify(issued)
-    saving = saving.then(async () => {
+  async function flush(): Promise<void> {
+    while (waiters.length > 0) {
+      const done = waiters
+      waiters = []
       try {
         await mkdir(ctx!.dataDir, { recursive: true })
         const tmp = `${file()}.tmp`
-        await writeFile(tmp, snapshot)
+        await writeFile(tmp, JSON.stringify(issued))
         await rename(tmp, file())
       } catch (err) {
         ctx!.log.error({ err }, 'could not save issued JT/T 808 auth codes')
       }
+      for (const d of done) d()
+    }
+    writing = undefined
+  }
+
+  /** Resolves once the codes issued so far are on disk (a code is never handed out and then forgotten). */
+  function persist(): Promise<void> {
+    return new Promise((resolve) => {
+      waiters.push(resolve)
+      writing ??= flush()
     })
-    return saving
   }
 
   function nextSerial(term: string): number {
@@ -233,7 +245,7 @@ export function createJt808Source(cfg: Jt808SourceConfig): Jt808Source {
     },
     async stop() {
       await server?.stop()
-      await saving
+      await writing
     },
     health(): ComponentHealth {
       return server ? { status: 'ok', detail: `listening on ${bound?.host}:${bound?.port}, ${server.connections()} connections` } : { status: 'down', detail: 'not started' }
