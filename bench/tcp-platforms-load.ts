@@ -7,6 +7,7 @@
  * argv: jtPort hjPort terminals stations seconds interval hjInterval
  */
 import { connect, type Socket } from 'node:net'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { createJt808Framer, decodeJt808, encodeJt808, type Jt808Header, type Jt808Message } from '../devices/position/jt808.ts'
 import { createHj212Framer, dataCp, decodeHj212, encodeHj212, formatHj212Time } from '../devices/water-quality/hj212.ts'
 
@@ -30,7 +31,10 @@ function terminal(i: number): Promise<Socket> {
   let code: string | undefined
   const s = connect({ host: '127.0.0.1', port: jtPort })
   const framer = createJt808Framer()
-  const h = (msgId: number): Jt808Header => ({ msgId, version: 2013, protocolVersion: 0, phone, serial: (serial = (serial + 1) & 0xffff), encryption: 0 })
+  const h = (msgId: number): Jt808Header => {
+    serial = (serial + 1) & 0xffff
+    return { msgId, version: 2013, protocolVersion: 0, phone, serial, encryption: 0 }
+  }
   s.on('error', () => errors++)
   const onMsg = (m: Jt808Message) => {
     const b = m.body
@@ -146,9 +150,12 @@ async function main(): Promise<void> {
   process.stdout.write(`${JSON.stringify({ phase: 'connected', connectMs: Math.round(connectMs) })}\n`)
   // Wait for the parent to start its measurement window.
   await new Promise<void>((r) => process.stdin.once('data', () => r()))
+  const lag = monitorEventLoopDelay({ resolution: 10 })
+  lag.enable()
   for (const f of onAuthStart) f()
   await new Promise((r) => setTimeout(r, seconds * 1000))
   sending = false
+  lag.disable()
   for (const t of timers) clearTimeout(t)
   // Let the last acknowledgements arrive.
   const deadline = Date.now() + 10_000
@@ -156,7 +163,7 @@ async function main(): Promise<void> {
   latencies.sort((a, b) => a - b)
   const q = (p: number) => Math.round((latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? 0) * 100) / 100
   process.stdout.write(
-    `${JSON.stringify({ phase: 'done', jt808Sent: sent, jt808Acked: acked, jt808Refused: refused, hj212Sent: hjSent, hj212Acked: hjAcked, errors, ackP50Ms: q(0.5), ackP99Ms: q(0.99), ackMaxMs: q(1), connectMs: Math.round(connectMs) })}\n`,
+    `${JSON.stringify({ phase: 'done', jt808Sent: sent, jt808Acked: acked, jt808Refused: refused, hj212Sent: hjSent, hj212Acked: hjAcked, errors, ackP50Ms: q(0.5), ackP99Ms: q(0.99), ackMaxMs: q(1), clientLoopLagP99Ms: Math.round(lag.percentile(99) / 1e4) / 100, connectMs: Math.round(connectMs) })}\n`,
   )
   for (const s of socks) s.destroy()
   process.exit(0)

@@ -13,6 +13,7 @@
 import { execFileSync, spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pino from 'pino'
@@ -104,12 +105,15 @@ export async function run(): Promise<Record<string, unknown>> {
     if (connected['phase'] !== 'connected') throw new Error(`load generator: ${JSON.stringify(connected)}`)
     const rssConnected = process.memoryUsage().rss
     const acceptedBefore = await counter(gw, 'smartcity_readings_accepted_total', {})
+    const lag = monitorEventLoopDelay({ resolution: 10 })
+    lag.enable()
     const cpu0 = process.cpuUsage()
     const t0 = performance.now()
     child.stdin.write('go\n')
     const done = await next()
     const wallS = (performance.now() - t0) / 1000
     const cpu = process.cpuUsage(cpu0)
+    lag.disable()
     const accepted = (await counter(gw, 'smartcity_readings_accepted_total', {})) - acceptedBefore
     const rejected = await counter(gw, 'smartcity_readings_rejected_total', {})
     if (done['phase'] !== 'done') throw new Error(`load generator: ${JSON.stringify(done)}`)
@@ -133,6 +137,9 @@ export async function run(): Promise<Record<string, unknown>> {
       ackP50Ms: done['ackP50Ms'],
       ackP99Ms: done['ackP99Ms'],
       ackMaxMs: done['ackMaxMs'],
+      gatewayLoopLagP99Ms: Math.round(lag.percentile(99) / 1e4) / 100,
+      gatewayLoopLagMaxMs: Math.round(lag.max / 1e4) / 100,
+      clientLoopLagP99Ms: done['clientLoopLagP99Ms'],
       rssConnectedMb: Math.round(rssConnected / 1048576),
       rssPeakMb: Math.round(peakRss / 1048576),
       cpuPercent: Math.round(((cpu.user + cpu.system) / 1000 / (wallS * 1000)) * 1000) / 10,
