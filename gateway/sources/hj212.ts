@@ -20,32 +20,21 @@ import {
   requestAnswer,
   wantsAnswer,
 } from '../../devices/water-quality/hj212.ts'
-import type { ComponentHealth, Source, SourceContext } from '../core/types.ts'
+import type { SourceContext } from '../core/types.ts'
 import type { Hj212SourceConfig } from './hj212-config.ts'
-import { type Conn, createTcpServer, type TcpServer } from './tcp-server.ts'
+import { type Conn, type ConnHandler, connRejecter, createTcpSource, framePump, type TcpSource } from './tcp-server.ts'
 
-export interface Hj212Source extends Source {
-  address(): { host: string; port: number } | undefined
-  connections(): number
-}
+export type Hj212Source = TcpSource
 
 /** Answers from a data logger to platform commands: nothing to store or answer. */
 const DEVICE_ANSWERS = new Set(['9011', '9012', '9013', '9014'])
 
 export function createHj212Source(cfg: Hj212SourceConfig): Hj212Source {
-  let ctx: SourceContext | undefined
-  let server: TcpServer | undefined
-  let bound: { host: string; port: number } | undefined
-
-  function onConnection(conn: Conn) {
-    const c = ctx!
+  function onConnection(c: SourceContext, conn: Conn): ConnHandler {
     const framer = createHj212Framer({ maxSegmentBytes: cfg.maxSegmentBytes })
     let reassembler: Hj212Reassembler | undefined
     let lastMn: string | undefined
-    const reject = (reason: string, raw: Uint8Array, detail?: string, device?: string, bad = true) => {
-      void c.reject({ source: cfg.id, address: conn.address, raw, reason, ...(detail !== undefined ? { detail } : {}), ...(device !== undefined ? { device } : {}) })
-      if (bad) conn.bad()
-    }
+    const reject = connRejecter(c, cfg.id, conn)
     const send = (m: Hj212Message) => conn.send(encodeHj212(m))
 
     async function handle(raw: Buffer): Promise<void> {
@@ -94,17 +83,8 @@ export function createHj212Source(cfg: Hj212SourceConfig): Hj212Source {
     }
 
     return {
-      data(chunk: Buffer) {
-        for (const e of framer.push(chunk)) {
-          if (!e.ok) {
-            reject(e.reason, e.raw, e.detail)
-            if (conn.closed) return
-            continue
-          }
-          conn.enqueue(() => handle(e.frame))
-        }
-      },
-      closed(why: string) {
+      data: framePump(framer, conn, reject, handle),
+      closed(why) {
         if (lastMn !== undefined && c.devices.get(lastMn)) c.devices.setOnline(lastMn, false, why)
         if (reassembler && reassembler.pending() > 0) {
           void c.reject({ source: cfg.id, address: conn.address, raw: '', reason: 'incomplete_packets', detail: `${reassembler.pending()} split uploads never completed`, ...(lastMn ? { device: lastMn } : {}) })
@@ -113,24 +93,10 @@ export function createHj212Source(cfg: Hj212SourceConfig): Hj212Source {
     }
   }
 
-  return {
+  return createTcpSource({
     id: cfg.id,
     type: 'hj212',
-    async start(c) {
-      ctx = c
-      server = createTcpServer(
-        { host: cfg.host, port: cfg.port, idleTimeoutSec: cfg.idleTimeoutSec, ratePerSec: cfg.rateLimitPerSec, maxBadFrames: cfg.maxBadFrames, log: c.log },
-        onConnection,
-      )
-      bound = await server.listen()
-    },
-    async stop() {
-      await server?.stop()
-    },
-    health(): ComponentHealth {
-      return server ? { status: 'ok', detail: `listening on ${bound?.host}:${bound?.port}, ${server.connections()} connections` } : { status: 'down', detail: 'not started' }
-    },
-    address: () => bound,
-    connections: () => server?.connections() ?? 0,
-  }
+    server: { host: cfg.host, port: cfg.port, idleTimeoutSec: cfg.idleTimeoutSec, ratePerSec: cfg.rateLimitPerSec, maxBadFrames: cfg.maxBadFrames },
+    connection: onConnection,
+  })
 }

@@ -25,20 +25,14 @@ import {
   locationsOf,
   terminalId,
 } from '../../devices/position/jt808.ts'
-import type { ComponentHealth, Source, SourceContext } from '../core/types.ts'
+import type { SourceContext } from '../core/types.ts'
 import type { Jt808SourceConfig } from './jt808-config.ts'
-import { type Conn, createTcpServer, type TcpServer } from './tcp-server.ts'
+import { type Conn, type ConnHandler, connRejecter, createTcpSource, framePump, type TcpSource } from './tcp-server.ts'
 
-export interface Jt808Source extends Source {
-  /** Where the server listens once started. */
-  address(): { host: string; port: number } | undefined
-  connections(): number
-}
+export type Jt808Source = TcpSource
 
 export function createJt808Source(cfg: Jt808SourceConfig): Jt808Source {
   let ctx: SourceContext | undefined
-  let server: TcpServer | undefined
-  let bound: { host: string; port: number } | undefined
   /** Codes issued at registration, by terminal id (persisted). */
   let issued: Record<string, string> = {}
   /** Registrations waiting for the issued codes to be on disk; one write serves all that queued meanwhile. */
@@ -94,17 +88,13 @@ export function createJt808Source(cfg: Jt808SourceConfig): Jt808Source {
     return cfg.authCodes[term] ?? issued[term]
   }
 
-  function onConnection(conn: Conn) {
-    const c = ctx!
+  function onConnection(c: SourceContext, conn: Conn): ConnHandler {
     const framer = createJt808Framer({ maxFrameBytes: cfg.maxFrameBytes })
     let reassembler: Jt808Reassembler | undefined
     let authed: string | undefined
-    const reject = (reason: string, raw: Uint8Array, detail?: string, device?: string, bad = true) => {
-      void c.reject({ source: cfg.id, address: conn.address, raw, reason, ...(detail !== undefined ? { detail } : {}), ...(device !== undefined ? { device } : {}) })
-      if (bad) conn.bad()
-    }
+    const reject = connRejecter(c, cfg.id, conn)
 
-    async function handle(raw: Buffer, frame: Buffer): Promise<void> {
+    async function handle(frame: Buffer, raw: Buffer): Promise<void> {
       if (conn.closed) return
       const p = decodePacket(frame)
       if (!p.ok) return reject(p.reason, raw, p.detail)
@@ -208,17 +198,8 @@ export function createJt808Source(cfg: Jt808SourceConfig): Jt808Source {
     }
 
     return {
-      data(chunk: Buffer) {
-        for (const e of framer.push(chunk)) {
-          if (!e.ok) {
-            reject(e.reason, e.raw, e.detail)
-            if (conn.closed) return
-            continue
-          }
-          conn.enqueue(() => handle(e.raw, e.frame))
-        }
-      },
-      closed(why: string) {
+      data: framePump(framer, conn, reject, handle),
+      closed(why) {
         if (authed !== undefined) c.devices.setOnline(authed, false, why)
         if (reassembler && reassembler.pending() > 0) {
           void c.reject({ source: cfg.id, address: conn.address, raw: '', reason: 'incomplete_subpackages', detail: `${reassembler.pending()} split messages never completed`, ...(authed ? { device: authed } : {}) })
@@ -227,30 +208,23 @@ export function createJt808Source(cfg: Jt808SourceConfig): Jt808Source {
     }
   }
 
-  return {
+  return createTcpSource({
     id: cfg.id,
     type: 'jt808',
-    async start(c) {
+    server: { host: cfg.host, port: cfg.port, idleTimeoutSec: cfg.idleTimeoutSec, ratePerSec: cfg.rateLimitPerSec, maxBadFrames: cfg.maxBadFrames },
+    async onStart(c) {
       ctx = c
       try {
         issued = JSON.parse(await readFile(file(), 'utf8')) as Record<string, string>
-      } catch {
+      } catch (err) {
         issued = {}
+        // No file yet is normal; an unreadable one means terminals must register again: say so.
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') c.log.error({ err, file: file() }, 'issued JT/T 808 auth codes unreadable; terminals will have to register again')
       }
-      server = createTcpServer(
-        { host: cfg.host, port: cfg.port, idleTimeoutSec: cfg.idleTimeoutSec, ratePerSec: cfg.rateLimitPerSec, maxBadFrames: cfg.maxBadFrames, log: c.log },
-        onConnection,
-      )
-      bound = await server.listen()
     },
-    async stop() {
-      await server?.stop()
+    async onStop() {
       await writing
     },
-    health(): ComponentHealth {
-      return server ? { status: 'ok', detail: `listening on ${bound?.host}:${bound?.port}, ${server.connections()} connections` } : { status: 'down', detail: 'not started' }
-    },
-    address: () => bound,
-    connections: () => server?.connections() ?? 0,
-  }
+    connection: onConnection,
+  })
 }

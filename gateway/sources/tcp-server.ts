@@ -6,7 +6,8 @@
  * a framer and a few numbers, so thousands of idle ones are cheap.
  */
 import { createServer, type Server, type Socket } from 'node:net'
-import type { Logger } from '../core/types.ts'
+import type { Framer } from '../../devices/common/result.ts'
+import type { ComponentHealth, Logger, Source, SourceContext } from '../core/types.ts'
 
 export interface TcpServerOptions {
   host: string
@@ -170,5 +171,66 @@ export function createTcpServer(opts: TcpServerOptions, onConnection: (conn: Con
       await closing
     },
     connections: () => sockets.size,
+  }
+}
+
+/** Refuse input: dead-letter it through the context and, unless `bad` is false, spend the bad-frame budget. */
+export type RejectFn = (reason: string, raw: Uint8Array | string, detail?: string, device?: string, bad?: boolean) => void
+
+export function connRejecter(ctx: SourceContext, source: string, conn: Conn): RejectFn {
+  return (reason, raw, detail, device, bad = true) => {
+    void ctx.reject({ source, address: conn.address, raw, reason, ...(detail !== undefined ? { detail } : {}), ...(device !== undefined ? { device } : {}) })
+    if (bad) conn.bad()
+  }
+}
+
+/** The `data` of a connection handler: frame the bytes, refuse what the framer refuses, handle frames in order. */
+export function framePump<F>(framer: Framer<F>, conn: Conn, reject: RejectFn, handle: (frame: F, raw: Buffer) => Promise<void>): (chunk: Buffer) => void {
+  return (chunk) => {
+    for (const e of framer.push(chunk)) {
+      if (!e.ok) {
+        reject(e.reason, e.raw, e.detail)
+        if (conn.closed) return
+        continue
+      }
+      conn.enqueue(() => handle(e.frame, e.raw))
+    }
+  }
+}
+
+export interface TcpSource extends Source {
+  /** Where the server listens once started. */
+  address(): { host: string; port: number } | undefined
+  connections(): number
+}
+
+/** A source that is a TCP server: the common start/stop/health around a per-connection handler. */
+export function createTcpSource(o: {
+  id: string
+  type: string
+  server: Omit<TcpServerOptions, 'log'>
+  onStart?(ctx: SourceContext): Promise<void>
+  onStop?(): Promise<void>
+  connection(ctx: SourceContext, conn: Conn): ConnHandler
+}): TcpSource {
+  let server: TcpServer | undefined
+  let bound: { host: string; port: number } | undefined
+  return {
+    id: o.id,
+    type: o.type,
+    async start(ctx) {
+      await o.onStart?.(ctx)
+      server = createTcpServer({ ...o.server, log: ctx.log }, (conn) => o.connection(ctx, conn))
+      bound = await server.listen()
+    },
+    async stop() {
+      await server?.stop()
+      await o.onStop?.()
+    },
+    health(): ComponentHealth {
+      return server ? { status: 'ok', detail: `listening on ${bound?.host}:${bound?.port}, ${server.connections()} connections` } : { status: 'down', detail: 'not started' }
+    },
+    address: () => bound,
+    connections: () => server?.connections() ?? 0,
   }
 }

@@ -1,6 +1,6 @@
 /**
  * A simulated HJ 212-2017 water-quality station data logger: dials the platform, sends 2011 real-time data
- * every `realtimeSec` (30 s by default) and 2051 minute data (Avg/Min/Max of its samples) every `minuteSec`,
+ * every `realtimeSec` (30 s by default) from the shared river model and 2051 minute data (Avg/Min/Max of its samples) every `minuteSec`,
  * Flag=5 (answer wanted), and waits for the 9014 answers. Now and then an instrument is in maintenance (M)
  * or calibration (C), and its values carry that flag. Frames are built with the gateway's own codec.
  */
@@ -14,6 +14,7 @@ import {
   formatHj212Time,
   type Hj212Message,
 } from '../../devices/water-quality/hj212.ts'
+import { createStationModel, type StationModel } from '../water-quality/model.ts'
 
 export interface StationOptions {
   host: string
@@ -31,6 +32,8 @@ export interface StationOptions {
   autoUpload?: boolean
   reconnect?: boolean
   random?: () => number
+  /** Seed of the river model (simulators/water-quality/model.ts). */
+  seed?: number
   now?: () => number
   onError?: (err: Error) => void
 }
@@ -53,21 +56,29 @@ export interface Station {
   stats(): StationStats
 }
 
-/** Factor code, typical value and spread for a river monitoring station. */
-const FACTORS: readonly (readonly [string, number, number, number])[] = [
-  ['w01001', 7.4, 0.3, 2], // pH
-  ['w01010', 17, 3, 1], // water temperature
-  ['w01009', 7.8, 1.2, 2], // dissolved oxygen
-  ['w01003', 12, 6, 1], // turbidity
-  ['w01014', 460, 40, 1], // conductivity
-  ['w01019', 3.2, 1.2, 2], // permanganate index
-  ['w21003', 0.35, 0.2, 3], // ammonia nitrogen
-  ['w21011', 0.08, 0.05, 3], // total phosphorus
-  ['w21001', 1.1, 0.4, 2], // total nitrogen
+/**
+ * Factor code and decimals sent for each field. The seven fields of the shared river model
+ * (simulators/water-quality/model.ts: day cycle, oxygen solubility, pollution events) plus CODMn, TP and
+ * TN, which the model does not carry and are drawn around typical values.
+ */
+const FACTORS: readonly (readonly [string, keyof Reading, number])[] = [
+  ['w01001', 'ph', 2],
+  ['w01010', 'water_temp_c', 1],
+  ['w01009', 'dissolved_oxygen_mg_l', 2],
+  ['w01003', 'turbidity_ntu', 1],
+  ['w01014', 'conductivity_us_cm', 1],
+  ['w01018', 'cod_mg_l', 1],
+  ['w21003', 'ammonia_nitrogen_mg_l', 3],
+  ['w01019', 'codmn_mg_l', 2],
+  ['w21011', 'total_phosphorus_mg_l', 3],
+  ['w21001', 'total_nitrogen_mg_l', 2],
 ]
+
+type Reading = ReturnType<StationModel['read']> & { codmn_mg_l: number; total_phosphorus_mg_l: number; total_nitrogen_mg_l: number }
 
 export function createStation(o: StationOptions): Station {
   const random = o.random ?? Math.random
+  const model = createStationModel(o.seed ?? Math.floor(random() * 2 ** 31))
   const now = o.now ?? Date.now
   const st: StationStats = { sent: 0, answered: 0, refused: 0, flagged: 0, connects: 0 }
   let socket: Socket | undefined
@@ -86,16 +97,17 @@ export function createStation(o: StationOptions): Station {
     return formatHj212Time(t, true)
   }
 
-  function sample(): { factors: Record<string, FactorValues>; flagged: boolean } {
+  function sample(t: number): { factors: Record<string, FactorValues>; flagged: boolean } {
     const factors: Record<string, FactorValues> = {}
+    const r: Reading = { ...model.read(t), codmn_mg_l: 2.5 + random() * 2, total_phosphorus_mg_l: 0.05 + random() * 0.1, total_nitrogen_mg_l: 0.8 + random() * 0.6 }
     let flagCode: string | undefined
     let flag = 'N'
     if (random() < (o.flagProbability ?? 0.05)) {
       flagCode = FACTORS[Math.floor(random() * FACTORS.length)]![0]
       flag = random() < 0.5 ? 'M' : 'C'
     }
-    for (const [code, mid, spread, digits] of FACTORS) {
-      const v = Math.max(0, mid + (random() * 2 - 1) * spread)
+    for (const [code, field, digits] of FACTORS) {
+      const v = r[field]
       const list = samples.get(code) ?? []
       list.push(v)
       samples.set(code, list)
@@ -106,7 +118,7 @@ export function createStation(o: StationOptions): Station {
 
   function minute(): Record<string, FactorValues> {
     const factors: Record<string, FactorValues> = {}
-    for (const [code, , , digits] of FACTORS) {
+    for (const [code, , digits] of FACTORS) {
       const list = samples.get(code)
       if (!list || list.length === 0) continue
       const avg = list.reduce((a, b) => a + b, 0) / list.length
@@ -120,11 +132,11 @@ export function createStation(o: StationOptions): Station {
     const t = now()
     let factors: Record<string, FactorValues>
     if (cn === '2011') {
-      const s = sample()
+      const s = sample(t)
       factors = s.factors
       if (s.flagged) st.flagged++
     } else {
-      if (samples.size === 0) sample()
+      if (samples.size === 0) sample(t)
       factors = minute()
     }
     // 2051 DataTime is the start of the minute; 2011 the sample instant (seconds).

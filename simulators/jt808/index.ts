@@ -2,6 +2,7 @@
  * A fleet of simulated JT/T 808 terminals: buses, taxis and sanitation trucks driving loops through the
  * demo district (Xi'an high-tech zone), each with its own phone number, route and timing.
  */
+import { rng } from '../water-quality/model.ts'
 import { createTerminal, type Terminal, type TerminalOptions, type TerminalStats, type VehicleType } from './terminal.ts'
 
 export { createTerminal, type Terminal, type TerminalOptions, type TerminalStats, type VehicleType }
@@ -60,17 +61,8 @@ export interface Fleet {
   stats(): { terminals: number; sent: number; acked: number; refused: number; alarms: number }
 }
 
-/** Deterministic PRNG (mulberry32) so a simulated district replays the same. */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+/** Deterministic PRNG shared with the water-quality model, so a simulated district replays the same. */
+export const seeded = rng
 
 export function createFleet(o: FleetOptions): Fleet {
   const terminals: Terminal[] = []
