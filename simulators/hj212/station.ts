@@ -4,7 +4,7 @@
  * Flag=5 (answer wanted), and waits for the 9014 answers. Now and then an instrument is in maintenance (M)
  * or calibration (C), and its values carry that flag. Frames are built with the gateway's own codec.
  */
-import { connect, type Socket } from 'node:net'
+import type { Socket } from 'node:net'
 import {
   createHj212Framer,
   dataCp,
@@ -14,6 +14,7 @@ import {
   formatHj212Time,
   type Hj212Message,
 } from '../../devices/water-quality/hj212.ts'
+import { answers, dialFramed, hangUp } from '../common/link.ts'
 import { createStationModel, type StationModel } from '../water-quality/model.ts'
 
 export interface StationOptions {
@@ -85,7 +86,7 @@ export function createStation(o: StationOptions): Station {
   let stopped = false
   const timers: NodeJS.Timeout[] = []
   let lastQn = 0
-  const waiting = new Map<string, { ok: (m: Hj212Message) => void; fail: (e: Error) => void }>()
+  const waiting = answers<string, Hj212Message>()
   /** Samples since the last minute upload, per factor. */
   const samples = new Map<string, number[]>()
 
@@ -143,69 +144,38 @@ export function createStation(o: StationOptions): Station {
     const dataTime = cn === '2051' ? Math.floor(t / 60_000) * 60_000 : Math.floor(t / 1000) * 1000
     const m: Hj212Message = { qn: qn(), st: o.st ?? '21', cn, pw: o.pw, mn: o.mn, flag: 5, cp: dataCp(dataTime, factors) }
     st.sent++
-    return new Promise((resolve, reject) => {
-      const s = socket
-      if (!s || s.destroyed) {
-        reject(new Error('not connected'))
-        return
-      }
-      const timer = setTimeout(() => {
-        waiting.delete(m.qn!)
-        reject(new Error(`no answer to QN ${m.qn}`))
-      }, 10_000)
-      waiting.set(m.qn!, {
-        ok: (a) => {
-          clearTimeout(timer)
-          if (a.cn === '9014') st.answered++
-          else st.refused++
-          resolve(a.cn)
-        },
-        fail: (e) => {
-          clearTimeout(timer)
-          reject(e)
-        },
-      })
-      s.write(encodeHj212(m))
+    const s = socket
+    if (!s || s.destroyed) return Promise.reject(new Error('not connected'))
+    const answer = waiting.wait(m.qn!, 10_000, `QN ${m.qn}`).then((a) => {
+      if (a.cn === '9014') st.answered++
+      else st.refused++
+      return a.cn
     })
+    s.write(encodeHj212(m))
+    return answer
   }
 
-  function dial(): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const framer = createHj212Framer()
-      const s = connect({ host: o.host, port: o.port })
-      socket = s
-      s.setNoDelay(true)
-      s.once('connect', () => {
-        st.connects++
-        resolve()
-      })
-      s.once('error', reject)
-      s.on('error', (e) => o.onError?.(e))
-      s.on('data', (chunk: Buffer) => {
-        for (const e of framer.push(chunk)) {
-          if (!e.ok) continue
-          const m = decodeHj212(e.frame)
-          if (!m.ok || m.value.qn === undefined) continue
-          const w = waiting.get(m.value.qn)
-          if (w) {
-            waiting.delete(m.value.qn)
-            w.ok(m.value)
-          }
-        }
-      })
-      s.on('close', () => {
-        for (const [k, w] of waiting) {
-          waiting.delete(k)
-          w.fail(new Error('connection closed'))
-        }
+  async function dial(): Promise<void> {
+    socket = await dialFramed({
+      host: o.host,
+      port: o.port,
+      framer: createHj212Framer(),
+      onFrame(frame) {
+        const m = decodeHj212(frame)
+        if (m.ok && m.value.qn !== undefined) waiting.settle(m.value.qn, m.value)
+      },
+      onError: o.onError,
+      onClose() {
+        waiting.failAll(new Error('connection closed'))
         if (!stopped && o.reconnect) {
           for (const t of timers.splice(0)) clearInterval(t)
           setTimeout(() => {
             if (!stopped) start().catch((e: Error) => o.onError?.(e))
           }, 1000 + Math.floor(random() * 2000)).unref()
         }
-      })
+      },
     })
+    st.connects++
   }
 
   async function start(): Promise<void> {
@@ -229,14 +199,7 @@ export function createStation(o: StationOptions): Station {
     async stop() {
       stopped = true
       for (const t of timers.splice(0)) clearInterval(t)
-      const s = socket
-      if (s && !s.destroyed) {
-        await new Promise<void>((r) => {
-          s.once('close', () => r())
-          s.end()
-          setTimeout(() => s.destroy(), 1000).unref()
-        })
-      }
+      await hangUp(socket)
     },
     stats: () => ({ ...st }),
   }

@@ -5,7 +5,7 @@
  * (0x0002) when idle, and now and then raises an alarm (overspeed, emergency, fatigue) that clears on the
  * next report. Every frame is built with the same codec the gateway decodes with.
  */
-import { connect, type Socket } from 'node:net'
+import type { Socket } from 'node:net'
 import {
   createJt808Framer,
   decodeJt808,
@@ -17,6 +17,7 @@ import {
   JT808_STATUS,
   type LocationItem,
 } from '../../devices/position/jt808.ts'
+import { answers, dialFramed, hangUp } from '../common/link.ts'
 
 export type VehicleType = 'bus' | 'taxi' | 'sanitation'
 
@@ -82,7 +83,7 @@ export function createTerminal(o: TerminalOptions): Terminal {
   let timer: NodeJS.Timeout | undefined
   let hbTimer: NodeJS.Timeout | undefined
   let lastSent = 0
-  const waiting = new Map<number, { ok: (m: Jt808Message) => void; fail: (e: Error) => void }>()
+  const waiting = answers<number, Jt808Message>()
   let pos = 0 // distance along the route in waypoint units
   let mileage01 = Math.floor(random() * 1_000_000)
   let fuel01 = 400 + Math.floor(random() * 600)
@@ -100,40 +101,19 @@ export function createTerminal(o: TerminalOptions): Terminal {
 
   /** Send and wait for the answer that acknowledges this serial (0x8001 or 0x8100). */
   function request(msg: Jt808Message, timeoutMs = 10_000): Promise<Jt808Message> {
-    return new Promise((resolve, reject) => {
-      const s = socket
-      if (!s || s.destroyed) {
-        reject(new Error('not connected'))
-        return
-      }
-      const t = setTimeout(() => {
-        waiting.delete(msg.header.serial)
-        reject(new Error(`no answer to 0x${msg.header.msgId.toString(16)} serial ${msg.header.serial}`))
-      }, timeoutMs)
-      waiting.set(msg.header.serial, {
-        ok: (m) => {
-          clearTimeout(t)
-          resolve(m)
-        },
-        fail: (e) => {
-          clearTimeout(t)
-          reject(e)
-        },
-      })
-      lastSent = Date.now()
-      s.write(encodeJt808(msg))
-    })
+    const s = socket
+    if (!s || s.destroyed) return Promise.reject(new Error('not connected'))
+    const answer = waiting.wait(msg.header.serial, timeoutMs, `0x${msg.header.msgId.toString(16)} serial ${msg.header.serial}`)
+    lastSent = Date.now()
+    s.write(encodeJt808(msg))
+    return answer
   }
 
-  function onMessage(m: Jt808Message): void {
-    const b = m.body
-    const ack = b.type === 'platform_response' || b.type === 'register_response' ? b.ackSerial : undefined
-    if (ack === undefined) return
-    const w = waiting.get(ack)
-    if (w) {
-      waiting.delete(ack)
-      w.ok(m)
-    }
+  function onFrame(frame: Buffer): void {
+    const m = decodeJt808(frame)
+    if (!m.ok) return
+    const b = m.value.body
+    if (b.type === 'platform_response' || b.type === 'register_response') waiting.settle(b.ackSerial, m.value)
   }
 
   function location(): Jt808Location {
@@ -220,31 +200,16 @@ export function createTerminal(o: TerminalOptions): Terminal {
     }, hbEvery)
   }
 
-  function dial(): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const framer = createJt808Framer()
-      const s = connect({ host: o.host, port: o.port })
-      socket = s
-      s.setNoDelay(true)
-      s.once('connect', () => {
-        st.connects++
-        resolve()
-      })
-      s.once('error', reject)
-      s.on('error', (e) => o.onError?.(e))
-      s.on('data', (chunk: Buffer) => {
-        for (const e of framer.push(chunk)) {
-          if (!e.ok) continue
-          const m = decodeJt808(e.frame)
-          if (m.ok) onMessage(m.value)
-        }
-      })
-      s.on('close', () => {
+  async function dial(): Promise<void> {
+    socket = await dialFramed({
+      host: o.host,
+      port: o.port,
+      framer: createJt808Framer(),
+      onFrame,
+      onError: o.onError,
+      onClose() {
         st.authenticated = false
-        for (const [k, w] of waiting) {
-          waiting.delete(k)
-          w.fail(new Error('connection closed'))
-        }
+        waiting.failAll(new Error('connection closed'))
         if (!stopped && o.reconnect) {
           clearTimeout(timer)
           clearInterval(hbTimer)
@@ -252,8 +217,9 @@ export function createTerminal(o: TerminalOptions): Terminal {
             if (!stopped) start().catch((e: Error) => o.onError?.(e))
           }, 1000 + Math.floor(random() * 2000)).unref()
         }
-      })
+      },
     })
+    st.connects++
   }
 
   async function start(): Promise<void> {
@@ -271,14 +237,7 @@ export function createTerminal(o: TerminalOptions): Terminal {
       stopped = true
       clearTimeout(timer)
       clearInterval(hbTimer)
-      const s = socket
-      if (s && !s.destroyed) {
-        await new Promise<void>((r) => {
-          s.once('close', () => r())
-          s.end()
-          setTimeout(() => s.destroy(), 1000).unref()
-        })
-      }
+      await hangUp(socket)
     },
     stats: () => ({ ...st }),
     done: () => donePromise,
