@@ -24,7 +24,7 @@ export const Hj212SourceConfig = z.strictObject({
   host: z.string().min(1).default('127.0.0.1'),
   port: z.number().int().min(0).max(65_535).default(9212),
   passwords: z.record(z.string().min(1).max(64), z.string().max(64)).default({}),
-  defaultPassword: z.string().max(64).optional(),
+  defaultPassword: z.string().max(64).nullish(),
   requireInventory: z.boolean().default(false),
   idleTimeoutSec: z.number().int().min(1).max(86_400).default(600),
   maxSegmentBytes: z.number().int().min(64).max(9999).default(1024),

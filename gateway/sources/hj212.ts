@@ -45,7 +45,7 @@ export function createHj212Source(cfg: Hj212SourceConfig): Hj212Source {
       const mn = m.mn
       lastMn = mn
       if (!conn.allow(c.now())) return reject('rate_limited', raw, `over ${cfg.rateLimitPerSec} packets/s`, mn)
-      const want = cfg.passwords[mn] ?? cfg.defaultPassword
+      const want = cfg.passwords[mn] ?? cfg.defaultPassword ?? undefined
       if (want !== undefined && m.pw !== want) {
         if (m.qn !== undefined) send(requestAnswer(m, QN_RTN.badPassword))
         return reject('bad_password', raw, `wrong PW for MN ${mn}`, mn)
