@@ -173,6 +173,63 @@ describe('JT/T 808 frames from SmallChi/JT808 tests', () => {
   })
 })
 
+// cuteLittleDevil/go-jt808 protocol/model/reply_test.go: terminal frames (2013 and 2019 headers) and the exact
+// 0x8001 / platform answers that library produces with platform serial 0; TestT0x0200Encode's body and values.
+describe('JT/T 808 frames and answers from cuteLittleDevil/go-jt808 tests', () => {
+  const answer = (to: Jt808Message, result = 0) =>
+    encodeJt808({
+      header: { msgId: 0x8001, version: to.header.version, protocolVersion: to.header.protocolVersion, phone: to.header.phone, serial: 0, encryption: 0 },
+      body: { type: 'platform_response', ackSerial: to.header.serial, ackMsgId: to.header.msgId, result },
+    }).toString('hex')
+  const cases = [
+    ['heartbeat 2013', '7e000200000123456789017fff0a7e', '7e8001000501234567890100007fff0002008e7e'],
+    ['heartbeat 2019', '7e000240000100000000017299841738ffff027e', '7e8001400501000000000172998417380000ffff000200867e'],
+    // their handler refuses this 2013 code: result 1
+    ['authentication 2013', '7e0102000b01234567890100003137323939383431373338b57e', '7e80010005012345678901000000000102010e7e', 1],
+    [
+      'authentication 2019',
+      '7e0102402f010000000001729984173800000b3137323939383431373338313233343536373839303132333435332e372e31350000000000000000000000000000227e',
+      '7e80014005010000000001729984173800000000010200877e',
+    ],
+    [
+      'location 2019',
+      '7e0200407c0100000000017299841738ffff000004000000080006eeb6ad02633df701380003006320070719235901040000000b02020016030200210402002c051e3737370000000000000000000000000000000000000000000000000000001105420000004212064d0000004d4d1307000000580058582504000000632a02000a2b040000001430011e310128637e',
+      '7e8001400501000000000172998417380000ffff020000867e',
+    ],
+    [
+      'batch upload 2013',
+      '7e0704005d0123456789017fff000301001c000004000000080006eeb6ad02633df7013800030063200707192359001c000004000000080006eeb6ad02633df7013800030063200707192359001c000004000000080006eeb6ad02633df7013800030063200707192359067e',
+      '7e8001000501234567890100007fff0704008f7e',
+    ],
+  ] as const
+  for (const [name, frame, reply, result] of cases) {
+    it(`${name}: decodes, and our 0x8001 answer is byte for byte theirs`, () => {
+      const m = decoded(frame)
+      expect(answer(m, result ?? 0)).toBe(reply)
+    })
+  }
+
+  it('2019 authentication body: code, IMEI, software version', () => {
+    expect(decoded(cases[3][1]).body).toEqual({ type: 'auth', authCode: '17299841738', imei: '123456789012345', softwareVersion: '3.7.15' })
+  })
+
+  it('0x0200 body of TestT0x0200Encode gives their values; the 2019 frame carries every additional item', () => {
+    const h: Jt808Header = { msgId: 0x0200, version: 2013, protocolVersion: 0, phone: '000000000000', serial: 0, encryption: 0 }
+    const b = decodeBody(h, hex('000004000000080007203b7e02633df7013800030063241001235959'))
+    expect(b).toEqual({
+      ok: true,
+      value: { type: 'location', alarm: 1024, status: 2048, latE6: 119552894, lonE6: 40058359, altitudeM: 312, speed01: 3, courseDeg: 99, time: beijingToUtcMs(2024, 10, 1, 23, 59, 59), items: [] },
+    })
+    const m = decoded(cases[4][1])
+    expect(m.header).toMatchObject({ version: 2019, protocolVersion: 1, phone: '00000000017299841738', serial: 0xffff })
+    expect(m.body.type === 'location' && m.body.items.map((i) => i.id)).toEqual([0x01, 0x02, 0x03, 0x04, 0x05, 0x11, 0x12, 0x13, 0x25, 0x2a, 0x2b, 0x30, 0x31])
+    // Not positioned (status 0x800): no coordinates, so the longitude-sized latitude is not an error here.
+    const p = m.body.type === 'location' ? locationPoint(m.body, 0) : undefined
+    expect(p?.ok && p.value.fields).toMatchObject({ fix_quality: 0, alarm_flags: 1024, mileage_km: 1.1, fuel_l: 2.2, recorder_speed_kmh: 3.3, signal_strength: 30, satellites_used: 40 })
+    expect(p?.ok && 'lat' in p.value.fields).toBe(false)
+  })
+})
+
 describe('JT/T 808 refusals', () => {
   it('bad check code', () => {
     const r = decodePacket(hex('7E 00 02 00 00 01 23 45 67 89 00 00 0A 82 7E'))
