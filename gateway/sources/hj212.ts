@@ -12,6 +12,9 @@ import {
   dataAnswer,
   decodeHj212,
   encodeHj212,
+  formatHj212Time,
+  HJ212_CN,
+  type Hj212Cp,
   type Hj212Message,
   type Hj212Reassembler,
   hj212Data,
@@ -24,12 +27,86 @@ import type { SourceContext } from '../core/types.ts'
 import type { Hj212SourceConfig } from './hj212-config.ts'
 import { type Conn, type ConnHandler, connRejecter, createTcpSource, framePump, type TcpSource } from './tcp-server.ts'
 
-export type Hj212Source = TcpSource
+/** What a platform request ended with: QnRtn from 9011, ExeRtn from 9012, and any data uploaded under its QN. */
+export interface Hj212CommandResult {
+  qnRtn: number
+  exeRtn?: number
+  data: Hj212Cp[]
+}
+
+export interface Hj212Source extends TcpSource {
+  /**
+   * Send a platform request (e.g. CN 1061 get / 1062 set the real-time interval, 1011 get the logger's time)
+   * to a connected logger and follow the standard's flow: 9011 (QnRtn), the requested uploads under the same
+   * QN, then 9012 (ExeRtn). Rejects with code `not_connected` or `timeout`.
+   */
+  command(mn: string, cn: string, cp?: Hj212Cp, timeoutMs?: number): Promise<Hj212CommandResult>
+}
+
+class CommandError extends Error {
+  constructor(
+    readonly code: 'not_connected' | 'timeout',
+    message: string,
+  ) {
+    super(message)
+  }
+}
 
 /** Answers from a data logger to platform commands: nothing to store or answer. */
 const DEVICE_ANSWERS = new Set(['9011', '9012', '9013', '9014'])
 
 export function createHj212Source(cfg: Hj212SourceConfig): Hj212Source {
+  /** The connection each MN last spoke on (after its password was checked), for platform requests. */
+  const links = new Map<string, { conn: Conn; st: string | undefined; pw: string | undefined }>()
+  const commands = new Map<string, { mn: string; result: Hj212CommandResult; done(r: Hj212CommandResult | Error): void }>()
+  let lastQn = 0
+  let now = () => Date.now()
+
+  /** Route a logger's answer to the platform request with the same QN; true when it was one. */
+  function answerToCommand(m: Hj212Message, send: (m: Hj212Message) => void): boolean {
+    const cmd = m.qn === undefined ? undefined : commands.get(m.qn)
+    if (!cmd || cmd.mn !== m.mn) return false
+    const item = (k: string) => m.cp.flat().find(([key]) => key === k)?.[1]
+    if (m.cn === HJ212_CN.requestAnswer) {
+      cmd.result.qnRtn = Number(item('QnRtn') ?? QN_RTN.unknown)
+      if (cmd.result.qnRtn !== QN_RTN.ready) cmd.done(cmd.result)
+      return true
+    }
+    if (m.cn === HJ212_CN.executionResult) {
+      cmd.result.exeRtn = Number(item('ExeRtn') ?? 100)
+      cmd.done(cmd.result)
+      return true
+    }
+    if (DEVICE_ANSWERS.has(m.cn)) return true
+    cmd.result.data.push(m.cp)
+    if (wantsAnswer(m)) send(dataAnswer(m))
+    // Requested data uploads (2011/2051/...) are also stored by the caller.
+    return !DATA_CNS.has(m.cn)
+  }
+
+  function command(mn: string, cn: string, cp: Hj212Cp = [], timeoutMs = 10_000): Promise<Hj212CommandResult> {
+    const link = links.get(mn)
+    if (!link || link.conn.closed) return Promise.reject(new CommandError('not_connected', `no logger with MN ${mn} is connected`))
+    let t = now()
+    if (t <= lastQn) t = lastQn + 1
+    lastQn = t
+    const qn = formatHj212Time(t, true)
+    const msg: Hj212Message = { qn, cn, mn, flag: 5, cp }
+    if (link.st !== undefined) msg.st = link.st
+    if (link.pw !== undefined) msg.pw = link.pw
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => done(new CommandError('timeout', `no 9012 from ${mn} for QN ${qn} within ${timeoutMs} ms`)), timeoutMs)
+      const done = (r: Hj212CommandResult | Error) => {
+        clearTimeout(timer)
+        commands.delete(qn)
+        if (r instanceof Error) reject(r)
+        else resolve(r)
+      }
+      commands.set(qn, { mn, result: { qnRtn: 0, data: [] }, done })
+      link.conn.send(encodeHj212(msg))
+    })
+  }
+
   function onConnection(c: SourceContext, conn: Conn): ConnHandler {
     const framer = createHj212Framer({ maxSegmentBytes: cfg.maxSegmentBytes })
     let reassembler: Hj212Reassembler | undefined
@@ -55,6 +132,8 @@ export function createHj212Source(cfg: Hj212SourceConfig): Hj212Source {
         if (m.qn !== undefined) send(requestAnswer(m, QN_RTN.badMn))
         return reject('unknown_device', raw, `MN ${mn} is not in the inventory`, mn)
       }
+      links.set(mn, { conn, st: m.st, pw: m.pw })
+      if (answerToCommand(m, send)) return
       if (DEVICE_ANSWERS.has(m.cn)) return
       if (!DATA_CNS.has(m.cn)) {
         if (wantsAnswer(m)) send(dataAnswer(m))
@@ -85,6 +164,7 @@ export function createHj212Source(cfg: Hj212SourceConfig): Hj212Source {
     return {
       data: framePump(framer, conn, reject, handle),
       closed(why) {
+        if (lastMn !== undefined && links.get(lastMn)?.conn === conn) links.delete(lastMn)
         if (lastMn !== undefined && c.devices.get(lastMn)) c.devices.setOnline(lastMn, false, why)
         if (reassembler && reassembler.pending() > 0) {
           void c.reject({ source: cfg.id, address: conn.address, raw: '', reason: 'incomplete_packets', detail: `${reassembler.pending()} split uploads never completed`, ...(lastMn ? { device: lastMn } : {}) })
@@ -93,10 +173,17 @@ export function createHj212Source(cfg: Hj212SourceConfig): Hj212Source {
     }
   }
 
-  return createTcpSource({
+  const base = createTcpSource({
     id: cfg.id,
     type: 'hj212',
     server: { host: cfg.host, port: cfg.port, idleTimeoutSec: cfg.idleTimeoutSec, ratePerSec: cfg.rateLimitPerSec, maxBadFrames: cfg.maxBadFrames },
+    async onStart(c) {
+      now = () => c.now()
+    },
+    async onStop() {
+      for (const cmd of commands.values()) cmd.done(new CommandError('not_connected', 'source stopped'))
+    },
     connection: onConnection,
   })
+  return Object.assign(base, { command })
 }

@@ -9,10 +9,15 @@ import {
   createHj212Framer,
   dataCp,
   decodeHj212,
+  EXE_RTN,
   encodeHj212,
+  executionResult,
   type FactorValues,
   formatHj212Time,
   type Hj212Message,
+  QN_RTN,
+  requestAnswer,
+  wantsAnswer,
 } from '../../devices/water-quality/hj212.ts'
 import { answers, dialFramed, hangUp } from '../common/link.ts'
 import { createStationModel, type StationModel } from '../water-quality/model.ts'
@@ -40,6 +45,8 @@ export interface StationOptions {
 }
 
 export interface StationStats {
+  /** Real-time upload interval now in force (a platform 1062 changes it). */
+  realtimeSec: number
   sent: number
   answered: number
   refused: number
@@ -81,11 +88,13 @@ export function createStation(o: StationOptions): Station {
   const random = o.random ?? Math.random
   const model = createStationModel(o.seed ?? Math.floor(random() * 2 ** 31))
   const now = o.now ?? Date.now
-  const st: StationStats = { sent: 0, answered: 0, refused: 0, flagged: 0, connects: 0 }
+  const st: Omit<StationStats, 'realtimeSec'> = { sent: 0, answered: 0, refused: 0, flagged: 0, connects: 0 }
   let socket: Socket | undefined
   let stopped = false
   const timers: NodeJS.Timeout[] = []
   let lastQn = 0
+  let realtimeSec = o.realtimeSec ?? 30
+  let rtTimer: NodeJS.Timeout | undefined
   const waiting = answers<string, Hj212Message>()
   /** Samples since the last minute upload, per factor. */
   const samples = new Map<string, number[]>()
@@ -162,7 +171,9 @@ export function createStation(o: StationOptions): Station {
       framer: createHj212Framer(),
       onFrame(frame) {
         const m = decodeHj212(frame)
-        if (m.ok && m.value.qn !== undefined) waiting.settle(m.value.qn, m.value)
+        if (!m.ok || m.value.qn === undefined) return
+        if (m.value.cn.startsWith('9')) waiting.settle(m.value.qn, m.value)
+        else onRequest(m.value)
       },
       onError: o.onError,
       onClose() {
@@ -178,13 +189,45 @@ export function createStation(o: StationOptions): Station {
     st.connects++
   }
 
+  /**
+   * A platform request: 9011 (QnRtn 1 ready, or 8 for a CN this logger does not do), the requested upload
+   * under the request's QN, then 9012 (ExeRtn 1). Supported: 1011 get time, 1061 get / 1062 set the
+   * real-time interval.
+   */
+  function onRequest(req: Hj212Message): void {
+    const s = socket
+    if (!s || s.destroyed) return
+    const send = (m: Hj212Message) => s.write(encodeHj212(m))
+    const supported = req.cn === '1011' || req.cn === '1061' || req.cn === '1062'
+    if (wantsAnswer(req)) send(requestAnswer(req, supported ? QN_RTN.ready : QN_RTN.badCn))
+    if (!supported) return
+    const reply = (cp: Hj212Message['cp']) => send({ qn: req.qn!, st: o.st ?? '21', cn: req.cn, pw: o.pw, mn: o.mn, flag: 4, cp })
+    if (req.cn === '1011') reply([[['SystemTime', formatHj212Time(now())]]])
+    else if (req.cn === '1061') reply([[['RtdInterval', String(realtimeSec)]]])
+    else {
+      const v = Number(req.cp.flat().find(([k]) => k === 'RtdInterval')?.[1])
+      if (!Number.isInteger(v) || v < 30 || v > 3600) {
+        send(executionResult(req, EXE_RTN.condition))
+        return
+      }
+      realtimeSec = v
+      if (rtTimer) {
+        clearInterval(rtTimer)
+        rtTimer = setInterval(() => upload('2011').catch((e: Error) => o.onError?.(e)), realtimeSec * 1000)
+        timers.push(rtTimer)
+      }
+    }
+    send(executionResult(req, EXE_RTN.ok))
+  }
+
   async function start(): Promise<void> {
     await dial()
     if (o.autoUpload === false) return
-    const rt = (o.realtimeSec ?? 30) * 1000
+    const rt = realtimeSec * 1000
     const mi = (o.minuteSec ?? 60) * 1000
     const fail = (e: Error) => o.onError?.(e)
-    timers.push(setInterval(() => upload('2011').catch(fail), rt))
+    rtTimer = setInterval(() => upload('2011').catch(fail), rt)
+    timers.push(rtTimer)
     timers.push(setInterval(() => upload('2051').catch(fail), mi))
     // First real-time upload soon after connecting, spread across stations.
     timers.push(setTimeout(() => upload('2011').catch(fail), Math.floor(random() * Math.min(rt, 3000))))
@@ -201,7 +244,7 @@ export function createStation(o: StationOptions): Station {
       for (const t of timers.splice(0)) clearInterval(t)
       await hangUp(socket)
     },
-    stats: () => ({ ...st }),
+    stats: () => ({ ...st, realtimeSec }),
   }
 }
 

@@ -11,6 +11,7 @@ import { createJt808Source } from '../../../gateway/sources/jt808.ts'
 import { Jt808SourceConfig } from '../../../gateway/sources/jt808-config.ts'
 import { DISTRICT_ROUTES } from '../../../simulators/jt808/index.ts'
 import { createTerminal } from '../../../simulators/jt808/terminal.ts'
+import { createStation } from '../../../simulators/hj212/station.ts'
 import { tempDir } from '../../helpers/env.ts'
 import { freePort, sleep, waitFor } from '../../helpers/net.ts'
 
@@ -199,5 +200,31 @@ describe('hj212 source (recording context)', () => {
     expect(p.tags).toEqual({ interval: 'hour' })
     // Lake: TP 0.04 is class III (<= 0.05) and TN 0.9 class III (<= 1.0).
     expect(p.fields).toEqual({ ph: 7.5, total_phosphorus_mg_l: 0.04, total_nitrogen_mg_l: 0.9, gb3838_class: 3 })
+  })
+
+  it('platform requests follow 9011 -> upload -> 9012 with the station simulator (1061, 1062, 1011, unsupported CN)', async () => {
+    const tmp = tempDir()
+    stops.push(async () => tmp.cleanup())
+    const port = await freePort()
+    const src = createHj212Source(Hj212SourceConfig.parse({ type: 'hj212', port, passwords: { 'MN-REQ': 'pw9' } }))
+    const rec = recorder(tmp.dir)
+    await src.start(rec.ctx)
+    stops.push(() => src.stop())
+    await expect(src.command('MN-REQ', '1061')).rejects.toMatchObject({ code: 'not_connected' })
+    const station = createStation({ host: '127.0.0.1', port, mn: 'MN-REQ', pw: 'pw9', autoUpload: false })
+    stops.push(() => station.stop())
+    await station.start()
+    // The gateway learns where MN-REQ is from its first upload.
+    expect(await station.upload('2011')).toBe('9014')
+    expect(await src.command('MN-REQ', '1061')).toEqual({ qnRtn: 1, exeRtn: 1, data: [[[['RtdInterval', '30']]]] })
+    expect(await src.command('MN-REQ', '1062', [[['RtdInterval', '120']]])).toEqual({ qnRtn: 1, exeRtn: 1, data: [] })
+    expect(station.stats().realtimeSec).toBe(120)
+    expect(await src.command('MN-REQ', '1062', [[['RtdInterval', '5']]])).toEqual({ qnRtn: 1, exeRtn: 3, data: [] })
+    const time = await src.command('MN-REQ', '1011')
+    expect(time.data[0]?.[0]?.[0]?.[0]).toBe('SystemTime')
+    expect(await src.command('MN-REQ', '3015')).toEqual({ qnRtn: 8, data: [] })
+    // Answers are not readings: nothing stored or refused beyond the one upload.
+    expect(rec.ingested).toHaveLength(1)
+    expect(rec.rejects).toEqual([])
   })
 })
