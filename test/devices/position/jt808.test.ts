@@ -209,6 +209,19 @@ describe('JT/T 808 frames and answers from cuteLittleDevil/go-jt808 tests', () =
     })
   }
 
+  it('0x8100 register answers (2013 and 2019) are byte for byte theirs', () => {
+    const reg13 = decoded('7e0100002c0123456789010000001f007363640000007777772e3830382e636f6d0000000000000000003736353433323101b2e24131323334cc7e')
+    expect(reg13.body).toEqual({ type: 'register', province: 31, city: 115, makerId: 'cd', model: 'www.808.com', terminalId: '7654321', plateColor: 1, plate: '测A1234' })
+    const reg19 = decoded('7e0100405301000000000172998417380000001f007363640000000000000000007777772e3830382e636f6d0000000000000000000000000000000000000037363534333231000000000000000000000000000000000000000000000001b2e241313233343b7e')
+    const ans = (to: Jt808Message, code: string) =>
+      encodeJt808({
+        header: { msgId: 0x8100, version: to.header.version, protocolVersion: to.header.protocolVersion, phone: to.header.phone, serial: 0, encryption: 0 },
+        body: { type: 'register_response', ackSerial: to.header.serial, result: 0, authCode: code },
+      }).toString('hex')
+    expect(ans(reg13, '12345678901')).toBe('7e8100000e01234567890100000000003132333435363738393031377e')
+    expect(ans(reg19, '17299841738')).toBe('7e8100400e010000000001729984173800000000003137323939383431373338ba7e')
+  })
+
   it('2019 authentication body: code, IMEI, software version', () => {
     expect(decoded(cases[3][1]).body).toEqual({ type: 'auth', authCode: '17299841738', imei: '123456789012345', softwareVersion: '3.7.15' })
   })
