@@ -14,6 +14,7 @@
 import iconv from 'iconv-lite'
 import { bcdToString, byteToBcd, isBcd, stringToBcd } from '../common/bcd.ts'
 import { xor8 } from '../common/checksum.ts'
+import { evictOldest, expireOlder } from '../common/parts.ts'
 import type { Point } from '../common/point.ts'
 import { type DecodeResult, type FrameEvent, type Framer, fail, ok } from '../common/result.ts'
 import { beijingToUtcMs, utcMsToBeijing } from '../common/time.ts'
@@ -626,10 +627,7 @@ export function createJt808Reassembler(opts: { maxAgeMs?: number; maxPending?: n
       const key = `${p.header.phone}:${p.header.msgId}:${sp.total}:${base}`
       let e = parts.get(key)
       if (!e) {
-        if (parts.size >= maxPending) {
-          const oldest = parts.keys().next().value
-          if (oldest !== undefined) parts.delete(oldest)
-        }
+        evictOldest(parts, maxPending)
         e = { first: now, header: { ...p.header, serial: base }, total: sp.total, got: new Map(), bytes: 0 }
         parts.set(key, e)
       }
@@ -648,16 +646,7 @@ export function createJt808Reassembler(opts: { maxAgeMs?: number; maxPending?: n
       const { subpackage: _s, ...header } = e.header
       return { done: true, packet: { header, body: Buffer.concat(bodies) } }
     },
-    expire(now) {
-      let n = 0
-      for (const [k, e] of parts) {
-        if (now - e.first > maxAge) {
-          parts.delete(k)
-          n++
-        }
-      }
-      return n
-    },
+    expire: (now) => expireOlder(parts, now, maxAge),
     pending: () => parts.size,
   }
 }

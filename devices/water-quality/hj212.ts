@@ -8,6 +8,7 @@
  * inverse), `hj212Data` (CP -> DataTime and per-factor values), `hj212Reading` (-> `water_quality` fields),
  * `createHj212Reassembler` (PNUM/PNO split packets), and the platform answers 9011/9012/9014.
  */
+import { evictOldest, expireOlder } from '../common/parts.ts'
 import type { Point } from '../common/point.ts'
 import { type DecodeResult, type FrameEvent, type Framer, fail, ok } from '../common/result.ts'
 import { beijingToUtcMs, utcMsToBeijing } from '../common/time.ts'
@@ -471,10 +472,7 @@ export function createHj212Reassembler(opts: { maxAgeMs?: number; maxPending?: n
       const key = `${m.mn}:${m.cn}:${m.qn ?? ''}:${m.pnum}`
       let e = parts.get(key)
       if (!e) {
-        if (parts.size >= maxPending) {
-          const oldest = parts.keys().next().value
-          if (oldest !== undefined) parts.delete(oldest)
-        }
+        evictOldest(parts, maxPending)
         e = { first: now, total: m.pnum, got: new Map() }
         parts.set(key, e)
       }
@@ -494,16 +492,7 @@ export function createHj212Reassembler(opts: { maxAgeMs?: number; maxPending?: n
       const { pnum: _a, pno: _b, ...whole } = first
       return { done: true, message: { ...whole, ...(whole.flag !== undefined ? { flag: whole.flag & ~2 } : {}), cp } }
     },
-    expire(now) {
-      let n = 0
-      for (const [k, e] of parts) {
-        if (now - e.first > maxAge) {
-          parts.delete(k)
-          n++
-        }
-      }
-      return n
-    },
+    expire: (now) => expireOlder(parts, now, maxAge),
     pending: () => parts.size,
   }
 }

@@ -104,6 +104,8 @@ export function createJt808Source(cfg: Jt808SourceConfig): Jt808Source {
       let packet = p.value
       if (header.subpackage) {
         reassembler ??= createJt808Reassembler()
+        const expired = reassembler.expire(c.now())
+        if (expired > 0) reject('incomplete_subpackages', raw, `${expired} split messages not completed within a minute`, term, false)
         const r = reassembler.add(packet, c.now())
         general(conn, header, JT808_RESULT.ok)
         if (!r.done) return
