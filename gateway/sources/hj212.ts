@@ -143,7 +143,7 @@ export function createHj212Source(cfg: Hj212SourceConfig): Hj212Source {
       if (m.pnum !== undefined && m.pnum > 1) {
         reassembler ??= createHj212Reassembler()
         const expired = reassembler.expire(c.now())
-        if (expired > 0) reject('incomplete_packets', raw, `${expired} split uploads not completed within two minutes`, mn, false)
+        if (expired > 0) reject('incomplete_packets', '', `${expired} split uploads not completed within two minutes`, mn, false)
         const r = reassembler.add(m, c.now())
         if (!r.done) {
           if (wantsAnswer(m)) send(dataAnswer(m))

@@ -105,7 +105,7 @@ export function createJt808Source(cfg: Jt808SourceConfig): Jt808Source {
       if (header.subpackage) {
         reassembler ??= createJt808Reassembler()
         const expired = reassembler.expire(c.now())
-        if (expired > 0) reject('incomplete_subpackages', raw, `${expired} split messages not completed within a minute`, term, false)
+        if (expired > 0) reject('incomplete_subpackages', '', `${expired} split messages not completed within a minute`, term, false)
         const r = reassembler.add(packet, c.now())
         general(conn, header, JT808_RESULT.ok)
         if (!r.done) return
