@@ -145,7 +145,7 @@ export function createNmeaFramer(maxChars = MAX_SENTENCE_CHARS): Framer<string> 
           if (junk.length >= 256) flushJunk(out)
         }
       }
-      if (!line) flushJunk(out)
+      // junk is reported when the next sentence starts (or at 256 bytes), so a split read counts once
       return out
     },
     reset() {
