@@ -114,7 +114,7 @@ describe('DL/T 645 golden frames (public worked examples)', () => {
   it('rejects a bad CS, a wrong length and a missing end byte with clear reasons', () => {
     const good = hex(GOLDEN.importReply)
     const badCs = Buffer.from(good)
-    badCs[badCs.length - 2] ^= 1
+    badCs[badCs.length - 2] = badCs[badCs.length - 2]! ^ 1
     expect(decodeFrame(badCs)).toMatchObject({ ok: false, reason: 'bad_checksum' })
     expect(decodeFrame(good.subarray(0, good.length - 1))).toMatchObject({ ok: false, reason: 'bad_length' })
     const noEnd = Buffer.from(good)
