@@ -68,11 +68,12 @@ export const Dlt645SourceConfig = z
   .superRefine((c, ctx) => {
     const table = c.version === '2007' ? DI_2007 : DI_1997
     const known = new Set(table.map((d) => d.di))
-    const check = (list: string[] | undefined, path: (string | number)[]) =>
-      list?.forEach((d, i) => {
+    const check = (list: string[] | undefined, path: (string | number)[]) => {
+      for (const [i, d] of (list ?? []).entries()) {
         const di = parseDi(c.version, d)
         if (di === undefined || !known.has(di)) ctx.addIssue({ code: 'custom', path: [...path, i], message: `${d} is not a DL/T 645-${c.version} data identifier this gateway knows` })
-      })
+      }
+    }
     check(c.dis, ['dis'])
     c.meters.forEach((m, i) => check(m.dis, ['meters', i, 'dis']))
     if (c.meters.length === 0 && !c.discover) ctx.addIssue({ code: 'custom', path: ['meters'], message: 'configure at least one meter, or discover: true' })
