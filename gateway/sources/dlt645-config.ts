@@ -75,7 +75,7 @@ export const Dlt645SourceConfig = z
       }
     }
     check(c.dis, ['dis'])
-    c.meters.forEach((m, i) => check(m.dis, ['meters', i, 'dis']))
+    for (const [i, m] of c.meters.entries()) check(m.dis, ['meters', i, 'dis'])
     if (c.meters.length === 0 && !c.discover) ctx.addIssue({ code: 'custom', path: ['meters'], message: 'configure at least one meter, or discover: true' })
   })
 export type Dlt645SourceConfig = z.infer<typeof Dlt645SourceConfig>
