@@ -213,8 +213,8 @@ export function decodeValue(b: Uint8Array, fmt: ValueFormat): DecodeResult<numbe
 export function encodeValue(v: number | undefined, fmt: ValueFormat): Buffer {
   const out = Buffer.alloc(fmt.bytes)
   if (v === undefined) return out.fill(0xff)
-  const digits = fmt.bytes * 2 - (fmt.signed ? 1 : 0)
-  const max = 10 ** digits - 1
+  // signed: the top nibble keeps its sign bit, so it holds 0..7
+  const max = fmt.signed ? 8 * 10 ** (fmt.bytes * 2 - 1) - 1 : 10 ** (fmt.bytes * 2) - 1
   let n = Math.min(max, Math.round(Math.abs(v) * 10 ** fmt.decimals))
   for (let i = 0; i < fmt.bytes; i++) {
     out[i] = byteToBcd(n % 100)

@@ -107,6 +107,9 @@ describe('DL/T 645 golden frames (public worked examples)', () => {
     expect(decodeValue(Buffer.from([0xff, 0xff]), { bytes: 2, decimals: 1 })).toEqual({ ok: true, value: undefined })
     expect(decodeValue(Buffer.from([0x1a, 0x00]), { bytes: 2, decimals: 1 })).toMatchObject({ ok: false, reason: 'bad_bcd' })
     expect(encodeValue(-0.5, { bytes: 2, decimals: 3, signed: true })).toEqual(Buffer.from([0x00, 0x85]))
+    // XX.XXXX kW signed tops out at 79.9999 (the sign bit takes the top nibble's high bit)
+    expect(decodeValue(encodeValue(75.5, { bytes: 3, decimals: 4, signed: true }), { bytes: 3, decimals: 4, signed: true })).toEqual({ ok: true, value: 75.5 })
+    expect(decodeValue(encodeValue(-500, { bytes: 3, decimals: 4, signed: true }), { bytes: 3, decimals: 4, signed: true })).toEqual({ ok: true, value: -79.9999 })
     const block = decodeDataValue('2007', 0x0201ff00, Buffer.from([0x00, 0x22, 0xff, 0xff, 0x10, 0x22]))
     expect(block.ok && block.value.fields).toEqual({ voltage_a_v: 220, voltage_c_v: 221 })
   })
@@ -199,8 +202,8 @@ describe('DL/T 645 properties', () => {
       fc.property(fc.oneof(item2007.map((i) => ['2007', i] as const), item1997.map((i) => ['1997', i] as const)), fc.array(fc.integer(), { minLength: 5, maxLength: 5 }), ([ver, item], raw) => {
         const values: Record<string, number> = {}
         item.items.forEach((it, k) => {
-          const digits = it.fmt.bytes * 2 - (it.fmt.signed ? 1 : 0)
-          const n = Math.abs(raw[k]!) % 10 ** Math.min(digits, 9)
+          const max = it.fmt.signed ? 8 * 10 ** (it.fmt.bytes * 2 - 1) : 10 ** (it.fmt.bytes * 2)
+          const n = Math.abs(raw[k]!) % Math.min(max, 2 ** 31)
           values[it.name] = ((it.fmt.signed && raw[k]! < 0 ? -n : n) / 10 ** it.fmt.decimals)
         })
         const bytes = encodeDataValue(ver, item.di, values)!
