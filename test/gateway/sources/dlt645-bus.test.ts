@@ -123,3 +123,37 @@ describe.skipIf(!have('socat'))('DL/T 645 bus on a pseudo-terminal', () => {
     expect(r.error!.issues[0]!.path).toEqual(['meters', 0, 'dis', 0])
   })
 })
+
+describe.skipIf(!have('socat'))('DL/T 645 master when the RS-485 adapter is pulled', () => {
+  it('marks the meters offline (port_closed), reopens when the port is back, and polling resumes', async () => {
+    const tmp = tempDir()
+    const A = join(tmp.dir, 'meters')
+    const B = join(tmp.dir, 'gateway')
+    let pty = await createPtyPair(A, B)
+    let sim = await startDlt645Simulator({ path: pty.a, meters: [{ address: OK1 }] })
+    const src = createDlt645Source(
+      Dlt645SourceConfig.parse({ type: 'dlt645', serial: { path: B, reconnectMinMs: 50, reconnectMaxMs: 300 }, meters: [{ address: OK1 }], dis: ['00010000'], pollIntervalMs: 200, responseTimeoutMs: 150 }),
+    )
+    const ctx = recordingContext(tmp.dir)
+    try {
+      await src.start(ctx)
+      await waitFor(() => ctx.batches.length >= 2, 10_000, 'readings')
+      await sim.stop()
+      await pty.stop()
+      await waitFor(() => ctx.state(`dlt645-${OK1}`) === false, 5_000, 'offline')
+      expect(ctx.online).toContainEqual({ id: `dlt645-${OK1}`, online: false, reason: 'port_closed' })
+      await new Promise((r) => setTimeout(r, 500))
+      const before = ctx.batches.length
+      pty = await createPtyPair(A, B)
+      sim = await startDlt645Simulator({ path: pty.a, meters: [{ address: OK1 }] })
+      await waitFor(() => ctx.batches.length >= before + 2, 10_000, 'readings after the port came back')
+      expect(ctx.state(`dlt645-${OK1}`)).toBe(true)
+      expect(ctx.rejects).toEqual([])
+    } finally {
+      await src.stop()
+      await sim.stop()
+      await pty.stop()
+      tmp.cleanup()
+    }
+  })
+})
