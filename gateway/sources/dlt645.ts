@@ -23,7 +23,7 @@ import {
 import { EnergyMeterReading } from '../../devices/energy-meter/schema.ts'
 import { utcMsToBeijing } from '../../devices/common/time.ts'
 import type { ComponentHealth, Logger, Source, SourceContext } from '../core/types.ts'
-import { createSerialLink, type SerialLink } from '../transports/serial.ts'
+import { createSerialLink, type SerialLink, type SerialLinkOptions } from '../transports/serial.ts'
 import { DEFAULT_DIS, type Dlt645SourceConfig } from './dlt645-config.ts'
 
 interface MeterState {
@@ -49,7 +49,7 @@ export type Dlt645Source = Source & { stats(): Readonly<Dlt645SourceStats>; mete
 
 type Outcome = { kind: 'reply'; message: Dlt645Message; raw: Buffer } | { kind: 'timeout' } | { kind: 'closed' }
 
-export function createDlt645Source(cfg: Dlt645SourceConfig): Dlt645Source {
+export function createDlt645Source(cfg: Dlt645SourceConfig, opts: SerialLinkOptions = {}): Dlt645Source {
   const version = cfg.version
   const defaultDis = (cfg.dis ?? DEFAULT_DIS[version]).map((d) => parseDi(version, d)!)
   const meters: MeterState[] = cfg.meters.map((m) => ({
@@ -263,7 +263,7 @@ export function createDlt645Source(cfg: Dlt645SourceConfig): Dlt645Source {
           for (const m of meters) setOnline(m, false, 'port_closed')
           log?.warn({ path: cfg.serial.path, reason }, 'serial port closed; reopening when it comes back')
         },
-      })
+      }, opts)
       link.start()
       loop = run().catch((err: unknown) => log?.error({ err }, 'poll loop failed'))
     },

@@ -6,7 +6,7 @@
  */
 import { createEpochAssembler, createNmeaFramer, decodeSentence, epochToPoints, type PositionEpoch } from '../../devices/position/nmea.ts'
 import type { ComponentHealth, Logger, Source, SourceContext } from '../core/types.ts'
-import { createSerialLink, type SerialLink } from '../transports/serial.ts'
+import { createSerialLink, type SerialLink, type SerialLinkOptions } from '../transports/serial.ts'
 import type { NmeaSourceConfig } from './nmea-config.ts'
 
 export interface NmeaSourceStats {
@@ -19,7 +19,7 @@ export interface NmeaSourceStats {
 
 export type NmeaSource = Source & { stats(): Readonly<NmeaSourceStats> }
 
-export function createNmeaSource(cfg: NmeaSourceConfig): NmeaSource {
+export function createNmeaSource(cfg: NmeaSourceConfig, opts: SerialLinkOptions = {}): NmeaSource {
   const framer = createNmeaFramer()
   const asm = createEpochAssembler()
   const stats: NmeaSourceStats = { sentences: 0, epochs: 0, rejected: 0, proprietary: 0, skipped: 0 }
@@ -93,7 +93,7 @@ export function createNmeaSource(cfg: NmeaSourceConfig): NmeaSource {
           c.devices.setOnline(cfg.device, false, 'port_closed')
           log?.warn({ path: cfg.serial.path, reason }, 'serial port closed; reopening when it comes back')
         },
-      })
+      }, opts)
       link.start()
     },
     async stop() {
