@@ -33,6 +33,13 @@ export function createNmeaSource(cfg: NmeaSourceConfig, opts: SerialLinkOptions 
     chain = chain.then(f).catch((err: unknown) => log?.error({ err }, 'ingest failed'))
   }
 
+  let online: boolean | undefined
+  const setOnline = (on: boolean, reason?: string) => {
+    if (online === on) return
+    online = on
+    ctx!.devices.setOnline(cfg.device, on, reason)
+  }
+
   const reject = (raw: string | Uint8Array, reason: string, detail?: string) => {
     stats.rejected++
     const c = ctx!
@@ -48,7 +55,7 @@ export function createNmeaSource(cfg: NmeaSourceConfig, opts: SerialLinkOptions 
         continue
       }
       stats.epochs++
-      c.devices.setOnline(cfg.device, true)
+      setOnline(true)
       enqueue(() => c.ingest({ source: cfg.id, device: cfg.device, kind: 'position', protocol: 'nmea', points: pts.value, frames: e.sentences }))
     }
   }
@@ -90,7 +97,7 @@ export function createNmeaSource(cfg: NmeaSourceConfig, opts: SerialLinkOptions 
         },
         onClose: (reason) => {
           emit(asm.flush())
-          c.devices.setOnline(cfg.device, false, 'port_closed')
+          setOnline(false, 'port_closed')
           log?.warn({ path: cfg.serial.path, reason }, 'serial port closed; reopening when it comes back')
         },
       }, opts)
