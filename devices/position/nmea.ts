@@ -635,18 +635,19 @@ export function createEpochAssembler(): EpochAssembler {
       const t = sentenceTime(s)
       let out: PositionEpoch[] = []
       if (cur && t !== undefined && cur.timeOfDay !== undefined && t !== cur.timeOfDay) out = close()
-      // a second GGA or RMC for the same time (a repeated burst) also starts a new epoch
-      else if (cur && ((s.type === 'GGA' && cur.gga) || (s.type === 'RMC' && cur.rmc))) out = close()
+      // a second GGA or RMC without a time (receivers before their first fix) starts a new epoch; with the
+      // same time (dual-mode modules send $GPGGA and $BDGGA) it belongs to this one and the first is kept
+      else if (cur && ((s.type === 'GGA' && cur.gga) || (s.type === 'RMC' && cur.rmc)) && t === undefined) out = close()
       if (!cur) cur = fresh(receivedAt)
       const p = cur
       p.sentences++
       if (t !== undefined && p.timeOfDay === undefined) p.timeOfDay = t
       switch (s.type) {
         case 'GGA':
-          p.gga = s
+          if (!p.gga) p.gga = s
           break
         case 'RMC':
-          p.rmc = s
+          if (!p.rmc) p.rmc = s
           if (s.date) {
             p.date = s.date
             lastDate = s.date

@@ -131,6 +131,19 @@ describe('NMEA epochs', () => {
     expect(eps.map((e) => new Date(e.time).toISOString())).toEqual(['2026-11-22T23:59:59.000Z', '2026-11-23T00:00:00.000Z'])
   })
 
+  it('a dual-mode module sending $GPGGA and $BDGGA for the same time gives one epoch; time-less GGAs one each', () => {
+    const eps = run([
+      withChecksum(`GPGGA,${t},3412.34567,N,10856.78901,E,1,06,1.0,400.0,M,,M,,`),
+      withChecksum(`BDGGA,${t},3412.34567,N,10856.78901,E,1,05,1.1,400.0,M,,M,,`),
+      withChecksum('GPGSA,A,3,01,02,03,04,05,06,,,,,,,2.0,1.0,1.6'),
+      withChecksum('BDGSA,A,3,01,02,03,04,05,,,,,,,,2.0,1.1,1.6'),
+    ])
+    expect(eps).toHaveLength(1)
+    expect(eps[0]).toMatchObject({ system: 'GNSS', satellitesUsed: 6, satellites: { GPS: { used: 6 }, BDS: { used: 5 } } })
+    const noTime = run([withChecksum('GPGGA,,,,,,0,00,,,,,,,'), withChecksum('GPGGA,,,,,,0,00,,,,,,,')])
+    expect(noTime).toHaveLength(2)
+  })
+
   it('the nmea line decoder prints one point for a fix sentence, none for GSV', () => {
     const d = position.decoders.find((x) => x.format === 'nmea')!
     expect(d.decodeLine(epoch[2]!, { receivedAt: Date.UTC(2026, 10, 22, 10, 30, 1) })).toMatchObject({ ok: true, frame: { type: 'GGA' }, points: [{ measurement: 'position', fields: { fix_quality: 1 } }] })
