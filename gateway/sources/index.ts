@@ -6,8 +6,15 @@ import { z } from 'zod'
 import type { Source } from '../core/types.ts'
 import { createMqttSource, type MqttSourceDeps } from './mqtt.ts'
 import { MqttSourceConfig } from './mqtt-config.ts'
+import { ModbusRtuOverTcpSourceConfig, ModbusRtuSourceConfig, ModbusTcpSourceConfig } from './modbus/config.ts'
+import { createModbusSource } from './modbus/index.ts'
 
-export const SourceConfig = z.discriminatedUnion('type', [MqttSourceConfig])
+export const SourceConfig = z.discriminatedUnion('type', [
+  MqttSourceConfig,
+  ModbusTcpSourceConfig,
+  ModbusRtuSourceConfig,
+  ModbusRtuOverTcpSourceConfig,
+])
 export type SourceConfig = z.infer<typeof SourceConfig>
 
 /** What factories may need from the composed gateway besides their own config. */
@@ -19,5 +26,9 @@ export function createSource(cfg: SourceConfig, deps: SourceDeps): Source {
   switch (cfg.type) {
     case 'mqtt':
       return createMqttSource(cfg, deps.mqtt)
+    case 'modbus-tcp':
+    case 'modbus-rtu':
+    case 'modbus-rtu-over-tcp':
+      return createModbusSource(cfg)
   }
 }

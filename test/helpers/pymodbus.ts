@@ -1,0 +1,57 @@
+import { type ChildProcess, spawn } from 'node:child_process'
+import { writeFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
+import { freePort } from './net.ts'
+
+const HERE = dirname(fileURLToPath(import.meta.url))
+
+export interface PyEntry {
+  table: 'hr' | 'ir' | 'co' | 'di'
+  address: number
+  type?: string
+  order?: string
+  value: number | boolean | string
+}
+
+export interface PymodbusServer {
+  port: number
+  /** Writes the server received, in order (from its own datastore). */
+  writes: { unit: number; fc: number; address: number; values: (number | boolean)[] }[]
+  stop(): Promise<void>
+}
+
+/** Debian's pymodbus as an independent Modbus TCP server holding `units` (laid out by pymodbus itself). */
+export async function startPymodbus(dir: string, units: Record<number, PyEntry[]>): Promise<PymodbusServer> {
+  const port = await freePort()
+  const cfg = join(dir, `pymodbus-${port}.json`)
+  writeFileSync(cfg, JSON.stringify({ units }))
+  const child: ChildProcess = spawn('/usr/bin/python3', [join(HERE, 'pymodbus_server.py'), String(port), cfg], { stdio: ['ignore', 'pipe', 'pipe'] })
+  let stderr = ''
+  child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)))
+  const writes: PymodbusServer['writes'] = []
+  await new Promise<void>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`pymodbus did not start: ${stderr}`)), 20_000)
+    child.once('exit', (code) => reject(new Error(`pymodbus exited ${code}: ${stderr}`)))
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      const m = JSON.parse(line) as { ready?: number; write?: PymodbusServer['writes'][number] }
+      if (m.ready) {
+        clearTimeout(t)
+        resolve()
+      }
+      if (m.write) writes.push(m.write)
+    })
+  })
+  return {
+    port,
+    writes,
+    async stop() {
+      if (child.exitCode !== null) return
+      await new Promise<void>((resolve) => {
+        child.once('exit', () => resolve())
+        child.kill('SIGTERM')
+      })
+    },
+  }
+}
