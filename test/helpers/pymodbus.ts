@@ -55,3 +55,34 @@ export async function startPymodbus(dir: string, units: Record<number, PyEntry[]
     },
   }
 }
+
+export interface PyReadSpec {
+  unit: number
+  table: 'hr' | 'ir' | 'co' | 'di'
+  address: number
+  type?: string
+  order?: string
+  length?: number
+  bit?: number
+}
+
+/** Read points with pymodbus's client and payload decoder (raw values, before scale). */
+export async function pymodbusRead(port: number, spec: PyReadSpec[]): Promise<unknown[]> {
+  return new Promise((resolve, reject) => {
+    const p = spawn('/usr/bin/python3', [join(HERE, 'pymodbus_read.py'), '127.0.0.1', String(port)], { stdio: ['pipe', 'pipe', 'pipe'] })
+    let out = ''
+    let err = ''
+    p.stdout.on('data', (d: Buffer) => (out += d.toString()))
+    p.stderr.on('data', (d: Buffer) => (err += d.toString()))
+    p.on('error', reject)
+    p.on('exit', (code) => {
+      if (code !== 0) return reject(new Error(`pymodbus_read exited ${code}: ${err}`))
+      try {
+        resolve(JSON.parse(out) as unknown[])
+      } catch (e) {
+        reject(new Error(`pymodbus_read printed ${out}: ${String(e)}`))
+      }
+    })
+    p.stdin.end(JSON.stringify(spec))
+  })
+}
