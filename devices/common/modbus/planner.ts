@@ -77,7 +77,7 @@ export function toEngineering(raw: RegisterValue, p: ProfilePoint): RegisterValu
   const base = p.type === 'float32' ? tidyFloat32(raw) : raw
   if (p.scale === 1 && p.offset === 0) return base
   const v = base * p.scale + p.offset
-  return Number.isFinite(v) ? Number(v.toPrecision(12)) : v
+  return Number.isFinite(v) ? Number(v.toPrecision(15)) : v
 }
 
 /** Engineering value -> raw register value (the inverse of toEngineering; integers rounded). */
