@@ -4,12 +4,12 @@
  */
 import { SerialPort } from 'serialport'
 import type { ModbusProfile } from '../../devices/common/modbus/profile.ts'
-import { type RtuSimulator, attachRtuSimulator, startTcpSimulator, type TcpSimulator } from './servers.ts'
+import { type RtuSimulator, attachRtuSimulator, startRtuOverTcpSimulator, startTcpSimulator, type TcpSimulator } from './servers.ts'
 import { createSlave, type Fault, type Slave } from './slave.ts'
 
 export { createModel, loadCurve } from './model.ts'
 export { startPtyPair, type PtyPair } from './pty.ts'
-export { attachRtuSimulator, startTcpSimulator } from './servers.ts'
+export { attachRtuSimulator, startRtuOverTcpSimulator, startTcpSimulator } from './servers.ts'
 export { createSlave, type Fault, type Slave } from './slave.ts'
 
 export interface SimDevice {
@@ -33,6 +33,13 @@ function slaves(devices: SimDevice[]): Map<number, Slave> {
 export async function simulateTcp(opts: { port: number; host?: string; devices: SimDevice[]; now?: () => number }): Promise<TcpSimulator & { slaves: Map<number, Slave> }> {
   const map = slaves(opts.devices)
   const sim = await startTcpSimulator({ port: opts.port, slaves: map, ...(opts.host ? { host: opts.host } : {}), ...(opts.now ? { now: opts.now } : {}) })
+  return { ...sim, slaves: map }
+}
+
+/** RTU slaves behind a transparent serial server (RTU frames over TCP). */
+export async function simulateRtuOverTcp(opts: { port: number; host?: string; devices: SimDevice[]; now?: () => number }): Promise<TcpSimulator & { slaves: Map<number, Slave> }> {
+  const map = slaves(opts.devices)
+  const sim = await startRtuOverTcpSimulator({ port: opts.port, slaves: map, ...(opts.host ? { host: opts.host } : {}), ...(opts.now ? { now: opts.now } : {}) })
   return { ...sim, slaves: map }
 }
 

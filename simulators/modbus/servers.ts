@@ -148,3 +148,37 @@ export function attachRtuSimulator(stream: Duplex, slaves: Map<number, Slave>, o
     },
   }
 }
+
+/**
+ * A transparent serial server (RS-485 to Ethernet converter): RTU frames over TCP, one bus shared by every
+ * connection, as the gateway's `modbus-rtu-over-tcp` source expects.
+ */
+export async function startRtuOverTcpSimulator(opts: { host?: string; port: number; slaves: Map<number, Slave>; now?: () => number }): Promise<TcpSimulator> {
+  const host = opts.host ?? '127.0.0.1'
+  const counters: SimCounters = { requests: 0, answers: 0, faults: 0, badFrames: 0 }
+  const sockets = new Set<Socket>()
+  const server: Server = createServer((sock) => {
+    sockets.add(sock)
+    const sim = attachRtuSimulator(sock, opts.slaves, opts.now ? { now: opts.now } : {})
+    sock.on('error', () => sock.destroy())
+    sock.on('close', () => {
+      sockets.delete(sock)
+      sim.stop()
+      for (const k of Object.keys(counters) as (keyof SimCounters)[]) counters[k] += sim.counters[k]
+    })
+  })
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(opts.port, host, () => resolve())
+  })
+  return {
+    host,
+    port: opts.port,
+    counters,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy()
+        server.close(() => resolve())
+      }),
+  }
+}

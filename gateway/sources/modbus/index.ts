@@ -17,7 +17,8 @@ import type { ComponentHealth, Source, SourceContext, WriteOutcome, WriteRequest
 import { type Bus, type BusDevice, createBus, type PollOutcome } from './bus.ts'
 import type { ModbusSourceConfig } from './config.ts'
 import { createLink, type Link } from './link.ts'
-import { codedError, loadProfile } from './profiles.ts'
+import { GatewayError } from '../../core/errors.ts'
+import { loadProfile } from './profiles.ts'
 
 export { ModbusRtuOverTcpSourceConfig, ModbusRtuSourceConfig, ModbusTcpSourceConfig } from './config.ts'
 
@@ -182,7 +183,7 @@ export function createModbusSource(cfg: ModbusSourceConfig, opts: { recordLatene
       }
       if (problems.length > 0) {
         owned.clear()
-        throw codedError('bad_modbus_config', problems.join('\n'))
+        throw new GatewayError('bad_modbus_config', problems.join('\n'))
       }
       for (const g of groups.values()) {
         const bus = createBus(

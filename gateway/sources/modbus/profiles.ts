@@ -5,28 +5,20 @@
 import { readFile } from 'node:fs/promises'
 import { type ModbusProfile, parseProfileText } from '../../../devices/common/modbus/profile.ts'
 import { builtinProfile } from '../../../devices/modbus-profiles.ts'
+import { GatewayError } from '../../core/errors.ts'
 
-export interface CodedError extends Error {
-  code: string
-}
-
-export function codedError(code: string, message: string, cause?: unknown): CodedError {
-  const err = new Error(message, cause === undefined ? undefined : { cause }) as CodedError
-  err.code = code
-  return err
-}
 
 export async function loadProfile(ref: string): Promise<ModbusProfile> {
   const builtin = builtinProfile(ref)
   if (builtin) return builtin
-  if (!/\.(ya?ml|json)$/i.test(ref)) throw codedError('unknown_profile', `profile ${ref}: neither a built-in profile nor a .yaml/.yml/.json file`)
+  if (!/\.(ya?ml|json)$/i.test(ref)) throw new GatewayError('unknown_profile', `profile ${ref}: neither a built-in profile nor a .yaml/.yml/.json file`)
   let text: string
   try {
     text = await readFile(ref, 'utf8')
   } catch (err) {
-    throw codedError('profile_unreadable', `profile ${ref}: ${(err as Error).message}`, err)
+    throw new GatewayError('profile_unreadable', `profile ${ref}: ${(err as Error).message}`, { cause: err })
   }
   const r = parseProfileText(text)
-  if (!r.ok) throw codedError('bad_profile', `profile ${ref}:\n  ${r.problems.join('\n  ')}`)
+  if (!r.ok) throw new GatewayError('bad_profile', `profile ${ref}:\n  ${r.problems.join('\n  ')}`)
   return r.profile
 }
