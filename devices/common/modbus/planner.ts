@@ -5,7 +5,9 @@
  */
 import { MAX_READ_BITS } from './pdu.ts'
 import { type ModbusProfile, type ProfilePoint, READ_FC, type Table } from './profile.ts'
-import { type Order, type RegisterValue, decodeRegisters, registerCount } from './registers.ts'
+import { decodeRegisters, type Order, type RegisterValue, registerCount, tidyFloat32 } from './registers.ts'
+
+export { tidyFloat32 }
 
 export interface PlannedRead {
   table: Table
@@ -59,16 +61,6 @@ export function planProfile(profile: ModbusProfile, opts: PlanOptions = {}): Pla
     maxGap: opts.maxGap ?? profile.maxGap,
     ...(opts.maxBits !== undefined ? { maxBits: opts.maxBits } : {}),
   })
-}
-
-/** Shortest decimal that is the same float32 (230.2, not 230.1999969482422). */
-export function tidyFloat32(v: number): number {
-  if (!Number.isFinite(v)) return v
-  for (let p = 6; p <= 9; p++) {
-    const n = Number(v.toPrecision(p))
-    if (Math.fround(n) === v) return n
-  }
-  return v
 }
 
 /** Raw register value -> engineering value (raw x scale + offset), without floating-point noise. */

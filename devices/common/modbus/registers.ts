@@ -217,6 +217,16 @@ export function encodeValue(value: RegisterValue | bigint, spec: ValueSpec): Enc
   return { ok: true, registers: bytesToRegisters(reorder(be, order)) }
 }
 
+/** Shortest decimal that is the same float32 (230.2, not 230.1999969482422). */
+export function tidyFloat32(v: number): number {
+  if (!Number.isFinite(v)) return v
+  for (let p = 6; p <= 9; p++) {
+    const n = Number(v.toPrecision(p))
+    if (Math.fround(n) === v) return n
+  }
+  return v
+}
+
 /** Set or clear one bit of a register value. */
 export function setBit(reg: number, bit: number, on: boolean): number {
   return on ? (reg | (1 << bit)) & 0xffff : reg & ~(1 << bit) & 0xffff
@@ -232,7 +242,12 @@ export function interpretations(regs: readonly number[]): {
 } {
   const hex = (rs: readonly number[]) => rs.map((r) => r.toString(16).toUpperCase().padStart(4, '0')).join(' ')
   const all = <T extends DataType>(rs: readonly number[], type: T) =>
-    Object.fromEntries(ORDERS.map((o) => [o, decodeRegisters(rs, { type, order: o }) as number])) as Record<Order, number>
+    Object.fromEntries(
+      ORDERS.map((o) => {
+        const v = decodeRegisters(rs, { type, order: o }) as number
+        return [o, type === 'float32' ? tidyFloat32(v) : v]
+      }),
+    ) as Record<Order, number>
   const pairs = []
   for (let i = 0; i + 2 <= regs.length; i++) {
     const rs = regs.slice(i, i + 2)
