@@ -1,11 +1,13 @@
 /**
  * How simulated devices behave: values that move like the real thing. Energy meters follow a daily load curve
- * (morning and evening peaks), their counters rise with the load; sondes drift slowly around a daily cycle.
+ * (morning and evening peaks), their counters rise with the load; sondes follow the water station's river model
+ * (simulators/water-quality/model.ts).
  * Deterministic for a seed and a clock: the same time gives the same values, so a test can freeze the clock
  * and compare what a client reads with what the model says.
  */
 import type { ModbusProfile, ProfilePoint } from '../../devices/common/modbus/profile.ts'
 import type { RegisterValue } from '../../devices/common/modbus/registers.ts'
+import { createStationModel } from '../water-quality/model.ts'
 
 /** mulberry32: a small seeded PRNG. */
 export function prng(seed: number): () => number {
@@ -79,25 +81,13 @@ function energyMeterModel(opts: ModelOptions): (t: number, dtH: number, s: State
   }
 }
 
+/** Sondes share the water station's river model (daily cycle, solubility, pollution events). */
 function sondeModel(opts: ModelOptions): (t: number, dtH: number, s: State) => State {
-  const rnd = prng(opts.seed ?? 1)
-  let drift = 0
-  return (t, dtH) => {
-    // A slow random walk (fouling of the probes), bounded.
-    drift = Math.max(-1, Math.min(1, drift + (rnd() - 0.5) * 0.05 * Math.sqrt(Math.max(dtH * 60, 0.01))))
-    const day = Math.sin((2 * Math.PI * ((t / 3_600_000 + 8 - 14) % 24)) / 24)
-    const temp = 16 + 4 * day + drift * 0.3
-    return {
-      ph: round(7.4 + 0.2 * day + 0.1 * drift, 2),
-      water_temp_c: round(temp, 1),
-      // Cold water holds more oxygen.
-      dissolved_oxygen_mg_l: round(Math.max(0, 14.6 - 0.3 * temp + 0.4 * drift), 2),
-      conductivity_us_cm: Math.round(450 + 30 * drift),
-      turbidity_ntu: round(Math.max(0, 6 + 2 * drift + rnd()), 1),
-      orp_mv: Math.round(210 + 20 * drift),
-      ammonia_nitrogen_mg_l: round(Math.max(0, 0.35 + 0.1 * drift), 2),
-      cod_mg_l: round(Math.max(0, 14 + 3 * drift), 1),
-    }
+  const station = createStationModel(opts.seed ?? 1)
+  return (t) => {
+    const r = station.read(t)
+    // ORP falls when oxygen sags (a pollution event): a simple redox proxy.
+    return { ...r, orp_mv: Math.round(180 + 12 * (r.dissolved_oxygen_mg_l - 8)) }
   }
 }
 
