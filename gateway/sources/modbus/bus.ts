@@ -25,6 +25,8 @@ export interface BusOptions {
   failuresBeforeBackoff: number
   backoffMs: number
   maxBackoffMs: number
+  /** Delay of this bus's first poll, so that many buses of one source do not all start in the same instant. */
+  startOffsetMs?: number
   now?: () => number
 }
 
@@ -169,7 +171,7 @@ export function createBus(link: Link, devices: BusDevice[], opts: BusOptions, ho
   }
 
   const run = async () => {
-    const t0 = now()
+    const t0 = now() + (opts.startOffsetMs ?? 0)
     // Spread the first polls over the shortest interval so that a bus of many devices does not start in a burst.
     const spread = Math.min(...states.map((s) => s.d.intervalMs))
     states.forEach((s, i) => {

@@ -185,11 +185,19 @@ export function createModbusSource(cfg: ModbusSourceConfig, opts: { recordLatene
         owned.clear()
         throw new GatewayError('bad_modbus_config', problems.join('\n'))
       }
-      for (const g of groups.values()) {
+      const spread = Math.min(...cfg.devices.map((e) => e.intervalMs))
+      for (const [i, g] of [...groups.values()].entries()) {
         const bus = createBus(
           g.link,
           g.devices,
-          { pauseMs: cfg.pauseMs, failuresBeforeBackoff: cfg.failuresBeforeBackoff, backoffMs: cfg.backoffMs, maxBackoffMs: cfg.maxBackoffMs },
+          {
+            pauseMs: cfg.pauseMs,
+            failuresBeforeBackoff: cfg.failuresBeforeBackoff,
+            backoffMs: cfg.backoffMs,
+            maxBackoffMs: cfg.maxBackoffMs,
+            // Many buses (Modbus TCP devices each on its own address) start spread over the shortest interval.
+            startOffsetMs: Math.floor((spread * i) / groups.size),
+          },
           {
             onPoll: (o) => handle(g.link, o),
             onState: (device, online, reason) => {
