@@ -8,7 +8,7 @@ import { ModbusTcpSourceConfig } from '../../../../gateway/sources/modbus/config
 import { createModbusSource } from '../../../../gateway/sources/modbus/index.ts'
 import { createLink } from '../../../../gateway/sources/modbus/link.ts'
 import { havePython, tempDir } from '../../../helpers/env.ts'
-import { waitFor } from '../../../helpers/net.ts'
+import { sleep, waitFor } from '../../../helpers/net.ts'
 import { type PyEntry, type PymodbusServer, startPymodbus } from '../../../helpers/pymodbus.ts'
 import { recordingContext } from '../../../helpers/recording-context.ts'
 import { connect } from 'node:net'
@@ -134,6 +134,8 @@ describe.skipIf(!havePython('pymodbus'))('modbus-tcp source against pymodbus (an
     expect(await w('em-abcd', { address: 46, value: 3 })).toMatchObject({ ok: true })
     expect(await w('em-abcd', { field: 'relay', value: true })).toMatchObject({ ok: true })
     expect(await w('em-abcd', { field: 'relay2', value: true })).toMatchObject({ ok: true })
+    // pymodbus logs each write on its stdout, which may trail its answer on the socket.
+    await waitFor(() => py.writes.length >= 6, 10_000, 'six writes logged by pymodbus')
     // 250.5 as float32 is 0x437A8000 (IEEE 754), high word first in ABCD, low word first in CDAB.
     expect(py.writes).toEqual([
       { unit: 1, fc: 16, address: 40, values: [0x437a, 0x8000] },
@@ -155,6 +157,7 @@ describe.skipIf(!havePython('pymodbus'))('modbus-tcp source against pymodbus (an
     expect(await w('em-abcd', { field: 'relay', value: 5 })).toMatchObject({ ok: false, code: 'wrong_type' })
     expect(await w('em-abcd', { field: 'nope', value: 1 })).toMatchObject({ ok: false, code: 'unknown_point' })
     expect(await w('em-xyz', { field: 'mode', value: 1 })).toMatchObject({ ok: false, code: 'unknown_device' })
+    await sleep(300)
     expect(py.writes.length).toBe(before)
     expect(source.owns!('em-abcd')).toBe(true)
     expect(source.owns!('em-xyz')).toBe(false)
