@@ -7,19 +7,7 @@
  */
 import type { ModbusProfile, ProfilePoint } from '../../devices/common/modbus/profile.ts'
 import type { RegisterValue } from '../../devices/common/modbus/registers.ts'
-import { createStationModel } from '../water-quality/model.ts'
-
-/** mulberry32: a small seeded PRNG. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+import { createStationModel, rng } from '../water-quality/model.ts'
 
 const round = (v: number, digits: number) => Number(v.toFixed(digits))
 
@@ -45,7 +33,7 @@ export interface DeviceModel {
 type State = Record<string, number | boolean | string>
 
 function energyMeterModel(opts: ModelOptions): (t: number, dtH: number, s: State) => State {
-  const rnd = prng(opts.seed ?? 1)
+  const rnd = rng(opts.seed ?? 1)
   const rated = opts.ratedKw ?? 30
   let imp = 10_000 + Math.floor(rnd() * 50_000)
   let exp = Math.floor(rnd() * 100)
