@@ -219,8 +219,10 @@ export function createModbusSource(cfg: ModbusSourceConfig, opts: { recordLatene
       buses.length = 0
     },
     health(): ComponentHealth {
-      if (offline.size === 0) return { status: 'ok' }
-      return { status: 'degraded', detail: `offline: ${[...offline].sort().join(', ')}` }
+      const st = source.stats()
+      const counts = `${owned.size} devices on ${buses.length} buses, ${st.polls} polls (${st.failedPolls} unanswered)`
+      if (offline.size === 0) return { status: 'ok', detail: counts }
+      return { status: 'degraded', detail: `${counts}; offline: ${[...offline].sort().join(', ')}` }
     },
     owns: (device) => cfg.devices.some((e) => e.device === device),
     async write(device, req) {
