@@ -7,9 +7,10 @@
  */
 import { parseArgs } from 'node:util'
 import pino from 'pino'
-import { type ConfigOverrides, loadConfig } from '../gateway/config.ts'
+import { loadConfig } from '../gateway/config.ts'
 import { createGateway } from '../gateway/gateway.ts'
 import { decoders, runDecode } from './decode.ts'
+import { overridesFrom } from './flags.ts'
 
 const FLAGS = {
   config: { type: 'string', short: 'c' },
@@ -48,35 +49,6 @@ flags (override the configuration file):
   --log-level LEVEL      fatal|error|warn|info|debug|trace
   --duration SECONDS     demo: stop after this long
 `
-
-function port(v: string | undefined, name: string): number | undefined {
-  if (v === undefined) return undefined
-  const n = Number(v)
-  if (!Number.isInteger(n) || n < 0 || n > 65_535) throw new Error(`--${name}: not a port number: ${v}`)
-  return n
-}
-
-export function overridesFrom(values: Record<string, string | boolean | undefined>): ConfigOverrides {
-  const o: ConfigOverrides = {}
-  const s = (k: string) => (typeof values[k] === 'string' ? (values[k] as string) : undefined)
-  const mp = port(s('mqtt-port'), 'mqtt-port')
-  if (mp !== undefined) o.mqttPort = mp
-  const hp = port(s('http-port'), 'http-port')
-  if (hp !== undefined) o.httpPort = hp
-  for (const [flag, key] of [
-    ['mqtt-url', 'mqttUrl'],
-    ['influx-url', 'influxUrl'],
-    ['influx-db', 'influxDb'],
-    ['influx-org', 'influxOrg'],
-    ['influx-bucket', 'influxBucket'],
-    ['influx-token', 'influxToken'],
-    ['data-dir', 'dataDir'],
-  ] as const) {
-    const v = s(flag)
-    if (v !== undefined) o[key] = v
-  }
-  return o
-}
 
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({ args: argv, options: FLAGS, allowPositionals: true, strict: true })
