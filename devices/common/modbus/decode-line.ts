@@ -4,8 +4,14 @@
  * (quads) in all four byte/word orders, so a field engineer can find the order of an unknown meter from one
  * capture: the reading that looks like 230 V is the right one.
  */
+import { BUILTIN_PROFILES } from '../../modbus-profiles.ts'
+import { EnergyMeterReading } from '../../energy-meter/schema.ts'
+import { waterQualityPoint } from '../../water-quality/index.ts'
+import { WaterQualityReading } from '../../water-quality/schema.ts'
 import { parseHex } from '../hex.ts'
-import type { LineDecoder } from '../kind.ts'
+import type { LineDecoder, NormalizeContext } from '../kind.ts'
+import type { Point } from '../point.ts'
+import { extractValues, planProfile, toFields } from './planner.ts'
 import { decodeRequest, decodeResponse, EXCEPTIONS, isException, type Request, type Response } from './pdu.ts'
 import { interpretations } from './registers.ts'
 import { decodeRtu } from './rtu.ts'
@@ -40,11 +46,53 @@ export function classify(pdu: Buffer): { direction: Direction; message: Request 
   return { error: r.ok ? 'unreadable frame' : `${r.reason}: ${r.detail ?? ''}` }
 }
 
+/** The built-in profile reads a request may be, by `fc:address:quantity`. */
+const KNOWN_READS = new Map<string, { profile: string; index: number }[]>()
+for (const [name, profile] of BUILTIN_PROFILES) {
+  planProfile(profile).forEach((r, index) => {
+    const key = `${r.fc}:${r.address}:${r.quantity}`
+    KNOWN_READS.set(key, [...(KNOWN_READS.get(key) ?? []), { profile: name, index }])
+  })
+}
+
+/**
+ * Points of a response whose request (the line just before) is exactly one read the gateway plans for a
+ * built-in profile: a capture of the gateway polling an SDM630 decodes to voltages, not only registers.
+ */
+function pointsOf(unit: number, req: Request, registers: number[], ctx: NormalizeContext): { profile: string; points: Point[] } | undefined {
+  if (req.fc !== 3 && req.fc !== 4) return undefined
+  const cands = KNOWN_READS.get(`${req.fc}:${req.address}:${req.quantity}`)
+  if (cands?.length !== 1) return undefined
+  const { profile: name, index } = cands[0]!
+  const profile = BUILTIN_PROFILES.get(name)!
+  const read = planProfile(profile)[index]!
+  const fields = toFields(profile, extractValues(read, { registers }, profile.order))
+  if (Object.keys(fields).length === 0) return undefined
+  // The kind's schema and normalisation (energy-meter/index.ts lists this decoder, so it is not imported here).
+  let points: Point[]
+  if (profile.kind === 'water_quality') {
+    const r = WaterQualityReading.safeParse(fields)
+    if (!r.success) return undefined
+    points = [waterQualityPoint(r.data, ctx)]
+  } else {
+    const r = EnergyMeterReading.safeParse(fields)
+    if (!r.success) return undefined
+    points = [{ measurement: 'energy_meter', tags: {}, fields: { ...r.data }, time: ctx.receivedAt }]
+  }
+  for (const p of points) p.tags = { device: `unit-${unit}`, kind: profile.kind, protocol: 'modbus-rtu', ...p.tags }
+  return { profile: name, points }
+}
+
+// The request on the line before, if any: decode runs through a file line by line.
+let previous: { unit: number; req: Request } | undefined
+
 export const modbusRtuDecoder: LineDecoder = {
   format: 'modbus-rtu',
   protocol: 'modbus-rtu',
   description: 'Modbus RTU frames as hex, one per line (requests and responses); register answers shown in every byte/word order',
-  decodeLine(line) {
+  decodeLine(line, ctx) {
+    const before = previous
+    previous = undefined
     const bytes = parseHex(line)
     if (!bytes) return { ok: false, error: 'not_hex: the line is not an even number of hex digits' }
     const adu = decodeRtu(bytes)
@@ -52,6 +100,8 @@ export const modbusRtuDecoder: LineDecoder = {
     const c = classify(adu.value.pdu)
     if ('error' in c) return { ok: false, error: c.error }
     const m = c.message
+    if (c.direction === 'request') previous = { unit: adu.value.unit, req: m as Request }
+    let points: Point[] = []
     const frame: Record<string, unknown> = {
       unit: adu.value.unit,
       direction: c.direction,
@@ -67,8 +117,15 @@ export const modbusRtuDecoder: LineDecoder = {
       if ('registers' in m) {
         frame['registers_hex'] = m.registers.map((r) => r.toString(16).toUpperCase().padStart(4, '0'))
         Object.assign(frame, interpretations(m.registers))
+        if (before && before.unit === adu.value.unit && before.req.fc === m.fc) {
+          const r = pointsOf(adu.value.unit, before.req, m.registers, ctx)
+          if (r) {
+            frame['profile'] = r.profile
+            points = r.points
+          }
+        }
       }
     }
-    return { ok: true, frame, points: [] }
+    return { ok: true, frame, points }
   },
 }

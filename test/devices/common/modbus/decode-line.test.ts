@@ -38,3 +38,33 @@ describe('decode modbus-rtu', () => {
     fc.assert(fc.property(fc.uint8Array({ maxLength: 40 }), (b) => typeof decode(Buffer.from(b).toString('hex')).ok === 'boolean'))
   })
 })
+
+describe('decode modbus-rtu: points from a capture of a built-in profile', () => {
+  it('turns an SDM630 request and its answer into an energy_meter point', async () => {
+    const { builtinProfile } = await import('../../../../devices/modbus-profiles.ts')
+    const { planProfile } = await import('../../../../devices/common/modbus/planner.ts')
+    const { encodeRequest, encodeResponse } = await import('../../../../devices/common/modbus/pdu.ts')
+    const { encodeRtu } = await import('../../../../devices/common/modbus/rtu.ts')
+    const { encodeValue } = await import('../../../../devices/common/modbus/registers.ts')
+    const sdm = builtinProfile('eastron-sdm630')!
+    const read = planProfile(sdm)[0]!
+    const regs = Array.from({ length: read.quantity }, () => 0)
+    const put = (addr: number, v: number) => {
+      const e = encodeValue(v, { type: 'float32' })
+      if (e.ok) regs.splice(addr, 2, ...e.registers)
+    }
+    put(0x00, 230.5)
+    put(0x34, 1500)
+    put(0x46, 50)
+    const hex = (b: Buffer) => b.toString('hex')
+    const req = decode(hex(encodeRtu(7, encodeRequest({ fc: 4, address: read.address, quantity: read.quantity }))))
+    expect(req).toMatchObject({ ok: true, points: [] })
+    const res = decode(hex(encodeRtu(7, encodeResponse({ fc: 4, registers: regs }))))
+    expect(res).toMatchObject({ ok: true, frame: { profile: 'eastron-sdm630' } })
+    if (!res.ok) return
+    expect(res.points).toHaveLength(1)
+    expect(res.points[0]).toMatchObject({ measurement: 'energy_meter', tags: { device: 'unit-7', protocol: 'modbus-rtu' }, fields: { voltage_a_v: 230.5, active_power_kw: 1.5, frequency_hz: 50 } })
+    // Without the request just before, registers only.
+    expect(decode(hex(encodeRtu(7, encodeResponse({ fc: 4, registers: regs }))))).toMatchObject({ ok: true, points: [] })
+  })
+})
