@@ -22,3 +22,23 @@ export async function loadProfile(ref: string): Promise<ModbusProfile> {
   if (!r.ok) throw new GatewayError('bad_profile', `profile ${ref}:\n  ${r.problems.join('\n  ')}`)
   return r.profile
 }
+
+/**
+ * Every profile problem of a configuration's Modbus sources, with its key path (`sources[1].devices[0].profile:
+ * ...`), for `smartcity check-config`; the sources refuse the same problems at start-up.
+ */
+export async function checkModbusProfiles(sources: readonly { type: string; devices?: readonly { profile?: string }[] }[]): Promise<string[]> {
+  const problems: string[] = []
+  for (const [i, s] of sources.entries()) {
+    if (!s.type.startsWith('modbus')) continue
+    for (const [j, d] of (s.devices ?? []).entries()) {
+      if (d.profile === undefined) continue
+      try {
+        await loadProfile(d.profile)
+      } catch (err) {
+        problems.push(`sources[${i}].devices[${j}].profile: ${(err as Error).message}`)
+      }
+    }
+  }
+  return problems
+}

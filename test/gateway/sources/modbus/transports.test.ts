@@ -2,6 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { BUILTIN_PROFILES } from '../../../../devices/modbus-profiles.ts'
 import { ModbusRtuOverTcpSourceConfig, ModbusTcpSourceConfig } from '../../../../gateway/sources/modbus/config.ts'
 import { createModbusSource } from '../../../../gateway/sources/modbus/index.ts'
+import { checkModbusProfiles } from '../../../../gateway/sources/modbus/profiles.ts'
 import { simulateRtuOverTcp, simulateTcp } from '../../../../simulators/modbus/index.ts'
 import { tempDir } from '../../../helpers/env.ts'
 import { freePort, waitFor } from '../../../helpers/net.ts'
@@ -90,6 +91,9 @@ describe('Modbus transports against our simulators', () => {
       code: 'bad_modbus_config',
       message: expect.stringMatching(/devices\[0\]\.profile: profile .*bad\.yaml:\n\s+points\[0\]\.field: volts is not a field of energy_meter/),
     })
+    expect(await checkModbusProfiles([{ type: 'mqtt' }, { type: 'modbus-tcp', devices: [{ profile: 'eastron-sdm630' }, { profile: file }] }])).toEqual([
+      expect.stringMatching(/^sources\[1\]\.devices\[1\]\.profile: profile .*bad\.yaml:\n\s+points\[0\]\.field: volts/),
+    ])
     const unknown = createModbusSource(ModbusTcpSourceConfig.parse({ type: 'modbus-tcp', port: 1502, devices: [{ device: 'x', unit: 1, profile: 'no-such-meter' }] }))
     await expect(unknown.start(recordingContext())).rejects.toMatchObject({ message: expect.stringMatching(/no-such-meter: neither a built-in profile/) })
   })
