@@ -66,10 +66,14 @@ export interface PyReadSpec {
   bit?: number
 }
 
-/** Read points with pymodbus's client and payload decoder (raw values, before scale). */
-export async function pymodbusRead(port: number, spec: PyReadSpec[]): Promise<unknown[]> {
+/**
+ * Read points with pymodbus's client and payload decoder (raw values, before scale): Modbus TCP on a loopback
+ * port, or Modbus RTU on a serial device path.
+ */
+export async function pymodbusRead(where: number | string, spec: PyReadSpec[]): Promise<unknown[]> {
+  const args = typeof where === 'number' ? ['127.0.0.1', String(where)] : ['--rtu', where]
   return new Promise((resolve, reject) => {
-    const p = spawn('/usr/bin/python3', [join(HERE, 'pymodbus_read.py'), '127.0.0.1', String(port)], { stdio: ['pipe', 'pipe', 'pipe'] })
+    const p = spawn('/usr/bin/python3', [join(HERE, 'pymodbus_read.py'), ...args], { stdio: ['pipe', 'pipe', 'pipe'] })
     let out = ''
     let err = ''
     p.stdout.on('data', (d: Buffer) => (out += d.toString()))

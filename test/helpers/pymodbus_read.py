@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Read points from a Modbus TCP server with Debian's pymodbus client and its own payload decoder.
 
-Usage: /usr/bin/python3 pymodbus_read.py HOST PORT < SPEC.json
+Usage: /usr/bin/python3 pymodbus_read.py HOST PORT < SPEC.json      (Modbus TCP)
+       /usr/bin/python3 pymodbus_read.py --rtu SERIAL_PATH < SPEC.json  (Modbus RTU, 9600 8N1)
 SPEC: [{"unit": 1, "table": "hr"|"ir"|"co"|"di", "address": 0, "type": "float32", "order": "ABCD",
 "length": 8}, ...]. Prints one JSON list: the raw value of each point, or {"error": "..."}.
 """
@@ -9,7 +10,7 @@ import json
 import logging
 import sys
 
-from pymodbus.client import ModbusTcpClient
+from pymodbus.client import ModbusSerialClient, ModbusTcpClient
 from pymodbus.constants import Endian
 from pymodbus.payload import BinaryPayloadDecoder
 
@@ -52,7 +53,10 @@ def read(client, p):
 
 def main():
     spec = json.load(sys.stdin)
-    client = ModbusTcpClient(sys.argv[1], port=int(sys.argv[2]), timeout=3)
+    if sys.argv[1] == "--rtu":
+        client = ModbusSerialClient(port=sys.argv[2], method="rtu", baudrate=9600, timeout=2)
+    else:
+        client = ModbusTcpClient(sys.argv[1], port=int(sys.argv[2]), timeout=3)
     client.connect()
     print(json.dumps([read(client, p) for p in spec]))
     client.close()

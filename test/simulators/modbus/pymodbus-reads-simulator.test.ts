@@ -2,8 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { ModbusProfile } from '../../../devices/common/modbus/profile.ts'
 import { toRaw } from '../../../devices/common/modbus/planner.ts'
 import { BUILTIN_PROFILES } from '../../../devices/modbus-profiles.ts'
-import { simulateTcp } from '../../../simulators/modbus/index.ts'
-import { havePython } from '../../helpers/env.ts'
+import { simulateRtu, simulateTcp, startPtyPair } from '../../../simulators/modbus/index.ts'
+import { have, havePython, tempDir } from '../../helpers/env.ts'
 import { freePort } from '../../helpers/net.ts'
 import { pymodbusRead, type PyReadSpec } from '../../helpers/pymodbus.ts'
 
@@ -65,6 +65,24 @@ describe.skipIf(!havePython('pymodbus'))('pymodbus reads our Modbus TCP simulato
     expect(Number.isInteger(got[0])).toBe(true)
     expect(want.get('ph')).toBeGreaterThan(6)
     expect(want.get('serial_number')).toBe('SIM0003')
+  })
+
+  it('over RTU on a socat pty pair too: same values, our CRCs accepted by pymodbus', async () => {
+    if (!have('socat')) return
+    const tmp = tempDir('modbus-pyrtu-')
+    const pty = await startPtyPair(tmp.dir)
+    const rtu = await simulateRtu({ path: pty.b, now: () => T, devices: [{ unit: 5, profile: profiles[2]! }] })
+    try {
+      const p = profiles[2]!
+      const regs = p.points.filter((x) => x.function === 'holding' && x.type === 'uint16' && x.field)
+      const got = await pymodbusRead(pty.a, regs.map((x) => ({ unit: 5, table: 'hr' as const, address: x.address, type: x.type })))
+      const want = rtu.slaves.get(5)!.model.values(T)
+      expect(got).toEqual(regs.map((x) => toRaw(want.get(x.name) as number, x)))
+    } finally {
+      await rtu.close()
+      await pty.stop()
+      tmp.cleanup()
+    }
   })
 
   it('a unit nobody answers for gets exception 11 (gateway target failed to respond)', async () => {
