@@ -90,6 +90,14 @@ async function main(argv: string[]): Promise<number> {
       if (typeof values['log-level'] === 'string') r.config.log.level = values['log-level'] as typeof r.config.log.level
       const log = pino({ level: r.config.log.level, base: { gateway: r.config.gateway.id } })
       const gw = createGateway(r.config, { log })
+      // Input never throws out of a source; anything that still escapes is a bug. A rejected promise is
+      // logged and the gateway goes on; an uncaught exception leaves unknown state, so exit non-zero and let
+      // the supervisor restart us: the spool keeps everything that was accepted.
+      process.on('unhandledRejection', (err) => log.error({ err }, 'unhandled promise rejection'))
+      process.on('uncaughtException', (err) => {
+        log.fatal({ err }, 'uncaught exception; exiting so the supervisor restarts the gateway')
+        process.exit(70)
+      })
       await gw.start()
       const e = gw.endpoints()
       process.stdout.write(`gateway ${r.config.gateway.id}: mqtt ${e.mqtt}${e.http ? `, http ${e.http}` : ''}\n`)

@@ -69,12 +69,16 @@ export function createMqttSource(cfg: MqttSourceConfig, deps: MqttSourceDeps): S
   function handle(c: SourceContext, topic: string, payload: Buffer, qos: 0 | 1 | 2): Promise<void> | undefined {
     handled++
     if (payload.length > cfg.maxPayloadBytes) return reject(c, topic, payload, 'payload_too_large', `${payload.length} bytes > ${cfg.maxPayloadBytes}`)
-    const parts = topic.split('/')
-    if (parts.length !== 5 || parts[0] !== 'city') return reject(c, topic, payload, 'bad_topic', 'expected city/<district>/<kind>/<device>/<telemetry|status|event>')
-    const district = parts[1]!
-    const kindName = parts[2]!
-    const device = parts[3]!
-    const channel = parts[4]!
+    // city/<district>/<kind>/<device>/<channel>, parsed without split(): this runs for every message.
+    const a = topic.indexOf('/')
+    const b = a < 0 ? -1 : topic.indexOf('/', a + 1)
+    const d = b < 0 ? -1 : topic.indexOf('/', b + 1)
+    const e = d < 0 ? -1 : topic.indexOf('/', d + 1)
+    if (e < 0 || topic.indexOf('/', e + 1) >= 0 || a !== 4 || !topic.startsWith('city/')) return reject(c, topic, payload, 'bad_topic', 'expected city/<district>/<kind>/<device>/<telemetry|status|event>')
+    const district = topic.slice(a + 1, b)
+    const kindName = topic.slice(b + 1, d)
+    const device = topic.slice(d + 1, e)
+    const channel = topic.slice(e + 1)
     if (!SEGMENT_RE.test(district) || !SEGMENT_RE.test(device)) return reject(c, topic, payload, 'bad_topic', 'district and device ids are 1..64 of A-Z a-z 0-9 _ . : -')
     const kind = deviceKind(kindName)
     if (!kind) return reject(c, topic, payload, 'unknown_kind', `no device kind ${kindName}`, device)
