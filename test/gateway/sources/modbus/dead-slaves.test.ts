@@ -31,7 +31,7 @@ describe.skipIf(!have('socat'))('a 10-slave RTU bus with 3 dead slaves', () => {
         type: 'modbus-rtu',
         path: pty.a,
         timeoutMs: TIMEOUT,
-        retries: 1,
+        retries: 2,
         pauseMs: 5,
         failuresBeforeBackoff: 2,
         backoffMs: 1000,
@@ -64,12 +64,13 @@ describe.skipIf(!have('socat'))('a 10-slave RTU bus with 3 dead slaves', () => {
         expect(ctx.states.find((s) => s.device === id(u) && !s.online), id(u)).toMatchObject({ reason: 'timeout' })
         continue
       }
-      // 10 polls are due in the window; allow one at the edge.
-      expect(got.length, `${id(u)} readings in ${windowMs} ms`).toBeGreaterThanOrEqual(windowMs / INTERVAL - 1)
+      // 10 polls are due in the window; allow two for the edges and a loaded CI machine. Were the dead slaves
+      // not backed off, each round would cost them 3 x 3 x TIMEOUT = 900 ms and give about 5.
+      expect(got.length, `${id(u)} readings in ${windowMs} ms`).toBeGreaterThanOrEqual(windowMs / INTERVAL - 2)
       expect(got.length, id(u)).toBeLessThanOrEqual(windowMs / INTERVAL + 1)
-      // No gap longer than an interval plus one probe of a dead slave (its time-out) and some slack.
+      // No poll missed: a probe of a dead slave delays the others by at most its time-out.
       const gaps = got.slice(1).map((b, i) => b.at - got[i]!.at)
-      expect(Math.max(...gaps), `${id(u)} largest gap`).toBeLessThan(INTERVAL + 2 * TIMEOUT + 100)
+      expect(Math.max(...gaps), `${id(u)} largest gap`).toBeLessThan(2 * INTERVAL)
       expect(ctx.states.find((s) => s.device === id(u))?.online, id(u)).toBe(true)
     }
     expect(Date.now() - t0).toBeLessThan(20_000)
