@@ -4,14 +4,29 @@
  */
 import { z } from 'zod'
 import type { Source } from '../core/types.ts'
-import { createHj212Source } from './hj212.ts'
+import { Dlt645SourceConfig } from './dlt645-config.ts'
+import { createDlt645Source } from './dlt645.ts'
 import { Hj212SourceConfig } from './hj212-config.ts'
-import { createJt808Source } from './jt808.ts'
+import { createHj212Source } from './hj212.ts'
 import { Jt808SourceConfig } from './jt808-config.ts'
-import { createMqttSource, type MqttSourceDeps } from './mqtt.ts'
+import { createJt808Source } from './jt808.ts'
+import { ModbusRtuOverTcpSourceConfig, ModbusRtuSourceConfig, ModbusTcpSourceConfig } from './modbus/config.ts'
+import { createModbusSource } from './modbus/index.ts'
 import { MqttSourceConfig } from './mqtt-config.ts'
+import { createMqttSource, type MqttSourceDeps } from './mqtt.ts'
+import { NmeaSourceConfig } from './nmea-config.ts'
+import { createNmeaSource } from './nmea.ts'
 
-export const SourceConfig = z.discriminatedUnion('type', [MqttSourceConfig, Jt808SourceConfig, Hj212SourceConfig])
+export const SourceConfig = z.discriminatedUnion('type', [
+  MqttSourceConfig,
+  ModbusTcpSourceConfig,
+  ModbusRtuSourceConfig,
+  ModbusRtuOverTcpSourceConfig,
+  NmeaSourceConfig,
+  Dlt645SourceConfig,
+  Jt808SourceConfig,
+  Hj212SourceConfig,
+])
 export type SourceConfig = z.infer<typeof SourceConfig>
 
 /** What factories may need from the composed gateway besides their own config. */
@@ -23,6 +38,14 @@ export function createSource(cfg: SourceConfig, deps: SourceDeps): Source {
   switch (cfg.type) {
     case 'mqtt':
       return createMqttSource(cfg, deps.mqtt)
+    case 'modbus-tcp':
+    case 'modbus-rtu':
+    case 'modbus-rtu-over-tcp':
+      return createModbusSource(cfg)
+    case 'nmea':
+      return createNmeaSource(cfg)
+    case 'dlt645':
+      return createDlt645Source(cfg)
     case 'jt808':
       return createJt808Source(cfg)
     case 'hj212':
