@@ -79,6 +79,8 @@ export type Jt808Body =
       terminalId: string
       plateColor: number
       plate: string
+      /** JT/T 808-2011 layout (model BYTE[8]): a 2013 header whose body is too short for the 2013 fields. */
+      layout2011?: true
     }
   | { type: 'register_response'; ackSerial: number; result: number; authCode?: string }
   | { type: 'auth'; authCode: string; imei?: string; softwareVersion?: string }
@@ -428,7 +430,9 @@ function decodeBodyUnsafe(header: Jt808Header, b: Buffer): DecodeResult<Jt808Bod
     case JT808_MSG.heartbeat:
       return ok({ type: 'heartbeat' })
     case JT808_MSG.register: {
-      const [maker, model, term] = v19 ? [11, 30, 30] : [5, 20, 7]
+      // 2011 terminals still send model BYTE[8]; their bodies are shorter than the 2013 fixed part (37 bytes).
+      const v11 = !v19 && b.length < 37
+      const [maker, model, term] = v19 ? [11, 30, 30] : v11 ? [5, 8, 7] : [5, 20, 7]
       const fixedLen = 4 + maker + model + term + 1
       if (b.length < fixedLen) return fail('bad_body', `register body ${b.length} bytes, needs at least ${fixedLen}`)
       const o1 = 4 + maker
@@ -439,7 +443,9 @@ function decodeBodyUnsafe(header: Jt808Header, b: Buffer): DecodeResult<Jt808Bod
       const terminalId = gbk(b.subarray(o2, o3))
       const plateColor = b[o3]!
       const plate = gbk(b.subarray(o3 + 1))
-      return ok({ type: 'register', province: b.readUInt16BE(0), city: b.readUInt16BE(2), makerId, model: mdl, terminalId, plateColor, plate })
+      const r: Jt808Body = { type: 'register', province: b.readUInt16BE(0), city: b.readUInt16BE(2), makerId, model: mdl, terminalId, plateColor, plate }
+      if (v11) r.layout2011 = true
+      return ok(r)
     }
     case JT808_MSG.registerResponse: {
       if (b.length < 3) return fail('bad_body', `register response body ${b.length} bytes`)
@@ -511,7 +517,7 @@ export function encodeBody(header: Jt808Header, body: Jt808Body): Buffer {
     case 'heartbeat':
       return Buffer.alloc(0)
     case 'register': {
-      const [maker, model, term] = v19 ? [11, 30, 30] : [5, 20, 7]
+      const [maker, model, term] = v19 ? [11, 30, 30] : body.layout2011 ? [5, 8, 7] : [5, 20, 7]
       const head = Buffer.alloc(4)
       head.writeUInt16BE(body.province, 0)
       head.writeUInt16BE(body.city, 2)

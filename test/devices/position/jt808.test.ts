@@ -219,6 +219,10 @@ describe('JT/T 808 frames and answers from cuteLittleDevil/go-jt808 tests', () =
         body: { type: 'register_response', ackSerial: to.header.serial, result: 0, authCode: code },
       }).toString('hex')
     expect(ans(reg13, '12345678901')).toBe('7e8100000e01234567890100000000003132333435363738393031377e')
+    // JT/T 808-2011 layout (model BYTE[8]) under a 2013 header: same answer.
+    const reg11 = decoded('7e010000200123456789010000001f007363640000007777772e3830382e3736353433323101b2e24131323334a17e')
+    expect(reg11.body).toEqual({ type: 'register', province: 31, city: 115, makerId: 'cd', model: 'www.808.', terminalId: '7654321', plateColor: 1, plate: '测A1234', layout2011: true })
+    expect(ans(reg11, '12345678901')).toBe('7e8100000e01234567890100000000003132333435363738393031377e')
     expect(ans(reg19, '17299841738')).toBe('7e8100400e010000000001729984173800000000003137323939383431373338ba7e')
   })
 
@@ -406,6 +410,25 @@ const registerArb: fc.Arbitrary<Jt808Message> = headerArb(0x0100).chain((header)
     .map((body) => ({ header, body }))
 })
 
+// The 2011 layout is recognised by a body shorter than the 2013 fixed part: plates of at most 11 bytes.
+const register2011Arb: fc.Arbitrary<Jt808Message> = headerArb(0x0100)
+  .filter((h) => h.version === 2013)
+  .chain((header) =>
+    fc
+      .record({
+        type: fc.constant('register' as const),
+        province: u16,
+        city: u16,
+        makerId: ascii(5),
+        model: ascii(8),
+        terminalId: ascii(7),
+        plateColor: fc.integer({ min: 0, max: 255 }),
+        plate: ascii(11),
+        layout2011: fc.constant(true as const),
+      })
+      .map((body) => ({ header, body })),
+  )
+
 const authArb: fc.Arbitrary<Jt808Message> = headerArb(0x0102).chain((header) =>
   header.version === 2019
     ? fc.record({ type: fc.constant('auth' as const), authCode: ascii(30), imei: ascii(15), softwareVersion: ascii(20) }).map((body) => ({ header, body }))
@@ -415,7 +438,7 @@ const authArb: fc.Arbitrary<Jt808Message> = headerArb(0x0102).chain((header) =>
 describe('JT/T 808 property tests', () => {
   it('decode(encode(x)) equals x for every message type we encode', () => {
     fc.assert(
-      fc.property(fc.oneof(messageArb, registerArb, authArb), (m) => {
+      fc.property(fc.oneof(messageArb, registerArb, register2011Arb, authArb), (m) => {
         expect(decodeJt808(encodeJt808(m))).toEqual({ ok: true, value: m })
       }),
       { numRuns: 500 },
