@@ -107,13 +107,18 @@ export function createJt808Source(cfg: Jt808SourceConfig): Jt808Source {
         const expired = reassembler.expire(c.now())
         if (expired > 0) reject('incomplete_subpackages', '', `${expired} split messages not completed within a minute`, term, false)
         const r = reassembler.add(packet, c.now())
-        general(conn, header, JT808_RESULT.ok)
-        if (!r.done) return
+        if (!r.done) {
+          general(conn, header, JT808_RESULT.ok)
+          return
+        }
+        // The part that completes the message is answered like a whole message, after its handling below.
         packet = r.packet
       }
+      /** The frame answers refer to: the message itself, or the part that completed it. */
+      const ackTo = header
       const body = decodeBody(packet.header, packet.body)
       if (!body.ok) {
-        general(conn, packet.header, JT808_RESULT.badMessage)
+        general(conn, ackTo, JT808_RESULT.badMessage)
         return reject(body.reason, raw, body.detail, term)
       }
       const b = body.value
@@ -121,7 +126,7 @@ export function createJt808Source(cfg: Jt808SourceConfig): Jt808Source {
         case 'register': {
           const known = c.devices.get(term)
           if ((cfg.requireInventory || !cfg.allowRegistration) && !known && cfg.authCodes[term] === undefined) {
-            reply(conn, packet.header, { type: 'register_response', ackSerial: packet.header.serial, result: JT808_REGISTER_RESULT.noTerminal }, JT808_MSG.registerResponse)
+            reply(conn, ackTo, { type: 'register_response', ackSerial: ackTo.serial, result: JT808_REGISTER_RESULT.noTerminal }, JT808_MSG.registerResponse)
             return reject('unknown_terminal', raw, `terminal ${term} may not register`, term)
           }
           let code = expectedCode(term)
@@ -130,25 +135,25 @@ export function createJt808Source(cfg: Jt808SourceConfig): Jt808Source {
             issued[term] = code
             await persist()
           }
-          reply(conn, packet.header, { type: 'register_response', ackSerial: packet.header.serial, result: JT808_REGISTER_RESULT.ok, authCode: code }, JT808_MSG.registerResponse)
+          reply(conn, ackTo, { type: 'register_response', ackSerial: ackTo.serial, result: JT808_REGISTER_RESULT.ok, authCode: code }, JT808_MSG.registerResponse)
           return
         }
         case 'auth': {
           const want = expectedCode(term)
           if (want === undefined || want !== b.authCode) {
-            general(conn, packet.header, JT808_RESULT.fail)
+            general(conn, ackTo, JT808_RESULT.fail)
             reject(want === undefined ? 'unknown_terminal' : 'bad_auth_code', raw, want === undefined ? `no auth code for terminal ${term}` : 'auth code does not match', term, false)
             conn.close()
             return
           }
           if (cfg.requireInventory && !c.devices.get(term)) {
-            general(conn, packet.header, JT808_RESULT.fail)
+            general(conn, ackTo, JT808_RESULT.fail)
             reject('unknown_device', raw, `terminal ${term} is not in the inventory`, term, false)
             conn.close()
             return
           }
           authed = term
-          general(conn, packet.header, JT808_RESULT.ok)
+          general(conn, ackTo, JT808_RESULT.ok)
           return
         }
         case 'terminal_response':
@@ -159,15 +164,15 @@ export function createJt808Source(cfg: Jt808SourceConfig): Jt808Source {
         case 'location':
         case 'location_batch': {
           if (authed === undefined) {
-            general(conn, packet.header, JT808_RESULT.fail)
+            general(conn, ackTo, JT808_RESULT.fail)
             return reject('not_authenticated', raw, `0x${packet.header.msgId.toString(16).padStart(4, '0')} before authentication`, term)
           }
           if (authed !== term) {
-            general(conn, packet.header, JT808_RESULT.fail)
+            general(conn, ackTo, JT808_RESULT.fail)
             return reject('terminal_mismatch', raw, `connection authenticated as ${authed}, frame from ${term}`, term)
           }
           if (b.type === 'heartbeat') {
-            general(conn, packet.header, JT808_RESULT.ok)
+            general(conn, ackTo, JT808_RESULT.ok)
             return
           }
           const now = c.now()
@@ -186,15 +191,15 @@ export function createJt808Source(cfg: Jt808SourceConfig): Jt808Source {
           }
           lastAlarm.set(term, prev)
           if (frames > 0) await c.ingest({ source: cfg.id, device: term, kind: 'position', protocol: 'jt808', points, frames })
-          general(conn, packet.header, frames > 0 || locationsOf(b).length === 0 ? JT808_RESULT.ok : JT808_RESULT.badMessage)
+          general(conn, ackTo, frames > 0 || locationsOf(b).length === 0 ? JT808_RESULT.ok : JT808_RESULT.badMessage)
           return
         }
         case 'platform_response':
         case 'register_response':
-          general(conn, packet.header, JT808_RESULT.unsupported)
+          general(conn, ackTo, JT808_RESULT.unsupported)
           return reject('unexpected_message', raw, `platform message 0x${packet.header.msgId.toString(16)} from a terminal`, term)
         default:
-          general(conn, packet.header, JT808_RESULT.unsupported)
+          general(conn, ackTo, JT808_RESULT.unsupported)
           return reject('unsupported_message', raw, `message 0x${packet.header.msgId.toString(16).padStart(4, '0')}`, term, false)
       }
     }

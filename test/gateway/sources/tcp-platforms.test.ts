@@ -119,9 +119,13 @@ describe('jt808 source (recording context)', () => {
     await waitFor(() => rec.ingested.length === 1, 5000, 'batch ingested')
     expect(rec.ingested[0]!.frames).toBe(40)
     expect(rec.ingested[0]!.points.filter((p) => p.measurement === 'position')).toHaveLength(40)
-    await waitFor(() => c.jt.length === 1 + parts.length + 1, 5000, 'answers')
-    // auth ok, one 0x8001 per part, one for the whole batch; platform serials count up per terminal.
-    expect(c.jt.map((m) => (m.body.type === 'platform_response' ? [m.body.ackMsgId, m.body.result] : []))).toEqual([[0x0102, 0], ...parts.map(() => [0x0704, 0]), [0x0704, 0]])
+    await waitFor(() => c.jt.length === 1 + parts.length, 5000, 'answers')
+    // auth ok, then one 0x8001 per part (the last one once the whole batch is stored), each acknowledging
+    // that part's serial; platform serials count up per terminal.
+    expect(c.jt.map((m) => (m.body.type === 'platform_response' ? [m.body.ackMsgId, m.body.ackSerial, m.body.result] : []))).toEqual([
+      [0x0102, 1, 0],
+      ...parts.map((_, i) => [0x0704, 2 + i, 0]),
+    ])
     expect(c.jt.map((m) => m.header.serial)).toEqual(c.jt.map((_, i) => i))
   })
 
