@@ -76,6 +76,9 @@ export interface Hj212FramerOptions {
   maxSegmentBytes?: number
 }
 
+const utf8 = new TextDecoder('utf-8', { fatal: true })
+const gbk = new TextDecoder('gbk')
+
 const HASH = 0x23
 const CR = 0x0d
 const LF = 0x0a
@@ -241,9 +244,10 @@ export function decodeHj212(packet: Uint8Array | string): DecodeResult<Hj212Mess
   const seg = buf.subarray(6, 6 + len)
   let text: string
   try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(seg)
+    text = utf8.decode(seg)
   } catch {
-    return fail('bad_encoding', 'data segment is not UTF-8')
+    // The standard says UTF-8; loggers built for Chinese Windows platforms send GBK text (InfoId, names).
+    text = gbk.decode(seg)
   }
   return decodeSegment(text)
 }

@@ -50,6 +50,12 @@ describe('HJ 212 CRC (Appendix A)', () => {
     })
     expect(encodeHj212(m.ok ? m.value : ({} as Hj212Message)).toString()).toBe(`##0101${STANDARD_SEGMENT}1C80\r\n`)
   })
+  it('text that is not UTF-8 is read as GBK (loggers for Chinese Windows platforms)', () => {
+    const seg = Buffer.concat([Buffer.from('ST=21;CN=3020;PW=1;MN=GBK1;CP=&&i13004-Info='), Buffer.from('b2e2cad4', 'hex'), Buffer.from('&&')])
+    const pkt = Buffer.concat([Buffer.from(`##${String(seg.length).padStart(4, '0')}`), seg, Buffer.from(`${crc212(seg).toString(16).toUpperCase().padStart(4, '0')}\r\n`)])
+    const m = decodeHj212(pkt)
+    expect(m.ok && m.value.cp).toEqual([[['i13004-Info', '测试']]])
+  })
   it('lower-case CRC hex is accepted; a wrong CRC refused as bad_crc', () => {
     expect(decodeHj212(`##0101${STANDARD_SEGMENT}1c80`).ok).toBe(true)
     expect(decodeHj212(`##0101${STANDARD_SEGMENT}1C08`)).toMatchObject({ ok: false, reason: 'bad_crc' })
