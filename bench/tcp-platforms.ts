@@ -16,6 +16,7 @@ import { createServer } from 'node:net'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import pino from 'pino'
 import { parseConfig } from '../gateway/config.ts'
 import { createGateway } from '../gateway/gateway.ts'
@@ -161,7 +162,7 @@ export async function run(): Promise<Record<string, unknown>> {
   }
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
   run().then(
     (r) => {
       process.stdout.write(`${JSON.stringify(r, null, 2)}\n`)
