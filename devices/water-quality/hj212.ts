@@ -386,11 +386,12 @@ function mainKey(cn: string): 'Rtd' | 'Avg' {
   return cn === HJ212_CN.realtime ? 'Rtd' : 'Avg'
 }
 
-const EXTRA_KEYS = [
-  ['Min', 'min'],
-  ['Max', 'max'],
-  ['Cou', 'cou'],
-] as const
+/**
+ * Per-factor values other than the reading and its Flag, kept as `<field>_<key in lower case>`: numeric keys
+ * (Min, Max, Cou, the converted Zs* values, counts) as floats, dropped when not a number so a field keeps one
+ * type; every other key (EFlag, SampleTime, Info, SN, facility state RS ...) as a string.
+ */
+const NUMERIC_KEYS = new Set(['Rtd', 'Avg', 'Min', 'Max', 'Cou', 'ZsRtd', 'ZsAvg', 'ZsMin', 'ZsMax', 'ValidNum', 'TotalNum'])
 
 /** A field name from a factor code (for unknown codes): letters, digits and `_`. */
 function codeField(code: string): string {
@@ -405,7 +406,8 @@ function num(s: string): number | undefined {
 
 /**
  * Data upload (2011/2051/2061/2031) -> one `water_quality` point. The reading is Rtd (2011) or Avg; Min,
- * Max and Cou become `<field>_min`, `_max`, `_cou`. Known codes use canonical names, others the code
+ * Max and Cou become `<field>_min`, `_max`, `_cou`, and any other per-factor key `<field>_<key>` (see
+ * NUMERIC_KEYS). Known codes use canonical names, others the code
  * itself. Flags other than N are kept as `<field>_flag`; a sentinel (-99, -999, ...) or a value outside the
  * schema's range is not stored and its flag says why (`sentinel`, `out_of_range`) unless the logger gave
  * one. The GB 3838 class is derived from the canonical values flagged N (maintenance and calibration values
@@ -431,11 +433,14 @@ export function hj212Point(m: Hj212Message, data: Hj212Data, opts: { receivedAt:
         if (canonical !== undefined && (flag === undefined || flag === 'N')) classable[canonical] = v
       }
     }
-    for (const [k, suffix] of EXTRA_KEYS) {
-      const s = vals[k]
-      if (s === undefined) continue
-      const v = num(s)
-      if (v !== undefined && !SENTINELS.has(v)) fields[`${name}_${suffix}`] = v
+    for (const [k, s] of Object.entries(vals)) {
+      if (k === 'Flag' || k === key || (key === 'Avg' && k === 'Rtd' && vals['Avg'] === undefined)) continue
+      const f = `${name}_${codeField(k).toLowerCase()}`
+      if (!NUMERIC_KEYS.has(k)) fields[f] = s
+      else {
+        const v = num(s)
+        if (v !== undefined && !SENTINELS.has(v)) fields[f] = v
+      }
     }
     if (flagOut !== undefined) fields[`${name}_flag`] = flagOut
   }

@@ -161,6 +161,12 @@ describe('HJ 212 data view', () => {
     })
     expect(p.ok && p.value.time).toBe(Date.UTC(2026, 0, 1))
   })
+  it('other per-factor keys are kept, not dropped: Zs* as numbers, EFlag and SampleTime as strings', () => {
+    const cp = dataCp(Date.UTC(2026, 0, 1), { w01018: { Rtd: '21.5', ZsRtd: '23.1', EFlag: 'A01', SampleTime: '20260101075500', Flag: 'N' }, w00000: { Rtd: '3.2', ZsRtd: 'n/a' } })
+    const d = hj212Data(cp)
+    const p = d.ok ? hj212Point({ ...base, cp }, d.value, { receivedAt: 0 }) : undefined
+    expect(p?.ok && p.value.fields).toEqual({ cod_mg_l: 21.5, cod_mg_l_zsrtd: 23.1, cod_mg_l_eflag: 'A01', cod_mg_l_sampletime: '20260101075500', w00000: 3.2, gb3838_class: 4 })
+  })
   it('DataTime that is not a time is refused', () => {
     expect(hj212Data([[['DataTime', '20261341000000']]])).toMatchObject({ ok: false, reason: 'bad_time' })
   })
