@@ -7,7 +7,6 @@ import { createAlarmStore } from '../../../gateway/alarms/store.ts'
 import type { IngestBatch } from '../../../gateway/core/types.ts'
 
 const S = 1000
-const MIN = 60 * S
 
 function rig(rules: unknown[]) {
   let now = 0
