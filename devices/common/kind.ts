@@ -35,6 +35,13 @@ export interface DeviceKind<S extends z.ZodType = z.ZodType> {
   schema: S
   toPoints(reading: z.infer<S>, ctx: NormalizeContext): Point[]
   decoders: readonly LineDecoder[]
+  /** Device-reported events (`city/<district>/<kind>/<device>/event` over MQTT), for kinds that have them. */
+  event?: EventMessages
+}
+
+export interface EventMessages<S extends z.ZodType = z.ZodType> {
+  schema: S
+  toPoints(message: z.infer<S>, ctx: NormalizeContext): Point[]
 }
 
 export function defineDeviceKind<S extends z.ZodType>(kind: DeviceKind<S>): DeviceKind<S> {

@@ -1,8 +1,5 @@
-import { type ChildProcess, spawn } from 'node:child_process'
-import { mkdirSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
-import { which } from './env.ts'
-import { freePort, waitFor } from './net.ts'
+import { findInfluxd, influxd } from '../../cli/influxd.ts'
+import { freePort } from './net.ts'
 
 /** A real InfluxDB 1.x (Debian's influxd) on free loopback ports with its data in `dir`. */
 export interface InfluxServer {
@@ -17,60 +14,13 @@ export interface InfluxServer {
   restart(): Promise<void>
 }
 
-export function influxdConfig(dir: string, httpPort: number, rpcPort: number): string {
-  return `reporting-disabled = true
-bind-address = "127.0.0.1:${rpcPort}"
-[meta]
-  dir = "${join(dir, 'meta')}"
-  logging-enabled = false
-[data]
-  dir = "${join(dir, 'data')}"
-  wal-dir = "${join(dir, 'wal')}"
-  query-log-enabled = false
-  wal-fsync-delay = "0s"
-[coordinator]
-  log-queries-after = "0s"
-[retention]
-  enabled = false
-[monitor]
-  store-enabled = false
-[http]
-  enabled = true
-  bind-address = "127.0.0.1:${httpPort}"
-  log-enabled = false
-  max-body-size = 0
-[subscriber]
-  enabled = false
-[continuous_queries]
-  enabled = false
-[logging]
-  level = "warn"
-`
-}
-
 export async function startInflux(dir: string): Promise<InfluxServer> {
-  const bin = which('influxd')
+  const bin = findInfluxd()
   if (!bin) throw new Error('influxd not found')
-  mkdirSync(dir, { recursive: true })
-  const port = await freePort()
-  const rpc = await freePort()
-  const conf = join(dir, 'influxdb.conf')
-  writeFileSync(conf, influxdConfig(dir, port, rpc))
-  const url = `http://127.0.0.1:${port}`
-  let child: ChildProcess | undefined
-  let stderr = ''
-
-  const launch = async () => {
-    stderr = ''
-    child = spawn(bin, ['-config', conf], { stdio: ['ignore', 'ignore', 'pipe'] })
-    child.stderr?.on('data', (d: Buffer) => {
-      stderr = (stderr + d.toString()).slice(-4000)
-    })
-    await waitFor(async () => (await fetch(`${url}/ping`)).status === 204, 30_000, `influxd on ${url} (${stderr})`)
-  }
-
+  const server = influxd({ bin, dir, port: await freePort(), rpcPort: await freePort() })
+  await server.start()
   const query = async (db: string, q: string) => {
-    const res = await fetch(`${url}/query?db=${encodeURIComponent(db)}&epoch=ms&q=${encodeURIComponent(q)}`)
+    const res = await fetch(`${server.url}/query?db=${encodeURIComponent(db)}&epoch=ms&q=${encodeURIComponent(q)}`)
     const body = (await res.json()) as {
       results?: { error?: string; series?: { columns: string[]; values: unknown[][] }[] }[]
       error?: string
@@ -81,25 +31,15 @@ export async function startInflux(dir: string): Promise<InfluxServer> {
     if (!s) return []
     return s.values.map((row) => Object.fromEntries(s.columns.map((c, i) => [c, row[i]])))
   }
-
-  await launch()
   return {
-    url,
-    port,
+    url: server.url,
+    port: server.port,
     query,
     async count(db, measurement, field, where) {
       const rows = await query(db, `SELECT count("${field}") FROM "${measurement}"${where ? ` WHERE ${where}` : ''}`)
       return Number(rows[0]?.['count'] ?? 0)
     },
-    async stop() {
-      const c = child
-      if (!c || c.exitCode !== null) return
-      await new Promise<void>((resolve) => {
-        c.once('exit', () => resolve())
-        c.kill('SIGTERM')
-        setTimeout(() => c.kill('SIGKILL'), 10_000).unref()
-      })
-    },
-    restart: launch,
+    stop: () => server.stop(),
+    restart: () => server.start(),
   }
 }

@@ -1,0 +1,107 @@
+/**
+ * `smartcity demo` (what `npm start` runs): a simulated pilot district on this machine. It starts the
+ * embedded broker, the gateway and the simulators of every device family. If `influxd` is on the PATH and
+ * no InfluxDB URL is given, it runs one as a child process with its data under the data dir; otherwise the
+ * readings wait in the spool until the gateway is pointed at an InfluxDB.
+ */
+import { createServer } from 'node:net'
+import { join, resolve } from 'node:path'
+import pino from 'pino'
+import type { z } from 'zod'
+import { type GatewayConfig, parseConfig } from '../gateway/config.ts'
+import { createGateway } from '../gateway/gateway.ts'
+import { demoParts } from './demo-parts/index.ts'
+import type { DemoPartHandle } from './demo-parts/types.ts'
+import { findInfluxd, type Influxd, influxd } from './influxd.ts'
+import { overridesFrom } from './main.ts'
+
+const DISTRICT = 'xian-gaoxin'
+
+/** `preferred` when it is free on 127.0.0.1, else a free port. */
+export async function portOr(preferred: number): Promise<number> {
+  const tryListen = (p: number) =>
+    new Promise<number | undefined>((res) => {
+      const s = createServer()
+      s.once('error', () => res(undefined))
+      s.listen(p, '127.0.0.1', () => {
+        const a = s.address()
+        s.close(() => res(a && typeof a === 'object' ? a.port : undefined))
+      })
+    })
+  return (await tryListen(preferred)) ?? (await tryListen(0)) ?? 0
+}
+
+export async function runDemo(values: Record<string, string | boolean | undefined>): Promise<number> {
+  const o = overridesFrom(values)
+  const dataDir = resolve(o.dataDir ?? './data/demo')
+  const level = typeof values['log-level'] === 'string' ? values['log-level'] : 'warn'
+  const log = pino({ level, base: { demo: DISTRICT } })
+  const out = (s: string) => process.stdout.write(`${s}\n`)
+  const freePort = () => portOr(0)
+
+  // InfluxDB: given, embedded (influxd on the PATH), or none (readings stay in the spool).
+  let db: Influxd | undefined
+  const influxGiven = o.influxUrl !== undefined
+  if (!influxGiven) {
+    const bin = findInfluxd()
+    if (bin) {
+      db = influxd({ bin, dir: join(dataDir, 'influxdb'), port: await portOr(8086), rpcPort: await freePort() })
+      await db.start()
+      o.influxUrl = db.url
+    }
+  }
+  o.mqttPort = o.mqttPort ?? (await portOr(1883))
+  o.httpPort = o.httpPort ?? (await portOr(8080))
+  o.dataDir = join(dataDir, 'gateway')
+  const mqttUrl = o.mqttUrl ?? `mqtt://127.0.0.1:${o.mqttPort}`
+
+  const handles: DemoPartHandle[] = []
+  const ctx = { district: DISTRICT, dataDir, log, freePort, mqttUrl }
+  for (const part of demoParts) {
+    try {
+      handles.push(await part.prepare(ctx))
+    } catch (err) {
+      out(`! ${part.name}: not started (${(err as Error).message})`)
+    }
+  }
+  const raw: z.input<typeof import('../gateway/config.ts').GatewayConfig> = {
+    gateway: { id: 'demo-gateway', district: DISTRICT, statusIntervalSec: 30 },
+    log: { level: level as GatewayConfig['log']['level'] },
+    sinks: o.influxUrl && !o.influxOrg ? [{ type: 'influx-v1', url: o.influxUrl, database: o.influxDb ?? 'smartcity' }] : [],
+    sources: [{ type: 'mqtt' }, ...handles.flatMap((h) => h.sources)],
+    devices: handles.flatMap((h) => h.devices),
+  }
+  const r = parseConfig(raw, o)
+  if (!r.ok) {
+    process.stderr.write(`demo configuration is invalid:\n${r.problems.join('\n')}\n`)
+    await db?.stop()
+    return 1
+  }
+  const gw = createGateway(r.config, { log })
+  await gw.start()
+  for (const h of handles) await h.start()
+
+  const e = gw.endpoints()
+  out(`Smart-city demo district "${DISTRICT}" is running.`)
+  out(`  MQTT broker (embedded)  ${e.mqtt}`)
+  if (e.http) out(`  HTTP API                ${e.http}/healthz  ${e.http}/metrics  ${e.http}/api/devices`)
+  const sink = r.config.sinks[0]
+  if (sink?.type === 'influx-v1') out(`  InfluxDB 1.x            ${sink.url} database "${sink.database}"${db ? ` (started by the demo, data in ${join(dataDir, 'influxdb')})` : ''}`)
+  else if (sink?.type === 'influx-v2') out(`  InfluxDB 2.x/3.x        ${sink.url} bucket "${sink.bucket}"`)
+  else out(`  InfluxDB                none: readings are kept in the spool (${join(dataDir, 'gateway', 'spool')}).\n                          Install influxdb (apt-get install influxdb) or run: npm start -- --influx-url http://127.0.0.1:8086`)
+  out(`  Spool and dead letters  ${join(dataDir, 'gateway')}`)
+  for (const h of handles) for (const line of h.describe()) out(`  ${line}`)
+  out('Press Ctrl-C to stop.')
+
+  const duration = typeof values['duration'] === 'string' ? Number(values['duration']) : undefined
+  await new Promise<void>((resolveStop) => {
+    process.once('SIGINT', () => resolveStop())
+    process.once('SIGTERM', () => resolveStop())
+    if (duration !== undefined && Number.isFinite(duration)) setTimeout(resolveStop, duration * 1000)
+  })
+  out('stopping...')
+  for (const h of [...handles].reverse()) await h.stop().catch(() => undefined)
+  await gw.stop()
+  await db?.stop()
+  return 0
+}

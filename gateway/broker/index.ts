@@ -1,0 +1,219 @@
+/**
+ * The gateway's MQTT broker connection: the embedded aedes broker (default) or an external broker.
+ *
+ * Embedded: devices connect to aedes; readings are taken in its `authorizePublish` hook, which aedes runs
+ * before it writes the QoS 1 PUBACK, so the PUBACK leaves only once the handler's promise (the spool append)
+ * has resolved. External: one MQTT.js client with a fixed client id and `clean: false`, so the broker keeps
+ * the session and queues QoS 1 messages while the gateway is away; MQTT.js sends the PUBACK after
+ * `handleMessage` calls back, which we do after the spool append.
+ */
+import { createServer, type Server } from 'node:net'
+import { Aedes } from 'aedes'
+import mqtt, { type MqttClient } from 'mqtt'
+import type { BrokerConfig } from '../config.ts'
+import type { ComponentHealth, Logger } from '../core/types.ts'
+
+/** Handles one message; the returned promise gates the QoS 1 acknowledgement. */
+export type MessageHandler = (topic: string, payload: Buffer, qos: 0 | 1 | 2) => Promise<void> | undefined
+
+export interface Broker {
+  readonly type: 'embedded' | 'external'
+  /** Take messages matching `filters` (subscribed with `qos` on an external broker). */
+  onMessages(filters: readonly string[], qos: 0 | 1, handler: MessageHandler): void
+  publish(topic: string, payload: string | Buffer, opts?: { qos?: 0 | 1; retain?: boolean }): Promise<void>
+  start(): Promise<void>
+  stop(): Promise<void>
+  health(): ComponentHealth
+  /** Where devices connect (`mqtt://127.0.0.1:1883`). */
+  url(): string
+}
+
+/** MQTT topic filter match with `+` and `#`. */
+export function topicMatches(filter: string, topic: string): boolean {
+  if (filter === topic) return true
+  const f = filter.split('/')
+  const t = topic.split('/')
+  for (let i = 0; i < f.length; i++) {
+    const p = f[i]
+    if (p === '#') return true
+    if (i >= t.length) return false
+    if (p !== '+' && p !== t[i]) return false
+  }
+  return f.length === t.length
+}
+
+interface Route {
+  filters: readonly string[]
+  qos: 0 | 1
+  handler: MessageHandler
+}
+
+function dispatch(routes: readonly Route[], topic: string, payload: Buffer, qos: 0 | 1 | 2): Promise<void> | undefined {
+  for (const r of routes) {
+    for (const f of r.filters) if (topicMatches(f, topic)) return r.handler(topic, payload, qos)
+  }
+  return undefined
+}
+
+function createEmbedded(cfg: Extract<BrokerConfig, { type: 'embedded' }>, log: Logger): Broker {
+  const routes: Route[] = []
+  let server: Server | undefined
+  let wsServer: { close(cb?: () => void): void } | undefined
+  let port = cfg.port
+  const users = new Map(Object.entries(cfg.users))
+  const broker = new Aedes({
+    id: 'smartcity-gateway',
+    authenticate: (_client, username, password, done) => {
+      if (users.size === 0) return done(null, true)
+      const ok = username !== undefined && users.get(username) === password?.toString()
+      if (!ok) {
+        const err = Object.assign(new Error('bad username or password'), { returnCode: 4 })
+        return done(err as Error & { returnCode: number }, false)
+      }
+      done(null, true)
+    },
+    authorizePublish: (_client, packet, done) => {
+      let p: Promise<void> | undefined
+      try {
+        p = dispatch(routes, packet.topic, packet.payload as Buffer, packet.qos)
+      } catch (err) {
+        log.error({ err, topic: packet.topic }, 'message handler threw')
+      }
+      // The handler refuses bad input itself (dead letter); the client is never disconnected for it.
+      if (!p || packet.qos === 0) return done(null)
+      p.then(
+        () => done(null),
+        (err: unknown) => {
+          // Not on disk: no PUBACK. Closing the connection makes the device send the message again.
+          log.error({ err, topic: packet.topic }, 'could not make a message durable; closing the connection so the device retries')
+          done(err as Error)
+        },
+      )
+    },
+  })
+  broker.on('clientError', (client, err) => log.debug({ client: client.id, err: err.message }, 'mqtt client error'))
+
+  return {
+    type: 'embedded',
+    onMessages(filters, qos, handler) {
+      routes.push({ filters, qos, handler })
+    },
+    publish(topic, payload, opts) {
+      return new Promise((resolve, reject) =>
+        broker.publish(
+          { cmd: 'publish', topic, payload: typeof payload === 'string' ? Buffer.from(payload) : payload, qos: opts?.qos ?? 0, retain: opts?.retain ?? false, dup: false },
+          (err) => (err ? reject(err) : resolve()),
+        ),
+      )
+    },
+    async start() {
+      await broker.listen()
+      server = createServer(broker.handle)
+      await new Promise<void>((resolve, reject) => {
+        server!.once('error', reject)
+        server!.listen(cfg.port, cfg.host, () => {
+          const a = server!.address()
+          if (a && typeof a === 'object') port = a.port
+          resolve()
+        })
+      })
+      if (cfg.wsPort !== undefined) {
+        const { WebSocketServer, createWebSocketStream } = await import('ws')
+        const wss = new WebSocketServer({ host: cfg.host, port: cfg.wsPort })
+        wss.on('connection', (ws) => broker.handle(createWebSocketStream(ws) as never))
+        wsServer = wss
+      }
+      log.info({ url: `mqtt://${cfg.host}:${port}`, ws: cfg.wsPort }, 'embedded MQTT broker listening')
+    },
+    async stop() {
+      await new Promise<void>((resolve) => (wsServer ? wsServer.close(() => resolve()) : resolve()))
+      await new Promise<void>((resolve) => broker.close(() => resolve()))
+      await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()))
+    },
+    health: () => (server?.listening ? { status: 'ok', detail: `mqtt://${cfg.host}:${port}, ${broker.connectedClients} clients` } : { status: 'down', detail: 'not listening' }),
+    url: () => `mqtt://${cfg.host}:${port}`,
+  }
+}
+
+function createExternal(cfg: Extract<BrokerConfig, { type: 'external' }>, log: Logger): Broker {
+  const routes: Route[] = []
+  let client: MqttClient | undefined
+  let connected = false
+  let lastError: string | undefined
+
+  return {
+    type: 'external',
+    onMessages(filters, qos, handler) {
+      routes.push({ filters, qos, handler })
+    },
+    async publish(topic, payload, opts) {
+      if (!client) throw new Error('broker not started')
+      await client.publishAsync(topic, payload, { qos: opts?.qos ?? 0, retain: opts?.retain ?? false })
+    },
+    async start() {
+      const c = mqtt.connect(cfg.url, {
+        clientId: cfg.clientId,
+        clean: false,
+        keepalive: cfg.keepaliveSec,
+        reconnectPeriod: 1000,
+        connectTimeout: 10_000,
+        // Re-subscribing on reconnect is harmless with a persistent session and needed if the broker lost it.
+        resubscribe: true,
+        ...(cfg.username !== undefined ? { username: cfg.username } : {}),
+        ...(cfg.password !== undefined ? { password: cfg.password } : {}),
+      })
+      client = c
+      c.handleMessage = (packet, callback) => {
+        let p: Promise<void> | undefined
+        try {
+          p = dispatch(routes, packet.topic, packet.payload as Buffer, packet.qos)
+        } catch (err) {
+          log.error({ err, topic: packet.topic }, 'message handler threw')
+        }
+        if (!p) return callback()
+        p.then(
+          () => callback(),
+          (err: unknown) => {
+            // Not durable: do not acknowledge. Dropping the connection makes the broker redeliver.
+            log.error({ err, topic: packet.topic }, 'could not make a message durable; reconnecting so the broker redelivers')
+            c.stream.destroy()
+          },
+        )
+      }
+      c.on('connect', (ack) => {
+        connected = true
+        lastError = undefined
+        log.info({ url: cfg.url, clientId: cfg.clientId, sessionPresent: ack.sessionPresent }, 'connected to external MQTT broker')
+      })
+      c.on('close', () => {
+        if (connected) log.warn({ url: cfg.url }, 'external MQTT broker connection closed; reconnecting')
+        connected = false
+      })
+      c.on('error', (err) => {
+        lastError = err.message
+        log.warn({ err: err.message }, 'external MQTT broker error')
+      })
+      const subs: Record<string, { qos: 0 | 1 }> = {}
+      for (const r of routes) for (const f of r.filters) subs[f] = { qos: r.qos }
+      await new Promise<void>((resolve, reject) => {
+        const onErr = (err: Error) => reject(err)
+        c.once('error', onErr)
+        c.once('connect', () => {
+          c.off('error', onErr)
+          resolve()
+        })
+      })
+      if (Object.keys(subs).length > 0) await c.subscribeAsync(subs)
+    },
+    async stop() {
+      // A persistent session stays on the broker: what devices send meanwhile waits there for us.
+      if (client) await client.endAsync()
+    },
+    health: () => (connected ? { status: 'ok', detail: cfg.url } : { status: 'down', detail: lastError ?? `not connected to ${cfg.url}` }),
+    url: () => cfg.url,
+  }
+}
+
+export function createBroker(cfg: BrokerConfig, log: Logger): Broker {
+  return cfg.type === 'embedded' ? createEmbedded(cfg, log) : createExternal(cfg, log)
+}

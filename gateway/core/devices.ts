@@ -1,0 +1,116 @@
+/**
+ * The device registry: the inventory from config plus devices discovered on the wire, with presence and
+ * counters. It writes `device_status` points on every online/offline change and every status interval.
+ */
+import type { KindName, Point, Protocol } from '../../devices/common/point.ts'
+import type { DeviceConfig } from '../config.ts'
+import type { Metrics } from './metrics.ts'
+import type { DeviceInfo, DeviceRegistry, DeviceState } from './types.ts'
+
+interface Entry extends DeviceState {
+  offlineAfterMs: number
+  /** Line-protocol tag string per protocol (`,device=..,district=..`), cached for the hot path. */
+  tagCache: Map<string, string>
+  lastSeenGauge: { set(v: number): void } | undefined
+}
+
+export interface Registry extends DeviceRegistry {
+  /** The device for an accepted frame, created when it is not in the inventory. */
+  resolve(id: string, kind: KindName, protocol: Protocol, district: string | undefined, site: string | undefined): Entry
+  /** Count an accepted frame. */
+  seen(e: Entry, now: number, frames: number): void
+  rejected(id: string): void
+  /** Points for changes of presence and the periodic status, and offline detection. */
+  tick(now: number, periodic: boolean): Point[]
+  drainStatusPoints(): Point[]
+}
+
+export function createDeviceRegistry(opts: {
+  inventory: readonly DeviceConfig[]
+  defaultDistrict: string
+  offlineAfterSec: number
+  metrics: Metrics
+  now(): number
+}): Registry {
+  const devices = new Map<string, Entry>()
+  const statusQueue: Point[] = []
+
+  const statusPoint = (e: Entry, now: number): Point => ({
+    measurement: 'device_status',
+    tags: { device: e.id, kind: e.kind, district: e.district, ...(e.site ? { site: e.site } : {}), ...(e.protocol ? { protocol: e.protocol } : {}) },
+    fields: { online: e.online, last_seen_ms: e.lastSeenMs ?? 0, frames_ok: e.framesOk, frames_rejected: e.framesRejected },
+    time: now,
+  })
+
+  const make = (info: DeviceInfo, offlineAfterSec: number): Entry => ({
+    ...info,
+    online: false,
+    lastSeenMs: null,
+    framesOk: 0,
+    framesRejected: 0,
+    offlineAfterMs: offlineAfterSec * 1000,
+    tagCache: new Map(),
+    lastSeenGauge: undefined,
+  })
+
+  for (const d of opts.inventory) {
+    const info: DeviceInfo = { id: d.id, kind: d.kind, district: d.district ?? opts.defaultDistrict, options: d.options, configured: true }
+    if (d.site !== undefined) info.site = d.site
+    if (d.protocol !== undefined) info.protocol = d.protocol
+    devices.set(d.id, make(info, d.offlineAfterSec ?? opts.offlineAfterSec))
+  }
+
+  const setOnline = (id: string, online: boolean, reason?: string) => {
+    const e = devices.get(id)
+    if (!e || e.online === online) {
+      if (e && !online && reason) e.offlineReason = reason
+      return
+    }
+    e.online = online
+    if (online) delete e.offlineReason
+    else if (reason) e.offlineReason = reason
+    opts.metrics.deviceOnline.labels(e.id, e.kind).set(online ? 1 : 0)
+    statusQueue.push(statusPoint(e, opts.now()))
+  }
+
+  return {
+    get: (id) => devices.get(id),
+    list: () =>
+      [...devices.values()].map((e) => {
+        const { tagCache: _t, lastSeenGauge: _g, offlineAfterMs: _o, ...state } = e
+        return state
+      }),
+    setOnline,
+    resolve(id, kind, protocol, district, site) {
+      let e = devices.get(id)
+      if (!e) {
+        const info: DeviceInfo = { id, kind, district: district ?? opts.defaultDistrict, protocol, options: {}, configured: false }
+        if (site !== undefined) info.site = site
+        e = make(info, opts.offlineAfterSec)
+        devices.set(id, e)
+      }
+      if (e.protocol === undefined) e.protocol = protocol
+      return e
+    },
+    seen(e, now, frames) {
+      e.framesOk += frames
+      e.lastSeenMs = now
+      if (!e.lastSeenGauge) e.lastSeenGauge = opts.metrics.lastSeen.labels(e.id, e.kind)
+      e.lastSeenGauge.set(now / 1000)
+      if (!e.online) setOnline(e.id, true)
+    },
+    rejected(id) {
+      const e = devices.get(id)
+      if (e) e.framesRejected++
+    },
+    tick(now, periodic) {
+      for (const e of devices.values()) {
+        if (e.online && e.lastSeenMs !== null && now - e.lastSeenMs > e.offlineAfterMs) setOnline(e.id, false, 'silent')
+      }
+      const out = statusQueue.splice(0)
+      if (periodic) for (const e of devices.values()) if (e.lastSeenMs !== null || e.configured) out.push(statusPoint(e, now))
+      return out
+    },
+    drainStatusPoints: () => statusQueue.splice(0),
+  }
+}

@@ -1,0 +1,115 @@
+/**
+ * One drain loop per sink: read a batch after the sink's cursor, write it, act on the answer, acknowledge.
+ * Batches go out when `batchSize` lines are pending or `flushIntervalMs` after the first one. A retry
+ * backs off exponentially with jitter (a Retry-After wins) and sends the same batch again, so order is kept.
+ * A rejected batch is split in halves until the lines InfluxDB refuses are alone; only those go to the
+ * dead-letter log (writes are idempotent, so re-sending the accepted half is harmless). 413 halves the batch.
+ */
+import type { DeadLetterLog } from './deadletter.ts'
+import type { Metrics } from './metrics.ts'
+import type { Spool } from './spool.ts'
+import type { ComponentHealth, Logger, Sink } from './types.ts'
+
+export interface DrainOptions {
+  batchSize: number
+  flushIntervalMs: number
+  minBackoffMs: number
+  maxBackoffMs: number
+}
+
+export interface Drain {
+  start(): void
+  /** Stop after the request in flight; resolves when the loop has ended. */
+  stop(): Promise<void>
+  health(): ComponentHealth
+}
+
+export function createDrain(sink: Sink, spool: Spool, deadLetter: DeadLetterLog, metrics: Metrics, log: Logger, o: DrainOptions): Drain {
+  const ac = new AbortController()
+  let loop: Promise<void> | undefined
+  let failures = 0
+  let lastError: string | undefined
+  const written = metrics.pointsWritten.labels(sink.id)
+  const latency = metrics.sinkLatency.labels(sink.id)
+
+  const sleep = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const onAbort = () => {
+        clearTimeout(t)
+        resolve()
+      }
+      const t = setTimeout(() => {
+        ac.signal.removeEventListener('abort', onAbort)
+        resolve()
+      }, ms)
+      ac.signal.addEventListener('abort', onAbort, { once: true })
+    })
+
+  const backoff = (retryAfterMs: number | undefined) => {
+    if (retryAfterMs !== undefined) return Math.min(Math.max(retryAfterMs, 0), 10 * o.maxBackoffMs)
+    const exp = Math.min(o.maxBackoffMs, o.minBackoffMs * 2 ** Math.min(failures, 20))
+    return exp / 2 + Math.random() * (exp / 2)
+  }
+
+  /** Write `lines` until they are all written or dead-lettered. Returns false when stopped first. */
+  async function deliver(lines: readonly string[]): Promise<boolean> {
+    for (;;) {
+      if (ac.signal.aborted) return false
+      const end = latency.startTimer()
+      const r = await sink.write(lines)
+      end()
+      if (r.kind === 'accepted') {
+        written.inc(lines.length)
+        if (failures > 0) log.info({ sink: sink.id, after: failures }, 'sink writes again')
+        failures = 0
+        lastError = undefined
+        return true
+      }
+      metrics.sinkErrors.labels(sink.id, r.kind).inc()
+      lastError = r.reason
+      if (r.kind === 'retry') {
+        const wait = backoff(r.retryAfterMs)
+        if (failures === 0 || failures % 20 === 0) log.warn({ sink: sink.id, reason: r.reason, waitMs: Math.round(wait), failures }, 'sink write failed; will retry')
+        failures++
+        await sleep(wait)
+        continue
+      }
+      // rejected or too large: split down to the offending lines.
+      if (lines.length > 1) {
+        const mid = Math.ceil(lines.length / 2)
+        if (!(await deliver(lines.slice(0, mid)))) return false
+        return deliver(lines.slice(mid))
+      }
+      const reason = r.kind === 'too_large' ? 'sink_too_large' : `sink_rejected_${r.status}`
+      metrics.pointsDeadLettered.labels(reason).inc()
+      log.warn({ sink: sink.id, reason: r.reason }, 'sink refused a point; kept in the dead-letter log')
+      await deadLetter.write({ source: `sink:${sink.id}`, address: sink.type, reason, detail: r.reason, raw: lines[0] ?? '' })
+      return true
+    }
+  }
+
+  async function run(): Promise<void> {
+    while (!ac.signal.aborted) {
+      await spool.wait(sink.id, o.batchSize, o.flushIntervalMs, ac.signal)
+      if (ac.signal.aborted) break
+      const batch = spool.read(sink.id, o.batchSize)
+      if (!batch) continue
+      if (!(await deliver(batch.lines))) break
+      spool.ack(sink.id, batch.end, batch.lines.length)
+    }
+  }
+
+  return {
+    start() {
+      loop = run().catch((err) => log.error({ err, sink: sink.id }, 'drain loop ended by an error'))
+    },
+    async stop() {
+      ac.abort()
+      await loop
+    },
+    health() {
+      if (failures > 0) return { status: 'degraded', detail: `${failures} failed writes in a row: ${lastError}; ${spool.pending(sink.id)} points waiting in the spool` }
+      return { status: 'ok', detail: `${spool.pending(sink.id)} points waiting` }
+    },
+  }
+}

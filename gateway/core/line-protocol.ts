@@ -1,0 +1,79 @@
+/**
+ * InfluxDB line protocol, millisecond precision. Field types come from the data model's table
+ * (devices/common/measurements.ts) so a field is always written with the same type.
+ */
+import { type FieldType, MEASUREMENTS, type MeasurementSpec } from '../../devices/common/measurements.ts'
+import type { FieldValue } from '../../devices/common/point.ts'
+
+const MEAS_RE = /[, \\]/g
+const KEY_RE = /[,= \\]/g
+const NEEDS_KEY_ESCAPE = /[,= \\\n]/
+const STR_RE = /["\\]/g
+
+export function escapeMeasurement(s: string): string {
+  return s.replace(MEAS_RE, '\\$&').replace(/\n/g, '\\n')
+}
+
+/** Escape a tag key, tag value or field key. */
+export function escapeKey(s: string): string {
+  return NEEDS_KEY_ESCAPE.test(s) ? s.replace(KEY_RE, '\\$&').replace(/\n/g, '\\n') : s
+}
+
+function escapeString(s: string): string {
+  // Newlines cannot travel inside a line; keep them readable as the two characters \n.
+  return `"${s.replace(STR_RE, '\\$&').replace(/\r?\n/g, '\\n')}"`
+}
+
+const specs = MEASUREMENTS as Record<string, MeasurementSpec>
+
+/**
+ * The field set `k=v,k=v`, or '' when no field can be written (non-finite numbers are left out: line
+ * protocol has no NaN). `dropped` counts left-out fields.
+ */
+export function formatFields(measurement: string, fields: Readonly<Record<string, FieldValue>>, dropped?: { n: number }): string {
+  const types = specs[measurement]?.fields
+  let out = ''
+  for (const k in fields) {
+    const v = fields[k]
+    let s: string
+    if (typeof v === 'number') {
+      if (!Number.isFinite(v)) {
+        if (dropped) dropped.n++
+        continue
+      }
+      const t: FieldType | undefined = types?.[k]
+      if (t === 'int') s = `${Math.round(v)}i`
+      else if (t === 'bool') s = v ? 'true' : 'false'
+      else if (t === 'string') s = escapeString(String(v))
+      else s = String(v)
+    } else if (typeof v === 'boolean') {
+      s = v ? 'true' : 'false'
+    } else if (typeof v === 'string') {
+      s = escapeString(v)
+    } else {
+      if (dropped) dropped.n++
+      continue
+    }
+    out += (out ? ',' : '') + escapeKey(k) + '=' + s
+  }
+  return out
+}
+
+/** `,k=v,k=v` for tags (sorted by key, empty values left out: line protocol has no empty tag values). */
+export function formatTags(tags: Readonly<Record<string, string>>): string {
+  const keys = Object.keys(tags).sort()
+  let out = ''
+  for (const k of keys) {
+    const v = tags[k]
+    if (v === undefined || v === '') continue
+    out += ',' + escapeKey(k) + '=' + escapeKey(v)
+  }
+  return out
+}
+
+/** One whole line (measurement + tags + fields + ms time), or undefined when it has no writable field. */
+export function formatLine(measurement: string, tags: Readonly<Record<string, string>>, fields: Readonly<Record<string, FieldValue>>, timeMs: number): string | undefined {
+  const f = formatFields(measurement, fields)
+  if (!f) return undefined
+  return `${escapeMeasurement(measurement)}${formatTags(tags)} ${f} ${Math.round(timeMs)}`
+}

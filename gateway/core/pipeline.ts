@@ -1,0 +1,135 @@
+/**
+ * The hot path after decoding: enrich points with the inventory's tags, run processors, format line
+ * protocol, append to the spool. `ingest` resolves once the points are on disk; that is when a reading counts
+ * as accepted and when a QoS 1 message may be acknowledged.
+ */
+import type { Point } from '../../devices/common/point.ts'
+import type { DeadLetterLog } from './deadletter.ts'
+import type { Registry } from './devices.ts'
+import { escapeKey, escapeMeasurement, formatFields, formatTags } from './line-protocol.ts'
+import type { Metrics } from './metrics.ts'
+import type { Spool } from './spool.ts'
+import type { IngestBatch, Logger, Processor, RejectInput } from './types.ts'
+
+export interface Pipeline {
+  ingest(batch: IngestBatch): Promise<void>
+  /** Like ingest, without waiting for the disk (QoS 0): the write still happens with the next group. */
+  ingestNoWait(batch: IngestBatch): void
+  reject(input: RejectInput): Promise<void>
+  /** Points the gateway makes itself (device_status, alarms): spooled with tags as given. */
+  writeInternal(points: readonly Point[]): Promise<void>
+  /** Count a received frame or message. */
+  received(source: string): void
+}
+
+export function createPipeline(opts: {
+  spool: Spool
+  deadLetter: DeadLetterLog
+  devices: Registry
+  metrics: Metrics
+  processors: readonly Processor[]
+  log: Logger
+  now(): number
+}): Pipeline {
+  const { spool, metrics, devices, deadLetter, processors } = opts
+  const receivedBy = new Map<string, { inc(): void }>()
+  const acceptedBy = new Map<string, { inc(n?: number): void }>()
+  const dropped = { n: 0 }
+
+  const received = (source: string) => {
+    let c = receivedBy.get(source)
+    if (!c) {
+      c = metrics.received.labels(source)
+      receivedBy.set(source, c)
+    }
+    c.inc()
+  }
+
+  function stagePoint(p: Point, baseTags: string): boolean {
+    const before = dropped.n
+    const fields = formatFields(p.measurement, p.fields, dropped)
+    if (dropped.n !== before) metrics.fieldsDropped.inc(dropped.n - before)
+    if (!fields) return false
+    let tags = baseTags
+    for (const k in p.tags) {
+      const v = p.tags[k]
+      if (v) tags += ',' + escapeKey(k) + '=' + escapeKey(v)
+    }
+    spool.stage(escapeMeasurement(p.measurement) + tags + ' ' + fields + ' ' + Math.round(p.time))
+    return true
+  }
+
+  function stageInternal(points: readonly Point[]): void {
+    for (const p of points) {
+      const fields = formatFields(p.measurement, p.fields)
+      if (!fields) continue
+      spool.stage(`${escapeMeasurement(p.measurement)}${formatTags(p.tags)} ${fields} ${Math.round(p.time)}`)
+      metrics.pointsSpooled.inc()
+    }
+  }
+
+  /** Stage a batch; returns false when nothing was staged (the batch was refused). */
+  function stageBatch(b: IngestBatch): boolean {
+    const e = devices.resolve(b.device, b.kind, b.protocol, b.district, b.site)
+    if (e.kind !== b.kind) {
+      void reject({ source: b.source, address: b.device, raw: JSON.stringify(b.points), reason: 'kind_mismatch', detail: `device ${b.device} is a ${e.kind} in the inventory, got ${b.kind}`, device: b.device })
+      return false
+    }
+    let base = e.tagCache.get(b.protocol)
+    if (base === undefined) {
+      base = formatTags({ device: e.id, kind: e.kind, district: e.district, protocol: b.protocol, ...(e.site ? { site: e.site } : {}) })
+      e.tagCache.set(b.protocol, base)
+    }
+    let n = 0
+    for (const p of b.points) if (stagePoint(p, base)) n++
+    if (processors.length > 0) {
+      const enriched = { ...b, district: e.district, ...(e.site ? { site: e.site } : {}) }
+      for (const proc of processors) {
+        let extra: Point[] | undefined
+        try {
+          extra = proc.process(enriched)
+        } catch (err) {
+          opts.log.error({ err, processor: proc.id }, 'processor failed on a batch')
+        }
+        if (extra) for (const p of extra) if (stagePoint(p, base)) n++
+      }
+    }
+    const now = opts.now()
+    devices.seen(e, now, b.frames ?? 1)
+    const status = devices.drainStatusPoints()
+    if (status.length > 0) stageInternal(status)
+    metrics.pointsSpooled.inc(n)
+    const key = `${b.source}\0${b.kind}`
+    let c = acceptedBy.get(key)
+    if (!c) {
+      c = metrics.accepted.labels(b.source, b.kind)
+      acceptedBy.set(key, c)
+    }
+    c.inc(b.frames ?? 1)
+    return true
+  }
+
+  async function reject(input: RejectInput): Promise<void> {
+    metrics.rejected.labels(input.source, input.reason).inc()
+    if (input.device) devices.rejected(input.device)
+    const entry: Parameters<DeadLetterLog['write']>[0] = { source: input.source, address: input.address, reason: input.reason, raw: input.raw }
+    if (input.detail !== undefined) entry.detail = input.detail
+    if (input.device !== undefined) entry.device = input.device
+    await deadLetter.write(entry)
+  }
+
+  return {
+    received,
+    ingest(b) {
+      return stageBatch(b) ? spool.committed() : Promise.resolve()
+    },
+    ingestNoWait(b) {
+      stageBatch(b)
+    },
+    reject,
+    writeInternal(points) {
+      stageInternal(points)
+      return spool.committed()
+    },
+  }
+}

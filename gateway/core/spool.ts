@@ -1,0 +1,409 @@
+/**
+ * The spool owns durability (STYLE.md section 5). Accepted points, as line-protocol lines, are appended to
+ * segment files on disk before they count as accepted; each sink drains them in order from its own cursor.
+ *
+ * - Group commit: `append` stages lines in memory; the staged group is written with one `writeSync` on the
+ *   next turn of the event loop (or at once by `commitNow`), and the promise of every line in the group
+ *   resolves after that write. A write that returned is in the kernel: it survives `kill -9`. With
+ *   `fsync: true` the group is also fdatasync'ed, which survives power loss at a cost in throughput.
+ * - Recovery: a torn last line (the process died inside a write) is cut at the last newline on open.
+ * - Cursors: `cursor-<sink>.json` holds the position a sink has acknowledged up to, written by rename, so a
+ *   restart resumes where each sink stopped. A batch that was written but not yet acknowledged is sent
+ *   again after a crash; InfluxDB keeps one point per series and timestamp, so that cannot double a point.
+ * - Cap: when the segments exceed `maxBytes`, the oldest segment moves to the dead-letter directory, is
+ *   counted and logged: never dropped silently.
+ */
+import { closeSync, fdatasyncSync, openSync, readdirSync, readFileSync, readSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync, ftruncateSync, mkdirSync } from 'node:fs'
+import { join } from 'node:path'
+import type { Logger } from 'pino'
+
+export interface SpoolOptions {
+  dir: string
+  maxBytes: number
+  segmentBytes: number
+  fsync: boolean
+  /** The sinks that drain the spool; segments are deleted once all of them have passed. */
+  sinks: readonly string[]
+  log: Logger
+  /** Called when a segment is moved out because the spool is full. */
+  onOverflow?(info: { file: string; lines: number; bytes: number }): void
+}
+
+export interface Position {
+  segment: number
+  offset: number
+}
+
+export interface SpoolBatch {
+  lines: string[]
+  bytes: number
+  end: Position
+}
+
+interface Segment {
+  id: number
+  path: string
+  size: number
+  lines: number
+}
+
+interface Waiter {
+  min: number
+  resolve: () => void
+}
+
+const SEG_RE = /^(\d{12})\.lp$/
+const segName = (id: number) => `${String(id).padStart(12, '0')}.lp`
+const NL = 0x0a
+
+function countLines(path: string, from = 0, to = Number.POSITIVE_INFINITY): number {
+  const fd = openSync(path, 'r')
+  try {
+    const buf = Buffer.allocUnsafe(1 << 20)
+    let pos = from
+    let n = 0
+    for (;;) {
+      const want = Math.min(buf.length, to - pos)
+      if (want <= 0) break
+      const got = readSync(fd, buf, 0, want, pos)
+      if (got <= 0) break
+      for (let i = 0; i < got; i++) if (buf[i] === NL) n++
+      pos += got
+    }
+    return n
+  } finally {
+    closeSync(fd)
+  }
+}
+
+export interface Spool {
+  open(): void
+  /** Stage one line (no newline); resolves when it is on disk. */
+  append(line: string): Promise<void>
+  /** Stage lines without waiting (QoS 0, internal points); `committed()` gives the promise of the group. */
+  stage(line: string): void
+  committed(): Promise<void>
+  /** Write the staged group now. */
+  commitNow(): void
+  /** Read up to `maxLines` lines after the sink's cursor. */
+  read(sink: string, maxLines: number, maxBytes?: number): SpoolBatch | undefined
+  /** Acknowledge a sink's progress up to `end`. */
+  ack(sink: string, end: Position, lines: number): void
+  /** Lines not yet acknowledged by `sink`. */
+  pending(sink: string): number
+  /** Resolves once `sink` has at least `min` pending lines, or after `maxWaitMs` if it has any. */
+  wait(sink: string, min: number, maxWaitMs: number, signal?: AbortSignal): Promise<void>
+  stats(): { bytes: number; segments: number; pendingMax: number; lines: number }
+  close(): void
+}
+
+export function createSpool(opts: SpoolOptions): Spool {
+  const { dir, log } = opts
+  const segments: Segment[] = []
+  const cursors = new Map<string, Position>()
+  const pendingLines = new Map<string, number>()
+  const waiters = new Map<string, Waiter[]>()
+  let fd = -1
+  let active: Segment | undefined
+  let staged: string[] = []
+  let stagedBytes = 0
+  let groupPromise: Promise<void> | undefined
+  let groupResolve: (() => void) | undefined
+  let groupReject: ((e: unknown) => void) | undefined
+  let scheduled = false
+  let totalBytes = 0
+  let closed = false
+
+  const cursorPath = (sink: string) => join(dir, `cursor-${sink.replace(/[^A-Za-z0-9_.-]/g, '_')}.json`)
+
+  function openSegment(id: number): void {
+    if (fd >= 0) closeSync(fd)
+    const path = join(dir, segName(id))
+    fd = openSync(path, 'a')
+    active = { id, path, size: 0, lines: 0 }
+    segments.push(active)
+  }
+
+  function saveCursor(sink: string, pos: Position): void {
+    const p = cursorPath(sink)
+    writeFileSync(`${p}.tmp`, JSON.stringify(pos))
+    renameSync(`${p}.tmp`, p)
+  }
+
+  function firstPosition(): Position {
+    const s = segments[0]
+    return s ? { segment: s.id, offset: 0 } : { segment: active?.id ?? 1, offset: 0 }
+  }
+
+  function notify(): void {
+    for (const [sink, list] of waiters) {
+      const p = pendingLines.get(sink) ?? 0
+      if (list.length === 0) continue
+      const keep: Waiter[] = []
+      for (const w of list) (p >= w.min ? w.resolve() : keep.push(w))
+      waiters.set(sink, keep)
+    }
+  }
+
+  function dropFullyAcked(): void {
+    // Delete segments every sink has passed (never the active one). Without sinks nothing drains:
+    // readings stay until the cap moves them to the dead-letter directory.
+    if (opts.sinks.length === 0) return
+    let minSeg = Number.POSITIVE_INFINITY
+    for (const s of opts.sinks) minSeg = Math.min(minSeg, cursors.get(s)?.segment ?? 0)
+    while (segments.length > 1 && segments[0]!.id < minSeg) {
+      const s = segments.shift()!
+      totalBytes -= s.size
+      try {
+        unlinkSync(s.path)
+      } catch (err) {
+        log.warn({ err, file: s.path }, 'could not delete a drained spool segment')
+      }
+    }
+  }
+
+  function enforceCap(): void {
+    while (totalBytes > opts.maxBytes && segments.length > 1) {
+      const s = segments.shift()!
+      totalBytes -= s.size
+      // Lines of this segment that some sink has not sent yet.
+      let unsent = 0
+      for (const sink of opts.sinks) {
+        const c = cursors.get(sink)
+        if (!c || c.segment <= s.id) {
+          const from = c && c.segment === s.id ? c.offset : 0
+          unsent = Math.max(unsent, from === 0 ? s.lines : countLines(s.path, from))
+          pendingLines.set(sink, Math.max(0, (pendingLines.get(sink) ?? 0) - (from === 0 ? s.lines : countLines(s.path, from))))
+          const next = segments[0]!
+          cursors.set(sink, { segment: next.id, offset: 0 })
+          saveCursor(sink, { segment: next.id, offset: 0 })
+        }
+      }
+      if (opts.sinks.length === 0) unsent = s.lines
+      const dlqDir = join(dir, '..', 'deadletter')
+      mkdirSync(dlqDir, { recursive: true })
+      const target = join(dlqDir, `spool-overflow-${Date.now()}-${segName(s.id)}`)
+      try {
+        renameSync(s.path, target)
+      } catch (err) {
+        log.error({ err, file: s.path }, 'could not move an overflowing spool segment')
+        continue
+      }
+      log.warn({ file: target, lines: unsent, bytes: s.size, maxBytes: opts.maxBytes }, 'spool full: oldest segment moved to the dead-letter directory')
+      opts.onOverflow?.({ file: target, lines: unsent, bytes: s.size })
+    }
+  }
+
+  function flush(): void {
+    scheduled = false
+    if (staged.length === 0) return
+    const resolve = groupResolve!
+    const reject = groupReject!
+    const lines = staged
+    staged = []
+    stagedBytes = 0
+    groupPromise = undefined
+    groupResolve = undefined
+    groupReject = undefined
+    try {
+      const data = Buffer.from(`${lines.join('\n')}\n`, 'utf8')
+      if (!active || (active.size > 0 && active.size + data.length > opts.segmentBytes)) openSegment((active?.id ?? 0) + 1)
+      let off = 0
+      while (off < data.length) off += writeSync(fd, data, off, data.length - off)
+      if (opts.fsync) fdatasyncSync(fd)
+      const seg = active!
+      seg.size += data.length
+      seg.lines += lines.length
+      totalBytes += data.length
+      for (const s of opts.sinks) pendingLines.set(s, (pendingLines.get(s) ?? 0) + lines.length)
+      if (totalBytes > opts.maxBytes) enforceCap()
+      resolve()
+      notify()
+    } catch (err) {
+      log.error({ err }, 'spool write failed')
+      reject(err)
+    }
+  }
+
+  function stage(line: string): void {
+    if (closed) throw new Error('spool is closed')
+    staged.push(line)
+    stagedBytes += line.length + 1
+    if (!groupPromise) {
+      groupPromise = new Promise<void>((res, rej) => {
+        groupResolve = res
+        groupReject = rej
+      })
+      // Nobody may be waiting on this group (QoS 0); a write error is logged in flush().
+      groupPromise.catch(() => undefined)
+    }
+    if (!scheduled) {
+      scheduled = true
+      setImmediate(flush)
+    }
+    // Bound memory and latency under a burst: a large group is written at once.
+    if (stagedBytes >= 1 << 20) flush()
+  }
+
+  return {
+    open() {
+      mkdirSync(dir, { recursive: true })
+      const ids = readdirSync(dir)
+        .map((f) => SEG_RE.exec(f))
+        .filter((m): m is RegExpExecArray => m !== null)
+        .map((m) => Number(m[1]))
+        .sort((a, b) => a - b)
+      for (const id of ids) {
+        const path = join(dir, segName(id))
+        let size = statSync(path).size
+        if (id === ids[ids.length - 1] && size > 0) {
+          // Cut a torn last line left by a crash in the middle of a write.
+          const tailFd = openSync(path, 'r+')
+          try {
+            const buf = Buffer.alloc(Math.min(size, 1 << 20))
+            readSync(tailFd, buf, 0, buf.length, size - buf.length)
+            const lastNl = buf.lastIndexOf(NL)
+            const keep = lastNl < 0 ? size - buf.length : size - buf.length + lastNl + 1
+            if (keep !== size) {
+              log.warn({ file: path, cut: size - keep }, 'spool: cut a torn last line left by a crash')
+              ftruncateSync(tailFd, keep)
+              size = keep
+            }
+          } finally {
+            closeSync(tailFd)
+          }
+        }
+        segments.push({ id, path, size, lines: countLines(path) })
+        totalBytes += size
+      }
+      const last = segments[segments.length - 1]
+      if (last) {
+        fd = openSync(last.path, 'a')
+        active = last
+      }
+      for (const sink of opts.sinks) {
+        let pos: Position | undefined
+        try {
+          const c = JSON.parse(readFileSync(cursorPath(sink), 'utf8')) as Position
+          if (Number.isInteger(c.segment) && Number.isInteger(c.offset)) pos = c
+        } catch {
+          // no cursor yet: this sink starts at the oldest segment
+        }
+        if (!pos || (segments.length > 0 && pos.segment < segments[0]!.id)) pos = firstPosition()
+        const seg = segments.find((s) => s.id === pos!.segment)
+        if (seg && pos.offset > seg.size) pos = { segment: seg.id, offset: seg.size }
+        cursors.set(sink, pos)
+        let pending = 0
+        for (const s of segments) {
+          if (s.id > pos.segment) pending += s.lines
+          else if (s.id === pos.segment) pending += pos.offset === 0 ? s.lines : countLines(s.path, pos.offset)
+        }
+        pendingLines.set(sink, pending)
+      }
+      dropFullyAcked()
+    },
+
+    append(line) {
+      stage(line)
+      return groupPromise!
+    },
+    stage,
+    committed() {
+      return groupPromise ?? Promise.resolve()
+    },
+    commitNow: flush,
+
+    read(sink, maxLines, maxBytes = 16 << 20) {
+      const pos = cursors.get(sink)
+      if (!pos) return undefined
+      let { segment, offset } = pos
+      const lines: string[] = []
+      let bytes = 0
+      for (const seg of segments) {
+        if (seg.id < segment) continue
+        if (seg.id > segment) {
+          segment = seg.id
+          offset = 0
+        }
+        if (offset >= seg.size) continue
+        const want = Math.min(seg.size - offset, maxBytes - bytes)
+        if (want <= 0) break
+        const buf = Buffer.allocUnsafe(want)
+        const rfd = openSync(seg.path, 'r')
+        let got = 0
+        try {
+          while (got < want) {
+            const n = readSync(rfd, buf, got, want - got, offset + got)
+            if (n <= 0) break
+            got += n
+          }
+        } finally {
+          closeSync(rfd)
+        }
+        let start = 0
+        while (lines.length < maxLines) {
+          const nl = buf.indexOf(NL, start)
+          if (nl < 0 || nl >= got) break
+          lines.push(buf.toString('utf8', start, nl))
+          start = nl + 1
+        }
+        offset += start
+        bytes += start
+        if (lines.length >= maxLines || bytes >= maxBytes) break
+      }
+      if (lines.length === 0) return undefined
+      return { lines, bytes, end: { segment, offset } }
+    },
+
+    ack(sink, end, lines) {
+      cursors.set(sink, end)
+      pendingLines.set(sink, Math.max(0, (pendingLines.get(sink) ?? 0) - lines))
+      saveCursor(sink, end)
+      dropFullyAcked()
+    },
+
+    pending(sink) {
+      return pendingLines.get(sink) ?? 0
+    },
+
+    wait(sink, min, maxWaitMs, signal) {
+      if ((pendingLines.get(sink) ?? 0) >= min) return Promise.resolve()
+      return new Promise<void>((resolve) => {
+        let timer: NodeJS.Timeout | undefined
+        const done = () => {
+          if (timer) clearTimeout(timer)
+          signal?.removeEventListener('abort', done)
+          const list = waiters.get(sink)
+          if (list) waiters.set(sink, list.filter((w) => w !== waiter))
+          resolve()
+        }
+        const waiter: Waiter = { min, resolve: done }
+        const list = waiters.get(sink) ?? []
+        list.push(waiter)
+        waiters.set(sink, list)
+        signal?.addEventListener('abort', done, { once: true })
+        // After maxWaitMs a partial batch goes out; with nothing pending keep waiting for the first line.
+        const arm = () => {
+          timer = setTimeout(() => ((pendingLines.get(sink) ?? 0) > 0 ? done() : arm()), maxWaitMs)
+        }
+        arm()
+      })
+    },
+
+    stats() {
+      let pendingMax = 0
+      for (const s of opts.sinks) pendingMax = Math.max(pendingMax, pendingLines.get(s) ?? 0)
+      if (opts.sinks.length === 0) pendingMax = segments.reduce((n, s) => n + s.lines, 0)
+      return { bytes: totalBytes, segments: segments.length, pendingMax, lines: segments.reduce((n, s) => n + s.lines, 0) }
+    },
+
+    close() {
+      flush()
+      closed = true
+      if (fd >= 0) closeSync(fd)
+      fd = -1
+      for (const list of waiters.values()) for (const w of list) w.resolve()
+      waiters.clear()
+    },
+  }
+}

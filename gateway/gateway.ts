@@ -1,0 +1,205 @@
+/**
+ * Compose a gateway from a validated config: spool and dead-letter log, sinks with their drain loops, the
+ * pipeline, the MQTT broker, sources, processors and the HTTP API. Start sinks, then the pipeline, then
+ * sources; stop in reverse (Telegraf agent.go).
+ */
+import { join } from 'node:path'
+import type { FastifyInstance } from 'fastify'
+import pino from 'pino'
+import { type Broker, createBroker } from './broker/index.ts'
+import type { GatewayConfig } from './config.ts'
+import { createDeadLetterLog } from './core/deadletter.ts'
+import { createDeviceRegistry } from './core/devices.ts'
+import { createDrain, type Drain } from './core/drain.ts'
+import { createMetrics } from './core/metrics.ts'
+import { createPipeline, type Pipeline } from './core/pipeline.ts'
+import { createSpool } from './core/spool.ts'
+import type { ComponentHealth, Logger, Processor, Sink, Source, SourceContext } from './core/types.ts'
+import { buildApp } from './http/app.ts'
+import { createSink } from './sinks/index.ts'
+import { createSource } from './sources/index.ts'
+
+export interface GatewayOptions {
+  log?: Logger
+  /** Extra processors (alarm rules, derived events). */
+  processors?: Processor[]
+  now?: () => number
+}
+
+export interface Gateway {
+  config: GatewayConfig
+  log: Logger
+  metrics: ReturnType<typeof createMetrics>
+  pipeline: Pipeline
+  broker: Broker
+  http: FastifyInstance | undefined
+  start(): Promise<void>
+  stop(): Promise<void>
+  /** Where things listen, once started. */
+  endpoints(): { mqtt: string; http?: string }
+  health(): Promise<Record<string, ComponentHealth>>
+}
+
+export function createGateway(config: GatewayConfig, opts: GatewayOptions = {}): Gateway {
+  const log = opts.log ?? pino({ level: config.log.level, base: { gateway: config.gateway.id } })
+  const now = opts.now ?? Date.now
+  const metrics = createMetrics()
+  const sinkCfgs = config.sinks
+  const deadLetter = createDeadLetterLog({
+    dir: join(config.dataDir, 'deadletter'),
+    maxBytes: config.deadLetter.maxBytes,
+    log: log.child({ component: 'deadletter' }),
+    onDropped: (b) => metrics.deadLetterDropped.inc(b),
+  })
+  const spool = createSpool({
+    dir: join(config.dataDir, 'spool'),
+    maxBytes: config.spool.maxBytes,
+    segmentBytes: config.spool.segmentBytes,
+    fsync: config.spool.fsync,
+    sinks: sinkCfgs.map((s) => s.id),
+    log: log.child({ component: 'spool' }),
+    onOverflow: ({ file, lines, bytes }) => {
+      metrics.spoolOverflow.inc()
+      metrics.pointsDeadLettered.labels('spool_overflow').inc(lines)
+      void deadLetter.write({ source: 'spool', address: file, reason: 'spool_overflow', detail: `spool over its cap: ${lines} points (${bytes} bytes) moved to ${file}`, extra: { points: lines, file } })
+    },
+  })
+  const devices = createDeviceRegistry({ inventory: config.devices, defaultDistrict: config.gateway.district, offlineAfterSec: config.gateway.offlineAfterSec, metrics, now })
+  const processors = opts.processors ?? []
+  const pipeline = createPipeline({ spool, deadLetter, devices, metrics, processors, log: log.child({ component: 'pipeline' }), now })
+  const broker = createBroker(config.broker, log.child({ component: 'broker' }))
+  const sinks: Sink[] = sinkCfgs.map((c) => createSink(c, log.child({ component: `sink.${c.type}`, id: c.id })))
+  const drains: Drain[] = sinks.map((s, i) => createDrain(s, spool, deadLetter, metrics, log.child({ component: 'drain', id: s.id }), sinkCfgs[i]!))
+  const sources: Source[] = config.sources.map((c) => createSource(c, { mqtt: { broker } }))
+  let http: FastifyInstance | undefined
+  let httpUrl: string | undefined
+  let timer: NodeJS.Timeout | undefined
+  let lastStatus = 0
+  let sinkStarts: Promise<void>[] = []
+  const sinkStarted = new Map<string, string | true>()
+  let stopping = false
+
+  const refreshGauges = () => {
+    const s = spool.stats()
+    metrics.spoolDepth.set(s.pendingMax)
+    metrics.spoolBytes.set(s.bytes)
+  }
+
+  const ctxFor = (src: Source): SourceContext => {
+    const received = metrics.received.labels(src.id)
+    return {
+      log: log.child({ component: `source.${src.type}`, id: src.id }),
+      ingest: (b) => {
+        received.inc(b.frames ?? 1)
+        return pipeline.ingest(b)
+      },
+      reject: (r) => {
+        received.inc()
+        return pipeline.reject(r)
+      },
+      devices,
+      publish: (topic, payload, o) => broker.publish(topic, payload, o),
+      dataDir: config.dataDir,
+      now,
+    }
+  }
+
+  async function health(): Promise<Record<string, ComponentHealth>> {
+    const out: Record<string, ComponentHealth> = {}
+    out['broker'] = broker.health()
+    const st = spool.stats()
+    out['spool'] = { status: 'ok', detail: `${st.pendingMax} points, ${st.bytes} bytes in ${st.segments} segments` }
+    for (const [i, s] of sinks.entries()) {
+      const started = sinkStarted.get(s.id)
+      const h = started === true ? await s.health() : { status: 'down' as const, detail: `not started: ${started ?? 'starting'}` }
+      const d = drains[i]!.health()
+      out[`sink:${s.id}`] = h.status === 'ok' && d.status !== 'ok' ? d : { status: h.status, detail: `${h.detail ?? ''}; ${d.detail ?? ''}` }
+    }
+    if (sinks.length === 0) out['sinks'] = { status: 'degraded', detail: 'no sink configured: readings are kept in the spool' }
+    for (const s of sources) out[`source:${s.id}`] = s.health?.() ?? { status: 'ok' }
+    return out
+  }
+
+  async function startSink(s: Sink, i: number): Promise<void> {
+    // InfluxDB may be down at start-up: keep trying in the background; the spool holds readings meanwhile.
+    for (let attempt = 0; !stopping; attempt++) {
+      try {
+        await s.start()
+        sinkStarted.set(s.id, true)
+        drains[i]!.start()
+        return
+      } catch (err) {
+        sinkStarted.set(s.id, (err as Error).message)
+        if (attempt === 0) log.warn({ sink: s.id, err: (err as Error).message }, 'sink not ready; readings wait in the spool, retrying')
+        await new Promise((r) => setTimeout(r, Math.min(30_000, 500 * 2 ** Math.min(attempt, 6))))
+      }
+    }
+  }
+
+  return {
+    config,
+    log,
+    metrics,
+    pipeline,
+    broker,
+    get http() {
+      return http
+    },
+    health,
+    endpoints: () => ({ mqtt: broker.url(), ...(httpUrl ? { http: httpUrl } : {}) }),
+    async start() {
+      deadLetter.open()
+      spool.open()
+      sinkStarts = sinks.map((s, i) => startSink(s, i))
+      await Promise.race([Promise.all(sinkStarts), new Promise((r) => setTimeout(r, 3000))])
+      for (const s of sources) await s.start(ctxFor(s))
+      await broker.start()
+      timer = setInterval(() => {
+        const t = now()
+        const periodic = t - lastStatus >= config.gateway.statusIntervalSec * 1000
+        if (periodic) lastStatus = t
+        const pts = devices.tick(t, periodic)
+        for (const p of processors) {
+          try {
+            const extra = p.tick?.(t)
+            if (extra) pts.push(...extra)
+          } catch (err) {
+            log.error({ err, processor: p.id }, 'processor tick failed')
+          }
+        }
+        if (pts.length > 0) void pipeline.writeInternal(pts)
+        refreshGauges()
+      }, 1000)
+      timer.unref()
+      if (config.http.enabled) {
+        http = buildApp({
+          health,
+          metrics: metrics.registry,
+          beforeMetrics: refreshGauges,
+          devices: () => devices.list(),
+          async write(device, req) {
+            const src = sources.find((s) => s.write && s.owns?.(device))
+            return src?.write ? src.write(device, req) : undefined
+          },
+        })
+        httpUrl = await http.listen({ host: config.http.host, port: config.http.port })
+      }
+      log.info({ mqtt: broker.url(), http: httpUrl, sinks: sinks.map((s) => s.id), sources: sources.map((s) => s.id) }, 'gateway started')
+    },
+    async stop() {
+      stopping = true
+      if (timer) clearInterval(timer)
+      await http?.close()
+      for (const s of [...sources].reverse()) await s.stop().catch((err) => log.warn({ err, source: s.id }, 'source stop failed'))
+      await broker.stop().catch((err) => log.warn({ err }, 'broker stop failed'))
+      for (const p of processors) p.stop?.()
+      spool.commitNow()
+      await Promise.all(drains.map((d) => d.stop()))
+      await Promise.all(sinkStarts)
+      deadLetter.close()
+      spool.close()
+      for (const s of sinks) await s.close()
+      log.info('gateway stopped')
+    },
+  }
+}

@@ -1,0 +1,110 @@
+/**
+ * InfluxDB 1.x sink: `POST /write?db=..&precision=ms` (Debian's influxdb 1.6 and every 1.x).
+ * Database management and health go through the `influx` client; writes are one keep-alive HTTP request
+ * per batch of pre-formatted line protocol, because the spool needs the raw status code and Retry-After and
+ * must stay the only retry buffer (node-influx's pool retries on its own and would hide both).
+ */
+import { Agent, request } from 'node:http'
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https'
+import { InfluxDB } from 'influx'
+import type { ComponentHealth, Logger, Sink, WriteResult } from '../core/types.ts'
+import type { InfluxV1SinkConfig } from './config.ts'
+import { classifyStatus } from './status.ts'
+
+export function createInfluxV1Sink(cfg: InfluxV1SinkConfig, log: Logger): Sink {
+  const url = new URL(cfg.url)
+  const https = url.protocol === 'https:'
+  const agent = https ? new HttpsAgent({ keepAlive: true, maxSockets: 4 }) : new Agent({ keepAlive: true, maxSockets: 4 })
+  const client = new InfluxDB({
+    host: url.hostname,
+    port: Number(url.port || (https ? 443 : 80)),
+    protocol: https ? 'https' : 'http',
+    database: cfg.database,
+    ...(cfg.username !== undefined ? { username: cfg.username } : {}),
+    ...(cfg.password !== undefined ? { password: cfg.password } : {}),
+  })
+  const q = new URLSearchParams({ db: cfg.database, precision: 'ms' })
+  if (cfg.retentionPolicy) q.set('rp', cfg.retentionPolicy)
+  if (cfg.username !== undefined) q.set('u', cfg.username)
+  if (cfg.password !== undefined) q.set('p', cfg.password)
+  const path = `${url.pathname.replace(/\/$/, '')}/write?${q.toString()}`
+  let dbReady = !cfg.createDatabase
+  let lastError: string | undefined
+
+  async function ensureDatabase(): Promise<void> {
+    const names = await client.getDatabaseNames()
+    if (!names.includes(cfg.database)) {
+      await client.createDatabase(cfg.database)
+      log.info({ database: cfg.database }, 'created InfluxDB database')
+    }
+    dbReady = true
+  }
+
+  function post(body: string): Promise<{ status: number; body: string; retryAfter: string | undefined }> {
+    return new Promise((resolve, reject) => {
+      const req = (https ? httpsRequest : request)(
+        {
+          host: url.hostname,
+          port: url.port || (https ? 443 : 80),
+          method: 'POST',
+          path,
+          agent,
+          timeout: cfg.timeoutMs,
+          headers: { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) },
+        },
+        (res) => {
+          let text = ''
+          res.setEncoding('utf8')
+          res.on('data', (d: string) => {
+            if (text.length < 4096) text += d
+          })
+          res.on('end', () => {
+            const ra = res.headers['retry-after']
+            resolve({ status: res.statusCode ?? 0, body: text, retryAfter: Array.isArray(ra) ? ra[0] : ra })
+          })
+          res.on('error', reject)
+        },
+      )
+      req.on('timeout', () => req.destroy(new Error(`timed out after ${cfg.timeoutMs} ms`)))
+      req.on('error', reject)
+      req.end(body)
+    })
+  }
+
+  return {
+    id: cfg.id,
+    type: 'influx-v1',
+    async start() {
+      if (!dbReady) await ensureDatabase()
+    },
+    async write(lines): Promise<WriteResult> {
+      try {
+        if (!dbReady) await ensureDatabase()
+        const res = await post(lines.join('\n'))
+        if (res.status === 404 && cfg.createDatabase && /database not found/.test(res.body)) {
+          // Someone dropped the database under us: create it again and retry.
+          dbReady = false
+          return { kind: 'retry', reason: 'database not found', retryAfterMs: 0 }
+        }
+        const r = classifyStatus(res.status, res.body, res.retryAfter)
+        lastError = r.kind === 'accepted' ? undefined : r.reason
+        return r
+      } catch (err) {
+        lastError = (err as Error).message
+        return { kind: 'retry', reason: lastError }
+      }
+    },
+    async close() {
+      agent.destroy()
+    },
+    async health(): Promise<ComponentHealth> {
+      try {
+        const hosts = await client.ping(2000)
+        if (hosts.every((h) => !h.online)) return { status: 'down', detail: `no answer from ${cfg.url}` }
+        return lastError ? { status: 'degraded', detail: lastError } : { status: 'ok', detail: `${cfg.url} db=${cfg.database}` }
+      } catch (err) {
+        return { status: 'down', detail: (err as Error).message }
+      }
+    },
+  }
+}

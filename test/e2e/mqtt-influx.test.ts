@@ -1,0 +1,69 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { Gateway } from '../../gateway/gateway.ts'
+import { have, tempDir } from '../helpers/env.ts'
+import { gatewayFrom, metricValue, stationReading } from '../helpers/gateway.ts'
+import { type InfluxServer, startInflux } from '../helpers/influx.ts'
+import { type MosquittoServer, mosquittoPub, startMosquitto } from '../helpers/mosquitto.ts'
+import { freePort, waitFor } from '../helpers/net.ts'
+
+const DB = 'e2e'
+
+describe.skipIf(!have('influxd', 'mosquitto', 'mosquitto_pub'))('MQTT to InfluxDB 1.x, published by mosquitto_pub', () => {
+  const tmp = tempDir()
+  let influx: InfluxServer
+  beforeAll(async () => {
+    influx = await startInflux(`${tmp.dir}/influx`)
+  })
+  afterAll(async () => {
+    await influx?.stop()
+    tmp.cleanup()
+  })
+
+  it('lands every reading published into the embedded broker, QoS 0 and 1, counted exactly', async () => {
+    const mqttPort = await freePort()
+    const gw: Gateway = gatewayFrom({ dataDir: `${tmp.dir}/gw1`, http: { enabled: false }, sinks: [{ type: 'influx-v1', url: influx.url, database: DB, flushIntervalMs: 100 }] }, { mqttPort })
+    await gw.start()
+    try {
+      const base = Date.UTC(2026, 10, 1)
+      const lines = Array.from({ length: 500 }, (_, i) => JSON.stringify(stationReading(i, base + i * 1000)))
+      await mosquittoPub(mqttPort, 'city/xian-gaoxin/water_quality/wq-embedded-1/telemetry', { lines: lines.slice(0, 250), qos: 1 })
+      await mosquittoPub(mqttPort, 'city/xian-gaoxin/water_quality/wq-embedded-1/telemetry', { lines: lines.slice(250), qos: 0 })
+      await waitFor(async () => (await influx.count(DB, 'water_quality', 'ph', `"device"='wq-embedded-1'`)) === 500, 20_000, '500 points')
+      // Nothing more arrives later: counted exactly, not at least.
+      await new Promise((r) => setTimeout(r, 500))
+      expect(await influx.count(DB, 'water_quality', 'ph', `"device"='wq-embedded-1'`)).toBe(500)
+      const rows = await influx.query(DB, `SELECT * FROM water_quality WHERE "device"='wq-embedded-1' ORDER BY time LIMIT 1`)
+      expect(rows[0]).toMatchObject({ time: base, district: 'xian-gaoxin', kind: 'water_quality', protocol: 'mqtt', ph: 7, gb3838_class: 2 })
+      expect(await metricValue(gw, 'smartcity_readings_accepted_total')).toBe(500)
+      expect(await metricValue(gw, 'smartcity_points_written_total')).toBeGreaterThanOrEqual(500)
+    } finally {
+      await gw.stop()
+    }
+  })
+
+  it('lands every reading published into an external Mosquitto, and keeps the session while the gateway is away', async () => {
+    const mosq: MosquittoServer = await startMosquitto(tmp.dir)
+    const cfg = { dataDir: `${tmp.dir}/gw2`, http: { enabled: false }, broker: { type: 'external' as const, url: mosq.url, clientId: 'gw-e2e' }, sinks: [{ type: 'influx-v1' as const, url: influx.url, database: DB, flushIntervalMs: 100 }] }
+    let gw = gatewayFrom(cfg)
+    await gw.start()
+    try {
+      const base = Date.UTC(2026, 10, 2)
+      const topic = 'city/xian-gaoxin/water_quality/wq-external-1/telemetry'
+      const first = Array.from({ length: 300 }, (_, i) => JSON.stringify(stationReading(i, base + i * 1000)))
+      await mosquittoPub(mosq.port, topic, { lines: first, qos: 1 })
+      await waitFor(async () => (await influx.count(DB, 'water_quality', 'ph', `"device"='wq-external-1'`)) === 300, 20_000, '300 points')
+      // Gateway away: the broker queues QoS 1 messages in the persistent session.
+      await gw.stop()
+      const second = Array.from({ length: 200 }, (_, i) => JSON.stringify(stationReading(i, base + (300 + i) * 1000)))
+      await mosquittoPub(mosq.port, topic, { lines: second, qos: 1 })
+      gw = gatewayFrom(cfg)
+      await gw.start()
+      await waitFor(async () => (await influx.count(DB, 'water_quality', 'ph', `"device"='wq-external-1'`)) === 500, 20_000, '500 points after the gateway returned')
+      await new Promise((r) => setTimeout(r, 500))
+      expect(await influx.count(DB, 'water_quality', 'ph', `"device"='wq-external-1'`)).toBe(500)
+    } finally {
+      await gw.stop()
+      await mosq.stop()
+    }
+  })
+})
