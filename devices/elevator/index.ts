@@ -44,4 +44,5 @@ export const elevator = defineDeviceKind({
     return [{ measurement: 'elevator_status', tags: {}, fields: rest as Record<string, FieldValue>, time: timestampMs(ts, ctx.receivedAt) }]
   },
   decoders: [],
+  event: elevatorEvents,
 })

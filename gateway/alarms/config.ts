@@ -37,10 +37,14 @@
  *     - name: device_offline
  *       type: offline
  *       afterSec: 300
+ *   elevator:                            # elevator fault detection (devices/elevator/faults.ts)
+ *     defaults: { ratedSpeedMs: 1.75, trappedAfterSec: 30 }   # per car: the device's inventory options
  * ```
+ * Durations, windows and silences are re-checked on the gateway's 1 s tick as well as on every batch.
  */
 import { z } from 'zod'
 import { KINDS } from '../../devices/common/point.ts'
+import { ElevatorProcessorConfig } from '../processors/elevator.ts'
 import { Severity } from './store.ts'
 
 const RuleName = z.string().regex(/^[a-z0-9_]{1,64}$/, 'snake_case, at most 64 characters (it is an MQTT topic level and a tag)')
@@ -130,9 +134,9 @@ export type AlarmRule = z.infer<typeof AlarmRule>
 
 export const AlarmRulesConfig = z
   .strictObject({
-    /** How often durations, windows and silences are re-checked without new data. */
-    tickSec: z.number().positive().default(5),
     rules: z.array(AlarmRule).default([]),
+    /** Elevator fault detection: defaults for every car (a device's inventory `options` override them). */
+    elevator: ElevatorProcessorConfig.prefault({}),
   })
   .superRefine((c, ctx) => {
     const seen = new Set<string>()

@@ -75,13 +75,21 @@ export function createAlarmProcessor(cfg: z.input<typeof AlarmRulesConfig>, deps
     return tr.active ? `${r.name}: ${what}` : `${r.name} cleared: ${what}`
   }
 
-  function fire(r: AlarmRule, s: Slot, tr: AlarmTransition | undefined, out: Point[]): void {
+  /**
+   * `deviceTags`: points returned from `process` get the batch's device tags from the pipeline; points from
+   * `tick` are written as they are, so they carry device, kind, district and site themselves.
+   */
+  function fire(r: AlarmRule, s: Slot, tr: AlarmTransition | undefined, out: Point[], deviceTags = false): void {
     if (!tr) return
     const w = s.where
     const message = text(r, s, tr)
-    const tags: Record<string, string> = { rule: r.name, severity: r.severity, device: w.device, district: w.district }
-    if (w.kind !== undefined) tags['kind'] = w.kind
-    if (w.site !== undefined) tags['site'] = w.site
+    const tags: Record<string, string> = { rule: r.name, severity: r.severity }
+    if (deviceTags) {
+      tags['device'] = w.device
+      tags['district'] = w.district
+      if (w.kind !== undefined) tags['kind'] = w.kind
+      if (w.site !== undefined) tags['site'] = w.site
+    }
     out.push({ measurement: 'alarm', tags, fields: { active: tr.active, value: tr.value, message }, time: tr.time })
     const msg: AlarmMessage = {
       rule: r.name,
@@ -174,15 +182,15 @@ export function createAlarmProcessor(cfg: z.input<typeof AlarmRulesConfig>, deps
           }
           for (const s of m.values()) {
             const silent = (t - (s.lastSeen ?? startedAt)) / 1000
-            fire(r, s, s.state.feed(silent >= r.afterSec ? 'trip' : 'clear', silent, t), out)
+            fire(r, s, s.state.feed(silent >= r.afterSec ? 'trip' : 'clear', silent, t), out, true)
           }
         } else if (r.type === 'rate') {
           for (const s of m.values()) {
             const cur = s.window!.rate(t)
-            fire(r, s, s.state.feed(rateLevel(r, cur), cur.value, t), out)
+            fire(r, s, s.state.feed(rateLevel(r, cur), cur.value, t), out, true)
           }
         } else {
-          for (const s of m.values()) fire(r, s, s.state.tick(t), out)
+          for (const s of m.values()) fire(r, s, s.state.tick(t), out, true)
         }
       }
       return out.length > 0 ? out : undefined

@@ -64,10 +64,14 @@ export function createElevatorProcessor(cfg: z.input<typeof ElevatorProcessorCon
     return c
   }
 
-  function emit(device: string, c: Car, changes: EventChange[], out: Point[]): void {
+  /**
+   * Points returned from `process` get the batch's device tags from the pipeline; points from `tick` are
+   * written as they are, so they carry the device tags themselves (`withDeviceTags`).
+   */
+  function emit(device: string, c: Car, changes: EventChange[], out: Point[], withDeviceTags: boolean): void {
     for (const ch of changes) {
       const p = eventPoint(ch)
-      p.tags = { ...p.tags, device, kind: 'elevator', district: c.district, protocol: c.protocol, ...(c.site === undefined ? {} : { site: c.site }) }
+      if (withDeviceTags) p.tags = { ...p.tags, device, kind: 'elevator', district: c.district, protocol: c.protocol, ...(c.site === undefined ? {} : { site: c.site }) }
       out.push(p)
       emitAlarm(
         {
@@ -103,17 +107,17 @@ export function createElevatorProcessor(cfg: z.input<typeof ElevatorProcessorCon
       for (const p of batch.points) {
         if (p.measurement === 'elevator_status') {
           const r = ElevatorStatusReading.safeParse(p.fields)
-          if (r.success) emit(batch.device, c, c.monitor.status(r.data, t), out)
+          if (r.success) emit(batch.device, c, c.monitor.status(r.data, t), out, false)
         } else if (p.measurement === 'elevator_event_report') {
           const m = reportFromPoint(p)
-          if (m) emit(batch.device, c, c.monitor.report(m, t), out)
+          if (m) emit(batch.device, c, c.monitor.report(m, t), out, false)
         }
       }
       return out.length > 0 ? out : undefined
     },
     tick(now) {
       const out: Point[] = []
-      for (const [device, c] of cars) emit(device, c, c.monitor.tick(now), out)
+      for (const [device, c] of cars) emit(device, c, c.monitor.tick(now), out, true)
       return out.length > 0 ? out : undefined
     },
     cars: () => [...cars.keys()],

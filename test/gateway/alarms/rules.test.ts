@@ -71,7 +71,8 @@ describe('alarm rules: duration', () => {
     expect(r.points).toEqual([
       {
         measurement: 'alarm',
-        tags: { rule: 'ph_out_of_range', severity: 'critical', device: 'dev-1', district: 'xian-gaoxin', kind: 'water_quality' },
+        // device, kind, district and site come from the pipeline (the batch's device tags)
+        tags: { rule: 'ph_out_of_range', severity: 'critical' },
         fields: { active: true, value: 4.2, message: 'ph_out_of_range: dev-1 ph = 4.2 (outside 6..9)' },
         time: 0,
       },
@@ -196,7 +197,7 @@ describe('alarm rules: the issue examples', () => {
     const start = proc.tick!(now) ?? []
     expect(start.map((p) => `${p.tags['device']}:${p.fields['active']}`).sort()).toEqual(['wq-1:true', 'wq-never:true'])
     now = 302 * S
-    expect(proc.process(b)?.map((p) => `${p.tags['device']}:${p.fields['active']}`)).toEqual(['wq-1:false'])
+    expect(proc.process(b)?.map((p) => `${p.tags['rule']}:${p.fields['active']}`)).toEqual(['device_offline:false'])
   })
 })
 
