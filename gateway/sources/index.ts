@@ -4,10 +4,11 @@
  */
 import { z } from 'zod'
 import type { Source } from '../core/types.ts'
+import { createEtcRsuSource, EtcRsuSourceConfig } from './etc-rsu.ts'
 import { createMqttSource, type MqttSourceDeps } from './mqtt.ts'
 import { MqttSourceConfig } from './mqtt-config.ts'
 
-export const SourceConfig = z.discriminatedUnion('type', [MqttSourceConfig])
+export const SourceConfig = z.discriminatedUnion('type', [MqttSourceConfig, EtcRsuSourceConfig])
 export type SourceConfig = z.infer<typeof SourceConfig>
 
 /** What factories may need from the composed gateway besides their own config. */
@@ -19,5 +20,7 @@ export function createSource(cfg: SourceConfig, deps: SourceDeps): Source {
   switch (cfg.type) {
     case 'mqtt':
       return createMqttSource(cfg, deps.mqtt)
+    case 'etc-rsu':
+      return createEtcRsuSource(cfg)
   }
 }

@@ -1,0 +1,435 @@
+/**
+ * ETC roadside unit source: the gateway plays the lane controller (PC) of one RSU, over TCP as client or
+ * server (devices/etc/rsu.ts for the codec, protocols.md section 5 for the protocol).
+ *
+ * On connect it initialises the RSU (C0) and answers every RSU frame except B2 heartbeats. Each passage:
+ *   B2 (OBU info)  -> C1 continue, or C2 stop when the OBU cannot pay (no card, card error, locked, expired)
+ *   B3 (vehicle)   -> empty answer
+ *   B4 (card)      -> C6 deduct with the fee of the vehicle class from the tariff table, or C2 stop
+ *                     (card error, blacklisted card, balance below the fee)
+ *   B5 (result)    -> empty answer; the passage ends `ok` or `deduct_failed`
+ * A passage that makes no progress for `transactionTimeoutMs` ends as `timeout` (a lost frame either way:
+ * the RSU waits for an answer that never comes, or the answer to it was lost). Every passage writes exactly
+ * one `etc_transaction` with its `result` and `transaction_ms` (B2 to result). B0 writes `etc_rsu_status`;
+ * so do a lost connection and a silent RSU (no frame, not even a heartbeat, for `silentAfterSec`).
+ *
+ * Example config (commented values are the defaults):
+ * ```yaml
+ * sources:
+ *   - type: etc-rsu
+ *     device: rsu-g1            # the RSU's device id
+ *     host: 127.0.0.1
+ *     port: 9527
+ *     # mode: client            # client: dial the RSU; server: the RSU dials us
+ *     # lane: "1"
+ *     # tariff: { "1": 500, "2": 1000, "3": 1500, "4": 2000, "11": 1000, "12": 1500, "13": 2500, "14": 3500, "15": 4500, "16": 5500 }
+ *     # blacklist: []           # card ids (network + internal number, 20 hex digits)
+ *     # transactionTimeoutMs: 3000
+ *     # silentAfterSec: 60
+ *     # reconnectMs: 2000
+ *     # profile: <RsuProfile>   # a vendor's frame layouts (default gbt20851-classic)
+ * ```
+ */
+import { createConnection, createServer, type Server, type Socket } from 'node:net'
+import { z } from 'zod'
+import { rsuStatusPoint } from '../../devices/etc/index.ts'
+import { DEFAULT_TARIFF_FEN } from '../../devices/etc/tariff.ts'
+import {
+  answerRsctl,
+  CLASSIC_PROFILE,
+  cardIdFromIssuerFile,
+  createRsuFramer,
+  decodeRsuFrame,
+  encodeRsu,
+  isHeartbeat,
+  msToBcdTime,
+  obuStatusFlags,
+  type RsuFrame,
+  RsuProfile,
+  type RsuRawFrame,
+} from '../../devices/etc/rsu.ts'
+import type { Point } from '../../devices/common/point.ts'
+import type { ComponentHealth, Source, SourceContext } from '../core/types.ts'
+
+
+export const EtcRsuSourceConfig = z.strictObject({
+  type: z.literal('etc-rsu'),
+  id: z.string().min(1).default('etc-rsu'),
+  /** The RSU's device id (tags `device`); its inventory entry gives district and site. */
+  device: z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/),
+  lane: z.string().min(1).max(64).default('1'),
+  mode: z.enum(['client', 'server']).default('client'),
+  host: z.string().min(1).default('127.0.0.1'),
+  port: z.number().int().min(0).max(65_535),
+  reconnectMs: z.number().int().min(50).default(2000),
+  /** Fee in fen by vehicle class (devices/etc/tariff.ts). */
+  tariff: z.record(z.string().regex(/^\d+$/), z.number().int().min(0)).default({ ...DEFAULT_TARIFF_FEN }),
+  /** Fee for a class missing from the tariff (absent: such a passage ends `unknown_class`). */
+  defaultFeeFen: z.number().int().min(0).optional(),
+  blacklist: z.array(z.string().regex(/^[0-9A-Fa-f]{1,32}$/)).default([]),
+  transactionTimeoutMs: z.number().int().min(50).default(3000),
+  silentAfterSec: z.number().positive().default(60),
+  /** C0 parameters. */
+  init: z
+    .strictObject({
+      laneMode: z.number().int().min(0).max(255).default(3),
+      bstInterval: z.number().int().min(0).max(255).default(10),
+      txPower: z.number().int().min(0).max(255).default(10),
+      pllChannel: z.number().int().min(0).max(255).default(0),
+    })
+    .prefault({}),
+  /** The 0019 station file written to the card with C6 (43 bytes, hex); default: zeros. */
+  stationFile: z.string().regex(/^[0-9A-Fa-f]{86}$/).default('00'.repeat(43)),
+  profile: RsuProfile.optional(),
+})
+export type EtcRsuSourceConfig = z.infer<typeof EtcRsuSourceConfig>
+
+/** The `result` tag values this source writes. */
+export const ETC_RESULTS = [
+  'ok',
+  'no_card',
+  'card_error',
+  'obu_invalid',
+  'obu_expired',
+  'obu_error',
+  'vehicle_info_error',
+  'unknown_class',
+  'blacklist',
+  'insufficient_balance',
+  'deduct_failed',
+  'timeout',
+] as const
+export type EtcResult = (typeof ETC_RESULTS)[number]
+
+interface Passage {
+  obuId: string
+  startedAt: number
+  timer?: NodeJS.Timeout
+  plate?: string
+  plateColor?: number
+  vehicleClass?: number
+  cardId?: string
+  balanceFen?: number
+  feeFen?: number
+}
+
+export interface LaneControllerDeps {
+  send(bytes: Buffer): void
+  now(): number
+  transaction(p: Point): void
+  status(p: Point): void
+  reject(raw: Buffer, reason: string, detail?: string): void
+}
+
+/** The lane-controller state machine over one connection; transport-free so tests can drive it. */
+export function createLaneController(cfg: EtcRsuSourceConfig, deps: LaneControllerDeps) {
+  const profile = cfg.profile ?? CLASSIC_PROFILE
+  const framer = createRsuFramer()
+  const passages = new Map<string, Passage>()
+  const blacklist = new Set(cfg.blacklist.map((c) => c.toUpperCase()))
+  let lastTime = 0
+
+  const send = (frame: RsuFrame) => deps.send(encodeRsu(frame, profile))
+  const ack = (rsctl: number) => send({ rsctl: answerRsctl(rsctl), type: 'ACK', fields: {} })
+  const stop = (rsctl: number, obuId: string) => send({ rsctl: answerRsctl(rsctl), type: 'C2', fields: { obuId, stopType: 1 } })
+
+  /** Point times are unique per lane: two passages ending in the same millisecond must not merge in InfluxDB. */
+  const uniqueTime = () => {
+    const t = Math.max(deps.now(), lastTime + 1)
+    lastTime = t
+    return t
+  }
+
+  function finish(p: Passage, result: EtcResult): void {
+    clearTimeout(p.timer)
+    passages.delete(p.obuId)
+    const t = uniqueTime()
+    const fields: Point['fields'] = { obu_id: p.obuId, transaction_ms: Math.max(0, deps.now() - p.startedAt) }
+    if (p.plate !== undefined) fields['plate'] = p.plate
+    if (p.plateColor !== undefined) fields['plate_color'] = p.plateColor
+    if (p.vehicleClass !== undefined) fields['vehicle_class'] = p.vehicleClass
+    if (p.feeFen !== undefined) fields['fee_fen'] = p.feeFen
+    if (p.balanceFen !== undefined) fields['balance_fen'] = p.balanceFen
+    if (p.cardId !== undefined) fields['card_id'] = p.cardId
+    deps.transaction({ measurement: 'etc_transaction', tags: { lane: cfg.lane, result }, fields, time: t })
+  }
+
+  const arm = (p: Passage) => {
+    clearTimeout(p.timer)
+    p.timer = setTimeout(() => finish(p, 'timeout'), cfg.transactionTimeoutMs)
+  }
+
+  function onB2(f: RsuFrame): void {
+    if (isHeartbeat(f)) return // heartbeats are never answered
+    const obuId = String(f.fields['obuId'])
+    const existing = passages.get(obuId)
+    if (existing) {
+      // The RSU reports an OBU already in a passage (it re-searched): answer, keep the passage.
+      ack(f.rsctl)
+      return
+    }
+    const p: Passage = { obuId, startedAt: deps.now() }
+    passages.set(obuId, p)
+    arm(p)
+    const err = f.fields['errorCode']
+    const status = f.fields['obuStatus']
+    if (err !== 0 || typeof status !== 'number') {
+      stop(f.rsctl, obuId)
+      return finish(p, 'obu_error')
+    }
+    const flags = obuStatusFlags(status)
+    const expired = typeof f.fields['expiredDate'] === 'string' && f.fields['expiredDate'] < msToBcdTime(deps.now()).slice(0, 8)
+    const result: EtcResult | undefined = flags.cardAbsent
+      ? 'no_card'
+      : flags.cardError
+        ? 'card_error'
+        : flags.obuLocked || flags.obuTampered
+          ? 'obu_invalid'
+          : expired
+            ? 'obu_expired'
+            : undefined
+    if (result) {
+      stop(f.rsctl, obuId)
+      return finish(p, result)
+    }
+    send({ rsctl: answerRsctl(f.rsctl), type: 'C1', fields: { obuId } })
+  }
+
+  function onB3(f: RsuFrame, p: Passage): void {
+    arm(p)
+    if (f.fields['errorCode'] !== 0 || f.fields['vehicleClass'] === undefined) {
+      stop(f.rsctl, p.obuId)
+      return finish(p, 'vehicle_info_error')
+    }
+    p.plate = String(f.fields['plate'] ?? '')
+    p.plateColor = Number(f.fields['plateColor'])
+    p.vehicleClass = Number(f.fields['vehicleClass'])
+    ack(f.rsctl)
+  }
+
+  function onB4(f: RsuFrame, p: Passage): void {
+    arm(p)
+    if (f.fields['errorCode'] !== 0 || typeof f.fields['balanceFen'] !== 'number' || typeof f.fields['issuerFile'] !== 'string') {
+      stop(f.rsctl, p.obuId)
+      return finish(p, 'card_error')
+    }
+    p.balanceFen = f.fields['balanceFen']
+    const cardId = cardIdFromIssuerFile(f.fields['issuerFile'])
+    if (cardId !== undefined) p.cardId = cardId
+    if (p.vehicleClass === undefined) {
+      stop(f.rsctl, p.obuId)
+      return finish(p, 'vehicle_info_error')
+    }
+    const fee = cfg.tariff[String(p.vehicleClass)] ?? cfg.defaultFeeFen
+    if (fee === undefined) {
+      stop(f.rsctl, p.obuId)
+      return finish(p, 'unknown_class')
+    }
+    p.feeFen = fee
+    if (cardId !== undefined && blacklist.has(cardId)) {
+      stop(f.rsctl, p.obuId)
+      return finish(p, 'blacklist')
+    }
+    if (p.balanceFen < fee) {
+      stop(f.rsctl, p.obuId)
+      return finish(p, 'insufficient_balance')
+    }
+    send({
+      rsctl: answerRsctl(f.rsctl),
+      type: 'C6',
+      fields: { obuId: p.obuId, tradeMode: 0, feeFen: fee, stationFile: cfg.stationFile.toUpperCase(), transTime: msToBcdTime(deps.now()), extra: '' },
+    })
+  }
+
+  function onB5(f: RsuFrame, p: Passage): void {
+    ack(f.rsctl)
+    if (f.fields['errorCode'] !== 0) return finish(p, 'deduct_failed')
+    if (typeof f.fields['balanceFen'] === 'number') p.balanceFen = f.fields['balanceFen']
+    finish(p, 'ok')
+  }
+
+  function onFrame(raw: RsuRawFrame, bytes: Buffer): void {
+    const d = decodeRsuFrame(raw, profile)
+    if (!d.ok) {
+      deps.reject(bytes, d.reason, d.detail)
+      // A frame from the RSU we cannot read still gets its answer, so the RSU does not wait for ever.
+      if ((raw.rsctl & 0x0f) === 0x08) ack(raw.rsctl)
+      return
+    }
+    const f = d.value
+    switch (f.type) {
+      case 'B0': {
+        ack(f.rsctl)
+        const pt = rsuStatusPoint(f, deps.now())
+        if (pt) deps.status(pt)
+        return
+      }
+      case 'B2':
+        return onB2(f)
+      case 'B3':
+      case 'B4':
+      case 'B5': {
+        const p = passages.get(String(f.fields['obuId']))
+        if (!p) {
+          deps.reject(bytes, 'unexpected_frame', `${f.type} for OBU ${String(f.fields['obuId'])} without a passage`)
+          ack(f.rsctl)
+          return
+        }
+        if (f.type === 'B3') return onB3(f, p)
+        if (f.type === 'B4') return onB4(f, p)
+        return onB5(f, p)
+      }
+      case 'ACK':
+        return
+      default:
+        // A frame of another type from the RSU (a vendor's extra): answered, counted, not used.
+        deps.reject(bytes, 'unexpected_frame', `frame ${f.type} is not handled by the lane controller`)
+        if ((f.rsctl & 0x0f) === 0x08) ack(f.rsctl)
+    }
+  }
+
+  return {
+    /** Send C0 (on every new connection). */
+    init(): void {
+      framer.reset()
+      const t = deps.now()
+      send({
+        rsctl: 0x80, // unsolicited: 8X with X = 0
+        type: 'C0',
+        fields: { unixTime: Math.floor(t / 1000) >>> 0, dateTime: msToBcdTime(t), ...cfg.init, extra: '' },
+      })
+    },
+    push(chunk: Buffer): void {
+      for (const ev of framer.push(chunk)) {
+        if (ev.ok) onFrame(ev.frame, ev.raw)
+        else deps.reject(ev.raw, ev.reason, ev.detail)
+      }
+    },
+    /** Connection lost: passages in flight end as timeouts now, not when their timers fire. */
+    abort(): void {
+      for (const p of [...passages.values()]) finish(p, 'timeout')
+    },
+    inFlight: () => passages.size,
+  }
+}
+
+export function createEtcRsuSource(input: z.input<typeof EtcRsuSourceConfig>): Source {
+  const cfg = EtcRsuSourceConfig.parse(input)
+  const address = `${cfg.host}:${cfg.port}`
+  let ctx: SourceContext | undefined
+  let socket: Socket | undefined
+  let server: Server | undefined
+  let stopped = false
+  let reconnect: NodeJS.Timeout | undefined
+  let silence: NodeJS.Timeout | undefined
+  let lastFrameAt = 0
+  let online = false
+  let transactions = 0
+  const pending = new Set<Promise<void>>()
+
+  const track = (p: Promise<void>) => {
+    pending.add(p)
+    p.catch((err: unknown) => ctx?.log.error({ err }, 'ingest failed')).finally(() => pending.delete(p))
+  }
+  const ingest = (points: Point[]) => {
+    if (!ctx) return
+    track(ctx.ingest({ source: cfg.id, device: cfg.device, kind: 'etc', protocol: 'etc-rsu', points }))
+  }
+  const setOnline = (on: boolean, reason?: string) => {
+    if (!ctx || on === online) return
+    online = on
+    ctx.devices.setOnline(cfg.device, on, reason)
+    if (!on) ingest([{ measurement: 'etc_rsu_status', tags: {}, fields: { online: false }, time: ctx.now() }])
+  }
+
+  const lane = createLaneController(cfg, {
+    send: (b) => {
+      if (socket && !socket.destroyed) socket.write(b)
+    },
+    now: () => (ctx ? ctx.now() : Date.now()),
+    transaction: (p) => {
+      transactions++
+      ingest([p])
+    },
+    status: (p) => ingest([p]),
+    reject: (raw, reason, detail) => {
+      if (!ctx) return
+      track(ctx.reject({ source: cfg.id, address, raw, reason, ...(detail === undefined ? {} : { detail }), device: cfg.device }))
+    },
+  })
+
+  function attach(s: Socket): void {
+    if (socket && socket !== s) socket.destroy()
+    socket = s
+    s.setNoDelay(true)
+    lastFrameAt = Date.now()
+    s.on('data', (chunk: Buffer) => {
+      lastFrameAt = Date.now()
+      setOnline(true)
+      lane.push(chunk)
+    })
+    s.on('error', () => {
+      // 'close' follows; the reason is the offline status.
+    })
+    s.on('close', () => {
+      if (socket !== s) return
+      socket = undefined
+      lane.abort()
+      setOnline(false, 'connection_closed')
+      if (!stopped && cfg.mode === 'client') reconnect = setTimeout(dial, cfg.reconnectMs)
+    })
+    lane.init()
+  }
+
+  function dial(): void {
+    if (stopped) return
+    const s = createConnection({ host: cfg.host, port: cfg.port })
+    s.once('connect', () => attach(s))
+    s.once('error', () => {
+      if (socket !== s && !stopped) {
+        s.destroy()
+        reconnect = setTimeout(dial, cfg.reconnectMs)
+      }
+    })
+  }
+
+  return {
+    id: cfg.id,
+    type: 'etc-rsu',
+    async start(c) {
+      ctx = c
+      stopped = false
+      silence = setInterval(() => {
+        if (socket && Date.now() - lastFrameAt > cfg.silentAfterSec * 1000) setOnline(false, 'silent')
+      }, 1000)
+      silence.unref()
+      if (cfg.mode === 'client') {
+        dial()
+        return
+      }
+      const srv = createServer((s) => attach(s))
+      server = srv
+      await new Promise<void>((resolve, reject) => {
+        srv.once('error', reject)
+        srv.listen(cfg.port, cfg.host, () => resolve())
+      })
+    },
+    async stop() {
+      stopped = true
+      if (reconnect) clearTimeout(reconnect)
+      if (silence) clearInterval(silence)
+      const s = socket
+      socket = undefined
+      lane.abort()
+      s?.destroy()
+      if (server) await new Promise<void>((r) => server!.close(() => r()))
+      await Promise.allSettled([...pending])
+      ctx = undefined
+    },
+    health(): ComponentHealth {
+      if (!socket) return { status: 'degraded', detail: `no RSU connection (${cfg.mode} ${address})` }
+      return { status: 'ok', detail: `${cfg.mode} ${address}, ${transactions} passages, ${lane.inFlight()} in flight` }
+    },
+    owns: (device) => device === cfg.device,
+  }
+}
