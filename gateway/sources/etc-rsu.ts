@@ -175,7 +175,8 @@ export function createLaneController(cfg: EtcRsuSourceConfig, deps: LaneControll
     const status = f.fields['obuStatus']
     if (err !== 0 || typeof status !== 'number') {
       stop(f.rsctl, obuId)
-      return finish(p, 'obu_error')
+      finish(p, 'obu_error')
+      return
     }
     const flags = obuStatusFlags(status)
     const expired = typeof f.fields['expiredDate'] === 'string' && f.fields['expiredDate'] < msToBcdTime(deps.now()).slice(0, 8)
@@ -190,7 +191,8 @@ export function createLaneController(cfg: EtcRsuSourceConfig, deps: LaneControll
             : undefined
     if (result) {
       stop(f.rsctl, obuId)
-      return finish(p, result)
+      finish(p, result)
+      return
     }
     send({ rsctl: answerRsctl(f.rsctl), type: 'C1', fields: { obuId } })
   }
@@ -199,7 +201,8 @@ export function createLaneController(cfg: EtcRsuSourceConfig, deps: LaneControll
     arm(p)
     if (f.fields['errorCode'] !== 0 || f.fields['vehicleClass'] === undefined) {
       stop(f.rsctl, p.obuId)
-      return finish(p, 'vehicle_info_error')
+      finish(p, 'vehicle_info_error')
+      return
     }
     p.plate = String(f.fields['plate'] ?? '')
     p.plateColor = Number(f.fields['plateColor'])
@@ -211,28 +214,33 @@ export function createLaneController(cfg: EtcRsuSourceConfig, deps: LaneControll
     arm(p)
     if (f.fields['errorCode'] !== 0 || typeof f.fields['balanceFen'] !== 'number' || typeof f.fields['issuerFile'] !== 'string') {
       stop(f.rsctl, p.obuId)
-      return finish(p, 'card_error')
+      finish(p, 'card_error')
+      return
     }
     p.balanceFen = f.fields['balanceFen']
     const cardId = cardIdFromIssuerFile(f.fields['issuerFile'])
     if (cardId !== undefined) p.cardId = cardId
     if (p.vehicleClass === undefined) {
       stop(f.rsctl, p.obuId)
-      return finish(p, 'vehicle_info_error')
+      finish(p, 'vehicle_info_error')
+      return
     }
     const fee = cfg.tariff[String(p.vehicleClass)] ?? cfg.defaultFeeFen
     if (fee === undefined) {
       stop(f.rsctl, p.obuId)
-      return finish(p, 'unknown_class')
+      finish(p, 'unknown_class')
+      return
     }
     p.feeFen = fee
     if (cardId !== undefined && blacklist.has(cardId)) {
       stop(f.rsctl, p.obuId)
-      return finish(p, 'blacklist')
+      finish(p, 'blacklist')
+      return
     }
     if (p.balanceFen < fee) {
       stop(f.rsctl, p.obuId)
-      return finish(p, 'insufficient_balance')
+      finish(p, 'insufficient_balance')
+      return
     }
     send({
       rsctl: answerRsctl(f.rsctl),
@@ -243,7 +251,10 @@ export function createLaneController(cfg: EtcRsuSourceConfig, deps: LaneControll
 
   function onB5(f: RsuFrame, p: Passage): void {
     ack(f.rsctl)
-    if (f.fields['errorCode'] !== 0) return finish(p, 'deduct_failed')
+    if (f.fields['errorCode'] !== 0) {
+      finish(p, 'deduct_failed')
+      return
+    }
     if (typeof f.fields['balanceFen'] === 'number') p.balanceFen = f.fields['balanceFen']
     finish(p, 'ok')
   }
@@ -265,7 +276,8 @@ export function createLaneController(cfg: EtcRsuSourceConfig, deps: LaneControll
         return
       }
       case 'B2':
-        return onB2(f)
+        onB2(f)
+        return
       case 'B3':
       case 'B4':
       case 'B5': {
@@ -275,9 +287,16 @@ export function createLaneController(cfg: EtcRsuSourceConfig, deps: LaneControll
           ack(f.rsctl)
           return
         }
-        if (f.type === 'B3') return onB3(f, p)
-        if (f.type === 'B4') return onB4(f, p)
-        return onB5(f, p)
+        if (f.type === 'B3') {
+          onB3(f, p)
+          return
+        }
+        if (f.type === 'B4') {
+          onB4(f, p)
+          return
+        }
+        onB5(f, p)
+        return
       }
       case 'ACK':
         return
