@@ -38,6 +38,17 @@ export interface BuildingOptions {
   peakPerMin?: number
   /** Chance that a closing door reopens (light curtain) on its own. */
   reopenChance?: number
+  /** Demand pattern by time (default `demandAt`: the office day in Beijing time). */
+  demand?: (t: number) => Demand
+}
+
+export interface Demand {
+  /** Share of the peak arrival rate. */
+  rate: number
+  /** Shares of lobby -> upper floor and upper floor -> lobby trips; the rest go floor to floor. */
+  up: number
+  down: number
+  period: 'up_peak' | 'lunch' | 'down_peak' | 'off_peak' | 'night'
 }
 
 export const FAULTS = ['trapped', 'door_fault', 'overspeed', 'power_loss'] as const
@@ -88,7 +99,7 @@ export interface Building {
 }
 
 /** Passenger demand at a Beijing wall-clock time: rate multiplier and the share of each pattern. */
-export function demandAt(t: number): { rate: number; up: number; down: number; period: 'up_peak' | 'lunch' | 'down_peak' | 'off_peak' | 'night' } {
+export function demandAt(t: number): Demand {
   const b = utcMsToBeijing(t)
   const h = b.h + b.mi / 60
   if (h >= 7.5 && h < 9.5) return { rate: 1, up: 0.85, down: 0.05, period: 'up_peak' }
@@ -108,6 +119,7 @@ export function createBuilding(o: BuildingOptions): Building {
   const doorOpen = o.doorOpenMs ?? 3000
   const peak = o.peakPerMin ?? 40
   const reopen = o.reopenChance ?? 0.02
+  const demand = o.demand ?? demandAt
   const floors = o.topFloor - o.bottomFloor + 1
   const floorPos = (f: number) => (f - o.bottomFloor) * h
   const nearestFloor = (pos: number) => Math.min(o.topFloor, Math.max(o.bottomFloor, Math.round(pos / h) + o.bottomFloor))
@@ -141,7 +153,7 @@ export function createBuilding(o: BuildingOptions): Building {
   }
 
   function arrival(t: number): void {
-    const d = demandAt(t)
+    const d = demand(t)
     const x = r()
     let p: Passenger
     if (x < d.up) p = { from: lobby, to: randomUpper() }
@@ -301,7 +313,7 @@ export function createBuilding(o: BuildingOptions): Building {
     const dt = now === undefined ? 0 : (t - now) / 1000
     if (now === undefined) nextArrival = t
     now = t
-    const d = demandAt(t)
+    const d = demand(t)
     const ratePerMs = (peak * d.rate) / 60_000
     while (nextArrival <= t && ratePerMs > 0) {
       arrival(nextArrival)
