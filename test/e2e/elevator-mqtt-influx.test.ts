@@ -71,7 +71,10 @@ describe.skipIf(!have('influxd'))('elevators: simulated monitors over MQTT -> ga
       await sleep(500)
       const rows = await influx.query(DB, 'SELECT "active", "event", "device" FROM elevator_event ORDER BY time')
       const byDevice: Record<string, string[]> = {}
-      for (const r of rows) (byDevice[String(r['device'])] ??= []).push(`${r['active'] ? '+' : '-'}${String(r['event'])}`)
+      for (const r of rows) {
+        const d = String(r['device'])
+        byDevice[d] = [...(byDevice[d] ?? []), `${r['active'] ? '+' : '-'}${String(r['event'])}`]
+      }
       const expected = Object.fromEntries(Object.entries(want).map(([d, e]) => [d, [`+${e}`, `-${e}`]]))
       expect(byDevice).toEqual(expected)
       // The monitor reported its faults too (raw reports kept), yet no event was doubled.
@@ -81,7 +84,7 @@ describe.skipIf(!have('influxd'))('elevators: simulated monitors over MQTT -> ga
       // One MQTT alarm per start and clear.
       await waitFor(() => alarms.length >= 10, 5_000, 'alarms')
       const perDevice: Record<string, string[]> = {}
-      for (const a of alarms) (perDevice[a.device] ??= []).push(`${a.active ? '+' : '-'}${a.rule}`)
+      for (const a of alarms) perDevice[a.device] = [...(perDevice[a.device] ?? []), `${a.active ? '+' : '-'}${a.rule}`]
       expect(perDevice).toEqual(Object.fromEntries(Object.entries(want).map(([d, e]) => [d, [`+elevator_${e}`, `-elevator_${e}`]])))
       expect(gw.alarms.listActive()).toEqual([])
     } finally {
