@@ -50,7 +50,8 @@ export async function runDemo(values: Record<string, string | boolean | undefine
       o.influxUrl = db.url
     }
   }
-  o.mqttPort = o.mqttPort ?? (await portOr(1883))
+  // Port 0 means "any free port": resolve it now, because the simulators must know where to connect.
+  o.mqttPort = o.mqttPort === 0 ? await freePort() : (o.mqttPort ?? (await portOr(1883)))
   o.httpPort = o.httpPort ?? (await portOr(8080))
   o.dataDir = join(dataDir, 'gateway')
   const mqttUrl = o.mqttUrl ?? `mqtt://127.0.0.1:${o.mqttPort}`

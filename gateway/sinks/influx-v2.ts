@@ -4,12 +4,14 @@
  * (maxRetries 0, no flush timer): one write call is one request, and the spool decides what to do with a
  * failure.
  */
-import { HttpError, InfluxDB, type WriteApi } from '@influxdata/influxdb-client'
+import { HttpError, InfluxDB, setLogger, type WriteApi } from '@influxdata/influxdb-client'
 import type { ComponentHealth, Logger, Sink, WriteResult } from '../core/types.ts'
 import type { InfluxV2SinkConfig } from './config.ts'
 import { classifyStatus } from './status.ts'
 
 export function createInfluxV2Sink(cfg: InfluxV2SinkConfig, log: Logger): Sink {
+  // The client logs every failed write to the console; failures are counted by the drain instead.
+  setLogger({ error: (message, err) => log.debug({ err }, message), warn: (message, err) => log.debug({ err }, message) })
   const client = new InfluxDB({ url: cfg.url, token: cfg.token, timeout: cfg.timeoutMs })
   let api: WriteApi | undefined
   let lastError: string | undefined

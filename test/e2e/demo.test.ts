@@ -1,0 +1,40 @@
+import { type ChildProcess, spawn } from 'node:child_process'
+import { join } from 'node:path'
+import { afterAll, describe, expect, it } from 'vitest'
+import { have, tempDir } from '../helpers/env.ts'
+import { waitFor } from '../helpers/net.ts'
+
+const BIN = join(import.meta.dirname, '..', '..', 'bin', 'smartcity.js')
+
+describe.skipIf(!have('influxd'))('smartcity demo', () => {
+  const tmp = tempDir()
+  let child: ChildProcess | undefined
+  afterAll(async () => {
+    if (child && child.exitCode === null) {
+      child.kill('SIGTERM')
+      await new Promise((r) => child!.once('exit', r))
+    }
+    tmp.cleanup()
+  })
+
+  it('starts InfluxDB, the broker, the gateway and the stations, says what runs where, and stores readings', { timeout: 90_000 }, async () => {
+    child = spawn(process.execPath, [BIN, 'demo', '--data-dir', tmp.dir, '--http-port', '0', '--mqtt-port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()))
+    child.stderr!.on('data', (d: Buffer) => (out += d.toString()))
+    await waitFor(() => out.includes('Press Ctrl-C'), 60_000, `the demo banner (${out})`)
+    expect(out).toContain('MQTT broker (embedded)')
+    expect(out).toMatch(/InfluxDB 1\.x\s+http:\/\/127\.0\.0\.1:\d+ database "smartcity" \(started by the demo/)
+    const influx = /InfluxDB 1\.x\s+(http:\/\/127\.0\.0\.1:\d+)/.exec(out)![1]!
+    const http = /HTTP API\s+(http:\/\/127\.0\.0\.1:\d+)/.exec(out)![1]!
+    await waitFor(async () => {
+      const r = (await (await fetch(`${influx}/query?db=smartcity&q=${encodeURIComponent('SELECT count(ph) FROM water_quality')}`)).json()) as { results: { series?: { values: number[][] }[] }[] }
+      return (r.results[0]?.series?.[0]?.values[0]?.[1] ?? 0) >= 4
+    }, 30_000, 'station readings in InfluxDB')
+    const health = await fetch(`${http}/healthz`)
+    expect(health.status).toBe(200)
+    child.kill('SIGINT')
+    const code = await new Promise((r) => child!.once('exit', r))
+    expect(code).toBe(0)
+  })
+})

@@ -1,0 +1,66 @@
+/**
+ * The house rules (STYLE.md section 2): every kind folder is listed and has a README, a schema and tests;
+ * imports run devices <- gateway, devices <- simulators, and only cli/ composes gateway with simulators.
+ */
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
+import { join, relative, resolve, dirname } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { deviceKinds } from '../../devices/index.ts'
+
+const ROOT = resolve(import.meta.dirname, '..', '..')
+
+function files(dir: string): string[] {
+  const out: string[] = []
+  for (const e of readdirSync(join(ROOT, dir))) {
+    const p = join(dir, e)
+    if (statSync(join(ROOT, p)).isDirectory()) out.push(...files(p))
+    else if (p.endsWith('.ts')) out.push(p)
+  }
+  return out
+}
+
+function imports(file: string): string[] {
+  const src = readFileSync(join(ROOT, file), 'utf8')
+  const re = /(?:import|export)[^'"]*?from\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g
+  const out: string[] = []
+  for (const m of src.matchAll(re)) {
+    const spec = m[1] ?? m[2]
+    if (spec?.startsWith('.')) out.push(relative(ROOT, resolve(ROOT, dirname(file), spec)))
+  }
+  return out
+}
+
+describe('the house', () => {
+  const kindFolders = readdirSync(join(ROOT, 'devices')).filter((e) => e !== 'common' && statSync(join(ROOT, 'devices', e)).isDirectory())
+
+  it('lists every device kind folder in devices/index.ts', () => {
+    expect(deviceKinds.map((k) => k.folder).sort()).toEqual(kindFolders.sort())
+  })
+
+  for (const folder of kindFolders) {
+    it(`devices/${folder} has a README, a schema and tests`, () => {
+      expect(existsSync(join(ROOT, 'devices', folder, 'README.md'))).toBe(true)
+      expect(existsSync(join(ROOT, 'devices', folder, 'schema.ts'))).toBe(true)
+      const tests = existsSync(join(ROOT, 'test', 'devices', folder)) ? readdirSync(join(ROOT, 'test', 'devices', folder)).filter((f) => f.endsWith('.test.ts')) : []
+      expect(tests.length).toBeGreaterThan(0)
+    })
+  }
+
+  const rules: [string, string[]][] = [
+    ['devices', ['gateway', 'simulators', 'cli', 'dashboards']],
+    ['gateway', ['simulators', 'cli']],
+    ['simulators', ['gateway', 'cli']],
+  ]
+  for (const [dir, forbidden] of rules) {
+    it(`${dir}/ imports nothing from ${forbidden.join(', ')}`, () => {
+      const bad: string[] = []
+      for (const f of files(dir)) for (const i of imports(f)) if (forbidden.some((d) => i === d || i.startsWith(`${d}/`))) bad.push(`${f} -> ${i}`)
+      expect(bad).toEqual([])
+    })
+  }
+
+  it('has no focused tests', () => {
+    const focused = files('test').filter((f) => /\b(it|test|describe)\.only\(/.test(readFileSync(join(ROOT, f), 'utf8')) && !f.endsWith('house.test.ts'))
+    expect(focused).toEqual([])
+  })
+})
