@@ -4,7 +4,6 @@
  * no InfluxDB URL is given, it runs one as a child process with its data under the data dir; otherwise the
  * readings wait in the spool until the gateway is pointed at an InfluxDB.
  */
-import { createServer } from 'node:net'
 import { join, resolve } from 'node:path'
 import pino from 'pino'
 import type { z } from 'zod'
@@ -13,23 +12,9 @@ import { createGateway } from '../gateway/gateway.ts'
 import { demoParts } from './demo-parts/index.ts'
 import type { DemoPartHandle } from './demo-parts/types.ts'
 import { findInfluxd, type Influxd, influxd } from './influxd.ts'
-import { overridesFrom } from './main.ts'
+import { overridesFrom, portOr } from './flags.ts'
 
 const DISTRICT = 'xian-gaoxin'
-
-/** `preferred` when it is free on 127.0.0.1, else a free port. */
-export async function portOr(preferred: number): Promise<number> {
-  const tryListen = (p: number) =>
-    new Promise<number | undefined>((res) => {
-      const s = createServer()
-      s.once('error', () => res(undefined))
-      s.listen(p, '127.0.0.1', () => {
-        const a = s.address()
-        s.close(() => res(a && typeof a === 'object' ? a.port : undefined))
-      })
-    })
-  return (await tryListen(preferred)) ?? (await tryListen(0)) ?? 0
-}
 
 export async function runDemo(values: Record<string, string | boolean | undefined>): Promise<number> {
   const o = overridesFrom(values)

@@ -7,9 +7,10 @@
  */
 import { parseArgs } from 'node:util'
 import pino from 'pino'
-import { type ConfigOverrides, loadConfig } from '../gateway/config.ts'
+import { loadConfig } from '../gateway/config.ts'
 import { createGateway } from '../gateway/gateway.ts'
 import { decoders, runDecode } from './decode.ts'
+import { overridesFrom } from './flags.ts'
 
 const FLAGS = {
   config: { type: 'string', short: 'c' },
@@ -48,35 +49,6 @@ flags (override the configuration file):
   --log-level LEVEL      fatal|error|warn|info|debug|trace
   --duration SECONDS     demo: stop after this long
 `
-
-function port(v: string | undefined, name: string): number | undefined {
-  if (v === undefined) return undefined
-  const n = Number(v)
-  if (!Number.isInteger(n) || n < 0 || n > 65_535) throw new Error(`--${name}: not a port number: ${v}`)
-  return n
-}
-
-export function overridesFrom(values: Record<string, string | boolean | undefined>): ConfigOverrides {
-  const o: ConfigOverrides = {}
-  const s = (k: string) => (typeof values[k] === 'string' ? (values[k] as string) : undefined)
-  const mp = port(s('mqtt-port'), 'mqtt-port')
-  if (mp !== undefined) o.mqttPort = mp
-  const hp = port(s('http-port'), 'http-port')
-  if (hp !== undefined) o.httpPort = hp
-  for (const [flag, key] of [
-    ['mqtt-url', 'mqttUrl'],
-    ['influx-url', 'influxUrl'],
-    ['influx-db', 'influxDb'],
-    ['influx-org', 'influxOrg'],
-    ['influx-bucket', 'influxBucket'],
-    ['influx-token', 'influxToken'],
-    ['data-dir', 'dataDir'],
-  ] as const) {
-    const v = s(flag)
-    if (v !== undefined) o[key] = v
-  }
-  return o
-}
 
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({ args: argv, options: FLAGS, allowPositionals: true, strict: true })
@@ -118,6 +90,14 @@ async function main(argv: string[]): Promise<number> {
       if (typeof values['log-level'] === 'string') r.config.log.level = values['log-level'] as typeof r.config.log.level
       const log = pino({ level: r.config.log.level, base: { gateway: r.config.gateway.id } })
       const gw = createGateway(r.config, { log })
+      // Input never throws out of a source; anything that still escapes is a bug. A rejected promise is
+      // logged and the gateway goes on; an uncaught exception leaves unknown state, so exit non-zero and let
+      // the supervisor restart us: the spool keeps everything that was accepted.
+      process.on('unhandledRejection', (err) => log.error({ err }, 'unhandled promise rejection'))
+      process.on('uncaughtException', (err) => {
+        log.fatal({ err }, 'uncaught exception; exiting so the supervisor restarts the gateway')
+        process.exit(70)
+      })
       await gw.start()
       const e = gw.endpoints()
       process.stdout.write(`gateway ${r.config.gateway.id}: mqtt ${e.mqtt}${e.http ? `, http ${e.http}` : ''}\n`)

@@ -99,15 +99,15 @@ export function createGateway(config: GatewayConfig, opts: GatewayOptions = {}):
   }
 
   const ctxFor = (src: Source): SourceContext => {
-    const received = metrics.received.labels(src.id)
+    const received = metrics.hot.received.cell({ source: src.id })
     return {
       log: log.child({ component: `source.${src.type}`, id: src.id }),
       ingest: (b) => {
-        received.inc(b.frames ?? 1)
+        received.n += b.frames ?? 1
         return pipeline.ingest(b)
       },
       reject: (r) => {
-        received.inc()
+        received.n++
         return pipeline.reject(r)
       },
       devices,

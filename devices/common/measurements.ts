@@ -98,12 +98,19 @@ export const MEASUREMENTS = {
       speed_kmh: 'float',
       course_deg: 'float',
       fix_quality: 'int',
+      fix_mode: 'int',
       satellites_used: 'int',
       hdop: 'float',
       alarm_flags: 'int',
       status_flags: 'int',
       mileage_km: 'float',
     },
+  },
+  /** Satellites per constellation in one GNSS fix epoch (NMEA GSA/GSV); tag `system` as in `position`
+   * plus `QZSS` and `SBAS`. */
+  satellites: {
+    tags: ['system'],
+    fields: { in_view: 'int', used: 'int', snr_mean_db: 'float' },
   },
   device_status: {
     tags: [],

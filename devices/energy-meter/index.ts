@@ -1,7 +1,53 @@
-import { defineDeviceKind } from '../common/kind.ts'
-import type { FieldValue } from '../common/point.ts'
+import { parseHex, toHex } from '../common/hex.ts'
+import { defineDeviceKind, type LineDecoder } from '../common/kind.ts'
+import type { FieldValue, Point } from '../common/point.ts'
 import { timestampMs } from '../common/time.ts'
+import { decodeDataValue, decodeMessage, diToString, errorReason, errorWordNames } from './dlt645.ts'
 import { EnergyMeterReading } from './schema.ts'
+
+/**
+ * `smartcity decode dlt645 FILE`: one hex frame per line (FE preamble allowed). A read reply with a
+ * canonical field gives one `energy_meter` point; requests, address and error replies give none.
+ */
+const dlt645Decoder: LineDecoder = {
+  format: 'dlt645',
+  protocol: 'dlt645',
+  description: 'DL/T 645-2007/1997 frames, one hex frame per line',
+  decodeLine(line, ctx) {
+    const bytes = parseHex(line)
+    if (!bytes) return { ok: false, error: 'not_hex: a line holds one frame in hex' }
+    const r = decodeMessage(bytes)
+    if (!r.ok) return { ok: false, error: r.detail ? `${r.reason}: ${r.detail}` : r.reason }
+    const { frame, message: m } = r.value
+    const shown: Record<string, unknown> = { address: frame.address, control: frame.control.toString(16).toUpperCase().padStart(2, '0'), kind: m.kind }
+    const points: Point[] = []
+    if (m.kind === 'read_request' || m.kind === 'read_reply') {
+      shown['version'] = m.version
+      shown['di'] = diToString(m.version, m.di)
+    }
+    if (m.kind === 'read_reply') {
+      const v = decodeDataValue(m.version, m.di, m.data)
+      if (!v.ok) return { ok: false, error: v.detail ? `${v.reason}: ${v.detail}` : v.reason }
+      shown['name'] = v.value.name
+      shown['values'] = v.value.values
+      if (Object.keys(v.value.fields).length > 0) {
+        const reading = EnergyMeterReading.safeParse(v.value.fields)
+        if (!reading.success) return { ok: false, error: `out_of_range: ${reading.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}` }
+        points.push(...energyMeter.toPoints(reading.data, ctx))
+      }
+    } else if (m.kind === 'error_reply') {
+      shown['version'] = m.version
+      shown['errorWord'] = m.errorWord
+      shown['errors'] = errorWordNames(m.errorWord)
+      shown['reason'] = errorReason(m.errorWord)
+    } else if (m.kind === 'broadcast_time') {
+      shown['time'] = m.time
+    } else if (m.kind === 'other') {
+      shown['data'] = toHex(m.data)
+    }
+    return { ok: true, frame: shown, points }
+  },
+}
 
 export const energyMeter = defineDeviceKind({
   kind: 'energy_meter',
@@ -12,5 +58,5 @@ export const energyMeter = defineDeviceKind({
     const { ts, ...rest } = r
     return [{ measurement: 'energy_meter', tags: {}, fields: rest as Record<string, FieldValue>, time: timestampMs(ts, ctx.receivedAt) }]
   },
-  decoders: [],
+  decoders: [dlt645Decoder],
 })

@@ -18,6 +18,8 @@ export const PositionReading = z
     speed_kmh: z.number().min(0).max(2_000).optional(),
     course_deg: z.number().min(0).max(360).optional(),
     fix_quality: z.number().int().min(0).max(9).optional(),
+    /** 1 no fix, 2 2D, 3 3D (NMEA GSA; gpsd's TPV `mode`). */
+    fix_mode: z.number().int().min(1).max(3).optional(),
     satellites_used: z.number().int().min(0).max(200).optional(),
     hdop: z.number().min(0).max(100).optional(),
     alarm_flags: z.number().int().min(0).max(0xffffffff).optional(),

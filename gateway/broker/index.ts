@@ -42,15 +42,25 @@ export function topicMatches(filter: string, topic: string): boolean {
   return f.length === t.length
 }
 
+/** A topic filter compiled once to a regular expression (matching runs for every message). */
+export function compileFilter(filter: string): RegExp {
+  const parts = filter.split('/').map((p) => (p === '+' ? '[^/]*' : p === '#' ? '.*' : p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
+  let re = parts.join('/')
+  // `a/#` also matches `a` itself.
+  if (filter.endsWith('/#')) re = `${parts.slice(0, -1).join('/')}(?:/.*)?`
+  return new RegExp(`^${re}$`)
+}
+
 interface Route {
   filters: readonly string[]
+  matchers: readonly RegExp[]
   qos: 0 | 1
   handler: MessageHandler
 }
 
 function dispatch(routes: readonly Route[], topic: string, payload: Buffer, qos: 0 | 1 | 2): Promise<void> | undefined {
   for (const r of routes) {
-    for (const f of r.filters) if (topicMatches(f, topic)) return r.handler(topic, payload, qos)
+    for (const m of r.matchers) if (m.test(topic)) return r.handler(topic, payload, qos)
   }
   return undefined
 }
@@ -96,7 +106,7 @@ function createEmbedded(cfg: Extract<BrokerConfig, { type: 'embedded' }>, log: L
   return {
     type: 'embedded',
     onMessages(filters, qos, handler) {
-      routes.push({ filters, qos, handler })
+      routes.push({ filters, matchers: filters.map(compileFilter), qos, handler })
     },
     publish(topic, payload, opts) {
       return new Promise((resolve, reject) =>
@@ -144,7 +154,7 @@ function createExternal(cfg: Extract<BrokerConfig, { type: 'external' }>, log: L
   return {
     type: 'external',
     onMessages(filters, qos, handler) {
-      routes.push({ filters, qos, handler })
+      routes.push({ filters, matchers: filters.map(compileFilter), qos, handler })
     },
     async publish(topic, payload, opts) {
       if (!client) throw new Error('broker not started')

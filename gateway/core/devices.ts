@@ -7,11 +7,13 @@ import type { DeviceConfig } from '../config.ts'
 import type { Metrics } from './metrics.ts'
 import type { DeviceInfo, DeviceRegistry, DeviceState } from './types.ts'
 
+const NONE: Point[] = []
+
 interface Entry extends DeviceState {
   offlineAfterMs: number
   /** Line-protocol tag string per protocol (`,device=..,district=..`), cached for the hot path. */
   tagCache: Map<string, string>
-  lastSeenGauge: { set(v: number): void } | undefined
+  lastSeenCell: { labels: Record<string, string>; ms: number } | undefined
 }
 
 export interface Registry extends DeviceRegistry {
@@ -50,7 +52,7 @@ export function createDeviceRegistry(opts: {
     framesRejected: 0,
     offlineAfterMs: offlineAfterSec * 1000,
     tagCache: new Map(),
-    lastSeenGauge: undefined,
+    lastSeenCell: undefined,
   })
 
   for (const d of opts.inventory) {
@@ -77,7 +79,7 @@ export function createDeviceRegistry(opts: {
     get: (id) => devices.get(id),
     list: () =>
       [...devices.values()].map((e) => {
-        const { tagCache: _t, lastSeenGauge: _g, offlineAfterMs: _o, ...state } = e
+        const { tagCache: _t, lastSeenCell: _g, offlineAfterMs: _o, ...state } = e
         return state
       }),
     setOnline,
@@ -95,8 +97,13 @@ export function createDeviceRegistry(opts: {
     seen(e, now, frames) {
       e.framesOk += frames
       e.lastSeenMs = now
-      if (!e.lastSeenGauge) e.lastSeenGauge = opts.metrics.lastSeen.labels(e.id, e.kind)
-      e.lastSeenGauge.set(now / 1000)
+      let cell = e.lastSeenCell
+      if (!cell) {
+        cell = { labels: { device: e.id, kind: e.kind }, ms: now }
+        e.lastSeenCell = cell
+        opts.metrics.hot.lastSeen.set(e.id, cell)
+      }
+      cell.ms = now
       if (!e.online) setOnline(e.id, true)
     },
     rejected(id) {
@@ -111,6 +118,6 @@ export function createDeviceRegistry(opts: {
       if (periodic) for (const e of devices.values()) if (e.lastSeenMs !== null || e.configured) out.push(statusPoint(e, now))
       return out
     },
-    drainStatusPoints: () => statusQueue.splice(0),
+    drainStatusPoints: () => (statusQueue.length === 0 ? NONE : statusQueue.splice(0)),
   }
 }

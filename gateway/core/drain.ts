@@ -7,8 +7,8 @@
  */
 import type { DeadLetterLog } from './deadletter.ts'
 import type { Metrics } from './metrics.ts'
-import type { Spool } from './spool.ts'
-import type { ComponentHealth, Logger, Sink } from './types.ts'
+import { joinLines, type Spool, splitLines } from './spool.ts'
+import type { ComponentHealth, LineBatch, Logger, Sink } from './types.ts'
 
 export interface DrainOptions {
   batchSize: number
@@ -51,15 +51,15 @@ export function createDrain(sink: Sink, spool: Spool, deadLetter: DeadLetterLog,
     return exp / 2 + Math.random() * (exp / 2)
   }
 
-  /** Write `lines` until they are all written or dead-lettered. Returns false when stopped first. */
-  async function deliver(lines: readonly string[]): Promise<boolean> {
+  /** Write a batch until it is all written or dead-lettered. Returns false when stopped first. */
+  async function deliver(batch: LineBatch): Promise<boolean> {
     for (;;) {
       if (ac.signal.aborted) return false
       const end = latency.startTimer()
-      const r = await sink.write(lines)
+      const r = await sink.write(batch)
       end()
       if (r.kind === 'accepted') {
-        written.inc(lines.length)
+        written.inc(batch.count)
         if (failures > 0) log.info({ sink: sink.id, after: failures }, 'sink writes again')
         failures = 0
         lastError = undefined
@@ -75,15 +75,16 @@ export function createDrain(sink: Sink, spool: Spool, deadLetter: DeadLetterLog,
         continue
       }
       // rejected or too large: split down to the offending lines.
-      if (lines.length > 1) {
+      if (batch.count > 1) {
+        const lines = splitLines(batch.body)
         const mid = Math.ceil(lines.length / 2)
-        if (!(await deliver(lines.slice(0, mid)))) return false
-        return deliver(lines.slice(mid))
+        if (!(await deliver(joinLines(lines.slice(0, mid))))) return false
+        return deliver(joinLines(lines.slice(mid)))
       }
       const reason = r.kind === 'too_large' ? 'sink_too_large' : `sink_rejected_${r.status}`
       metrics.pointsDeadLettered.labels(reason).inc()
       log.warn({ sink: sink.id, reason: r.reason }, 'sink refused a point; kept in the dead-letter log')
-      await deadLetter.write({ source: `sink:${sink.id}`, address: sink.type, reason, detail: r.reason, raw: lines[0] ?? '' })
+      await deadLetter.write({ source: `sink:${sink.id}`, address: sink.type, reason, detail: r.reason, raw: batch.body.toString('utf8').replace(/\n$/, '') })
       return true
     }
   }
@@ -94,8 +95,8 @@ export function createDrain(sink: Sink, spool: Spool, deadLetter: DeadLetterLog,
       if (ac.signal.aborted) break
       const batch = spool.read(sink.id, o.batchSize)
       if (!batch) continue
-      if (!(await deliver(batch.lines))) break
-      spool.ack(sink.id, batch.end, batch.lines.length)
+      if (!(await deliver(batch))) break
+      spool.ack(sink.id, batch.end, batch.count)
     }
   }
 

@@ -10,8 +10,15 @@ const KEY_RE = /[,= \\]/g
 const NEEDS_KEY_ESCAPE = /[,= \\\n]/
 const STR_RE = /["\\]/g
 
+const measurementCache = new Map<string, string>()
+
 export function escapeMeasurement(s: string): string {
-  return s.replace(MEAS_RE, '\\$&').replace(/\n/g, '\\n')
+  let e = measurementCache.get(s)
+  if (e === undefined) {
+    e = s.replace(MEAS_RE, '\\$&').replace(/\n/g, '\\n')
+    if (measurementCache.size < 1000) measurementCache.set(s, e)
+  }
+  return e
 }
 
 /** Escape a tag key, tag value or field key. */

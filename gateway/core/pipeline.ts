@@ -32,17 +32,12 @@ export function createPipeline(opts: {
   now(): number
 }): Pipeline {
   const { spool, metrics, devices, deadLetter, processors } = opts
-  const receivedBy = new Map<string, { inc(): void }>()
-  const acceptedBy = new Map<string, { inc(n?: number): void }>()
+  const acceptedBy = new Map<string, Map<string, { n: number }>>()
+  const spooled = metrics.hot.pointsSpooled.cell({})
   const dropped = { n: 0 }
 
   const received = (source: string) => {
-    let c = receivedBy.get(source)
-    if (!c) {
-      c = metrics.received.labels(source)
-      receivedBy.set(source, c)
-    }
-    c.inc()
+    metrics.hot.received.cell({ source }).n++
   }
 
   function stagePoint(p: Point, baseTags: string): boolean {
@@ -64,7 +59,7 @@ export function createPipeline(opts: {
       const fields = formatFields(p.measurement, p.fields)
       if (!fields) continue
       spool.stage(`${escapeMeasurement(p.measurement)}${formatTags(p.tags)} ${fields} ${Math.round(p.time)}`)
-      metrics.pointsSpooled.inc()
+      spooled.n++
     }
   }
 
@@ -98,14 +93,18 @@ export function createPipeline(opts: {
     devices.seen(e, now, b.frames ?? 1)
     const status = devices.drainStatusPoints()
     if (status.length > 0) stageInternal(status)
-    metrics.pointsSpooled.inc(n)
-    const key = `${b.source}\0${b.kind}`
-    let c = acceptedBy.get(key)
-    if (!c) {
-      c = metrics.accepted.labels(b.source, b.kind)
-      acceptedBy.set(key, c)
+    spooled.n += n
+    let bySource = acceptedBy.get(b.source)
+    if (!bySource) {
+      bySource = new Map()
+      acceptedBy.set(b.source, bySource)
     }
-    c.inc(b.frames ?? 1)
+    let c = bySource.get(b.kind)
+    if (!c) {
+      c = metrics.hot.accepted.cell({ source: b.source, kind: b.kind })
+      bySource.set(b.kind, c)
+    }
+    c.n += b.frames ?? 1
     return true
   }
 

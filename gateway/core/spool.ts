@@ -35,9 +35,29 @@ export interface Position {
 }
 
 export interface SpoolBatch {
-  lines: string[]
-  bytes: number
+  /** The lines as stored, each ended by a newline: sent as is, never split into strings on the way. */
+  body: Buffer
+  count: number
   end: Position
+}
+
+/** The lines of a batch as strings (only needed to bisect a refused batch). */
+export function splitLines(body: Buffer): string[] {
+  const out: string[] = []
+  let start = 0
+  for (;;) {
+    const nl = body.indexOf(NL, start)
+    if (nl < 0) break
+    out.push(body.toString('utf8', start, nl))
+    start = nl + 1
+  }
+  if (start < body.length) out.push(body.toString('utf8', start))
+  return out
+}
+
+/** A batch from strings. */
+export function joinLines(lines: readonly string[]): { body: Buffer; count: number } {
+  return { body: Buffer.from(lines.length > 0 ? `${lines.join('\n')}\n` : '', 'utf8'), count: lines.length }
 }
 
 interface Segment {
@@ -317,7 +337,8 @@ export function createSpool(opts: SpoolOptions): Spool {
       const pos = cursors.get(sink)
       if (!pos) return undefined
       let { segment, offset } = pos
-      const lines: string[] = []
+      const parts: Buffer[] = []
+      let count = 0
       let bytes = 0
       for (const seg of segments) {
         if (seg.id < segment) continue
@@ -340,19 +361,21 @@ export function createSpool(opts: SpoolOptions): Spool {
         } finally {
           closeSync(rfd)
         }
-        let start = 0
-        while (lines.length < maxLines) {
-          const nl = buf.indexOf(NL, start)
+        // Whole lines only, at most maxLines in all.
+        let end = 0
+        while (count < maxLines) {
+          const nl = buf.indexOf(NL, end)
           if (nl < 0 || nl >= got) break
-          lines.push(buf.toString('utf8', start, nl))
-          start = nl + 1
+          end = nl + 1
+          count++
         }
-        offset += start
-        bytes += start
-        if (lines.length >= maxLines || bytes >= maxBytes) break
+        if (end > 0) parts.push(buf.subarray(0, end))
+        offset += end
+        bytes += end
+        if (count >= maxLines || bytes >= maxBytes || end < got) break
       }
-      if (lines.length === 0) return undefined
-      return { lines, bytes, end: { segment, offset } }
+      if (count === 0) return undefined
+      return { body: parts.length === 1 ? parts[0]! : Buffer.concat(parts), count, end: { segment, offset } }
     },
 
     ack(sink, end, lines) {

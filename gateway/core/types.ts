@@ -118,13 +118,19 @@ export type WriteResult =
   | { kind: 'retry'; reason: string; retryAfterMs?: number }
   | { kind: 'too_large'; reason: string }
 
+/** A batch of line protocol (millisecond precision): `count` lines, each ended by a newline. */
+export interface LineBatch {
+  body: Buffer
+  count: number
+}
+
 export interface Sink {
   id: string
   type: string
   /** Prepare the destination (create the database); may be retried until it succeeds. */
   start(): Promise<void>
-  /** Write line-protocol lines (millisecond precision), one request. */
-  write(lines: readonly string[]): Promise<WriteResult>
+  /** Write one batch, one request. */
+  write(batch: LineBatch): Promise<WriteResult>
   close(): Promise<void>
   health(): Promise<ComponentHealth>
 }

@@ -40,7 +40,7 @@ export function createInfluxV1Sink(cfg: InfluxV1SinkConfig, log: Logger): Sink {
     dbReady = true
   }
 
-  function post(body: string): Promise<{ status: number; body: string; retryAfter: string | undefined }> {
+  function post(body: Buffer): Promise<{ status: number; body: string; retryAfter: string | undefined }> {
     return new Promise((resolve, reject) => {
       const req = (https ? httpsRequest : request)(
         {
@@ -50,7 +50,7 @@ export function createInfluxV1Sink(cfg: InfluxV1SinkConfig, log: Logger): Sink {
           path,
           agent,
           timeout: cfg.timeoutMs,
-          headers: { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) },
+          headers: { 'content-type': 'text/plain; charset=utf-8', 'content-length': body.length },
         },
         (res) => {
           let text = ''
@@ -77,10 +77,10 @@ export function createInfluxV1Sink(cfg: InfluxV1SinkConfig, log: Logger): Sink {
     async start() {
       if (!dbReady) await ensureDatabase()
     },
-    async write(lines): Promise<WriteResult> {
+    async write(batch): Promise<WriteResult> {
       try {
         if (!dbReady) await ensureDatabase()
-        const res = await post(lines.join('\n'))
+        const res = await post(batch.body)
         if (res.status === 404 && cfg.createDatabase && /database not found/.test(res.body)) {
           // Someone dropped the database under us: create it again and retry.
           dbReady = false

@@ -5,6 +5,7 @@
  * failure.
  */
 import { HttpError, InfluxDB, setLogger, type WriteApi } from '@influxdata/influxdb-client'
+import { splitLines } from '../core/spool.ts'
 import type { ComponentHealth, Logger, Sink, WriteResult } from '../core/types.ts'
 import type { InfluxV2SinkConfig } from './config.ts'
 import { classifyStatus } from './status.ts'
@@ -35,10 +36,10 @@ export function createInfluxV2Sink(cfg: InfluxV2SinkConfig, log: Logger): Sink {
     async start() {
       // The v2 API has no "create bucket if missing" without an all-access token; the bucket must exist.
     },
-    async write(lines): Promise<WriteResult> {
+    async write(batch): Promise<WriteResult> {
       const w = writeApi()
       try {
-        w.writeRecords(lines as string[])
+        w.writeRecords(splitLines(batch.body))
         await w.flush()
         lastError = undefined
         lastOk = true

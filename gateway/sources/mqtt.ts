@@ -7,10 +7,11 @@
  */
 import { isUtf8 } from 'node:buffer'
 import type { z } from 'zod'
-import type { DeviceKind } from '../../devices/common/kind.ts'
+import type { DeviceKind, NormalizeContext } from '../../devices/common/kind.ts'
+import type { Point } from '../../devices/common/point.ts'
 import { deviceKind } from '../../devices/index.ts'
 import type { Broker } from '../broker/index.ts'
-import type { Source, SourceContext } from '../core/types.ts'
+import type { RejectInput, Source, SourceContext } from '../core/types.ts'
 import type { MqttSourceConfig } from './mqtt-config.ts'
 
 export interface MqttSourceDeps {
@@ -47,69 +48,92 @@ export function validationReason(error: z.ZodError): { reason: string; detail: s
 
 const SEGMENT_RE = /^[A-Za-z0-9_.:-]{1,64}$/
 
+/** JSON devices send text: keep it readable in the dead-letter log; anything else is kept as hex. */
+function rawOf(payload: Buffer): string | Uint8Array {
+  return payload.length <= 65_536 && isUtf8(payload) ? payload.toString('utf8') : payload
+}
+
 export function createMqttSource(cfg: MqttSourceConfig, deps: MqttSourceDeps): Source {
   let ctx: SourceContext | undefined
   let handled = 0
 
+  function reject(c: SourceContext, topic: string, payload: Buffer | string, reason: string, detail?: string, device?: string): Promise<void> {
+    const input: RejectInput = { source: cfg.id, address: topic, raw: typeof payload === 'string' ? payload : rawOf(payload), reason }
+    if (detail !== undefined) input.detail = detail
+    if (device !== undefined) input.device = device
+    return c.reject(input)
+  }
+
+  // Written without closures: this runs for every message, and each closure is an allocation
+  // (and, under tsx, a call to esbuild's __name helper).
   function handle(c: SourceContext, topic: string, payload: Buffer, qos: 0 | 1 | 2): Promise<void> | undefined {
     handled++
-    // JSON devices send text: keep it readable in the dead-letter log; anything else is kept as hex.
-    const rawPayload = (): string | Uint8Array => (payload.length <= 65_536 && isUtf8(payload) ? payload.toString('utf8') : payload)
-    const reject = (reason: string, detail?: string, device?: string, raw: string | Uint8Array = rawPayload()) =>
-      c.reject({ source: cfg.id, address: topic, raw, reason, ...(detail !== undefined ? { detail } : {}), ...(device !== undefined ? { device } : {}) })
-    if (payload.length > cfg.maxPayloadBytes) return reject('payload_too_large', `${payload.length} bytes > ${cfg.maxPayloadBytes}`)
-    const parts = topic.split('/')
-    if (parts.length !== 5 || parts[0] !== 'city') return reject('bad_topic', 'expected city/<district>/<kind>/<device>/<telemetry|status|event>')
-    const district = parts[1]!
-    const kindName = parts[2]!
-    const device = parts[3]!
-    const channel = parts[4]!
-    if (!SEGMENT_RE.test(district) || !SEGMENT_RE.test(device)) return reject('bad_topic', 'district and device ids are 1..64 of A-Z a-z 0-9 _ . : -')
+    if (payload.length > cfg.maxPayloadBytes) return reject(c, topic, payload, 'payload_too_large', `${payload.length} bytes > ${cfg.maxPayloadBytes}`)
+    // city/<district>/<kind>/<device>/<channel>, parsed without split(): this runs for every message.
+    const a = topic.indexOf('/')
+    const b = a < 0 ? -1 : topic.indexOf('/', a + 1)
+    const d = b < 0 ? -1 : topic.indexOf('/', b + 1)
+    const e = d < 0 ? -1 : topic.indexOf('/', d + 1)
+    if (e < 0 || topic.indexOf('/', e + 1) >= 0 || a !== 4 || !topic.startsWith('city/')) return reject(c, topic, payload, 'bad_topic', 'expected city/<district>/<kind>/<device>/<telemetry|status|event>')
+    const district = topic.slice(a + 1, b)
+    const kindName = topic.slice(b + 1, d)
+    const device = topic.slice(d + 1, e)
+    const channel = topic.slice(e + 1)
+    if (!SEGMENT_RE.test(district) || !SEGMENT_RE.test(device)) return reject(c, topic, payload, 'bad_topic', 'district and device ids are 1..64 of A-Z a-z 0-9 _ . : -')
     const kind = deviceKind(kindName)
-    if (!kind) return reject('unknown_kind', `no device kind ${kindName}`, device)
+    if (!kind) return reject(c, topic, payload, 'unknown_kind', `no device kind ${kindName}`, device)
     const known = c.devices.get(device)
-    if (!known && cfg.requireInventory) return reject('unknown_device', `device ${device} is not in the inventory`, device)
-    if (known && known.kind !== kind.kind) return reject('kind_mismatch', `device ${device} is a ${known.kind} in the inventory`, device)
+    if (!known && cfg.requireInventory) return reject(c, topic, payload, 'unknown_device', `device ${device} is not in the inventory`, device)
+    if (known && known.kind !== kind.kind) return reject(c, topic, payload, 'kind_mismatch', `device ${device} is a ${known.kind} in the inventory`, device)
 
     if (channel === 'status') {
       const s = payload.toString('utf8').trim().toLowerCase()
-      if (s !== 'online' && s !== 'offline') return reject('bad_status', 'status payload must be online or offline', device)
+      if (s !== 'online' && s !== 'offline') return reject(c, topic, payload, 'bad_status', 'status payload must be online or offline', device)
       if (known || s === 'online') c.devices.setOnline(device, s === 'online', s === 'offline' ? 'reported_offline' : undefined)
       return undefined
     }
-    if (channel !== 'telemetry' && channel !== 'event') return reject('bad_topic', `unknown channel ${channel}`, device)
+    const decoder: Pick<DeviceKind, 'schema' | 'toPoints'> | undefined = channel === 'telemetry' ? kind : channel === 'event' ? kind.event : undefined
+    if (!decoder) return reject(c, topic, payload, 'bad_topic', channel === 'event' ? `kind ${kind.kind} has no event messages` : `unknown channel ${channel}`, device)
 
     let json: unknown
     try {
       json = JSON.parse(payload.toString('utf8'))
     } catch (err) {
-      return reject('malformed_json', (err as Error).message, device)
+      return reject(c, topic, payload, 'malformed_json', (err as Error).message, device)
     }
     const receivedAt = c.now()
-    const options = known?.options
-    const items = Array.isArray(json) ? json : [json]
-    if (items.length === 0) return reject('empty_reading', 'empty array', device)
-    const points = []
-    const rejects: Promise<void>[] = []
-    const decoder: Pick<DeviceKind, 'schema' | 'toPoints'> | undefined = channel === 'event' ? kind.event : kind
-    if (!decoder) return reject('bad_topic', `kind ${kind.kind} has no event messages`, device)
-    for (let i = 0; i < items.length; i++) {
-      const r = decoder.schema.safeParse(items[i])
+    const nctx: NormalizeContext = known ? { receivedAt, options: known.options } : { receivedAt }
+    let points: Point[]
+    let rejects: Promise<void>[] | undefined
+    let frames = 1
+    if (!Array.isArray(json)) {
+      const r = decoder.schema.safeParse(json)
       if (!r.success) {
-        const { reason, detail } = validationReason(r.error)
-        rejects.push(reject(reason, items.length > 1 ? `[${i}] ${detail}` : detail, device, items.length > 1 ? JSON.stringify(items[i]) : rawPayload()))
-        continue
+        const v = validationReason(r.error)
+        return reject(c, topic, payload, v.reason, v.detail, device)
       }
-      for (const p of decoder.toPoints(r.data, options ? { receivedAt, options } : { receivedAt })) points.push(p)
+      points = decoder.toPoints(r.data, nctx)
+    } else {
+      if (json.length === 0) return reject(c, topic, payload, 'empty_reading', 'empty array', device)
+      points = []
+      frames = 0
+      for (let i = 0; i < json.length; i++) {
+        const r = decoder.schema.safeParse(json[i])
+        if (!r.success) {
+          const v = validationReason(r.error)
+          rejects ??= []
+          rejects.push(reject(c, topic, JSON.stringify(json[i]), v.reason, `[${i}] ${v.detail}`, device))
+          continue
+        }
+        frames++
+        for (const p of decoder.toPoints(r.data, nctx)) points.push(p)
+      }
     }
-    if (points.length === 0) return rejects.length > 0 ? Promise.all(rejects).then(() => undefined) : undefined
-    const batch = { source: cfg.id, device, kind: kind.kind, protocol: 'mqtt' as const, points, district, frames: items.length - rejects.length }
-    if (qos === 0 && rejects.length === 0) {
-      void c.ingest(batch)
-      return undefined
-    }
-    const done = c.ingest(batch)
-    return rejects.length > 0 ? Promise.all([done, ...rejects]).then(() => undefined) : done
+    if (points.length === 0) return rejects ? Promise.all(rejects).then(NOTHING) : undefined
+    const done = c.ingest({ source: cfg.id, device, kind: kind.kind, protocol: 'mqtt', points, district, frames })
+    if (rejects) return Promise.all([done, ...rejects]).then(NOTHING)
+    // QoS 0 has no acknowledgement to hold back.
+    return qos === 0 ? undefined : done
   }
 
   return {
@@ -127,3 +151,5 @@ export function createMqttSource(cfg: MqttSourceConfig, deps: MqttSourceDeps): S
     },
   }
 }
+
+const NOTHING = (): undefined => undefined

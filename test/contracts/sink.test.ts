@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createDeadLetterLog } from '../../gateway/core/deadletter.ts'
 import { createDrain } from '../../gateway/core/drain.ts'
 import { createMetrics } from '../../gateway/core/metrics.ts'
-import { createSpool } from '../../gateway/core/spool.ts'
+import { createSpool, joinLines } from '../../gateway/core/spool.ts'
 import type { Sink } from '../../gateway/core/types.ts'
 import { InfluxV1SinkConfig, InfluxV2SinkConfig } from '../../gateway/sinks/config.ts'
 import { createInfluxV1Sink } from '../../gateway/sinks/influx-v1.ts'
@@ -119,12 +119,12 @@ for (const [name, make, available] of suites) {
 
     it('accepts a batch and stores every line', async () => {
       const lines = Array.from({ length: 100 }, (_, i) => `m,device=d${i % 3} v=${i} ${1_790_000_000_000 + i}`)
-      expect(await h.sink.write(lines)).toEqual({ kind: 'accepted' })
+      expect(await h.sink.write(joinLines(lines))).toEqual({ kind: 'accepted' })
       await waitFor(async () => (await h.count()) === 100, 5_000, '100 points')
     })
 
     it('answers rejected (not retry) for a line that can never be accepted', async () => {
-      const r = await h.sink.write([`m,device=d0 v="text" ${1_790_000_000_500}`])
+      const r = await h.sink.write(joinLines([`m,device=d0 v="text" ${1_790_000_000_500}`]))
       expect(r.kind).toBe('rejected')
     })
 
@@ -159,8 +159,8 @@ describe('sink contract: an unreachable server means retry, never rejected', () 
     const port = await freePort()
     const v1 = createInfluxV1Sink(InfluxV1SinkConfig.parse({ type: 'influx-v1', url: `http://127.0.0.1:${port}`, createDatabase: false, timeoutMs: 1000 }), log)
     const v2 = createInfluxV2Sink(InfluxV2SinkConfig.parse({ type: 'influx-v2', url: `http://127.0.0.1:${port}`, org: 'o', bucket: 'b', token: 't', timeoutMs: 1000 }), log)
-    expect((await v1.write(['m v=1 1'])).kind).toBe('retry')
-    expect((await v2.write(['m v=1 1'])).kind).toBe('retry')
+    expect((await v1.write(joinLines(['m v=1 1']))).kind).toBe('retry')
+    expect((await v2.write(joinLines(['m v=1 1']))).kind).toBe('retry')
     expect((await v1.health()).status).toBe('down')
     await v1.close()
     await v2.close()

@@ -2,7 +2,7 @@ import { appendFileSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import pino from 'pino'
 import { afterEach, describe, expect, it } from 'vitest'
-import { createSpool, type Spool, type SpoolOptions } from '../../gateway/core/spool.ts'
+import { createSpool, type Spool, type SpoolOptions, splitLines } from '../../gateway/core/spool.ts'
 import { tempDir } from '../helpers/env.ts'
 
 const log = pino({ level: 'silent' })
@@ -18,8 +18,8 @@ function drainAll(s: Spool, sink = 'a', batch = 1000): string[] {
   for (;;) {
     const b = s.read(sink, batch)
     if (!b) return out
-    out.push(...b.lines)
-    s.ack(sink, b.end, b.lines.length)
+    out.push(...splitLines(b.body))
+    s.ack(sink, b.end, b.count)
   }
 }
 

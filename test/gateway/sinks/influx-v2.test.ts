@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server } from 'node:http'
 import { gunzipSync } from 'node:zlib'
 import pino from 'pino'
 import { afterEach, describe, expect, it } from 'vitest'
+import { joinLines } from '../../../gateway/core/spool.ts'
 import { InfluxV2SinkConfig } from '../../../gateway/sinks/config.ts'
 import { createInfluxV2Sink } from '../../../gateway/sinks/influx-v2.ts'
 
@@ -55,7 +56,7 @@ describe('influx-v2 sink against a local HTTP endpoint that checks the write req
     })
     server = f.server
     const sink = createInfluxV2Sink(InfluxV2SinkConfig.parse({ type: 'influx-v2', url: f.url, org: 'city-ops', bucket: 'district', token: 's3cret' }), log)
-    expect(await sink.write(lines)).toEqual({ kind: 'accepted' })
+    expect(await sink.write(joinLines(lines))).toEqual({ kind: 'accepted' })
     expect(f.seen).toHaveLength(1)
     const s = f.seen[0]!
     expect(s.method).toBe('POST')
@@ -79,12 +80,12 @@ describe('influx-v2 sink against a local HTTP endpoint that checks the write req
     const f = await fakeInflux2(() => answers[n++] ?? { status: 204 })
     server = f.server
     const sink = createInfluxV2Sink(InfluxV2SinkConfig.parse({ type: 'influx-v2', url: f.url, org: 'o', bucket: 'b', token: 't' }), log)
-    expect(await sink.write(lines)).toMatchObject({ kind: 'rejected', status: 400 })
-    expect(await sink.write(lines)).toMatchObject({ kind: 'too_large' })
-    expect(await sink.write(lines)).toMatchObject({ kind: 'retry', retryAfterMs: 7000 })
-    expect(await sink.write(lines)).toMatchObject({ kind: 'retry', retryAfterMs: 2000 })
-    expect(await sink.write(lines)).toMatchObject({ kind: 'retry' })
-    expect(await sink.write(lines)).toEqual({ kind: 'accepted' })
+    expect(await sink.write(joinLines(lines))).toMatchObject({ kind: 'rejected', status: 400 })
+    expect(await sink.write(joinLines(lines))).toMatchObject({ kind: 'too_large' })
+    expect(await sink.write(joinLines(lines))).toMatchObject({ kind: 'retry', retryAfterMs: 7000 })
+    expect(await sink.write(joinLines(lines))).toMatchObject({ kind: 'retry', retryAfterMs: 2000 })
+    expect(await sink.write(joinLines(lines))).toMatchObject({ kind: 'retry' })
+    expect(await sink.write(joinLines(lines))).toEqual({ kind: 'accepted' })
     // One request per write: the client's own retry buffer is off.
     expect(f.seen).toHaveLength(6)
     await sink.close()

@@ -1,0 +1,116 @@
+/**
+ * Issue 2 benchmark: MQTT QoS 0 and QoS 1 into InfluxDB 1.x through the gateway, against the raw ingest
+ * rate of the same InfluxDB for the same points posted directly in pre-built 5,000-point batches.
+ * The gateway, the publisher and influxd are separate processes sharing this machine's cores; the gateway's
+ * CPU time comes from /proc/<pid>/stat and its peak RSS from /proc/<pid>/status (VmHWM).
+ */
+import { type ChildProcess, execFile, spawn } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { findInfluxd, influxd } from '../cli/influxd.ts'
+import { portOr } from '../cli/flags.ts'
+
+const run = promisify(execFile)
+const ROOT = join(import.meta.dirname, '..')
+const TICK = 100 // USER_HZ on Linux
+
+function cpuMs(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  const rest = f.slice(f.lastIndexOf(')') + 2).split(' ')
+  return ((Number(rest[11]) + Number(rest[12])) * 1000) / TICK
+}
+
+function peakRssMb(pid: number): number {
+  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+  return m ? Number(m[1]) / 1024 : 0
+}
+
+async function count(url: string, db: string, where = ''): Promise<number> {
+  const q = encodeURIComponent(`SELECT count(ph) FROM water_quality ${where}`)
+  const r = (await (await fetch(`${url}/query?db=${db}&q=${q}`)).json()) as { results: { series?: { values: number[][] }[] }[] }
+  return r.results[0]?.series?.[0]?.values[0]?.[1] ?? 0
+}
+
+function line(i: number, base: number): string {
+  const d = `wq-${String(i % 100).padStart(4, '0')}`
+  return `water_quality,device=${d},district=bench,kind=water_quality,protocol=mqtt ph=${(7 + (i % 50) / 100).toFixed(2)},water_temp_c=${(18 + (i % 30) / 10).toFixed(1)},dissolved_oxygen_mg_l=${(8 + (i % 20) / 10).toFixed(1)},turbidity_ntu=${(3 + (i % 40) / 10).toFixed(1)},conductivity_us_cm=${450 + (i % 60)},cod_mg_l=${(12 + (i % 80) / 10).toFixed(1)},ammonia_nitrogen_mg_l=${(0.3 + (i % 25) / 100).toFixed(2)},gb3838_class=2i ${base + i}`
+}
+
+async function rawRate(url: string, n: number): Promise<number> {
+  await fetch(`${url}/query?q=${encodeURIComponent('CREATE DATABASE raw')}`, { method: 'POST' })
+  const base = 1_780_000_000_000
+  const batches: string[] = []
+  for (let b = 0; b < n / 5000; b++) batches.push(Array.from({ length: 5000 }, (_, j) => line(b * 5000 + j, base)).join('\n'))
+  const t0 = performance.now()
+  for (const body of batches) {
+    const r = await fetch(`${url}/write?db=raw&precision=ms`, { method: 'POST', body })
+    if (r.status !== 204) throw new Error(`raw write: ${r.status} ${await r.text()}`)
+  }
+  return (n / (performance.now() - t0)) * 1000
+}
+
+async function endToEnd(influxUrl: string, qos: 0 | 1, n: number, dir: string) {
+  const db = `e2e_qos${qos}`
+  const mqttPort = await portOr(0)
+  const cfg = join(dir, `gw-qos${qos}.yaml`)
+  writeFileSync(cfg, `dataDir: ${join(dir, `gw-qos${qos}`)}\nlog: { level: warn }\nbroker: { type: embedded, port: ${mqttPort} }\nhttp: { enabled: false }\nsinks:\n  - type: influx-v1\n    url: ${influxUrl}\n    database: ${db}\n    batchSize: 5000\n    flushIntervalMs: 200\n`)
+  const entry = join(ROOT, 'bin', 'smartcity.js')
+  const gw: ChildProcess = spawn(process.execPath, ['--max-semi-space-size=32', entry, 'gateway', '--config', cfg], { stdio: ['ignore', 'pipe', 'inherit'] })
+  await new Promise<void>((resolve, reject) => {
+    gw.stdout!.on('data', (d: Buffer) => d.toString().includes('gateway ') && resolve())
+    gw.once('exit', (c) => reject(new Error(`gateway exited ${c}`)))
+  })
+  const pid = gw.pid!
+  const base = 1_785_000_000_000
+  const cpu0 = cpuMs(pid)
+  const t0 = performance.now()
+  const pub = await run(process.execPath, ['--import', 'tsx', join(ROOT, 'bench', 'publisher.ts'), `mqtt://127.0.0.1:${mqttPort}`, String(qos), String(n), '100', String(base)], { cwd: ROOT, maxBuffer: 1 << 20 })
+  const published = JSON.parse(pub.stdout) as { sent: number; ms: number }
+  let got = 0
+  const deadline = Date.now() + 300_000
+  while (Date.now() < deadline) {
+    got = await count(influxUrl, db)
+    if (got >= n) break
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  const elapsed = performance.now() - t0
+  const cpu = cpuMs(pid) - cpu0
+  const rss = peakRssMb(pid)
+  gw.kill('SIGTERM')
+  await new Promise((r) => gw.once('exit', r))
+  return {
+    readings: n,
+    stored: got,
+    lost: n - got,
+    publish_ms: Math.round(published.ms),
+    end_to_end_per_s: Math.round((n / elapsed) * 1000),
+    gateway_cpu_us_per_reading: Number(((cpu * 1000) / n).toFixed(2)),
+    gateway_peak_rss_mb: Math.round(rss),
+  }
+}
+
+export async function run_(): Promise<Record<string, unknown>> {
+  const bin = findInfluxd()
+  if (!bin) throw new Error('influxd is needed for the ingest benchmark (apt-get install influxdb)')
+  const n = Number(process.env['BENCH_READINGS'] ?? 200_000)
+  const dir = mkdtempSync(join(tmpdir(), 'bench-ingest-'))
+  const db = influxd({ bin, dir: join(dir, 'influx'), port: await portOr(0), rpcPort: await portOr(0) })
+  await db.start()
+  try {
+    const raw = Math.round(await rawRate(db.url, n))
+    const q0 = await endToEnd(db.url, 0, n, dir)
+    const q1 = await endToEnd(db.url, 1, n, dir)
+    return {
+      influx_raw_points_per_s: raw,
+      qos0: { ...q0, ratio_to_raw: Number((q0.end_to_end_per_s / raw).toFixed(3)) },
+      qos1: { ...q1, ratio_to_raw: Number((q1.end_to_end_per_s / raw).toFixed(3)) },
+      goals: { qos0_cpu_us: 8, qos1_cpu_us: 15, qos0_ratio: 0.5, qos1_ratio: 0.35, rss_mb: 200 },
+    }
+  } finally {
+    await db.stop()
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+export { run_ as run }

@@ -1,0 +1,19 @@
+/**
+ * `npm run bench [-- name ...]`: run the benchmarks and print their figures as one JSON object.
+ * Speed and memory goals live here, not in timed unit tests.
+ */
+import * as ingest from './ingest.ts'
+
+const benches: Record<string, { run(): Promise<Record<string, unknown>> }> = { ingest }
+
+const wanted = process.argv.slice(2)
+const out: Record<string, unknown> = { machine: { cpus: (await import('node:os')).cpus().length, node: process.version } }
+for (const [name, b] of Object.entries(benches)) {
+  if (wanted.length > 0 && !wanted.includes(name)) continue
+  try {
+    out[name] = await b.run()
+  } catch (err) {
+    out[name] = { error: (err as Error).message }
+  }
+}
+process.stdout.write(`${JSON.stringify(out, null, 2)}\n`)

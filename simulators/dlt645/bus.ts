@@ -1,0 +1,181 @@
+/**
+ * A DL/T 645 RS-485 bus of simulated meters (pure logic, no I/O): bytes from the master in, reply bytes out.
+ * Each meter answers read requests for its own address with consistent values: a three-phase load that
+ * varies slowly, currents and reactive power derived from it, and import energy that integrates the
+ * power over time (energy rises with load). Uses the same codec as the gateway (devices/energy-meter).
+ */
+import {
+  createDlt645Framer,
+  type Dlt645Version,
+  dataItem,
+  decodeMessage,
+  type Dlt645Message,
+  encodeDataValue,
+  encodeMessage,
+  WILDCARD_ADDRESS,
+} from '../../devices/energy-meter/dlt645.ts'
+import { byteToBcd } from '../../devices/common/bcd.ts'
+import { utcMsToBeijing } from '../../devices/common/time.ts'
+
+export interface SimMeterOptions {
+  /** 12-digit address. */
+  address: string
+  version?: Dlt645Version
+  /** `silent`: never answers (a dead meter); `error`: answers every read with an abnormal reply. */
+  behaviour?: 'normal' | 'silent' | 'error'
+  /** Error word of abnormal replies (default 0x02, no requested data). */
+  errorWord?: number
+  /** Mean three-phase load in kW (default 5..30 from the address). */
+  baseLoadKw?: number
+  /** Starting import energy in kWh. */
+  importKwh?: number
+}
+
+export interface SimMeterState {
+  address: string
+  version: Dlt645Version
+  behaviour: 'normal' | 'silent' | 'error'
+  importKwh: number
+  exportKwh: number
+  lastMs: number
+  /** Offset of the meter clock from the simulation clock, set by broadcast time. */
+  clockOffsetMs: number
+  reads: number
+  timeSyncs: number
+}
+
+export interface MeterValues {
+  voltage_a_v: number
+  voltage_b_v: number
+  voltage_c_v: number
+  current_a_a: number
+  current_b_a: number
+  current_c_a: number
+  active_power_kw: number
+  reactive_power_kvar: number
+  power_factor: number
+  frequency_hz: number
+  import_energy_kwh: number
+  export_energy_kwh: number
+}
+
+function hash(s: string): number {
+  let h = 2166136261
+  for (const c of s) h = Math.imul(h ^ c.charCodeAt(0), 16777619)
+  return (h >>> 0) / 0xffffffff
+}
+
+export interface MeterBus {
+  /** Bytes the master sent; returns the frames the bus answers with (in order). */
+  receive(chunk: Buffer, nowMs: number): Buffer[]
+  meters: readonly SimMeterState[]
+  /** The values a meter shows at `nowMs` (advances its energy registers). */
+  values(address: string, nowMs: number): MeterValues | undefined
+}
+
+export function createMeterBus(opts: { meters: SimMeterOptions[]; preamble?: number; startMs: number }): MeterBus {
+  const preamble = opts.preamble ?? 4
+  const framer = createDlt645Framer()
+  const specs = new Map(opts.meters.map((m) => [m.address, m]))
+  const meters: SimMeterState[] = opts.meters.map((m) => ({
+    address: m.address,
+    version: m.version ?? '2007',
+    behaviour: m.behaviour ?? 'normal',
+    importKwh: m.importKwh ?? Math.round(1000 + hash(m.address) * 50_000),
+    exportKwh: 0,
+    lastMs: opts.startMs,
+    clockOffsetMs: 0,
+    reads: 0,
+    timeSyncs: 0,
+  }))
+
+  const values = (address: string, nowMs: number): MeterValues | undefined => {
+    const m = meters.find((x) => x.address === address)
+    if (!m) return undefined
+    const h = hash(address)
+    const base = specs.get(address)?.baseLoadKw ?? 5 + h * 25
+    const t = nowMs / 1000
+    // a slow daily-ish swing plus a faster ripple, never negative
+    const p = Math.max(0.2, base * (1 + 0.3 * Math.sin(t / 600 + h * 6) + 0.05 * Math.sin(t / 7 + h * 3)))
+    const pf = 0.9 + 0.07 * (0.5 + 0.5 * Math.sin(t / 300 + h))
+    const v = [0, 1, 2].map((k) => 220 + 6 * Math.sin(t / 120 + k * 2.1 + h * 5) + 2 * h)
+    const share = [0.36, 0.33, 0.31]
+    const i = v.map((vv, k) => (p * 1000 * share[k]!) / (vv * pf))
+    // energy integrates the power since the last look
+    if (nowMs > m.lastMs) m.importKwh += (p * (nowMs - m.lastMs)) / 3_600_000
+    m.lastMs = Math.max(m.lastMs, nowMs)
+    const r = (x: number, d: number) => Math.round(x * 10 ** d) / 10 ** d
+    return {
+      voltage_a_v: r(v[0]!, m.version === '2007' ? 1 : 0),
+      voltage_b_v: r(v[1]!, m.version === '2007' ? 1 : 0),
+      voltage_c_v: r(v[2]!, m.version === '2007' ? 1 : 0),
+      current_a_a: r(i[0]!, m.version === '2007' ? 3 : 2),
+      current_b_a: r(i[1]!, m.version === '2007' ? 3 : 2),
+      current_c_a: r(i[2]!, m.version === '2007' ? 3 : 2),
+      active_power_kw: r(p, 4),
+      reactive_power_kvar: r(p * Math.tan(Math.acos(pf)), 4),
+      power_factor: r(pf, 3),
+      frequency_hz: r(50 + 0.02 * Math.sin(t / 30), 2),
+      import_energy_kwh: Math.floor(m.importKwh * 100) / 100,
+      export_energy_kwh: Math.floor(m.exportKwh * 100) / 100,
+    }
+  }
+
+  const answer = (msg: Dlt645Message, nowMs: number): Dlt645Message | undefined => {
+    switch (msg.kind) {
+      case 'read_request': {
+        const m = meters.find((x) => x.address === msg.address && x.version === msg.version)
+        if (!m || m.behaviour === 'silent') return undefined
+        m.reads++
+        const errorWord = specs.get(m.address)?.errorWord ?? 0x02
+        if (m.behaviour === 'error') return { kind: 'error_reply', version: m.version, address: m.address, errorWord }
+        const item = dataItem(m.version, msg.di)
+        if (!item) return { kind: 'error_reply', version: m.version, address: m.address, errorWord: 0x02 }
+        let data: Buffer | undefined
+        if (item.kind) {
+          const b = utcMsToBeijing(nowMs + m.clockOffsetMs)
+          const weekday = new Date(Date.UTC(b.y, b.mo - 1, b.d)).getUTCDay()
+          data = Buffer.from((item.kind === 'date' ? [weekday, b.d, b.mo, b.y % 100] : [b.s, b.mi, b.h]).map(byteToBcd))
+        } else {
+          const v = values(m.address, nowMs)! as unknown as Record<string, number>
+          data = encodeDataValue(m.version, msg.di, v)
+        }
+        if (!data) return { kind: 'error_reply', version: m.version, address: m.address, errorWord: 0x02 }
+        return { kind: 'read_reply', version: m.version, address: m.address, di: msg.di, data, more: false }
+      }
+      case 'read_address_request': {
+        if (msg.address !== WILDCARD_ADDRESS) return undefined
+        // on a real bus several meters would collide; here the first answering meter wins
+        const m = meters.find((x) => x.behaviour !== 'silent')
+        return m ? { kind: 'read_address_reply', address: m.address } : undefined
+      }
+      case 'broadcast_time': {
+        const t = msg.time
+        const meterMs = Date.UTC(t.year, t.month - 1, t.day, t.hour, t.minute, t.second) - 8 * 3_600_000
+        for (const m of meters) {
+          m.clockOffsetMs = meterMs - nowMs
+          m.timeSyncs++
+        }
+        return undefined
+      }
+      default:
+        return undefined
+    }
+  }
+
+  return {
+    receive(chunk, nowMs) {
+      const out: Buffer[] = []
+      for (const ev of framer.push(chunk)) {
+        if (!ev.ok) continue
+        const r = decodeMessage(ev.frame)
+        if (!r.ok || (r.value.frame.control & 0x80) !== 0) continue // not a request
+        const reply = answer(r.value.message, nowMs)
+        if (reply) out.push(encodeMessage(reply, preamble))
+      }
+      return out
+    },
+    meters,
+    values,
+  }
+}
