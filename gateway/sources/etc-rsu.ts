@@ -20,7 +20,8 @@
  *     device: rsu-g1            # the RSU's device id
  *     host: 127.0.0.1
  *     port: 9527
- *     # mode: client            # client: dial the RSU; server: the RSU dials us
+ *     # mode: client            # client: dial the RSU; server: the RSU dials us; serial: see below
+ *     # serial: { path: /dev/ttyUSB0, baudRate: 115200 }   # with mode: serial (8N1 by default)
  *     # lane: "1"
  *     # tariff: { "1": 500, "2": 1000, "3": 1500, "4": 2000, "11": 1000, "12": 1500, "13": 2500, "14": 3500, "15": 4500, "16": 5500 }
  *     # blacklist: []           # card ids (network + internal number, 20 hex digits)
@@ -50,17 +51,24 @@ import {
 } from '../../devices/etc/rsu.ts'
 import type { Point } from '../../devices/common/point.ts'
 import type { ComponentHealth, Source, SourceContext } from '../core/types.ts'
+import { createSerialLink, type SerialLink, type SerialLinkOptions, serialPortConfig } from '../transports/serial.ts'
 
 
-export const EtcRsuSourceConfig = z.strictObject({
+/** The RSU's serial line: 115200 8N1 in the public document (vendors differ). */
+export const EtcSerialConfig = serialPortConfig({ baudRate: 115_200 })
+
+export const EtcRsuSourceConfig = z
+  .strictObject({
   type: z.literal('etc-rsu'),
   id: z.string().min(1).default('etc-rsu'),
   /** The RSU's device id (tags `device`); its inventory entry gives district and site. */
   device: z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/),
   lane: z.string().min(1).max(64).default('1'),
-  mode: z.enum(['client', 'server']).default('client'),
+  /** client: dial the RSU over TCP; server: the RSU dials us; serial: the RSU's serial line (`serial:`). */
+  mode: z.enum(['client', 'server', 'serial']).default('client'),
   host: z.string().min(1).default('127.0.0.1'),
-  port: z.number().int().min(0).max(65_535),
+  port: z.number().int().min(0).max(65_535).optional(),
+  serial: EtcSerialConfig.optional(),
   reconnectMs: z.number().int().min(50).default(2000),
   /** Fee in fen by vehicle class (devices/etc/tariff.ts). */
   tariff: z.record(z.string().regex(/^\d+$/), z.number().int().min(0)).default({ ...DEFAULT_TARIFF_FEN }),
@@ -69,6 +77,8 @@ export const EtcRsuSourceConfig = z.strictObject({
   blacklist: z.array(z.string().regex(/^[0-9A-Fa-f]{1,32}$/)).default([]),
   transactionTimeoutMs: z.number().int().min(50).default(3000),
   silentAfterSec: z.number().positive().default(60),
+  /** C0 is sent again when no B0 answers it within this time. */
+  initRetryMs: z.number().int().min(100).default(5000),
   /** C0 parameters. */
   init: z
     .strictObject({
@@ -82,6 +92,10 @@ export const EtcRsuSourceConfig = z.strictObject({
   stationFile: z.string().regex(/^[0-9A-Fa-f]{86}$/).default('00'.repeat(43)),
   profile: RsuProfile.optional(),
 })
+  .superRefine((c, ctx) => {
+    if (c.mode === 'serial' && c.serial === undefined) ctx.addIssue({ code: 'custom', path: ['serial'], message: 'mode serial needs serial: { path, baudRate? }' })
+    if (c.mode !== 'serial' && c.port === undefined) ctx.addIssue({ code: 'custom', path: ['port'], message: `mode ${c.mode} needs a port` })
+  })
 export type EtcRsuSourceConfig = z.infer<typeof EtcRsuSourceConfig>
 
 /** The `result` tag values this source writes. */
@@ -128,6 +142,8 @@ export function createLaneController(cfg: EtcRsuSourceConfig, deps: LaneControll
   const passages = new Map<string, Passage>()
   const blacklist = new Set(cfg.blacklist.map((c) => c.toUpperCase()))
   let lastTime = 0
+  /** C0 sent, B0 not yet seen: when. */
+  let awaitingB0: number | undefined
 
   const send = (frame: RsuFrame) => deps.send(encodeRsu(frame, profile))
   const ack = (rsctl: number) => send({ rsctl: answerRsctl(rsctl), type: 'ACK', fields: {} })
@@ -271,6 +287,10 @@ export function createLaneController(cfg: EtcRsuSourceConfig, deps: LaneControll
     switch (f.type) {
       case 'B0': {
         ack(f.rsctl)
+        // A power-on B0 (RSCTL 9X) we did not ask for: the RSU restarted and needs its C0 again.
+        const restarted = awaitingB0 === undefined && f.rsctl >> 4 === 9
+        awaitingB0 = undefined
+        if (restarted) init()
         const pt = rsuStatusPoint(f, deps.now())
         if (pt) deps.status(pt)
         return
@@ -307,16 +327,25 @@ export function createLaneController(cfg: EtcRsuSourceConfig, deps: LaneControll
     }
   }
 
+  function init(): void {
+    const t = deps.now()
+    awaitingB0 = t
+    send({
+      rsctl: 0x80, // unsolicited: 8X with X = 0
+      type: 'C0',
+      fields: { unixTime: Math.floor(t / 1000) >>> 0, dateTime: msToBcdTime(t), ...cfg.init, extra: '' },
+    })
+  }
+
   return {
-    /** Send C0 (on every new connection). */
+    /** Send C0 (on every new connection or port open). */
     init(): void {
       framer.reset()
-      const t = deps.now()
-      send({
-        rsctl: 0x80, // unsolicited: 8X with X = 0
-        type: 'C0',
-        fields: { unixTime: Math.floor(t / 1000) >>> 0, dateTime: msToBcdTime(t), ...cfg.init, extra: '' },
-      })
+      init()
+    },
+    /** Called every second: a C0 that got no B0 within `initRetryMs` is sent again. */
+    maintain(t: number): void {
+      if (awaitingB0 !== undefined && t - awaitingB0 >= cfg.initRetryMs) init()
     },
     push(chunk: Buffer): void {
       for (const ev of framer.push(chunk)) {
@@ -332,12 +361,14 @@ export function createLaneController(cfg: EtcRsuSourceConfig, deps: LaneControll
   }
 }
 
-export function createEtcRsuSource(input: z.input<typeof EtcRsuSourceConfig>): Source {
+/** `opts.open`: an injected opener for the serial mode (in-memory streams in tests). */
+export function createEtcRsuSource(input: z.input<typeof EtcRsuSourceConfig>, opts: SerialLinkOptions = {}): Source {
   const cfg = EtcRsuSourceConfig.parse(input)
-  const address = `${cfg.host}:${cfg.port}`
+  const address = cfg.mode === 'serial' ? (cfg.serial?.path ?? '') : `${cfg.host}:${cfg.port}`
   let ctx: SourceContext | undefined
   let socket: Socket | undefined
   let server: Server | undefined
+  let serial: SerialLink | undefined
   let stopped = false
   let reconnect: NodeJS.Timeout | undefined
   let silence: NodeJS.Timeout | undefined
@@ -364,6 +395,7 @@ export function createEtcRsuSource(input: z.input<typeof EtcRsuSourceConfig>): S
   const lane = createLaneController(cfg, {
     send: (b) => {
       if (socket && !socket.destroyed) socket.write(b)
+      else if (serial?.isOpen) serial.write(b).catch(() => {})
     },
     now: () => (ctx ? ctx.now() : Date.now()),
     transaction: (p) => {
@@ -402,7 +434,7 @@ export function createEtcRsuSource(input: z.input<typeof EtcRsuSourceConfig>): S
 
   function dial(): void {
     if (stopped) return
-    const s = createConnection({ host: cfg.host, port: cfg.port })
+    const s = createConnection({ host: cfg.host, port: cfg.port ?? 0 })
     s.once('connect', () => attach(s))
     s.once('error', () => {
       if (socket !== s && !stopped) {
@@ -419,9 +451,31 @@ export function createEtcRsuSource(input: z.input<typeof EtcRsuSourceConfig>): S
       ctx = c
       stopped = false
       silence = setInterval(() => {
-        if (socket && Date.now() - lastFrameAt > cfg.silentAfterSec * 1000) setOnline(false, 'silent')
+        const connected = socket !== undefined || serial?.isOpen === true
+        if (connected && Date.now() - lastFrameAt > cfg.silentAfterSec * 1000) setOnline(false, 'silent')
+        if (connected) lane.maintain(ctx?.now() ?? Date.now())
       }, 1000)
       silence.unref()
+      if (cfg.mode === 'serial') {
+        const link = createSerialLink(cfg.serial!, {
+          onData: (chunk) => {
+            lastFrameAt = Date.now()
+            setOnline(true)
+            lane.push(chunk)
+          },
+          onOpen: () => {
+            lastFrameAt = Date.now()
+            lane.init()
+          },
+          onClose: (reason) => {
+            lane.abort()
+            setOnline(false, reason)
+          },
+        }, opts)
+        serial = link
+        link.start()
+        return
+      }
       if (cfg.mode === 'client') {
         dial()
         return
@@ -430,7 +484,7 @@ export function createEtcRsuSource(input: z.input<typeof EtcRsuSourceConfig>): S
       server = srv
       await new Promise<void>((resolve, reject) => {
         srv.once('error', reject)
-        srv.listen(cfg.port, cfg.host, () => resolve())
+        srv.listen(cfg.port ?? 0, cfg.host, () => resolve())
       })
     },
     async stop() {
@@ -441,12 +495,14 @@ export function createEtcRsuSource(input: z.input<typeof EtcRsuSourceConfig>): S
       socket = undefined
       lane.abort()
       s?.destroy()
+      await serial?.stop()
+      serial = undefined
       if (server) await new Promise<void>((r) => server!.close(() => r()))
       await Promise.allSettled([...pending])
       ctx = undefined
     },
     health(): ComponentHealth {
-      if (!socket) return { status: 'degraded', detail: `no RSU connection (${cfg.mode} ${address})` }
+      if (!socket && !serial?.isOpen) return { status: 'degraded', detail: `no RSU connection (${cfg.mode} ${address})` }
       return { status: 'ok', detail: `${cfg.mode} ${address}, ${transactions} passages, ${lane.inFlight()} in flight` }
     },
     owns: (device) => device === cfg.device,

@@ -8,15 +8,21 @@
  * It keeps its own books: vehicles sent, the result each one must get (`expected`), and every answer from
  * the lane controller that was not the one the scenario calls for (`mismatches`).
  */
-import { createConnection, createServer, type Server, type Socket } from 'node:net'
+import { createConnection, createServer, type Server, Socket } from 'node:net'
+import type { Duplex } from 'node:stream'
+import { SerialPort } from 'serialport'
 import { answerRsctl, createRsuFramer, decodeRsuFrame, encodeRsu, HEARTBEAT_ERROR_CODE, NO_OBU, type RsuFrame, rsuRsctl } from '../../devices/etc/rsu.ts'
 import { createTraffic, type Scenario, SCENARIOS, type TrafficOptions, type Vehicle } from './traffic.ts'
 
 export interface RsuSimOptions {
-  mode?: 'server' | 'client'
+  /** server (default): listen on TCP; client: dial the lane controller; serial: open `path` (a socat pty). */
+  mode?: 'server' | 'client' | 'serial'
   host?: string
   /** Server: port to listen on (0 = any free port). Client: the lane controller's port. */
-  port: number
+  port?: number
+  /** Serial: the device path and speed (115200 8N1 by default). */
+  path?: string
+  baudRate?: number
   traffic: TrafficOptions
   /** Stop after this many vehicles (default: run until stopped). */
   vehicles?: number
@@ -61,7 +67,7 @@ export async function startRsuSim(o: RsuSimOptions): Promise<RsuSim> {
   let finished = 0
   let heartbeats = 0
   let seq = 0
-  let socket: Socket | undefined
+  let socket: Duplex | undefined
   let server: Server | undefined
   let stopped = false
   let waiter: Waiter | undefined
@@ -114,11 +120,11 @@ export async function startRsuSim(o: RsuSimOptions): Promise<RsuSim> {
     }
   }
 
-  function attach(s: Socket): void {
+  function attach(s: Duplex): void {
     socket?.destroy()
     socket = s
     framer.reset()
-    s.setNoDelay(true)
+    if (s instanceof Socket) s.setNoDelay(true)
     s.on('data', (chunk: Buffer) => {
       for (const ev of framer.push(chunk)) {
         if (!ev.ok) {
@@ -142,7 +148,7 @@ export async function startRsuSim(o: RsuSimOptions): Promise<RsuSim> {
 
   function dial(): void {
     if (stopped) return
-    const s = createConnection({ host, port: o.port })
+    const s = createConnection({ host, port: o.port ?? 0 })
     s.once('connect', () => attach(s))
     s.once('error', () => {
       if (socket !== s && !stopped) setTimeout(dial, 500)
@@ -237,18 +243,24 @@ export async function startRsuSim(o: RsuSimOptions): Promise<RsuSim> {
     resolveDone()
   }
 
-  if ((o.mode ?? 'server') === 'server') {
+  const mode = o.mode ?? 'server'
+  if (mode === 'server') {
     const srv = createServer((s) => attach(s))
     server = srv
     await new Promise<void>((resolve, reject) => {
       srv.once('error', reject)
-      srv.listen(o.port, host, () => resolve())
+      srv.listen(o.port ?? 0, host, () => resolve())
     })
+  } else if (mode === 'serial') {
+    if (!o.path) throw new Error('serial mode needs a path')
+    const sp = new SerialPort({ path: o.path, baudRate: o.baudRate ?? 115_200, dataBits: 8, parity: 'none', stopBits: 1, autoOpen: false })
+    await new Promise<void>((resolve, reject) => sp.open((err) => (err ? reject(err) : resolve())))
+    attach(sp)
   } else {
     dial()
   }
   const addr = server?.address()
-  const port = addr && typeof addr === 'object' ? addr.port : o.port
+  const port = addr && typeof addr === 'object' ? addr.port : (o.port ?? 0)
 
   heartbeat = setInterval(() => {
     if (socket && !waiter && Date.now() - lastSend >= heartbeatMs) {

@@ -4,7 +4,7 @@ import type { Source } from '../../../gateway/core/types.ts'
 import { type RsuSim, startRsuSim } from '../../../simulators/etc/rsu.ts'
 import { SCENARIOS } from '../../../simulators/etc/traffic.ts'
 import { freePort, waitFor } from '../../helpers/net.ts'
-import { recordingContext } from '../../helpers/recording-context.ts'
+import { recordingContext } from '../../gateway/sources/record-context.ts'
 
 const EVEN_MIX = Object.fromEntries(SCENARIOS.map((s) => [s, s === 'ok' ? 4 : 1]))
 
@@ -19,10 +19,11 @@ describe('ETC lane controller against the simulated RSU over TCP', () => {
   it('every failure path from the simulator ends in the right result, one transaction per vehicle', async () => {
     sim = await startRsuSim({ port: 0, vehicles: 240, waitMs: 250, heartbeatMs: 100, traffic: { ratePerSec: 150, seed: 11, scenarioMix: EVEN_MIX } })
     const rec = recordingContext()
+    const points = () => rec.batches.flatMap((b) => b.points)
     src = createEtcRsuSource({ type: 'etc-rsu', device: 'rsu-t1', lane: 'g1', port: sim.port, blacklist: [...sim.blacklist], transactionTimeoutMs: 150 })
-    await src.start(rec.ctx)
+    await src.start(rec)
     await sim.done()
-    const tx = () => rec.points().filter((p) => p.measurement === 'etc_transaction')
+    const tx = () => points().filter((p) => p.measurement === 'etc_transaction')
     await waitFor(() => tx().length >= 240, 10_000, 'a transaction for every vehicle')
     // Idle: heartbeats flow (and are neither answered nor refused); nothing more is written.
     await waitFor(() => sim!.stats().heartbeats >= 3, 5_000, 'heartbeats')
@@ -37,7 +38,7 @@ describe('ETC lane controller against the simulated RSU over TCP', () => {
     // Every path was exercised.
     for (const s of SCENARIOS) expect(st.expected[s], s).toBeGreaterThan(0)
     // The B0 after C0, heartbeats never answered nor refused.
-    expect(rec.points().filter((p) => p.measurement === 'etc_rsu_status')[0]?.fields).toEqual({ online: true, antenna_ok: true, psam_ok: true, rsu_status: 0 })
+    expect(points().filter((p) => p.measurement === 'etc_rsu_status')[0]?.fields).toEqual({ online: true, antenna_ok: true, psam_ok: true, rsu_status: 0 })
     expect(st.heartbeats).toBeGreaterThan(0)
     expect(rec.rejects).toEqual([])
     const ok = tx().find((p) => p.tags['result'] === 'ok')!
@@ -50,17 +51,18 @@ describe('ETC lane controller against the simulated RSU over TCP', () => {
   it('plays the lane controller as a TCP server too, and reports the RSU offline when it goes away', async () => {
     const port = await freePort()
     const rec = recordingContext()
+    const points = () => rec.batches.flatMap((b) => b.points)
     src = createEtcRsuSource({ type: 'etc-rsu', device: 'rsu-t2', mode: 'server', port, transactionTimeoutMs: 150 })
-    await src.start(rec.ctx)
+    await src.start(rec)
     sim = await startRsuSim({ mode: 'client', port, vehicles: 20, waitMs: 250, rsuStatus: 0x01, traffic: { ratePerSec: 100, seed: 3, scenarioMix: { timeout: 0 } } })
     await sim.done()
-    await waitFor(() => rec.points().filter((p) => p.measurement === 'etc_transaction').length === 20, 5_000, '20 transactions')
+    await waitFor(() => points().filter((p) => p.measurement === 'etc_transaction').length === 20, 5_000, '20 transactions')
     expect(sim.stats().mismatches).toEqual([])
-    expect(rec.points().find((p) => p.measurement === 'etc_rsu_status')?.fields).toMatchObject({ online: true, psam_ok: false, antenna_ok: true, rsu_status: 1 })
-    expect(rec.online.get('rsu-t2')).toBe(true)
+    expect(points().find((p) => p.measurement === 'etc_rsu_status')?.fields).toMatchObject({ online: true, psam_ok: false, antenna_ok: true, rsu_status: 1 })
+    expect(rec.state('rsu-t2')).toBe(true)
     await sim.stop()
     sim = undefined
-    await waitFor(() => rec.online.get('rsu-t2') === false, 5_000, 'RSU offline')
-    expect(rec.points().filter((p) => p.measurement === 'etc_rsu_status').at(-1)?.fields).toEqual({ online: false })
+    await waitFor(() => rec.state('rsu-t2') === false, 5_000, 'RSU offline')
+    expect(points().filter((p) => p.measurement === 'etc_rsu_status').at(-1)?.fields).toEqual({ online: false })
   })
 })
