@@ -29,13 +29,20 @@ export const MAX_FRAME_BYTES = 2048
 
 /** FF -> FE 01, FE -> FE 00. */
 export function stuff(body: Uint8Array): Buffer {
-  const out: number[] = []
+  let extra = 0
+  for (const b of body) if (b >= ESC) extra++
+  const out = Buffer.allocUnsafe(body.length + extra)
+  let n = 0
   for (const b of body) {
-    if (b === 0xff) out.push(ESC, 0x01)
-    else if (b === ESC) out.push(ESC, 0x00)
-    else out.push(b)
+    if (b === 0xff) {
+      out[n++] = ESC
+      out[n++] = 0x01
+    } else if (b === ESC) {
+      out[n++] = ESC
+      out[n++] = 0x00
+    } else out[n++] = b
   }
-  return Buffer.from(out)
+  return out
 }
 
 /** The inverse of `stuff`; FE followed by anything but 00/01 (or by nothing) is refused. */

@@ -43,6 +43,8 @@ export function createAlarmProcessor(cfg: z.input<typeof AlarmRulesConfig>, deps
   const log = deps.log?.child({ component: 'alarms' })
   const slots = new Map<string, Map<string, Slot>>(rules.map((r) => [r.name, new Map()]))
   const startedAt = deps.now()
+  /** Points made while processing a batch that must not get that batch's device tags (written on tick). */
+  const deferred: Point[] = []
   let publishErrors = 0
 
   const inScope = (r: AlarmRule, b: Where): boolean =>
@@ -145,7 +147,9 @@ export function createAlarmProcessor(cfg: z.input<typeof AlarmRulesConfig>, deps
     }
     if (!s) return
     const cur = s.window!.rate(t)
-    fire(r, s, s.state.feed(rateLevel(r, cur), cur.value, t), out)
+    // A building-wide rate is no one device's: its point waits for the tick, which writes its own tags.
+    if (r.groupBy === 'all') fire(r, s, s.state.feed(rateLevel(r, cur), cur.value, t), deferred, true)
+    else fire(r, s, s.state.feed(rateLevel(r, cur), cur.value, t), out)
   }
 
   function offlineSeen(r: OfflineRule, where: Where, t: number, out: Point[]): void {
@@ -171,7 +175,7 @@ export function createAlarmProcessor(cfg: z.input<typeof AlarmRulesConfig>, deps
       return out.length > 0 ? out : undefined
     },
     tick(t) {
-      const out: Point[] = []
+      const out: Point[] = deferred.splice(0)
       for (const r of rules) {
         const m = slots.get(r.name)!
         if (r.type === 'offline') {

@@ -230,3 +230,15 @@ rules:
     expect(paths.some((p) => p.startsWith('rules.2.name'))).toBe(true)
   })
 })
+
+describe('alarm rules: a rate over every device', () => {
+  it('writes its alarm on the tick with device "*", not tagged with whichever device tipped it', () => {
+    const r = rig([{ name: 'all_lanes', type: 'rate', measurement: 'etc_transaction', where: { tag: 'result', in: ['timeout'] }, groupBy: 'all', above: 0.5, minCount: 2 }])
+    r.send(0, 'etc_transaction', { fee_fen: 1 }, { kind: 'etc', device: 'rsu-1', tags: { result: 'timeout' } })
+    r.send(S, 'etc_transaction', { fee_fen: 1 }, { kind: 'etc', device: 'rsu-2', tags: { result: 'timeout' } })
+    expect(r.points).toEqual([])
+    r.tick(2 * S)
+    expect(r.points).toMatchObject([{ measurement: 'alarm', tags: { rule: 'all_lanes', device: '*', district: 'xian-gaoxin' }, fields: { active: true, value: 1 }, time: S }])
+    expect(r.store.listActive().map((a) => a.id)).toEqual(['all_lanes/*'])
+  })
+})
