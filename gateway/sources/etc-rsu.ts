@@ -389,7 +389,7 @@ export function createEtcRsuSource(input: z.input<typeof EtcRsuSourceConfig>, op
     if (!ctx || on === online) return
     online = on
     ctx.devices.setOnline(cfg.device, on, reason)
-    if (!on) ingest([{ measurement: 'etc_rsu_status', tags: {}, fields: { online: false }, time: ctx.now() }])
+    ingest([{ measurement: 'etc_rsu_status', tags: {}, fields: { online: on }, time: ctx.now() }])
   }
 
   const lane = createLaneController(cfg, {
