@@ -3,8 +3,10 @@
  * Speed and memory goals live here, not in timed unit tests.
  */
 import * as ingest from './ingest.ts'
+import * as modbus from './modbus.ts'
+import * as serialCodecs from './serial-codecs.ts'
 
-const benches: Record<string, { run(): Promise<Record<string, unknown>> }> = { ingest }
+const benches: Record<string, { run(): Promise<Record<string, unknown>> }> = { ingest, modbus, 'serial-codecs': serialCodecs }
 
 const wanted = process.argv.slice(2)
 const out: Record<string, unknown> = { machine: { cpus: (await import('node:os')).cpus().length, node: process.version } }

@@ -57,16 +57,25 @@ export async function runDecode(format: string, file: string, out: NodeJS.Writab
     return 2
   }
   const input = file === '-' ? process.stdin : createReadStream(file)
+  const decodeLine = dec.session ? dec.session() : dec.decodeLine.bind(dec)
+  // `smartcity decode ... | head` closes our stdout early: stop quietly instead of dying on EPIPE.
+  let closed = false
+  out.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err
+    closed = true
+    input.destroy()
+  })
   let failed = 0
   await new Promise<void>((resolve, reject) => {
     input.on('error', reject)
     const rl = createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY })
     rl.on('line', (raw) => {
+      if (closed) return
       const line = raw.replace(/\r$/, '')
       if (line.trim() === '' || line.trimStart().startsWith('#')) return
       let r: DecodeLineResult
       try {
-        r = dec.decodeLine(line, { receivedAt: Date.now() })
+        r = decodeLine(line, { receivedAt: Date.now() })
       } catch (err) {
         // A decoder must never throw; if one does, say so instead of dying mid-file.
         r = { ok: false, error: `decoder_bug: ${(err as Error).message}` }

@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util'
 import pino from 'pino'
 import { loadConfig } from '../gateway/config.ts'
 import { createGateway } from '../gateway/gateway.ts'
+import { checkModbusProfiles } from '../gateway/sources/modbus/profiles.ts'
 import { decoders, runDecode } from './decode.ts'
 import { overridesFrom } from './flags.ts'
 
@@ -65,6 +66,11 @@ async function main(argv: string[]): Promise<number> {
         return 2
       }
       const r = await loadConfig(file, overridesFrom(values))
+      // Profile files are referenced by path: load them too, so a wrong one is found here, not at start-up.
+      if (r.ok) {
+        const problems = await checkModbusProfiles(r.config.sources)
+        if (problems.length > 0) Object.assign(r, { ok: false, problems })
+      }
       if (!r.ok) {
         process.stderr.write(`${file}: ${r.problems.length} problem(s)\n`)
         for (const p of r.problems) process.stderr.write(`  ${p}\n`)

@@ -1,5 +1,7 @@
 /** The parts of the demo district, in start order. */
+import { modbusPart } from './modbus.ts'
+import { serialPart } from './serial.ts'
 import type { DemoPart } from './types.ts'
 import { waterMqttPart } from './water-mqtt.ts'
 
-export const demoParts: readonly DemoPart[] = [waterMqttPart]
+export const demoParts: readonly DemoPart[] = [waterMqttPart, modbusPart, serialPart]

@@ -19,6 +19,11 @@ export interface LineDecoder {
   description: string
   /** Decode one input line (hex or text, as the format says). Never throws. */
   decodeLine(line: string, ctx: NormalizeContext): DecodeLineResult
+  /**
+   * For formats where a line is read in the light of the lines before it (a Modbus response after its
+   * request): a fresh decoder for one capture file, its state its own.
+   */
+  session?(): (line: string, ctx: NormalizeContext) => DecodeLineResult
 }
 
 /**

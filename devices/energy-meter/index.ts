@@ -1,5 +1,6 @@
 import { parseHex, toHex } from '../common/hex.ts'
 import { defineDeviceKind, type LineDecoder } from '../common/kind.ts'
+import { modbusRtuDecoder } from '../common/modbus/decode-line.ts'
 import type { FieldValue, Point } from '../common/point.ts'
 import { timestampMs } from '../common/time.ts'
 import { decodeDataValue, decodeMessage, diToString, errorReason, errorWordNames } from './dlt645.ts'
@@ -58,5 +59,7 @@ export const energyMeter = defineDeviceKind({
     const { ts, ...rest } = r
     return [{ measurement: 'energy_meter', tags: {}, fields: rest as Record<string, FieldValue>, time: timestampMs(ts, ctx.receivedAt) }]
   },
-  decoders: [dlt645Decoder],
+  // Modbus RTU frames of any device sit here: energy meters are where field engineers most often meet
+  // unknown word orders.
+  decoders: [dlt645Decoder, modbusRtuDecoder],
 })

@@ -7,12 +7,22 @@ import type { Source } from '../core/types.ts'
 import { createDlt645Source } from './dlt645.ts'
 import { Dlt645SourceConfig } from './dlt645-config.ts'
 import { createEtcRsuSource, EtcRsuSourceConfig } from './etc-rsu.ts'
+import { ModbusRtuOverTcpSourceConfig, ModbusRtuSourceConfig, ModbusTcpSourceConfig } from './modbus/config.ts'
+import { createModbusSource } from './modbus/index.ts'
 import { createMqttSource, type MqttSourceDeps } from './mqtt.ts'
 import { MqttSourceConfig } from './mqtt-config.ts'
 import { createNmeaSource } from './nmea.ts'
 import { NmeaSourceConfig } from './nmea-config.ts'
 
-export const SourceConfig = z.discriminatedUnion('type', [MqttSourceConfig, NmeaSourceConfig, Dlt645SourceConfig, EtcRsuSourceConfig])
+export const SourceConfig = z.discriminatedUnion('type', [
+  MqttSourceConfig,
+  ModbusTcpSourceConfig,
+  ModbusRtuSourceConfig,
+  ModbusRtuOverTcpSourceConfig,
+  NmeaSourceConfig,
+  Dlt645SourceConfig,
+  EtcRsuSourceConfig,
+])
 export type SourceConfig = z.infer<typeof SourceConfig>
 
 /** What factories may need from the composed gateway besides their own config. */
@@ -24,6 +34,10 @@ export function createSource(cfg: SourceConfig, deps: SourceDeps): Source {
   switch (cfg.type) {
     case 'mqtt':
       return createMqttSource(cfg, deps.mqtt)
+    case 'modbus-tcp':
+    case 'modbus-rtu':
+    case 'modbus-rtu-over-tcp':
+      return createModbusSource(cfg)
     case 'nmea':
       return createNmeaSource(cfg)
     case 'dlt645':

@@ -41,6 +41,18 @@ describe('smartcity command line', () => {
     expect(r.stdout).toContain('ok (1 sources, 1 sinks, 1 devices)')
   })
 
+  it('check-config loads Modbus profile files and reports a missing or wrong one with its key path', async () => {
+    const f = join(tmp.dir, 'modbus.yaml')
+    const prof = join(tmp.dir, 'my-meter.yaml')
+    writeFileSync(prof, 'name: my-meter\nkind: energy_meter\npoints:\n  - { field: power_w, function: input, address: 0, type: float32 }\n')
+    writeFileSync(f, `sources:\n  - type: modbus-tcp\n    devices:\n      - { device: em-1, unit: 1, profile: eastron-sdm630 }\n      - { device: em-2, unit: 2, profile: ${prof} }\n      - { device: em-3, unit: 3, profile: ${join(tmp.dir, 'missing.yaml')} }\n`)
+    const r = await smartcity('check-config', f)
+    expect(r.code).toBe(1)
+    expect(r.stderr).toContain('sources[0].devices[1].profile')
+    expect(r.stderr).toContain('sources[0].devices[2].profile')
+    expect(r.stderr).not.toContain('devices[0]')
+  })
+
   it('check-config reports YAML syntax errors with their position', async () => {
     const f = join(tmp.dir, 'syntax.yaml')
     writeFileSync(f, 'sinks:\n  - type: influx-v1\n   url: x\n')

@@ -1,0 +1,102 @@
+/**
+ * Demo part: Modbus devices of the pilot district. Energy meters (Eastron SDM630 and Chint DTSU666) behind a
+ * Modbus TCP gateway, and water sondes on an RS-485 bus simulated on a socat pseudo-terminal pair (or behind
+ * a transparent serial server when socat is missing). One sonde on the bus is dead, to show a bus that keeps
+ * polling the others and a device that shows offline.
+ */
+import { mkdirSync } from 'node:fs'
+import { join } from 'node:path'
+import { BUILTIN_PROFILES } from '../../devices/modbus-profiles.ts'
+import { type PtyPair, type SimDevice, simulateRtu, simulateRtuOverTcp, simulateTcp, startPtyPair } from '../../simulators/modbus/index.ts'
+import type { DemoPart, DemoPartHandle } from './types.ts'
+
+const METERS = [
+  { id: 'em-0001', unit: 1, profile: 'eastron-sdm630', site: 'Gaoxin No.1 Middle School, main board' },
+  { id: 'em-0002', unit: 2, profile: 'eastron-sdm630', site: 'Tangyan Rd pumping station' },
+  { id: 'em-0003', unit: 3, profile: 'chint-dtsu666', site: 'Keji 8th Rd street lighting cabinet' },
+  { id: 'em-0004', unit: 4, profile: 'chint-dtsu666', site: 'Zhangba community heat exchanger' },
+] as const
+
+const SONDES = [
+  { id: 'wq-rtu-01', unit: 1, site: 'Zaohe River, Fengcheng Rd bridge (RS-485)' },
+  { id: 'wq-rtu-02', unit: 2, site: 'Zaohe River, Keji 8th Rd outfall (RS-485)' },
+  { id: 'wq-rtu-03', unit: 3, site: 'Yuhe Lake inlet (RS-485)', waterBody: 'lake' },
+  // Wired on the bus but not answering: shows as offline, and the others keep their interval.
+  { id: 'wq-rtu-04', unit: 4, site: 'Yuhe Lake outlet (RS-485, dead probe)', dead: true },
+] as const
+
+function profile(name: string) {
+  const p = BUILTIN_PROFILES.get(name)
+  if (!p) throw new Error(`no built-in profile ${name}`)
+  return p
+}
+
+export const modbusPart: DemoPart = {
+  name: 'Modbus energy meters (TCP) and water sondes (RTU)',
+  async prepare(ctx) {
+    const tcpPort = await ctx.freePort()
+    const meters = await simulateTcp({ port: tcpPort, devices: METERS.map((m) => ({ unit: m.unit, profile: profile(m.profile) })) })
+    const sondeDevices: SimDevice[] = SONDES.map((s) => ({ unit: s.unit, profile: profile('generic-sonde'), ...('dead' in s ? { fault: { kind: 'silent' as const } } : {}) }))
+    let pty: PtyPair | undefined
+    let bus: { close(): Promise<void> }
+    let busSource: DemoPartHandle['sources'][number]
+    let busWhere: string
+    const busCommon = {
+      id: 'river-rs485',
+      timeoutMs: 300,
+      retries: 1,
+      pauseMs: 20,
+      devices: SONDES.map((s) => ({ device: s.id, unit: s.unit, profile: 'generic-sonde', intervalMs: 5_000 })),
+    }
+    try {
+      const dir = join(ctx.dataDir, 'pty')
+      mkdirSync(dir, { recursive: true })
+      pty = await startPtyPair(dir, 'rs485')
+      bus = await simulateRtu({ path: pty.b, devices: sondeDevices })
+      busSource = { type: 'modbus-rtu', path: pty.a, ...busCommon }
+      busWhere = `an RS-485 bus on the pseudo-terminal ${pty.a} (socat; the sondes answer on ${pty.b})`
+    } catch (err) {
+      await pty?.stop()
+      pty = undefined
+      ctx.log.warn({ err }, 'socat unavailable: the RS-485 bus is simulated behind a serial server on TCP instead')
+      const port = await ctx.freePort()
+      bus = await simulateRtuOverTcp({ port, devices: sondeDevices })
+      busSource = { type: 'modbus-rtu-over-tcp', host: '127.0.0.1', port, ...busCommon }
+      busWhere = `RTU over TCP at 127.0.0.1:${port} (a transparent serial server)`
+    }
+    return {
+      sources: [
+        {
+          type: 'modbus-tcp',
+          id: 'meters-tcp',
+          host: '127.0.0.1',
+          port: tcpPort,
+          devices: METERS.map((m) => ({ device: m.id, unit: m.unit, profile: m.profile, intervalMs: 2_000 })),
+        },
+        busSource,
+      ],
+      devices: [
+        ...METERS.map((m) => ({ id: m.id, kind: 'energy_meter' as const, district: ctx.district, site: m.site, protocol: 'modbus-tcp' as const })),
+        ...SONDES.map((s) => ({
+          id: s.id,
+          kind: 'water_quality' as const,
+          district: ctx.district,
+          site: s.site,
+          protocol: 'modbus-rtu' as const,
+          options: 'waterBody' in s ? { waterBody: s.waterBody } : {},
+        })),
+      ],
+      async start() {},
+      describe: () => [
+        `${METERS.length} energy meters (SDM630, DTSU666) on a Modbus TCP gateway at 127.0.0.1:${tcpPort}, polled every 2 s`,
+        `${SONDES.length} water sondes on ${busWhere}, polled every 5 s; ${SONDES.filter((s) => 'dead' in s).map((s) => s.id).join(', ')} does not answer`,
+        `write a sonde setting: curl -XPOST -H 'content-type: application/json' -d '{"field":"averaging_s","value":30}' http://127.0.0.1:<http>/api/devices/wq-rtu-01/write`,
+      ],
+      async stop() {
+        await meters.close()
+        await bus.close()
+        await pty?.stop()
+      },
+    }
+  },
+}
