@@ -10,8 +10,10 @@
  * their doors (opening, open while people move, closing; now and then a light-curtain reopen).
  *
  * Faults (`inject`) change a car's behaviour the way the real fault would:
- * - trapped: the car stops between floors with people inside and the door shut, until the fault ends;
- * - door_fault: the door fails to close (closes, reopens) again and again until the fault ends;
+ * - trapped: on its next run the car stops between floors with people inside and the door shut, for the
+ *   fault's duration;
+ * - door_fault: from its next close, the door fails to close (closes, reopens) again and again for the
+ *   fault's duration;
  * - overspeed: the next run goes 30 % over the rated speed;
  * - power_loss: mains off; the rescue device takes the car to the nearest floor and opens the door, the car
  *   is out of service and the monitor on its battery says `power_ok: false`; with `silent`, the monitor
@@ -74,7 +76,8 @@ interface Car {
   waiting: Passenger[]
   runCount: number
   lastDir: 'up' | 'down' | 'stop'
-  fault?: { kind: Fault; until: number; silent?: boolean; armed: boolean }
+  /** `until` is set when the fault strikes (power loss: at once; trapped: when the car sticks; door: first failed close). */
+  fault?: { kind: Fault; durationMs: number; until?: number; silent?: boolean; armed: boolean }
   power: boolean
   outOfService: boolean
   /** The light curtain reopened the door in this cycle already (it happens at most once a cycle). */
@@ -226,7 +229,7 @@ export function createBuilding(o: BuildingOptions): Building {
 
   function stepCar(c: Car, t: number, dt: number): void {
     const f = c.fault
-    if (f && f.kind !== 'overspeed' && t >= f.until) {
+    if (f?.until !== undefined && t >= f.until) {
       c.fault = undefined
       if (f.kind === 'power_loss') {
         c.power = true
@@ -272,6 +275,7 @@ export function createBuilding(o: BuildingOptions): Building {
         // A trapped fault strikes between floors, once the car has left the levelling zone.
         if (c.fault?.kind === 'trapped' && !c.fault.armed && Math.abs(c.pos - floorPos(nearestFloor(c.pos))) > 0.5) {
           c.fault.armed = true
+          c.fault.until = t + c.fault.durationMs
           if (c.riders.length === 0) c.riders.push({ from: nearestFloor(c.pos), to: c.target ?? lobby })
           c.phase = 'stuck'
           c.speed = 0
@@ -295,6 +299,10 @@ export function createBuilding(o: BuildingOptions): Building {
         return
       case 'closing':
         if (t < c.phaseUntil) return
+        if (c.fault?.kind === 'door_fault' && !c.fault.armed) {
+          c.fault.armed = true
+          c.fault.until = t + c.fault.durationMs
+        }
         if (c.fault?.kind === 'door_fault' || (!c.reopened && r() < reopen)) {
           c.reopened = true
           exchange(c) // someone steps in while it reopens
@@ -359,7 +367,7 @@ export function createBuilding(o: BuildingOptions): Building {
     inject(i, fault, t, durationMs, opts) {
       const c = cars[i]
       if (!c) return
-      c.fault = { kind: fault, until: t + durationMs, armed: false, ...(opts?.silent ? { silent: true } : {}) }
+      c.fault = { kind: fault, durationMs, armed: false, ...(fault === 'power_loss' ? { until: t + durationMs } : {}), ...(opts?.silent ? { silent: true } : {}) }
       if (fault === 'door_fault' && c.phase === 'idle') {
         // Someone presses the door-open button: the failing door shows itself at once.
         c.phase = 'opening'
@@ -380,6 +388,7 @@ export function createBuilding(o: BuildingOptions): Building {
       if (!c || !f) return false
       if (f.kind === 'trapped') return c.phase === 'stuck'
       if (f.kind === 'overspeed') return f.armed && c.phase === 'moving'
+      if (f.kind === 'door_fault') return f.armed
       return true
     },
     stats: () => ({ passengers, delivered, runs: cars.reduce((s, c) => s + c.runCount, 0) }),
