@@ -6,6 +6,7 @@ import { z } from 'zod'
 import type { Source } from '../core/types.ts'
 import { createDlt645Source } from './dlt645.ts'
 import { Dlt645SourceConfig } from './dlt645-config.ts'
+import { createEtcRsuSource, EtcRsuSourceConfig } from './etc-rsu.ts'
 import { ModbusRtuOverTcpSourceConfig, ModbusRtuSourceConfig, ModbusTcpSourceConfig } from './modbus/config.ts'
 import { createModbusSource } from './modbus/index.ts'
 import { createMqttSource, type MqttSourceDeps } from './mqtt.ts'
@@ -20,6 +21,7 @@ export const SourceConfig = z.discriminatedUnion('type', [
   ModbusRtuOverTcpSourceConfig,
   NmeaSourceConfig,
   Dlt645SourceConfig,
+  EtcRsuSourceConfig,
 ])
 export type SourceConfig = z.infer<typeof SourceConfig>
 
@@ -40,5 +42,7 @@ export function createSource(cfg: SourceConfig, deps: SourceDeps): Source {
       return createNmeaSource(cfg)
     case 'dlt645':
       return createDlt645Source(cfg)
+    case 'etc-rsu':
+      return createEtcRsuSource(cfg)
   }
 }
