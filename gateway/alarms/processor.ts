@@ -163,6 +163,8 @@ export function createAlarmProcessor(cfg: z.input<typeof AlarmRulesConfig>, deps
     id: 'alarms',
     rules: () => rules.map((r) => r.name),
     process(b) {
+      // Runs for every accepted batch: nothing to allocate when no rule is configured.
+      if (rules.length === 0) return undefined
       const t = deps.now()
       const where: Where = { device: b.device, kind: b.kind, district: b.district, ...(b.site === undefined ? {} : { site: b.site }) }
       const out: Point[] = []
