@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises'
 import { parseDocument } from 'yaml'
 import { z } from 'zod'
 import { KINDS, PROTOCOLS } from '../devices/common/point.ts'
+import { AlarmRulesConfig } from './alarms/config.ts'
 import { SinkConfig } from './sinks/config.ts'
 import { SourceConfig } from './sources/index.ts'
 
@@ -83,6 +84,8 @@ export const GatewayConfig = z.strictObject({
   sinks: z.array(SinkConfig).default([]),
   sources: z.array(SourceConfig).prefault([{ type: 'mqtt' }]),
   devices: z.array(DeviceConfig).default([]),
+  /** Alarm rules and elevator fault detection (gateway/alarms/config.ts). */
+  alarms: AlarmRulesConfig.prefault({}),
 })
 export type GatewayConfig = z.infer<typeof GatewayConfig>
 export type GatewayConfigInput = z.input<typeof GatewayConfig>

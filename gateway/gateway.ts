@@ -6,6 +6,9 @@
 import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import pino from 'pino'
+import { createAlarmProcessor } from './alarms/processor.ts'
+import { registerAlarmRoutes } from './alarms/http.ts'
+import { type AlarmStore, createAlarmStore, type PublishFn } from './alarms/store.ts'
 import { type Broker, createBroker } from './broker/index.ts'
 import type { GatewayConfig } from './config.ts'
 import { createDeadLetterLog } from './core/deadletter.ts'
@@ -16,6 +19,7 @@ import { createPipeline, type Pipeline } from './core/pipeline.ts'
 import { createSpool } from './core/spool.ts'
 import type { ComponentHealth, Logger, Processor, Sink, Source, SourceContext } from './core/types.ts'
 import { buildApp } from './http/app.ts'
+import { createElevatorProcessor } from './processors/elevator.ts'
 import { createSink } from './sinks/index.ts'
 import { createSource } from './sources/index.ts'
 
@@ -32,6 +36,8 @@ export interface Gateway {
   metrics: ReturnType<typeof createMetrics>
   pipeline: Pipeline
   broker: Broker
+  /** Active alarms (`/api/alarms`). */
+  alarms: AlarmStore
   http: FastifyInstance | undefined
   start(): Promise<void>
   stop(): Promise<void>
@@ -65,7 +71,14 @@ export function createGateway(config: GatewayConfig, opts: GatewayOptions = {}):
     },
   })
   const devices = createDeviceRegistry({ inventory: config.devices, defaultDistrict: config.gateway.district, offlineAfterSec: config.gateway.offlineAfterSec, metrics, now })
-  const processors = opts.processors ?? []
+  // Built-in processors: elevator fault detection and the alarm rules; both publish on the broker.
+  const alarmStore = createAlarmStore()
+  const publish: PublishFn = (topic, payload, o) => broker.publish(topic, payload, o)
+  const processors: Processor[] = [
+    createElevatorProcessor(config.alarms.elevator, { publish, store: alarmStore, devices, now, log }),
+    createAlarmProcessor(config.alarms, { publish, store: alarmStore, devices, now, log }),
+    ...(opts.processors ?? []),
+  ]
   const pipeline = createPipeline({ spool, deadLetter, devices, metrics, processors, log: log.child({ component: 'pipeline' }), now })
   const broker = createBroker(config.broker, log.child({ component: 'broker' }))
   const sinks: Sink[] = sinkCfgs.map((c) => createSink(c, log.child({ component: `sink.${c.type}`, id: c.id })))
@@ -142,6 +155,7 @@ export function createGateway(config: GatewayConfig, opts: GatewayOptions = {}):
     metrics,
     pipeline,
     broker,
+    alarms: alarmStore,
     get http() {
       return http
     },
@@ -181,6 +195,7 @@ export function createGateway(config: GatewayConfig, opts: GatewayOptions = {}):
             const src = sources.find((s) => s.write && s.owns?.(device))
             return src?.write ? src.write(device, req) : undefined
           },
+          extend: (app) => registerAlarmRoutes(app, alarmStore, now),
         })
         httpUrl = await http.listen({ host: config.http.host, port: config.http.port })
       }

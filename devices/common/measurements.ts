@@ -77,9 +77,16 @@ export const MEASUREMENTS = {
       occupied: 'bool',
       run_count: 'int',
       service_mode: 'string',
+      door_state: 'string',
+      power_ok: 'bool',
     },
   },
   elevator_event: {
+    tags: ['event'],
+    fields: { active: 'bool', floor: 'int', detail: 'string' },
+  },
+  /** A monitor's own event report, as received (the reconciled start/clear is in `elevator_event`). */
+  elevator_event_report: {
     tags: ['event'],
     fields: { active: 'bool', floor: 'int', detail: 'string' },
   },

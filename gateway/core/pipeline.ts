@@ -78,7 +78,11 @@ export function createPipeline(opts: {
     let n = 0
     for (const p of b.points) if (stagePoint(p, base)) n++
     if (processors.length > 0) {
-      const enriched = { ...b, district: e.district, ...(e.site ? { site: e.site } : {}) }
+      // Processors see the batch with the inventory's district and site: completed in place (the batch is
+      // the source's fresh object for this frame) rather than copied for every reading.
+      const enriched = b as IngestBatch & { district: string; site?: string }
+      enriched.district = e.district
+      if (e.site) enriched.site = e.site
       for (const proc of processors) {
         let extra: Point[] | undefined
         try {

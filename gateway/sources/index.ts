@@ -4,18 +4,19 @@
  */
 import { z } from 'zod'
 import type { Source } from '../core/types.ts'
-import { Dlt645SourceConfig } from './dlt645-config.ts'
 import { createDlt645Source } from './dlt645.ts'
-import { Hj212SourceConfig } from './hj212-config.ts'
+import { Dlt645SourceConfig } from './dlt645-config.ts'
+import { createEtcRsuSource, EtcRsuSourceConfig } from './etc-rsu.ts'
 import { createHj212Source } from './hj212.ts'
-import { Jt808SourceConfig } from './jt808-config.ts'
+import { Hj212SourceConfig } from './hj212-config.ts'
 import { createJt808Source } from './jt808.ts'
+import { Jt808SourceConfig } from './jt808-config.ts'
 import { ModbusRtuOverTcpSourceConfig, ModbusRtuSourceConfig, ModbusTcpSourceConfig } from './modbus/config.ts'
 import { createModbusSource } from './modbus/index.ts'
-import { MqttSourceConfig } from './mqtt-config.ts'
 import { createMqttSource, type MqttSourceDeps } from './mqtt.ts'
-import { NmeaSourceConfig } from './nmea-config.ts'
+import { MqttSourceConfig } from './mqtt-config.ts'
 import { createNmeaSource } from './nmea.ts'
+import { NmeaSourceConfig } from './nmea-config.ts'
 
 export const SourceConfig = z.discriminatedUnion('type', [
   MqttSourceConfig,
@@ -24,6 +25,7 @@ export const SourceConfig = z.discriminatedUnion('type', [
   ModbusRtuOverTcpSourceConfig,
   NmeaSourceConfig,
   Dlt645SourceConfig,
+  EtcRsuSourceConfig,
   Jt808SourceConfig,
   Hj212SourceConfig,
 ])
@@ -46,6 +48,8 @@ export function createSource(cfg: SourceConfig, deps: SourceDeps): Source {
       return createNmeaSource(cfg)
     case 'dlt645':
       return createDlt645Source(cfg)
+    case 'etc-rsu':
+      return createEtcRsuSource(cfg)
     case 'jt808':
       return createJt808Source(cfg)
     case 'hj212':
