@@ -1,4 +1,6 @@
+import { readFileSync } from 'node:fs'
 import { connect, type Socket } from 'node:net'
+import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { encodeJt808 } from '../../devices/position/jt808.ts'
 import { encodeHj212, encodeSegmentPacket } from '../../devices/water-quality/hj212.ts'
@@ -199,6 +201,12 @@ describe.skipIf(!have('influxd'))('JT/T 808 and HJ 212 simulators against the ga
       await waitFor(async () => (await influx.count(DB, 'position', 'lat', `"device"='13900000099'`)) === 5, 10_000, '5 positions from the good terminal')
       await waitFor(async () => (await influx.count(DB, 'water_quality', 'ph', `"device"='SIMWQ000000002' AND time >= '2026-11-20T16:00:00Z'`)) === 4, 10_000, '4 uploads from the good station')
       expect(good.stats()).toMatchObject({ acked: 5, refused: 0 })
+      // Every refusal is in the dead-letter log with its reason and the raw input.
+      await waitFor(() => {
+        const lines = readFileSync(join(tmp.dir, 'gw', 'deadletter', 'deadletter.jsonl'), 'utf8').trim().split('\n')
+        const reasons = new Set(lines.map((l) => (JSON.parse(l) as { reason: string }).reason))
+        return ['bad_auth_code', 'unknown_terminal', 'bad_check', 'frame_too_long', 'garbage', 'bad_password', 'bad_crc'].every((r) => reasons.has(r))
+      }, 5000, 'dead-letter entries for every refusal')
     } finally {
       await good.stop()
       await goodStation.stop()
