@@ -189,8 +189,9 @@ export function createJt808Source(cfg: Jt808SourceConfig): Jt808Source {
             prev = l.alarm >>> 0
             frames++
           }
-          lastAlarm.set(term, prev)
           if (frames > 0) await c.ingest({ source: cfg.id, device: term, kind: 'position', protocol: 'jt808', points, frames })
+          // Only once stored: a failed ingest goes unanswered, the terminal resends, and the transition is seen again.
+          lastAlarm.set(term, prev)
           general(conn, ackTo, frames > 0 || locationsOf(b).length === 0 ? JT808_RESULT.ok : JT808_RESULT.badMessage)
           return
         }
