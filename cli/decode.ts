@@ -72,7 +72,9 @@ export async function runDecode(format: string, file: string, out: NodeJS.Writab
     rl.on('line', (raw) => {
       if (closed) return
       const line = raw.replace(/\r$/, '')
-      if (line.trim() === '' || line.trimStart().startsWith('#')) return
+      // `#` starts a comment line, but `##` starts an HJ 212 packet.
+      const t = line.trimStart()
+      if (t === '' || (t.startsWith('#') && !t.startsWith('##'))) return
       let r: DecodeLineResult
       try {
         r = decodeLine(line, { receivedAt: Date.now() })

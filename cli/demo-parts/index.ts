@@ -2,7 +2,8 @@
 import { cityServicesPart } from './city-services.ts'
 import { modbusPart } from './modbus.ts'
 import { serialPart } from './serial.ts'
+import { tcpPlatformsPart } from './tcp-platforms.ts'
 import type { DemoPart } from './types.ts'
 import { waterMqttPart } from './water-mqtt.ts'
 
-export const demoParts: readonly DemoPart[] = [waterMqttPart, modbusPart, serialPart, cityServicesPart]
+export const demoParts: readonly DemoPart[] = [waterMqttPart, modbusPart, serialPart, cityServicesPart, tcpPlatformsPart]

@@ -29,7 +29,8 @@ const WATER_FIELDS = {
 } as const
 
 export const MEASUREMENTS = {
-  water_quality: { tags: [], fields: WATER_FIELDS },
+  // `interval` (HJ 212): realtime, minute, hour, day; absent for readings that are plain samples.
+  water_quality: { tags: ['interval'], fields: WATER_FIELDS },
   energy_meter: {
     tags: [],
     fields: {
@@ -104,6 +105,10 @@ export const MEASUREMENTS = {
       alarm_flags: 'int',
       status_flags: 'int',
       mileage_km: 'float',
+      // JT/T 808 0x0200 additional items 0x02, 0x03, 0x30.
+      fuel_l: 'float',
+      recorder_speed_kmh: 'float',
+      signal_strength: 'int',
     },
   },
   /** Satellites per constellation in one GNSS fix epoch (NMEA GSA/GSV); tag `system` as in `position`

@@ -1,7 +1,8 @@
-import { defineDeviceKind, type NormalizeContext } from '../common/kind.ts'
+import { defineDeviceKind, type LineDecoder, type NormalizeContext } from '../common/kind.ts'
 import type { FieldValue, Point } from '../common/point.ts'
 import { timestampMs } from '../common/time.ts'
 import { gb3838Class, type WaterBody } from './gb3838.ts'
+import { DATA_CNS, decodeHj212, hj212Data, hj212Point } from './hj212.ts'
 import { WATER_QUALITY_FIELDS, WaterQualityReading } from './schema.ts'
 
 function waterBody(ctx: NormalizeContext): WaterBody {
@@ -20,11 +21,29 @@ export function waterQualityPoint(r: WaterQualityReading, ctx: NormalizeContext)
   return { measurement: 'water_quality', tags: {}, fields, time: timestampMs(r.ts, ctx.receivedAt) }
 }
 
+/** `smartcity decode hj212 FILE`: one packet per line, trailing CR LF optional. */
+export const hj212LineDecoder: LineDecoder = {
+  format: 'hj212',
+  protocol: 'hj212',
+  description: 'HJ 212-2017 / HJ/T 212-2005 packets, one per line (## ... CRC)',
+  decodeLine(line, ctx) {
+    const m = decodeHj212(line.trim())
+    if (!m.ok) return { ok: false, error: m.detail === undefined ? m.reason : `${m.reason}: ${m.detail}` }
+    const data = hj212Data(m.value.cp)
+    if (!data.ok) return { ok: false, error: data.detail === undefined ? data.reason : `${data.reason}: ${data.detail}` }
+    const frame = { ...m.value, data: data.value }
+    if (!DATA_CNS.has(m.value.cn)) return { ok: true, frame, points: [] }
+    const p = hj212Point(m.value, data.value, { receivedAt: ctx.receivedAt, waterBody: waterBody(ctx) })
+    if (!p.ok) return { ok: false, error: p.detail === undefined ? p.reason : `${p.reason}: ${p.detail}` }
+    return { ok: true, frame, points: [p.value] }
+  },
+}
+
 export const waterQuality = defineDeviceKind({
   kind: 'water_quality',
   folder: 'water-quality',
   measurement: 'water_quality',
   schema: WaterQualityReading,
   toPoints: (r, ctx) => [waterQualityPoint(r, ctx)],
-  decoders: [],
+  decoders: [hj212LineDecoder],
 })

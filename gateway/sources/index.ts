@@ -7,6 +7,10 @@ import type { Source } from '../core/types.ts'
 import { createDlt645Source } from './dlt645.ts'
 import { Dlt645SourceConfig } from './dlt645-config.ts'
 import { createEtcRsuSource, EtcRsuSourceConfig } from './etc-rsu.ts'
+import { createHj212Source } from './hj212.ts'
+import { Hj212SourceConfig } from './hj212-config.ts'
+import { createJt808Source } from './jt808.ts'
+import { Jt808SourceConfig } from './jt808-config.ts'
 import { ModbusRtuOverTcpSourceConfig, ModbusRtuSourceConfig, ModbusTcpSourceConfig } from './modbus/config.ts'
 import { createModbusSource } from './modbus/index.ts'
 import { createMqttSource, type MqttSourceDeps } from './mqtt.ts'
@@ -22,6 +26,8 @@ export const SourceConfig = z.discriminatedUnion('type', [
   NmeaSourceConfig,
   Dlt645SourceConfig,
   EtcRsuSourceConfig,
+  Jt808SourceConfig,
+  Hj212SourceConfig,
 ])
 export type SourceConfig = z.infer<typeof SourceConfig>
 
@@ -44,5 +50,9 @@ export function createSource(cfg: SourceConfig, deps: SourceDeps): Source {
       return createDlt645Source(cfg)
     case 'etc-rsu':
       return createEtcRsuSource(cfg)
+    case 'jt808':
+      return createJt808Source(cfg)
+    case 'hj212':
+      return createHj212Source(cfg)
   }
 }

@@ -1,0 +1,236 @@
+/**
+ * The TCP server shared by sources whose devices dial in (JT/T 808 terminals, HJ 212 data loggers): one
+ * listening socket on the configured loopback/LAN address, per-connection frame handling in order, an idle
+ * timeout, a per-connection rate limit (token bucket), a bad-frame budget after which the connection is
+ * closed, and backpressure (the socket pauses while too much work is queued). A connection costs a socket,
+ * a framer and a few numbers, so thousands of idle ones are cheap.
+ */
+import { createServer, type Server, type Socket } from 'node:net'
+import type { Framer } from '../../devices/common/result.ts'
+import type { ComponentHealth, Logger, Source, SourceContext } from '../core/types.ts'
+
+export interface TcpServerOptions {
+  host: string
+  port: number
+  idleTimeoutSec: number
+  /** Frames a connection may send per second on average (burst: twice that). */
+  ratePerSec: number
+  /** Bad frames after which the connection is closed. */
+  maxBadFrames: number
+  log: Logger
+}
+
+export interface Conn {
+  readonly address: string
+  /** Run frame handling in arrival order; the socket pauses while much is queued. */
+  enqueue(work: () => Promise<void>): void
+  /** Take one token of the rate limit; false when the connection is over its rate. */
+  allow(now: number): boolean
+  /** Count a bad frame; returns true when that was one too many and the connection is closing. */
+  bad(): boolean
+  send(bytes: Buffer): void
+  /** Close after the bytes already queued for sending are flushed. */
+  close(): void
+  readonly closed: boolean
+}
+
+export interface ConnHandler {
+  data(chunk: Buffer): void
+  /** The connection is gone (peer closed, idle timeout, error or `close`). */
+  closed(why: 'end' | 'idle_timeout' | 'error' | 'closed_by_gateway' | 'stopped'): void
+}
+
+export interface TcpServer {
+  listen(): Promise<{ host: string; port: number }>
+  /** Stop accepting, close every connection, wait for queued work. */
+  stop(): Promise<void>
+  connections(): number
+}
+
+const QUEUE_HIGH = 64
+const QUEUE_LOW = 8
+
+export function createTcpServer(opts: TcpServerOptions, onConnection: (conn: Conn) => ConnHandler): TcpServer {
+  const sockets = new Set<Socket>()
+  const inflight = new Set<Promise<void>>()
+  let server: Server | undefined
+  let stopping = false
+
+  function accept(socket: Socket): void {
+    if (stopping) {
+      socket.destroy()
+      return
+    }
+    sockets.add(socket)
+    socket.setNoDelay(true)
+    socket.setTimeout(opts.idleTimeoutSec * 1000)
+    const address = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`
+    let tokens = opts.ratePerSec * 2
+    let last = 0
+    let badCount = 0
+    let queued = 0
+    let chain: Promise<void> = Promise.resolve()
+    let closedBy: Parameters<ConnHandler['closed']>[0] | undefined
+    let closed = false
+    const conn: Conn = {
+      address,
+      get closed() {
+        return closed
+      },
+      enqueue(work) {
+        queued++
+        if (queued >= QUEUE_HIGH) socket.pause()
+        const p = chain.then(work).catch((err: unknown) => {
+          opts.log.error({ err, address }, 'frame handler failed')
+        })
+        const done = p.then(() => {
+          queued--
+          inflight.delete(done)
+          if (queued <= QUEUE_LOW && !closed && socket.isPaused()) socket.resume()
+        })
+        inflight.add(done)
+        chain = p
+      },
+      allow(now) {
+        if (last === 0) last = now
+        tokens = Math.min(opts.ratePerSec * 2, tokens + ((now - last) / 1000) * opts.ratePerSec)
+        last = now
+        if (tokens < 1) return false
+        tokens -= 1
+        return true
+      },
+      bad() {
+        badCount++
+        if (badCount >= opts.maxBadFrames) {
+          conn.close()
+          return true
+        }
+        return false
+      },
+      send(bytes) {
+        if (!closed && socket.writable) socket.write(bytes)
+      },
+      close() {
+        if (closed) return
+        closedBy ??= 'closed_by_gateway'
+        closed = true
+        socket.end()
+        // A peer that never reads must not keep the socket: give the FIN a moment, then destroy.
+        setTimeout(() => socket.destroy(), 2000).unref()
+      },
+    }
+    const handler = onConnection(conn)
+    socket.on('data', (chunk: Buffer) => {
+      if (closed) return
+      try {
+        handler.data(chunk)
+      } catch (err) {
+        // Framers and decoders never throw; this guards the process against a bug all the same.
+        opts.log.error({ err, address }, 'connection handler threw')
+        conn.close()
+      }
+    })
+    socket.on('timeout', () => {
+      closedBy ??= 'idle_timeout'
+      closed = true
+      socket.destroy()
+    })
+    socket.on('error', () => {
+      closedBy ??= 'error'
+    })
+    socket.on('end', () => {
+      closedBy ??= 'end'
+      socket.end()
+    })
+    socket.on('close', () => {
+      sockets.delete(socket)
+      closed = true
+      handler.closed(closedBy ?? (stopping ? 'stopped' : 'end'))
+    })
+  }
+
+  return {
+    listen() {
+      return new Promise((resolve, reject) => {
+        const srv = createServer({ noDelay: true }, accept)
+        server = srv
+        srv.maxConnections = 100_000
+        srv.once('error', reject)
+        srv.listen({ host: opts.host, port: opts.port, backlog: 4096 }, () => {
+          srv.off('error', reject)
+          const a = srv.address()
+          resolve(a && typeof a === 'object' ? { host: a.address, port: a.port } : { host: opts.host, port: opts.port })
+        })
+      })
+    },
+    async stop() {
+      stopping = true
+      const closing = server ? new Promise<void>((r) => server!.close(() => r())) : Promise.resolve()
+      await Promise.allSettled([...inflight])
+      for (const s of sockets) s.destroy()
+      await closing
+    },
+    connections: () => sockets.size,
+  }
+}
+
+/** Refuse input: dead-letter it through the context and, unless `bad` is false, spend the bad-frame budget. */
+export type RejectFn = (reason: string, raw: Uint8Array | string, detail?: string, device?: string, bad?: boolean) => void
+
+export function connRejecter(ctx: SourceContext, source: string, conn: Conn): RejectFn {
+  return (reason, raw, detail, device, bad = true) => {
+    void ctx.reject({ source, address: conn.address, raw, reason, ...(detail !== undefined ? { detail } : {}), ...(device !== undefined ? { device } : {}) })
+    if (bad) conn.bad()
+  }
+}
+
+/** The `data` of a connection handler: frame the bytes, refuse what the framer refuses, handle frames in order. */
+export function framePump<F>(framer: Framer<F>, conn: Conn, reject: RejectFn, handle: (frame: F, raw: Buffer) => Promise<void>): (chunk: Buffer) => void {
+  return (chunk) => {
+    for (const e of framer.push(chunk)) {
+      if (!e.ok) {
+        reject(e.reason, e.raw, e.detail)
+        if (conn.closed) return
+        continue
+      }
+      conn.enqueue(() => handle(e.frame, e.raw))
+    }
+  }
+}
+
+export interface TcpSource extends Source {
+  /** Where the server listens once started. */
+  address(): { host: string; port: number } | undefined
+  connections(): number
+}
+
+/** A source that is a TCP server: the common start/stop/health around a per-connection handler. */
+export function createTcpSource(o: {
+  id: string
+  type: string
+  server: Omit<TcpServerOptions, 'log'>
+  onStart?(ctx: SourceContext): Promise<void>
+  onStop?(): Promise<void>
+  connection(ctx: SourceContext, conn: Conn): ConnHandler
+}): TcpSource {
+  let server: TcpServer | undefined
+  let bound: { host: string; port: number } | undefined
+  return {
+    id: o.id,
+    type: o.type,
+    async start(ctx) {
+      await o.onStart?.(ctx)
+      server = createTcpServer({ ...o.server, log: ctx.log }, (conn) => o.connection(ctx, conn))
+      bound = await server.listen()
+    },
+    async stop() {
+      await server?.stop()
+      await o.onStop?.()
+    },
+    health(): ComponentHealth {
+      return server ? { status: 'ok', detail: `listening on ${bound?.host}:${bound?.port}, ${server.connections()} connections` } : { status: 'down', detail: 'not started' }
+    },
+    address: () => bound,
+    connections: () => server?.connections() ?? 0,
+  }
+}

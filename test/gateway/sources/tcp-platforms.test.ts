@@ -1,0 +1,234 @@
+import { readFileSync } from 'node:fs'
+import { connect, type Socket } from 'node:net'
+import pino from 'pino'
+import { afterEach, describe, expect, it } from 'vitest'
+import { encodeBody, encodeJt808, encodeSubpackages, type Jt808Body, type Jt808Header, createJt808Framer, decodeJt808, type Jt808Message } from '../../../devices/position/jt808.ts'
+import { createHj212Framer, dataCp, decodeHj212, encodeHj212, type Hj212Message, splitHj212 } from '../../../devices/water-quality/hj212.ts'
+import type { DeviceInfo, IngestBatch, RejectInput, SourceContext } from '../../../gateway/core/types.ts'
+import { createHj212Source } from '../../../gateway/sources/hj212.ts'
+import { Hj212SourceConfig } from '../../../gateway/sources/hj212-config.ts'
+import { createJt808Source } from '../../../gateway/sources/jt808.ts'
+import { Jt808SourceConfig } from '../../../gateway/sources/jt808-config.ts'
+import { DISTRICT_ROUTES } from '../../../simulators/jt808/index.ts'
+import { createTerminal } from '../../../simulators/jt808/terminal.ts'
+import { createStation } from '../../../simulators/hj212/station.ts'
+import { tempDir } from '../../helpers/env.ts'
+import { freePort, sleep, waitFor } from '../../helpers/net.ts'
+
+/** A SourceContext that records what a source hands the gateway. */
+function recorder(dataDir: string, inventory: DeviceInfo[] = []) {
+  const ingested: IngestBatch[] = []
+  const rejects: RejectInput[] = []
+  const offline: string[] = []
+  const ctx: SourceContext = {
+    log: pino({ level: 'silent' }),
+    async ingest(b) {
+      ingested.push(b)
+    },
+    async reject(r) {
+      rejects.push(r)
+    },
+    devices: {
+      get: (id) => inventory.find((d) => d.id === id),
+      list: () => [],
+      setOnline: (id, online) => {
+        if (!online) offline.push(id)
+      },
+    },
+    publish: async () => {},
+    dataDir,
+    now: () => Date.now(),
+  }
+  return { ctx, ingested, rejects, offline }
+}
+
+async function client(port: number) {
+  const s: Socket = connect({ host: '127.0.0.1', port })
+  await new Promise<void>((r, j) => {
+    s.once('connect', () => r())
+    s.once('error', j)
+  })
+  s.on('error', () => {})
+  const jt: Jt808Message[] = []
+  const hj: Hj212Message[] = []
+  const jf = createJt808Framer()
+  const hf = createHj212Framer()
+  s.on('data', (d: Buffer) => {
+    for (const e of jf.push(d)) if (e.ok) {
+      const m = decodeJt808(e.frame)
+      if (m.ok) jt.push(m.value)
+    }
+    for (const e of hf.push(d)) if (e.ok) {
+      const m = decodeHj212(e.frame)
+      if (m.ok) hj.push(m.value)
+    }
+  })
+  const closed = new Promise<void>((r) => s.once('close', () => r()))
+  return { s, jt, hj, closed }
+}
+
+const stops: (() => Promise<void>)[] = []
+afterEach(async () => {
+  for (const f of stops.splice(0).reverse()) await f()
+})
+
+describe('jt808 source (recording context)', () => {
+  it('keeps issued auth codes in dataDir: a terminal authenticates after a gateway restart', async () => {
+    const tmp = tempDir()
+    stops.push(async () => tmp.cleanup())
+    const port = await freePort()
+    const cfg = Jt808SourceConfig.parse({ type: 'jt808', port })
+    const rec = recorder(tmp.dir)
+    let src = createJt808Source(cfg)
+    await src.start(rec.ctx)
+    const t = createTerminal({ host: '127.0.0.1', port, phone: '13800000001', vehicle: 'bus', route: DISTRICT_ROUTES.bus, autoReport: false })
+    await t.start()
+    const code = t.stats().authCode!
+    await t.stop()
+    await src.stop()
+    expect(JSON.parse(readFileSync(`${tmp.dir}/jt808-jt808-auth.json`, 'utf8'))).toEqual({ '13800000001': code })
+    src = createJt808Source(cfg)
+    await src.start(rec.ctx)
+    stops.push(() => src.stop())
+    const again = createTerminal({ host: '127.0.0.1', port, phone: '13800000001', vehicle: 'bus', route: DISTRICT_ROUTES.bus, authCode: code, autoReport: false, version: 2019 })
+    stops.push(() => again.stop())
+    await again.start()
+    expect(await again.report()).toBe(0)
+    expect(rec.ingested).toHaveLength(1)
+    expect(rec.ingested[0]).toMatchObject({ source: 'jt808', device: '13800000001', kind: 'position', protocol: 'jt808', frames: 1 })
+    expect(rec.rejects).toEqual([])
+  })
+
+  it('joins a batch upload split into subpackages; acknowledges every part with its own serial', async () => {
+    const tmp = tempDir()
+    stops.push(async () => tmp.cleanup())
+    const port = await freePort()
+    const src = createJt808Source(Jt808SourceConfig.parse({ type: 'jt808', port, authCodes: { '13800000002': 'CODE2' } }))
+    const rec = recorder(tmp.dir)
+    await src.start(rec.ctx)
+    stops.push(() => src.stop())
+    const c = await client(port)
+    stops.push(async () => void c.s.destroy())
+    const h = (msgId: number, serial: number): Jt808Header => ({ msgId, version: 2013, protocolVersion: 0, phone: '013800000002', serial, encryption: 0 })
+    c.s.write(encodeJt808({ header: h(0x0102, 1), body: { type: 'auth', authCode: 'CODE2' } }))
+    const loc = { alarm: 0, status: 2, latE6: 34_210_000, lonE6: 108_880_000, altitudeM: 410, speed01: 250, courseDeg: 45, items: [] }
+    const body: Jt808Body = { type: 'location_batch', batchType: 0, locations: Array.from({ length: 40 }, (_, i) => ({ ...loc, time: Date.UTC(2026, 0, 1, 0, 0, i) })) }
+    const parts = encodeSubpackages(h(0x0704, 2), encodeBody(h(0x0704, 2), body), 300)
+    expect(parts.length).toBeGreaterThan(3)
+    for (const p of parts) c.s.write(p)
+    await waitFor(() => rec.ingested.length === 1, 5000, 'batch ingested')
+    expect(rec.ingested[0]!.frames).toBe(40)
+    expect(rec.ingested[0]!.points.filter((p) => p.measurement === 'position')).toHaveLength(40)
+    await waitFor(() => c.jt.length === 1 + parts.length, 5000, 'answers')
+    // auth ok, then one 0x8001 per part (the last one once the whole batch is stored), each acknowledging
+    // that part's serial; platform serials count up per terminal.
+    expect(c.jt.map((m) => (m.body.type === 'platform_response' ? [m.body.ackMsgId, m.body.ackSerial, m.body.result] : []))).toEqual([
+      [0x0102, 1, 0],
+      ...parts.map((_, i) => [0x0704, 2 + i, 0]),
+    ])
+    expect(c.jt.map((m) => m.header.serial)).toEqual(c.jt.map((_, i) => i))
+  })
+
+  it('refuses locations before authentication, closes idle connections, and rate-limits', async () => {
+    const tmp = tempDir()
+    stops.push(async () => tmp.cleanup())
+    const port = await freePort()
+    const src = createJt808Source(Jt808SourceConfig.parse({ type: 'jt808', port, idleTimeoutSec: 1, rateLimitPerSec: 2, maxBadFrames: 100, authCodes: { '13800000003': 'C3' } }))
+    const rec = recorder(tmp.dir)
+    await src.start(rec.ctx)
+    stops.push(() => src.stop())
+    const c = await client(port)
+    const h = (msgId: number, serial: number): Jt808Header => ({ msgId, version: 2013, protocolVersion: 0, phone: '013800000003', serial, encryption: 0 })
+    const loc = { alarm: 0, status: 2, latE6: 34_210_000, lonE6: 108_880_000, altitudeM: 410, speed01: 250, courseDeg: 45, time: Date.UTC(2026, 0, 1), items: [] }
+    c.s.write(encodeJt808({ header: h(0x0200, 1), body: { type: 'location', ...loc } }))
+    await waitFor(() => rec.rejects.some((r) => r.reason === 'not_authenticated'), 5000, 'not_authenticated')
+    c.s.write(encodeJt808({ header: h(0x0102, 2), body: { type: 'auth', authCode: 'C3' } }))
+    // Burst of 10 heartbeats: the bucket holds 4 tokens (2/s, burst twice that); the refused location and the
+    // auth took two, so 2 heartbeats pass and 8 are refused (7 if a token refilled meanwhile).
+    for (let i = 0; i < 10; i++) c.s.write(encodeJt808({ header: h(0x0002, 3 + i), body: { type: 'heartbeat' } }))
+    await waitFor(() => rec.rejects.filter((r) => r.reason === 'rate_limited').length >= 7, 5000, 'rate_limited')
+    expect(rec.rejects.filter((r) => r.reason === 'rate_limited').length).toBeLessThanOrEqual(8)
+    // Then silence: the idle timeout closes the connection and the terminal goes offline.
+    await c.closed
+    await waitFor(() => rec.offline.includes('13800000003') && src.connections() === 0, 5000, 'server side closed')
+  })
+
+  it('holds a thousand idle connections', async () => {
+    const tmp = tempDir()
+    stops.push(async () => tmp.cleanup())
+    const port = await freePort()
+    const src = createJt808Source(Jt808SourceConfig.parse({ type: 'jt808', port }))
+    await src.start(recorder(tmp.dir).ctx)
+    stops.push(() => src.stop())
+    const socks: Socket[] = []
+    stops.push(async () => {
+      for (const s of socks) s.destroy()
+    })
+    for (let i = 0; i < 1000; i++) {
+      const s = connect({ host: '127.0.0.1', port })
+      s.on('error', () => {})
+      socks.push(s)
+    }
+    await waitFor(() => src.connections() === 1000, 20_000, '1000 connections')
+    await sleep(100)
+    expect(src.health?.().detail).toContain('1000 connections')
+  })
+})
+
+describe('hj212 source (recording context)', () => {
+  it('joins PNUM/PNO parts into one point and answers each part with 9014', async () => {
+    const tmp = tempDir()
+    stops.push(async () => tmp.cleanup())
+    const port = await freePort()
+    const src = createHj212Source(Hj212SourceConfig.parse({ type: 'hj212', port, defaultPassword: 'pw' }))
+    const rec = recorder(tmp.dir, [{ id: 'MN-LAKE', kind: 'water_quality', district: 'd', options: { waterBody: 'lake' }, configured: true }])
+    await src.start(rec.ctx)
+    stops.push(() => src.stop())
+    const c = await client(port)
+    stops.push(async () => void c.s.destroy())
+    const whole: Hj212Message = {
+      qn: '20260101080000000',
+      st: '21',
+      cn: '2061',
+      pw: 'pw',
+      mn: 'MN-LAKE',
+      flag: 5,
+      cp: dataCp(Date.UTC(2026, 0, 1), { w01001: { Avg: '7.5', Flag: 'N' }, w21011: { Avg: '0.04', Flag: 'N' }, w21001: { Avg: '0.9', Flag: 'N' } }),
+    }
+    const parts = splitHj212(whole, 1)
+    // All parts in one write: the framer splits them.
+    c.s.write(Buffer.concat(parts.map(encodeHj212)))
+    await waitFor(() => rec.ingested.length === 1 && c.hj.length === 3, 5000, 'one point, three answers')
+    expect(c.hj.map((m) => [m.cn, m.qn])).toEqual(parts.map(() => ['9014', whole.qn]))
+    const p = rec.ingested[0]!.points[0]!
+    expect(p.tags).toEqual({ interval: 'hour' })
+    // Lake: TP 0.04 is class III (<= 0.05) and TN 0.9 class III (<= 1.0).
+    expect(p.fields).toEqual({ ph: 7.5, total_phosphorus_mg_l: 0.04, total_nitrogen_mg_l: 0.9, gb3838_class: 3 })
+  })
+
+  it('platform requests follow 9011 -> upload -> 9012 with the station simulator (1061, 1062, 1011, unsupported CN)', async () => {
+    const tmp = tempDir()
+    stops.push(async () => tmp.cleanup())
+    const port = await freePort()
+    const src = createHj212Source(Hj212SourceConfig.parse({ type: 'hj212', port, passwords: { 'MN-REQ': 'pw9' } }))
+    const rec = recorder(tmp.dir)
+    await src.start(rec.ctx)
+    stops.push(() => src.stop())
+    await expect(src.command('MN-REQ', '1061')).rejects.toMatchObject({ code: 'not_connected' })
+    const station = createStation({ host: '127.0.0.1', port, mn: 'MN-REQ', pw: 'pw9', autoUpload: false })
+    stops.push(() => station.stop())
+    await station.start()
+    // The gateway learns where MN-REQ is from its first upload.
+    expect(await station.upload('2011')).toBe('9014')
+    expect(await src.command('MN-REQ', '1061')).toEqual({ qnRtn: 1, exeRtn: 1, data: [[[['RtdInterval', '30']]]] })
+    expect(await src.command('MN-REQ', '1062', [[['RtdInterval', '120']]])).toEqual({ qnRtn: 1, exeRtn: 1, data: [] })
+    expect(station.stats().realtimeSec).toBe(120)
+    expect(await src.command('MN-REQ', '1062', [[['RtdInterval', '5']]])).toEqual({ qnRtn: 1, exeRtn: 3, data: [] })
+    const time = await src.command('MN-REQ', '1011')
+    expect(time.data[0]?.[0]?.[0]?.[0]).toBe('SystemTime')
+    expect(await src.command('MN-REQ', '3015')).toEqual({ qnRtn: 8, data: [] })
+    // Answers are not readings: nothing stored or refused beyond the one upload.
+    expect(rec.ingested).toHaveLength(1)
+    expect(rec.rejects).toEqual([])
+  })
+})
