@@ -70,7 +70,7 @@ export function createGateway(config: GatewayConfig, opts: GatewayOptions = {}):
       void deadLetter.write({ source: 'spool', address: file, reason: 'spool_overflow', detail: `spool over its cap: ${lines} points (${bytes} bytes) moved to ${file}`, extra: { points: lines, file } })
     },
   })
-  const devices = createDeviceRegistry({ inventory: config.devices, defaultDistrict: config.gateway.district, offlineAfterSec: config.gateway.offlineAfterSec, metrics, now })
+  const devices = createDeviceRegistry({ inventory: config.devices, defaultDistrict: config.gateway.district, offlineAfterSec: config.gateway.offlineAfterSec, statusIntervalSec: config.gateway.statusIntervalSec, metrics, now })
   // Built-in processors: elevator fault detection and the alarm rules; both publish on the broker.
   const alarmStore = createAlarmStore()
   const publish: PublishFn = (topic, payload, o) => broker.publish(topic, payload, o)
@@ -87,7 +87,6 @@ export function createGateway(config: GatewayConfig, opts: GatewayOptions = {}):
   let http: FastifyInstance | undefined
   let httpUrl: string | undefined
   let timer: NodeJS.Timeout | undefined
-  let lastStatus = 0
   let sinkStarts: Promise<void>[] = []
   const sinkStarted = new Map<string, string | true>()
   let stopping = false
@@ -170,9 +169,7 @@ export function createGateway(config: GatewayConfig, opts: GatewayOptions = {}):
       await broker.start()
       timer = setInterval(() => {
         const t = now()
-        const periodic = t - lastStatus >= config.gateway.statusIntervalSec * 1000
-        if (periodic) lastStatus = t
-        const pts = devices.tick(t, periodic)
+        const pts = devices.tick(t)
         for (const p of processors) {
           try {
             const extra = p.tick?.(t)

@@ -22,8 +22,12 @@ export interface Registry extends DeviceRegistry {
   /** Count an accepted frame. */
   seen(e: Entry, now: number, frames: number): void
   rejected(id: string): void
-  /** Points for changes of presence and the periodic status, and offline detection. */
-  tick(now: number, periodic: boolean): Point[]
+  /**
+   * Called every second: offline detection, points for changes of presence, and this second's share of the
+   * periodic status. Every device gets a status point once per status interval, spread round-robin over the
+   * interval so that 10,000 devices never cost one long stall of the event loop.
+   */
+  tick(now: number): Point[]
   drainStatusPoints(): Point[]
 }
 
@@ -31,11 +35,16 @@ export function createDeviceRegistry(opts: {
   inventory: readonly DeviceConfig[]
   defaultDistrict: string
   offlineAfterSec: number
+  /** Each device's status is written once per this many seconds (ticks). */
+  statusIntervalSec: number
   metrics: Metrics
   now(): number
 }): Registry {
   const devices = new Map<string, Entry>()
   const statusQueue: Point[] = []
+  // Round-robin over the devices for the periodic status: a snapshot of the device list per round.
+  let round: Entry[] = []
+  let roundPos = 0
 
   const statusPoint = (e: Entry, now: number): Point => ({
     measurement: 'device_status',
@@ -110,12 +119,20 @@ export function createDeviceRegistry(opts: {
       const e = devices.get(id)
       if (e) e.framesRejected++
     },
-    tick(now, periodic) {
+    tick(now) {
       for (const e of devices.values()) {
         if (e.online && e.lastSeenMs !== null && now - e.lastSeenMs > e.offlineAfterMs) setOnline(e.id, false, 'silent')
       }
       const out = statusQueue.splice(0)
-      if (periodic) for (const e of devices.values()) if (e.lastSeenMs !== null || e.configured) out.push(statusPoint(e, now))
+      if (roundPos >= round.length) {
+        round = [...devices.values()]
+        roundPos = 0
+      }
+      const share = Math.ceil(round.length / Math.max(1, opts.statusIntervalSec))
+      for (const end = Math.min(round.length, roundPos + share); roundPos < end; roundPos++) {
+        const e = round[roundPos]!
+        if (e.lastSeenMs !== null || e.configured) out.push(statusPoint(e, now))
+      }
       return out
     },
     drainStatusPoints: () => (statusQueue.length === 0 ? NONE : statusQueue.splice(0)),

@@ -1,0 +1,44 @@
+import { describe, expect, it } from 'vitest'
+import { createDeviceRegistry } from '../../gateway/core/devices.ts'
+import { createMetrics } from '../../gateway/core/metrics.ts'
+
+function registry(n: number, statusIntervalSec: number, offlineAfterSec = 300) {
+  let t = 1_000_000
+  const reg = createDeviceRegistry({
+    inventory: Array.from({ length: n }, (_, i) => ({ id: `d${i}`, kind: 'water_quality' as const, options: {} })),
+    defaultDistrict: 'd1',
+    offlineAfterSec,
+    statusIntervalSec,
+    metrics: createMetrics(),
+    now: () => t,
+  })
+  return { reg, advance: (ms: number) => (t += ms), now: () => t }
+}
+
+describe('device registry', () => {
+  it('spreads the periodic device_status over the interval: every device once per interval, a share each second', () => {
+    const { reg, advance, now } = registry(1000, 10)
+    const seen = new Map<string, number>()
+    for (let s = 0; s < 10; s++) {
+      const pts = reg.tick(now())
+      expect(pts.length).toBe(100)
+      for (const p of pts) seen.set(p.tags['device']!, (seen.get(p.tags['device']!) ?? 0) + 1)
+      advance(1000)
+    }
+    expect(seen.size).toBe(1000)
+    expect([...seen.values()].every((n) => n === 1)).toBe(true)
+  })
+
+  it('marks a silent device offline after its offline time and writes the change', () => {
+    const { reg, advance, now } = registry(1, 3600, 5)
+    const e = reg.resolve('d0', 'water_quality', 'mqtt', undefined, undefined)
+    reg.seen(e, now(), 1)
+    expect(reg.get('d0')).toBeDefined()
+    expect(reg.list()[0]).toMatchObject({ online: true, framesOk: 1 })
+    reg.tick(now())
+    advance(6000)
+    const pts = reg.tick(now())
+    expect(reg.list()[0]).toMatchObject({ online: false, offlineReason: 'silent' })
+    expect(pts.some((p) => p.measurement === 'device_status' && p.fields['online'] === false)).toBe(true)
+  })
+})
