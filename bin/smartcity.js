@@ -8,12 +8,6 @@
 import { existsSync, readdirSync, statSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import v8 from 'node:v8'
-
-// The gateway allocates a few short-lived objects per reading; a larger young generation lets them die
-// there instead of being promoted, which cuts GC time under load. Best effort from here; deployments pass
-// `node --max-semi-space-size=32` to be sure.
-if (!process.execArgv.some((a) => a.startsWith('--max-semi-space-size'))) v8.setFlagsFromString('--max-semi-space-size=32')
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const stamp = join(root, 'dist', '.build-stamp')

@@ -226,15 +226,22 @@ export function createSpool(opts: SpoolOptions): Spool {
     groupResolve = undefined
     groupReject = undefined
     try {
-      const data = Buffer.from(`${lines.join('\n')}\n`, 'utf8')
-      if (!active || (active.size > 0 && active.size + data.length > opts.segmentBytes)) openSegment((active?.id ?? 0) + 1)
-      let off = 0
-      while (off < data.length) off += writeSync(fd, data, off, data.length - off)
+      // Lines are ASCII but for string fields: written as a string (encoded in C++) unless that matters.
+      const text = `${lines.join('\n')}\n`
+      const size = Buffer.byteLength(text, 'utf8')
+      if (!active || (active.size > 0 && active.size + size > opts.segmentBytes)) openSegment((active?.id ?? 0) + 1)
+      const n = writeSync(fd, text, null, 'utf8')
+      if (n !== size) {
+        // A short write to a regular file (disk full): finish it from the bytes, or fail the group.
+        const data = Buffer.from(text, 'utf8')
+        let off = n
+        while (off < data.length) off += writeSync(fd, data, off, data.length - off)
+      }
       if (opts.fsync) fdatasyncSync(fd)
       const seg = active!
-      seg.size += data.length
+      seg.size += size
       seg.lines += lines.length
-      totalBytes += data.length
+      totalBytes += size
       for (const s of opts.sinks) pendingLines.set(s, (pendingLines.get(s) ?? 0) + lines.length)
       if (totalBytes > opts.maxBytes) enforceCap()
       resolve()

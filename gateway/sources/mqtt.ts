@@ -48,6 +48,31 @@ export function validationReason(error: z.ZodError): { reason: string; detail: s
 
 const SEGMENT_RE = /^[A-Za-z0-9_.:-]{1,64}$/
 
+interface ParsedTopic {
+  district: string
+  kindName: string
+  kind: DeviceKind | undefined
+  device: string
+  channel: string
+}
+
+// Devices publish on the same few topics over and over: parse each once. Bounded: cleared when full.
+const topicCache = new Map<string, ParsedTopic | string>()
+
+/** city/<district>/<kind>/<device>/<channel>, or the reason it is not. */
+export function parseTopic(topic: string): ParsedTopic | string {
+  const hit = topicCache.get(topic)
+  if (hit !== undefined) return hit
+  let out: ParsedTopic | string
+  const parts = topic.split('/')
+  if (parts.length !== 5 || parts[0] !== 'city') out = 'expected city/<district>/<kind>/<device>/<telemetry|status|event>'
+  else if (!SEGMENT_RE.test(parts[1]!) || !SEGMENT_RE.test(parts[3]!)) out = 'district and device ids are 1..64 of A-Z a-z 0-9 _ . : -'
+  else out = { district: parts[1]!, kindName: parts[2]!, kind: deviceKind(parts[2]!), device: parts[3]!, channel: parts[4]! }
+  if (topicCache.size >= 50_000) topicCache.clear()
+  topicCache.set(topic, out)
+  return out
+}
+
 /** JSON devices send text: keep it readable in the dead-letter log; anything else is kept as hex. */
 function rawOf(payload: Buffer): string | Uint8Array {
   return payload.length <= 65_536 && isUtf8(payload) ? payload.toString('utf8') : payload
@@ -69,19 +94,10 @@ export function createMqttSource(cfg: MqttSourceConfig, deps: MqttSourceDeps): S
   function handle(c: SourceContext, topic: string, payload: Buffer, qos: 0 | 1 | 2): Promise<void> | undefined {
     handled++
     if (payload.length > cfg.maxPayloadBytes) return reject(c, topic, payload, 'payload_too_large', `${payload.length} bytes > ${cfg.maxPayloadBytes}`)
-    // city/<district>/<kind>/<device>/<channel>, parsed without split(): this runs for every message.
-    const a = topic.indexOf('/')
-    const b = a < 0 ? -1 : topic.indexOf('/', a + 1)
-    const d = b < 0 ? -1 : topic.indexOf('/', b + 1)
-    const e = d < 0 ? -1 : topic.indexOf('/', d + 1)
-    if (e < 0 || topic.indexOf('/', e + 1) >= 0 || a !== 4 || !topic.startsWith('city/')) return reject(c, topic, payload, 'bad_topic', 'expected city/<district>/<kind>/<device>/<telemetry|status|event>')
-    const district = topic.slice(a + 1, b)
-    const kindName = topic.slice(b + 1, d)
-    const device = topic.slice(d + 1, e)
-    const channel = topic.slice(e + 1)
-    if (!SEGMENT_RE.test(district) || !SEGMENT_RE.test(device)) return reject(c, topic, payload, 'bad_topic', 'district and device ids are 1..64 of A-Z a-z 0-9 _ . : -')
-    const kind = deviceKind(kindName)
-    if (!kind) return reject(c, topic, payload, 'unknown_kind', `no device kind ${kindName}`, device)
+    const t = parseTopic(topic)
+    if (typeof t === 'string') return reject(c, topic, payload, 'bad_topic', t)
+    const { district, device, channel, kind } = t
+    if (!kind) return reject(c, topic, payload, 'unknown_kind', `no device kind ${t.kindName}`, device)
     const known = c.devices.get(device)
     if (!known && cfg.requireInventory) return reject(c, topic, payload, 'unknown_device', `device ${device} is not in the inventory`, device)
     if (known && known.kind !== kind.kind) return reject(c, topic, payload, 'kind_mismatch', `device ${device} is a ${known.kind} in the inventory`, device)
