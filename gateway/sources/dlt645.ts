@@ -25,6 +25,7 @@ import { utcMsToBeijing } from '../../devices/common/time.ts'
 import type { ComponentHealth, Logger, Source, SourceContext } from '../core/types.ts'
 import { createSerialLink, type SerialLink, type SerialLinkOptions } from '../transports/serial.ts'
 import { DEFAULT_DIS, type Dlt645SourceConfig } from './dlt645-config.ts'
+import { createSleeper } from '../core/sleeper.ts'
 
 interface MeterState {
   address: string
@@ -66,7 +67,7 @@ export function createDlt645Source(cfg: Dlt645SourceConfig, opts: SerialLinkOpti
   let log: Logger | undefined
   let running = false
   let loop: Promise<void> | undefined
-  let wake: (() => void) | undefined
+  const sleeper = createSleeper()
   let pending: { match: (m: Dlt645Message) => boolean; resolve: (o: Outcome) => void } | undefined
   let chain: Promise<void> = Promise.resolve()
   const enqueue = (f: () => Promise<void>) => {
@@ -104,18 +105,7 @@ export function createDlt645Source(cfg: Dlt645SourceConfig, opts: SerialLinkOpti
     }
   }
 
-  const sleep = (ms: number) =>
-    new Promise<void>((resolve) => {
-      const t = setTimeout(() => {
-        wake = undefined
-        resolve()
-      }, ms)
-      wake = () => {
-        clearTimeout(t)
-        wake = undefined
-        resolve()
-      }
-    })
+  const sleep = sleeper.sleep
 
   const transact = async (req: Dlt645Message, match: (m: Dlt645Message) => boolean): Promise<Outcome> => {
     const l = link!
@@ -269,7 +259,7 @@ export function createDlt645Source(cfg: Dlt645SourceConfig, opts: SerialLinkOpti
     },
     async stop() {
       running = false
-      wake?.()
+      sleeper.wake()
       pending?.resolve({ kind: 'closed' })
       pending = undefined
       await loop

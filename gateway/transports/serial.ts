@@ -54,7 +54,7 @@ export class SerialError extends Error {
 }
 
 /** Open the port once. The returned stream is the `SerialPort` itself (a Duplex). */
-export function openSerial(cfg: SerialPortConfig): Promise<Duplex> {
+export function openSerial(cfg: Pick<SerialPortConfig, 'path' | 'baudRate' | 'dataBits' | 'parity' | 'stopBits'>): Promise<Duplex> {
   return new Promise((resolve, reject) => {
     const port = new SerialPort({
       path: cfg.path,

@@ -9,6 +9,7 @@ import type { ModbusProfile } from '../../../devices/common/modbus/profile.ts'
 import type { PlannedRead } from '../../../devices/common/modbus/planner.ts'
 import type { Request } from '../../../devices/common/modbus/pdu.ts'
 import type { Link, LinkResult } from './link.ts'
+import { createSleeper } from '../../core/sleeper.ts'
 
 export interface BusDevice {
   device: string
@@ -81,21 +82,10 @@ export function createBus(link: Link, devices: BusDevice[], opts: BusOptions, ho
   const writes: WriteJob[] = []
   let running = false
   let loop: Promise<void> | undefined
-  let wake: (() => void) | undefined
+  const sleeper = createSleeper()
   const stats = { polls: 0, failedPolls: 0, requests: 0, maxLatenessMs: 0 }
 
-  const sleep = (ms: number) =>
-    new Promise<void>((resolve) => {
-      const t = setTimeout(() => {
-        wake = undefined
-        resolve()
-      }, ms)
-      wake = () => {
-        clearTimeout(t)
-        wake = undefined
-        resolve()
-      }
-    })
+  const sleep = sleeper.sleep
 
   const send = async (unit: number, req: Request, timeoutMs: number): Promise<LinkResult> => {
     stats.requests++
@@ -216,7 +206,7 @@ export function createBus(link: Link, devices: BusDevice[], opts: BusOptions, ho
     },
     async stop() {
       running = false
-      wake?.()
+      sleeper.wake()
       for (const w of writes.splice(0)) w.resolve({ ok: false, code: 'disconnected', detail: 'source stopped' })
       await loop
     },
@@ -224,7 +214,7 @@ export function createBus(link: Link, devices: BusDevice[], opts: BusOptions, ho
       if (!running) return Promise.resolve({ ok: false, code: 'disconnected', detail: 'source not running' })
       return new Promise((resolve) => {
         writes.push({ unit, req, timeoutMs, resolve })
-        wake?.()
+        sleeper.wake()
       })
     },
     stats: () => ({ ...stats }),

@@ -5,7 +5,6 @@
  */
 import { connect } from 'node:net'
 import type { Duplex } from 'node:stream'
-import { SerialPort } from 'serialport'
 import { encodeValue, registerCount } from '../../../devices/common/modbus/registers.ts'
 import { extractValues, planProfile, toRaw } from '../../../devices/common/modbus/planner.ts'
 import type { ProfilePoint } from '../../../devices/common/modbus/profile.ts'
@@ -19,6 +18,7 @@ import type { ModbusSourceConfig } from './config.ts'
 import { createLink, type Link } from './link.ts'
 import { GatewayError } from '../../core/errors.ts'
 import { loadProfile } from './profiles.ts'
+import { openSerial } from '../../transports/serial.ts'
 
 export { ModbusRtuOverTcpSourceConfig, ModbusRtuSourceConfig, ModbusTcpSourceConfig } from './config.ts'
 
@@ -43,20 +43,6 @@ function tcpOpener(host: string, port: number, timeoutMs: number): () => Promise
     })
 }
 
-function serialOpener(cfg: Extract<ModbusSourceConfig, { type: 'modbus-rtu' }>): () => Promise<Duplex> {
-  return () =>
-    new Promise((resolve, reject) => {
-      const port = new SerialPort({
-        path: cfg.path,
-        baudRate: cfg.baudRate,
-        dataBits: cfg.dataBits,
-        parity: cfg.parity,
-        stopBits: cfg.stopBits,
-        autoOpen: false,
-      })
-      port.open((err) => (err ? reject(err) : resolve(port)))
-    })
-}
 
 interface Owned {
   bus: Bus
@@ -157,7 +143,7 @@ export function createModbusSource(cfg: ModbusSourceConfig, opts: { recordLatene
         let open: () => Promise<Duplex>
         if (cfg.type === 'modbus-rtu') {
           key = cfg.path
-          open = serialOpener(cfg)
+          open = () => openSerial(cfg)
         } else {
           const host = (cfg.type === 'modbus-tcp' ? e.host : undefined) ?? cfg.host
           const port = (cfg.type === 'modbus-tcp' ? e.port : undefined) ?? cfg.port
