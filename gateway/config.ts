@@ -67,7 +67,13 @@ export const GatewayConfig = z.strictObject({
     .prefault({}),
   broker: BrokerConfig.default({ type: 'embedded', host: '127.0.0.1', port: 1883, users: {} }),
   http: z
-    .strictObject({ enabled: z.boolean().default(true), host: Host, port: Port.default(8080) })
+    .strictObject({
+      enabled: z.boolean().default(true),
+      host: Host,
+      port: Port.default(8080),
+      /** The operators' live page at `/` and its event stream `/api/live`. */
+      dashboard: z.boolean().default(true),
+    })
     .prefault({}),
   spool: z
     .strictObject({

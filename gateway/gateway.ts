@@ -3,7 +3,8 @@
  * pipeline, the MQTT broker, sources, processors and the HTTP API. Start sinks, then the pipeline, then
  * sources; stop in reverse (Telegraf agent.go).
  */
-import { join } from 'node:path'
+import { existsSync } from 'node:fs'
+import { dirname, join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import pino from 'pino'
 import { createAlarmProcessor } from './alarms/processor.ts'
@@ -19,6 +20,7 @@ import { createPipeline, type Pipeline } from './core/pipeline.ts'
 import { createSpool } from './core/spool.ts'
 import type { ComponentHealth, Logger, Processor, Sink, Source, SourceContext } from './core/types.ts'
 import { buildApp } from './http/app.ts'
+import { createLiveView } from './http/live.ts'
 import { createElevatorProcessor } from './processors/elevator.ts'
 import { createSink } from './sinks/index.ts'
 import { createSource } from './sources/index.ts'
@@ -44,6 +46,17 @@ export interface Gateway {
   /** Where things listen, once started. */
   endpoints(): { mqtt: string; http?: string }
   health(): Promise<Record<string, ComponentHealth>>
+}
+
+/** dashboards/web of this checkout, from the sources or from dist/. */
+function findWebDir(): string {
+  let d = import.meta.dirname
+  for (let i = 0; i < 4; i++) {
+    const candidate = join(d, 'dashboards', 'web')
+    if (existsSync(join(candidate, 'index.html'))) return candidate
+    d = dirname(d)
+  }
+  return join(import.meta.dirname, '..', 'dashboards', 'web')
 }
 
 export function createGateway(config: GatewayConfig, opts: GatewayOptions = {}): Gateway {
@@ -74,7 +87,9 @@ export function createGateway(config: GatewayConfig, opts: GatewayOptions = {}):
   // Built-in processors: elevator fault detection and the alarm rules; both publish on the broker.
   const alarmStore = createAlarmStore()
   const publish: PublishFn = (topic, payload, o) => broker.publish(topic, payload, o)
+  const live = config.http.enabled && config.http.dashboard ? createLiveView() : undefined
   const processors: Processor[] = [
+    ...(live ? [live.processor] : []),
     createElevatorProcessor(config.alarms.elevator, { publish, store: alarmStore, devices, now, log }),
     createAlarmProcessor(config.alarms, { publish, store: alarmStore, devices, now, log }),
     ...(opts.processors ?? []),
@@ -192,7 +207,23 @@ export function createGateway(config: GatewayConfig, opts: GatewayOptions = {}):
             const src = sources.find((s) => s.write && s.owns?.(device))
             return src?.write ? src.write(device, req) : undefined
           },
-          extend: (app) => registerAlarmRoutes(app, alarmStore, now),
+          extend: (app) => {
+            registerAlarmRoutes(app, alarmStore, now)
+            live?.register(app, {
+              district: config.gateway.district,
+              gatewayId: config.gateway.id,
+              devices: () => devices.list(),
+              alarms: () => alarmStore.listActive(),
+              counters: () => {
+                let received = 0
+                let accepted = 0
+                for (const c of metrics.hot.received.values.values()) received += c.n
+                for (const c of metrics.hot.accepted.values.values()) accepted += c.n
+                return { received, accepted, rejected: received - accepted, spoolPoints: spool.stats().pendingMax }
+              },
+              webDir: findWebDir(),
+            })
+          },
         })
         httpUrl = await http.listen({ host: config.http.host, port: config.http.port })
       }
