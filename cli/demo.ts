@@ -56,6 +56,17 @@ export async function runDemo(values: Record<string, string | boolean | undefine
     sinks: o.influxUrl && !o.influxOrg ? [{ type: 'influx-v1', url: o.influxUrl, database: o.influxDb ?? 'smartcity' }] : [],
     sources: [{ type: 'mqtt' }, ...handles.flatMap((h) => h.sources)],
     devices: handles.flatMap((h) => h.devices),
+    // The alarm rules operators of a pilot district start with (gateway/alarms/README.md).
+    alarms: {
+      rules: [
+        { name: 'ph_out_of_range', measurement: 'water_quality', field: 'ph', outside: [6, 9], forSec: 300, hysteresis: 0.1 },
+        { name: 'water_worse_than_iii', measurement: 'water_quality', field: 'gb3838_class', above: 3, message: 'water class {value} at {device}: worse than class III' },
+        { name: 'phase_voltage_off_nominal', measurement: 'energy_meter', fields: ['voltage_a_v', 'voltage_b_v', 'voltage_c_v'], deviation: { nominal: 220, pct: 10 }, hysteresis: 2, forSec: 10 },
+        { name: 'etc_failure_rate', type: 'rate', measurement: 'etc_transaction', where: { tag: 'result', notIn: ['ok'] }, windowSec: 600, above: 0.05, minCount: 20 },
+        { name: 'vehicle_overspeed', measurement: 'position', field: 'speed_kmh', above: 80, forSec: 10, hysteresis: 5, severity: 'critical' },
+        { name: 'device_offline', type: 'offline', afterSec: 120 },
+      ],
+    },
   }
   const r = parseConfig(raw, o)
   if (!r.ok) {

@@ -5,7 +5,7 @@ const KINDS = {
   energy_meter: { title: 'Energy meters', cols: [['energy_meter', 'voltage_a_v', 'Ua V'], ['energy_meter', 'current_a_a', 'Ia A'], ['energy_meter', 'active_power_kw', 'P kW'], ['energy_meter', 'power_factor', 'PF'], ['energy_meter', 'import_energy_kwh', 'import kWh']] },
   etc: { title: 'ETC lanes and gantries', cols: [['etc_transaction', '#result', 'last result'], ['etc_transaction', 'plate', 'plate'], ['etc_transaction', 'vehicle_class', 'class'], ['etc_transaction', 'fee_fen', 'fee fen'], ['etc_rsu_status', 'online', 'RSU']] },
   elevator: { title: 'Elevators', cols: [['elevator_status', 'floor', 'floor'], ['elevator_status', 'direction', 'direction'], ['elevator_status', 'door_open', 'door open'], ['elevator_status', 'speed_m_s', 'm/s'], ['elevator_status', 'occupied', 'occupied'], ['elevator_status', 'service_mode', 'mode']] },
-  position: { title: 'Vehicles and receivers (BeiDou)', cols: [['position', '#system', 'system'], ['position', 'lat', 'lat'], ['position', 'lon', 'lon'], ['position', 'speed_kmh', 'km/h'], ['position', 'fix_quality', 'fix'], ['position', 'satellites_used', 'sats']] },
+  position: { title: 'Vehicles and receivers (BeiDou)', cols: [['position', '#system', 'system'], ['position', 'lat', 'lat', 6], ['position', 'lon', 'lon', 6], ['position', 'speed_kmh', 'km/h'], ['position', 'fix_quality', 'fix'], ['position', 'satellites_used', 'sats']] },
 }
 const devices = new Map()
 let alarms = []
@@ -13,13 +13,14 @@ const $ = (id) => document.getElementById(id)
 const esc = (s) => String(s).replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c])
 const ago = (ms) => (ms === null ? 'never' : `${Math.max(0, Math.round((Date.now() - ms) / 1000))} s ago`)
 
-function cell(d, [meas, field]) {
+function cell(d, [meas, field, , decimals]) {
   const p = d.latest[meas]
   if (!p) return ''
   const v = field.startsWith('#') ? p.tags[field.slice(1)] : p.fields[field]
   if (v === undefined) return ''
-  if (field === 'gb3838_class') return `<span class="cls cls-${v}">${['', 'I', 'II', 'III', 'IV', 'V', '劣V'][v] ?? v}</span>`
-  if (typeof v === 'number') return Number.isInteger(v) ? String(v) : v.toFixed(Math.abs(v) >= 100 ? 1 : 3).replace(/0+$/, '').replace(/\.$/, '')
+  // Class 6 is 劣V (worse than V): shown as >V so it reads without CJK fonts; the tooltip has the name.
+  if (field === 'gb3838_class') return `<span class="cls cls-${v}" title="GB 3838-2002 class${v === 6 ? ' 劣V (worse than V)' : ''}">${['', 'I', 'II', 'III', 'IV', 'V', '>V'][v] ?? v}</span>`
+  if (typeof v === 'number') return Number.isInteger(v) ? String(v) : v.toFixed(decimals ?? (Math.abs(v) >= 100 ? 1 : 3)).replace(/0+$/, '').replace(/\.$/, '')
   if (typeof v === 'boolean') return v ? 'yes' : 'no'
   return esc(v)
 }
