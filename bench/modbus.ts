@@ -18,6 +18,7 @@ import type { SourceContext } from '../gateway/core/types.ts'
 import { ModbusTcpSourceConfig } from '../gateway/sources/modbus/config.ts'
 import { createModbusSource } from '../gateway/sources/modbus/index.ts'
 import { BENCH_PROFILE } from './modbus-profile.ts'
+import { runIfMain } from './standalone.ts'
 
 const HERE = dirname(fileURLToPath(import.meta.url))
 
@@ -101,15 +102,4 @@ export async function run(): Promise<Record<string, unknown>> {
   }
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  run().then(
-    (r) => {
-      process.stdout.write(`${JSON.stringify(r, null, 2)}\n`)
-      process.exit(0)
-    },
-    (err: unknown) => {
-      process.stderr.write(`${String(err)}\n`)
-      process.exit(1)
-    },
-  )
-}
+runIfMain(import.meta.url, run)

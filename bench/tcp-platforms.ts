@@ -16,10 +16,10 @@ import { createServer } from 'node:net'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import pino from 'pino'
 import { parseConfig } from '../gateway/config.ts'
 import { createGateway } from '../gateway/gateway.ts'
+import { runIfMain } from './standalone.ts'
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -162,15 +162,4 @@ export async function run(): Promise<Record<string, unknown>> {
   }
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  run().then(
-    (r) => {
-      process.stdout.write(`${JSON.stringify(r, null, 2)}\n`)
-      process.exit(0)
-    },
-    (err: unknown) => {
-      process.stderr.write(`${String(err)}\n`)
-      process.exit(1)
-    },
-  )
-}
+runIfMain(import.meta.url, run)
