@@ -6,7 +6,10 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 
+/** The influxd to run: `SMARTCITY_INFLUXD` (a path, or `none` to run without one), else the PATH. */
 export function findInfluxd(): string | undefined {
+  const forced = process.env['SMARTCITY_INFLUXD']
+  if (forced !== undefined && forced !== '') return forced === 'none' ? undefined : forced
   for (const cmd of ['command -v influxd', 'test -x /usr/bin/influxd && echo /usr/bin/influxd']) {
     try {
       const out = execFileSync('sh', ['-c', cmd], { encoding: 'utf8' }).trim()

@@ -38,3 +38,31 @@ describe.skipIf(!have('influxd'))('smartcity demo', () => {
     expect(code).toBe(0)
   })
 })
+
+describe('smartcity demo without InfluxDB', () => {
+  const tmp = tempDir()
+  afterAll(() => tmp.cleanup())
+
+  it('keeps readings in the spool and says how to point it at an InfluxDB', { timeout: 90_000 }, async () => {
+    const child = spawn(process.execPath, [BIN, 'demo', '--data-dir', tmp.dir, '--http-port', '0', '--mqtt-port', '0'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SMARTCITY_INFLUXD: 'none' } })
+    let out = ''
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()))
+    child.stderr!.on('data', (d: Buffer) => (out += d.toString()))
+    try {
+      await waitFor(() => out.includes('Press Ctrl-C'), 60_000, `the demo banner (${out})`)
+      expect(out).toContain('readings are kept in the spool')
+      expect(out).toContain('--influx-url')
+      const http = /HTTP API\s+(http:\/\/127\.0\.0\.1:\d+)/.exec(out)![1]!
+      await waitFor(async () => {
+        const m = await (await fetch(`${http}/metrics`)).text()
+        return Number(/smartcity_spool_depth_points (\d+)/.exec(m)?.[1] ?? 0) > 0
+      }, 30_000, 'readings waiting in the spool')
+      const health = (await (await fetch(`${http}/healthz`)).json()) as { components: Record<string, { status: string }> }
+      expect(health.components['sinks']?.status).toBe('degraded')
+    } finally {
+      child.kill('SIGINT')
+      await new Promise((r) => child.once('exit', r))
+    }
+  })
+})
+
