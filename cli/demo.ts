@@ -81,7 +81,10 @@ export async function runDemo(values: Record<string, string | boolean | undefine
   const e = gw.endpoints()
   out(`Smart-city demo district "${DISTRICT}" is running.`)
   out(`  MQTT broker (embedded)  ${e.mqtt}`)
-  if (e.http) out(`  HTTP API                ${e.http}/healthz  ${e.http}/metrics  ${e.http}/api/devices`)
+  if (e.http) {
+    out(`  Live dashboard          ${e.http}/`)
+    out(`  HTTP API                ${e.http}/healthz  ${e.http}/metrics  ${e.http}/api/devices  ${e.http}/api/alarms`)
+  }
   const sink = r.config.sinks[0]
   if (sink?.type === 'influx-v1') out(`  InfluxDB 1.x            ${sink.url} database "${sink.database}"${db ? ` (started by the demo, data in ${join(dataDir, 'influxdb')})` : ''}`)
   else if (sink?.type === 'influx-v2') out(`  InfluxDB 2.x/3.x        ${sink.url} bucket "${sink.bucket}"`)
