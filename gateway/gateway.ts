@@ -104,7 +104,8 @@ export function createGateway(config: GatewayConfig, opts: GatewayOptions = {}):
   let timer: NodeJS.Timeout | undefined
   let sinkStarts: Promise<void>[] = []
   const sinkStarted = new Map<string, string | true>()
-  let stopping = false
+  // Ends the start-up retries of sinks whose database is not reachable yet.
+  const stopping = new AbortController()
 
   const refreshGauges = () => {
     const s = spool.stats()
@@ -149,7 +150,7 @@ export function createGateway(config: GatewayConfig, opts: GatewayOptions = {}):
 
   async function startSink(s: Sink, i: number): Promise<void> {
     // InfluxDB may be down at start-up: keep trying in the background; the spool holds readings meanwhile.
-    for (let attempt = 0; !stopping; attempt++) {
+    for (let attempt = 0; !stopping.signal.aborted; attempt++) {
       try {
         await s.start()
         sinkStarted.set(s.id, true)
@@ -158,7 +159,15 @@ export function createGateway(config: GatewayConfig, opts: GatewayOptions = {}):
       } catch (err) {
         sinkStarted.set(s.id, (err as Error).message)
         if (attempt === 0) log.warn({ sink: s.id, err: (err as Error).message }, 'sink not ready; readings wait in the spool, retrying')
-        await new Promise((r) => setTimeout(r, Math.min(30_000, 500 * 2 ** Math.min(attempt, 6))))
+        await new Promise<void>((resolve) => {
+          const done = () => {
+            clearTimeout(t)
+            stopping.signal.removeEventListener('abort', done)
+            resolve()
+          }
+          const t = setTimeout(done, Math.min(30_000, 500 * 2 ** Math.min(attempt, 6)))
+          stopping.signal.addEventListener('abort', done, { once: true })
+        })
       }
     }
   }
@@ -230,7 +239,7 @@ export function createGateway(config: GatewayConfig, opts: GatewayOptions = {}):
       log.info({ mqtt: broker.url(), http: httpUrl, sinks: sinks.map((s) => s.id), sources: sources.map((s) => s.id) }, 'gateway started')
     },
     async stop() {
-      stopping = true
+      stopping.abort()
       if (timer) clearInterval(timer)
       await http?.close()
       for (const s of [...sources].reverse()) await s.stop().catch((err) => log.warn({ err, source: s.id }, 'source stop failed'))
