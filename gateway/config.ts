@@ -32,6 +32,8 @@ export const ExternalBrokerConfig = z.strictObject({
   username: z.string().optional(),
   password: z.string().optional(),
   keepaliveSec: z.number().int().min(5).max(3600).default(30),
+  /** How long start-up waits for the broker before going on without it (and reconnecting). */
+  connectWaitMs: z.number().int().min(0).max(600_000).default(5_000),
 })
 
 export const BrokerConfig = z.discriminatedUnion('type', [EmbeddedBrokerConfig, ExternalBrokerConfig])

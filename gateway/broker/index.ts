@@ -167,8 +167,8 @@ function createExternal(cfg: Extract<BrokerConfig, { type: 'external' }>, log: L
         keepalive: cfg.keepaliveSec,
         reconnectPeriod: 1000,
         connectTimeout: 10_000,
-        // Re-subscribing on reconnect is harmless with a persistent session and needed if the broker lost it.
-        resubscribe: true,
+        // Subscriptions are made in the connect handler whenever the broker has no session for us.
+        resubscribe: false,
         ...(cfg.username !== undefined ? { username: cfg.username } : {}),
         ...(cfg.password !== undefined ? { password: cfg.password } : {}),
       })
@@ -190,10 +190,22 @@ function createExternal(cfg: Extract<BrokerConfig, { type: 'external' }>, log: L
           },
         )
       }
+      const subs: Record<string, { qos: 0 | 1 }> = {}
+      for (const r of routes) for (const f of r.filters) subs[f] = { qos: r.qos }
+      let subscribed = Promise.resolve()
       c.on('connect', (ack) => {
         connected = true
         lastError = undefined
         log.info({ url: cfg.url, clientId: cfg.clientId, sessionPresent: ack.sessionPresent }, 'connected to external MQTT broker')
+        // A new session (first start, or the broker lost it) needs our subscriptions; a present one has them.
+        if (!ack.sessionPresent && Object.keys(subs).length > 0) {
+          subscribed = new Promise<void>((resolve) =>
+            c.subscribe(subs, (err) => {
+              if (err) log.error({ err: err.message }, 'subscribing on the external broker failed')
+              resolve()
+            }),
+          )
+        }
       })
       c.on('close', () => {
         if (connected) log.warn({ url: cfg.url }, 'external MQTT broker connection closed; reconnecting')
@@ -203,17 +215,19 @@ function createExternal(cfg: Extract<BrokerConfig, { type: 'external' }>, log: L
         lastError = err.message
         log.warn({ err: err.message }, 'external MQTT broker error')
       })
-      const subs: Record<string, { qos: 0 | 1 }> = {}
-      for (const r of routes) for (const f of r.filters) subs[f] = { qos: r.qos }
-      await new Promise<void>((resolve, reject) => {
-        const onErr = (err: Error) => reject(err)
-        c.once('error', onErr)
-        c.once('connect', () => {
-          c.off('error', onErr)
+      // The gateway starts whether or not the broker answers (its other sources do not need it); MQTT.js
+      // keeps reconnecting and /healthz shows the broker down meanwhile.
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(() => {
+          log.warn({ url: cfg.url }, 'external MQTT broker not reachable yet; starting anyway and reconnecting')
           resolve()
+        }, cfg.connectWaitMs)
+        c.once('connect', () => {
+          clearTimeout(t)
+          // start() returns once the broker has acknowledged the subscriptions.
+          setImmediate(() => void subscribed.then(resolve))
         })
       })
-      if (Object.keys(subs).length > 0) await c.subscribeAsync(subs)
     },
     async stop() {
       // A persistent session stays on the broker: what devices send meanwhile waits there for us.

@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { have, tempDir } from '../helpers/env.ts'
-import { waitFor } from '../helpers/net.ts'
+import { sleep, waitFor } from '../helpers/net.ts'
 
 const BIN = join(import.meta.dirname, '..', '..', 'bin', 'smartcity.js')
 
@@ -43,13 +43,14 @@ describe('smartcity demo without InfluxDB', () => {
   const tmp = tempDir()
   afterAll(() => tmp.cleanup())
 
-  it('keeps readings in the spool and says how to point it at an InfluxDB', { timeout: 90_000 }, async () => {
+  it('keeps readings in the spool and says how to point it at an InfluxDB', { timeout: 120_000 }, async () => {
     const child = spawn(process.execPath, [BIN, 'demo', '--data-dir', tmp.dir, '--http-port', '0', '--mqtt-port', '0'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SMARTCITY_INFLUXD: 'none' } })
     let out = ''
     child.stdout!.on('data', (d: Buffer) => (out += d.toString()))
     child.stderr!.on('data', (d: Buffer) => (out += d.toString()))
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)))
     try {
-      await waitFor(() => out.includes('Press Ctrl-C'), 60_000, `the demo banner (${out})`)
+      await waitFor(() => out.includes('Press Ctrl-C'), 60_000, 'the demo banner')
       expect(out).toContain('readings are kept in the spool')
       expect(out).toContain('--influx-url')
       const http = /HTTP API\s+(http:\/\/127\.0\.0\.1:\d+)/.exec(out)![1]!
@@ -59,10 +60,15 @@ describe('smartcity demo without InfluxDB', () => {
       }, 30_000, 'readings waiting in the spool')
       const health = (await (await fetch(`${http}/healthz`)).json()) as { components: Record<string, { status: string }> }
       expect(health.components['sinks']?.status).toBe('degraded')
-    } finally {
+      // Ctrl-C stops the whole district, promptly.
       child.kill('SIGINT')
-      await new Promise((r) => child.once('exit', r))
+      const code = await Promise.race([exited, sleep(20_000).then(() => 'still running' as const)])
+      expect(code, `the demo did not stop on SIGINT; its output:\n${out.slice(-3000)}`).toBe(0)
+    } catch (err) {
+      throw new Error(`${(err as Error).message}\n--- demo output ---\n${out.slice(-3000)}`)
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+      await exited
     }
   })
 })
-

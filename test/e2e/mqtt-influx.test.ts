@@ -67,3 +67,41 @@ describe.skipIf(!have('influxd', 'mosquitto', 'mosquitto_pub'))('MQTT to InfluxD
     }
   })
 })
+
+describe.skipIf(!have('influxd', 'mosquitto', 'mosquitto_pub'))('an external broker that is down when the gateway starts', () => {
+  const tmp = tempDir()
+  afterAll(() => tmp.cleanup())
+
+  it('starts anyway, shows the broker down, and takes readings once the broker is up', async () => {
+    const influx = await startInflux(`${tmp.dir}/influx`)
+    const port = await freePort()
+    const gw = gatewayFrom({
+      dataDir: `${tmp.dir}/gw`,
+      http: { port: 0 },
+      broker: { type: 'external', url: `mqtt://127.0.0.1:${port}`, clientId: 'gw-late-broker', connectWaitMs: 500 },
+      sinks: [{ type: 'influx-v1', url: influx.url, database: DB, flushIntervalMs: 100 }],
+    })
+    await gw.start()
+    let mosq: MosquittoServer | undefined
+    try {
+      const down = (await (await fetch(`${gw.endpoints().http}/healthz`)).json()) as { components: Record<string, { status: string }> }
+      expect(down.components['broker']?.status).toBe('down')
+      mosq = await startMosquitto(tmp.dir, port)
+      await waitFor(async () => {
+        const h = (await (await fetch(`${gw.endpoints().http}/healthz`)).json()) as { components: Record<string, { status: string }> }
+        return h.components['broker']?.status === 'ok'
+      }, 15_000, 'the gateway connected to the broker')
+      // The subscription is made on that first connection: wait for its SUBACK via a probe reading.
+      const topic = 'city/xian-gaoxin/water_quality/wq-late-1/telemetry'
+      await waitFor(async () => {
+        await mosquittoPub(port, topic, { message: JSON.stringify(stationReading(0, Date.UTC(2026, 10, 3))), qos: 1 })
+        return (await influx.count(DB, 'water_quality', 'ph', `"device"='wq-late-1'`)) > 0
+      }, 15_000, 'a reading through the late broker')
+      expect(await influx.count(DB, 'water_quality', 'ph', `"device"='wq-late-1'`)).toBe(1)
+    } finally {
+      await gw.stop()
+      await mosq?.stop()
+      await influx.stop()
+    }
+  })
+})

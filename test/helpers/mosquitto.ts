@@ -14,11 +14,11 @@ export interface MosquittoServer {
   stop(): Promise<void>
 }
 
-export async function startMosquitto(dir: string): Promise<MosquittoServer> {
+export async function startMosquitto(dir: string, fixedPort?: number): Promise<MosquittoServer> {
   const bin = which('mosquitto')
   if (!bin) throw new Error('mosquitto not found')
-  const port = await freePort()
-  const conf = join(dir, 'mosquitto.conf')
+  const port = fixedPort ?? (await freePort())
+  const conf = join(dir, `mosquitto-${port}.conf`)
   // Persistent sessions must survive the gateway's absence; queue generously for the tests.
   writeFileSync(
     conf,
