@@ -45,7 +45,8 @@ describe.skipIf(!have('socat'))('DL/T 645 bus on a pseudo-terminal', () => {
       serial: { path: pty.b },
       meters: [{ address: OK1 }, { address: SILENT }, { address: ERRORS }, { address: OK2, device: 'meter-b2', dis: ['0201FF00', '00010000'] }],
       pollIntervalMs: 300,
-      responseTimeoutMs: 150,
+      // Generous for a loaded CI machine: a reply later than this is (rightly) dead-lettered as unexpected_reply.
+      responseTimeoutMs: 500,
       offlineAfterMisses: 1,
       timeSyncIntervalSec: 3600,
     })
@@ -132,7 +133,7 @@ describe.skipIf(!have('socat'))('DL/T 645 master when the RS-485 adapter is pull
     let pty = await createPtyPair(A, B)
     let sim = await startDlt645Simulator({ path: pty.a, meters: [{ address: OK1 }] })
     const src = createDlt645Source(
-      Dlt645SourceConfig.parse({ type: 'dlt645', serial: { path: B, reconnectMinMs: 50, reconnectMaxMs: 300 }, meters: [{ address: OK1 }], dis: ['00010000'], pollIntervalMs: 200, responseTimeoutMs: 150 }),
+      Dlt645SourceConfig.parse({ type: 'dlt645', serial: { path: B, reconnectMinMs: 50, reconnectMaxMs: 300 }, meters: [{ address: OK1 }], dis: ['00010000'], pollIntervalMs: 200, responseTimeoutMs: 500 }),
     )
     const ctx = recordingContext(tmp.dir)
     try {
