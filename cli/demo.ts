@@ -17,6 +17,12 @@ import { overridesFrom, portOr } from './flags.ts'
 const DISTRICT = 'xian-gaoxin'
 
 export async function runDemo(values: Record<string, string | boolean | undefined>): Promise<number> {
+  const wanted = typeof values['parts'] === 'string' ? values['parts'].split(',').map((x) => x.trim()).filter(Boolean) : undefined
+  const unknown = wanted?.filter((w) => !demoParts.some((p) => p.id === w)) ?? []
+  if (unknown.length > 0) {
+    process.stderr.write(`unknown demo part(s) ${unknown.join(', ')}; parts: ${demoParts.map((p) => p.id).join(', ')}\n`)
+    return 2
+  }
   const o = overridesFrom(values)
   const dataDir = resolve(o.dataDir ?? './data/demo')
   const level = typeof values['log-level'] === 'string' ? values['log-level'] : 'warn'
@@ -43,7 +49,7 @@ export async function runDemo(values: Record<string, string | boolean | undefine
 
   const handles: DemoPartHandle[] = []
   const ctx = { district: DISTRICT, dataDir, log, freePort, mqttUrl }
-  for (const part of demoParts) {
+  for (const part of demoParts.filter((p) => !wanted || wanted.includes(p.id))) {
     try {
       handles.push(await part.prepare(ctx))
     } catch (err) {
@@ -100,8 +106,22 @@ export async function runDemo(values: Record<string, string | boolean | undefine
     if (duration !== undefined && Number.isFinite(duration)) setTimeout(resolveStop, duration * 1000)
   })
   out('stopping...')
-  for (const h of [...handles].reverse()) await h.stop().catch(() => undefined)
-  await gw.stop()
-  await db?.stop()
+  // A second Ctrl-C (or SIGTERM) stops at once; every step of an orderly stop is bounded, so one stuck
+  // simulator cannot hold the district up.
+  const force = () => process.exit(130)
+  process.once('SIGINT', force)
+  process.once('SIGTERM', force)
+  const bounded = async (what: string, p: Promise<unknown>, ms = 10_000) => {
+    let timer: NodeJS.Timeout | undefined
+    const late = new Promise<'late'>((r) => {
+      timer = setTimeout(() => r('late'), ms)
+    })
+    const r = await Promise.race([p.catch(() => undefined), late])
+    clearTimeout(timer)
+    if (r === 'late') out(`  ${what} did not stop within ${ms / 1000} s; going on`)
+  }
+  for (let i = handles.length - 1; i >= 0; i--) await bounded(`demo part ${i + 1}`, handles[i]!.stop())
+  await bounded('the gateway', gw.stop(), 20_000)
+  if (db) await bounded('influxd', db.stop())
   return 0
 }

@@ -26,6 +26,7 @@ const FLAGS = {
   'data-dir': { type: 'string' },
   'log-level': { type: 'string' },
   duration: { type: 'string' },
+  parts: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const
 
@@ -49,6 +50,7 @@ flags (override the configuration file):
   --data-dir DIR         spool, dead-letter log and state
   --log-level LEVEL      fatal|error|warn|info|debug|trace
   --duration SECONDS     demo: stop after this long
+  --parts A,B            demo: only these parts (water-mqtt, modbus, serial, city-services, tcp-platforms)
 `
 
 async function main(argv: string[]): Promise<number> {
@@ -117,7 +119,10 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'demo': {
       const { runDemo } = await import('./demo.ts')
-      return runDemo(values)
+      const code = await runDemo(values)
+      // Everything was stopped in order; a handle some library left behind must not keep us alive.
+      setTimeout(() => process.exit(code), 2_000).unref()
+      return code
     }
     default:
       process.stderr.write(`unknown command ${cmd}\n${USAGE}`)

@@ -12,6 +12,7 @@ const CARS = 6
 const FLOORS = { bottomFloor: -2, topFloor: 30 }
 
 export const cityServicesPart: DemoPart = {
+  id: 'city-services',
   name: 'ETC gantry and elevator tower',
   async prepare(ctx) {
     const rsu: RsuSim = await startRsuSim({ port: await ctx.freePort(), heartbeatMs: 10_000, waitMs: 1000, traffic: { ratePerSec: 0.5, seed: 20_261_122 } })

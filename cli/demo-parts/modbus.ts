@@ -32,6 +32,7 @@ function profile(name: string) {
 }
 
 export const modbusPart: DemoPart = {
+  id: 'modbus',
   name: 'Modbus energy meters (TCP) and water sondes (RTU)',
   async prepare(ctx) {
     const tcpPort = await ctx.freePort()

@@ -29,6 +29,7 @@ function haveSocat(): boolean {
 }
 
 export const serialPart: DemoPart = {
+  id: 'serial',
   name: 'serial devices (BeiDou NMEA receiver, DL/T 645 meter bus)',
   async prepare(ctx) {
     if (!haveSocat()) throw new Error('socat is not installed (apt-get install socat)')

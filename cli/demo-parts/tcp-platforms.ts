@@ -20,6 +20,7 @@ const STATIONS = [
 ] as const
 
 export const tcpPlatformsPart: DemoPart = {
+  id: 'tcp-platforms',
   name: 'vehicle terminals (JT/T 808) and station data loggers (HJ 212)',
   async prepare(ctx) {
     const jtPort = await ctx.freePort()

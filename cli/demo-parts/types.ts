@@ -32,6 +32,8 @@ export interface DemoPartHandle {
 }
 
 export interface DemoPart {
+  /** Short name for `smartcity demo --parts a,b`. */
+  id: string
   name: string
   prepare(ctx: DemoContext): Promise<DemoPartHandle>
 }

@@ -10,6 +10,7 @@ const STATIONS = [
 
 /** Water-quality stations publishing JSON over MQTT into the gateway's broker. */
 export const waterMqttPart: DemoPart = {
+  id: 'water-mqtt',
   name: 'water-quality stations (MQTT JSON)',
   async prepare(ctx) {
     const stations: MqttStation[] = []
