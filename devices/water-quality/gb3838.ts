@@ -40,36 +40,14 @@ export interface ClassableFields {
 export function gb3838Class(r: ClassableFields, body: WaterBody = 'river'): number | undefined {
   // Runs for every reading: plain comparisons, no closures.
   let worst = 0
-  let c: number
   // pH 6-9 is the limit of every class: outside it the water meets none of them.
-  if (r.ph !== undefined) {
-    c = r.ph >= 6 && r.ph <= 9 ? 1 : 6
-    if (c > worst) worst = c
-  }
-  if (r.dissolved_oxygen_mg_l !== undefined) {
-    c = classAtLeast(r.dissolved_oxygen_mg_l, DO)
-    if (c > worst) worst = c
-  }
-  if (r.codmn_mg_l !== undefined) {
-    c = classAtMost(r.codmn_mg_l, CODMN)
-    if (c > worst) worst = c
-  }
-  if (r.cod_mg_l !== undefined) {
-    c = classAtMost(r.cod_mg_l, COD)
-    if (c > worst) worst = c
-  }
-  if (r.ammonia_nitrogen_mg_l !== undefined) {
-    c = classAtMost(r.ammonia_nitrogen_mg_l, NH3N)
-    if (c > worst) worst = c
-  }
-  if (r.total_phosphorus_mg_l !== undefined) {
-    c = classAtMost(r.total_phosphorus_mg_l, body === 'lake' ? TP_LAKE : TP_RIVER)
-    if (c > worst) worst = c
-  }
+  if (r.ph !== undefined) worst = r.ph >= 6 && r.ph <= 9 ? 1 : 6
+  if (r.dissolved_oxygen_mg_l !== undefined) worst = Math.max(worst, classAtLeast(r.dissolved_oxygen_mg_l, DO))
+  if (r.codmn_mg_l !== undefined) worst = Math.max(worst, classAtMost(r.codmn_mg_l, CODMN))
+  if (r.cod_mg_l !== undefined) worst = Math.max(worst, classAtMost(r.cod_mg_l, COD))
+  if (r.ammonia_nitrogen_mg_l !== undefined) worst = Math.max(worst, classAtMost(r.ammonia_nitrogen_mg_l, NH3N))
+  if (r.total_phosphorus_mg_l !== undefined) worst = Math.max(worst, classAtMost(r.total_phosphorus_mg_l, body === 'lake' ? TP_LAKE : TP_RIVER))
   // Total nitrogen is a class limit for lakes and reservoirs only.
-  if (body === 'lake' && r.total_nitrogen_mg_l !== undefined) {
-    c = classAtMost(r.total_nitrogen_mg_l, TN_LAKE)
-    if (c > worst) worst = c
-  }
+  if (body === 'lake' && r.total_nitrogen_mg_l !== undefined) worst = Math.max(worst, classAtMost(r.total_nitrogen_mg_l, TN_LAKE))
   return worst === 0 ? undefined : worst
 }
