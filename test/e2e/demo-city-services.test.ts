@@ -1,19 +1,15 @@
 import pino from 'pino'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, describe, expect, it } from 'vitest'
 import { cityServicesPart } from '../../cli/demo-parts/city-services.ts'
 import { have, tempDir } from '../helpers/env.ts'
 import { gatewayFrom } from '../helpers/gateway.ts'
-import { type InfluxServer, startInflux } from '../helpers/influx.ts'
+import { useInflux } from '../helpers/influx.ts'
 import { freePort, waitFor } from '../helpers/net.ts'
 
 describe.skipIf(!have('influxd'))('demo part: ETC gantry and elevator tower', () => {
+  const influx = useInflux()
   const tmp = tempDir()
-  let influx: InfluxServer
-  beforeAll(async () => {
-    influx = await startInflux(`${tmp.dir}/influx`)
-  })
   afterAll(async () => {
-    await influx?.stop()
     tmp.cleanup()
   })
 

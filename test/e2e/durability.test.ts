@@ -2,24 +2,18 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import mqtt from 'mqtt'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, describe, expect, it } from 'vitest'
 import { have, tempDir } from '../helpers/env.ts'
 import { gatewayFrom, metricValue, stationReading } from '../helpers/gateway.ts'
-import { type InfluxServer, startInflux } from '../helpers/influx.ts'
+import { useInflux } from '../helpers/influx.ts'
 import { freePort, sleep, waitFor } from '../helpers/net.ts'
 
 const ROOT = join(import.meta.dirname, '..', '..')
 
 describe.skipIf(!have('influxd'))('durability: nothing acknowledged is lost', () => {
+  const influx = useInflux()
   const tmp = tempDir()
-  let influx: InfluxServer
-  beforeAll(async () => {
-    influx = await startInflux(join(tmp.dir, 'influx'))
-  })
-  afterAll(async () => {
-    await influx?.stop()
-    tmp.cleanup()
-  })
+  afterAll(() => tmp.cleanup())
 
   it('InfluxDB stopped for 30 s while 5,000 readings arrive: all 5,000 land once (count and sum)', { timeout: 120_000 }, async () => {
     const db = 'outage'

@@ -1,24 +1,20 @@
 import mqtt from 'mqtt'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, describe, expect, it } from 'vitest'
 import { type MqttBuilding, startMqttBuilding } from '../../simulators/elevator/mqtt-building.ts'
 import { have, tempDir } from '../helpers/env.ts'
 import { gatewayFrom } from '../helpers/gateway.ts'
-import { type InfluxServer, startInflux } from '../helpers/influx.ts'
+import { useInflux } from '../helpers/influx.ts'
 import { freePort, sleep, waitFor } from '../helpers/net.ts'
 
 const DB = 'lifts'
 const CAR_OPTIONS = { ratedSpeedMs: 3, topFloor: 12, bottomFloor: 1, trappedAfterSec: 1, stoppedOutsideAfterSec: 1, silentAfterSec: 2 }
 
 describe.skipIf(!have('influxd'))('elevators: simulated monitors over MQTT -> gateway fault detection -> InfluxDB and MQTT alarms', () => {
+  const influx = useInflux()
   const tmp = tempDir()
-  let influx: InfluxServer
   let sim: MqttBuilding | undefined
-  beforeAll(async () => {
-    influx = await startInflux(`${tmp.dir}/influx`)
-  })
   afterAll(async () => {
     await sim?.stop()
-    await influx?.stop()
     tmp.cleanup()
   })
 

@@ -1,23 +1,19 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, describe, expect, it } from 'vitest'
 import { type RsuSim, startRsuSim } from '../../simulators/etc/rsu.ts'
 import { SCENARIOS } from '../../simulators/etc/traffic.ts'
 import { have, tempDir } from '../helpers/env.ts'
 import { gatewayFrom } from '../helpers/gateway.ts'
-import { type InfluxServer, startInflux } from '../helpers/influx.ts'
+import { useInflux } from '../helpers/influx.ts'
 import { freePort, waitFor } from '../helpers/net.ts'
 
 const DB = 'etc'
 
 describe.skipIf(!have('influxd'))('ETC gantry: simulated RSU -> gateway lane controller -> InfluxDB 1.x', () => {
+  const influx = useInflux()
   const tmp = tempDir()
-  let influx: InfluxServer
   let sim: RsuSim | undefined
-  beforeAll(async () => {
-    influx = await startInflux(`${tmp.dir}/influx`)
-  })
   afterAll(async () => {
     await sim?.stop()
-    await influx?.stop()
     tmp.cleanup()
   })
 

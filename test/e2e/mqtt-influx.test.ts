@@ -1,21 +1,17 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, describe, expect, it } from 'vitest'
 import type { Gateway } from '../../gateway/gateway.ts'
 import { have, tempDir } from '../helpers/env.ts'
 import { gatewayFrom, metricValue, stationReading } from '../helpers/gateway.ts'
-import { type InfluxServer, startInflux } from '../helpers/influx.ts'
+import { startInflux, useInflux } from '../helpers/influx.ts'
 import { type MosquittoServer, mosquittoPub, startMosquitto } from '../helpers/mosquitto.ts'
 import { freePort, waitFor } from '../helpers/net.ts'
 
 const DB = 'e2e'
 
 describe.skipIf(!have('influxd', 'mosquitto', 'mosquitto_pub'))('MQTT to InfluxDB 1.x, published by mosquitto_pub', () => {
+  const influx = useInflux()
   const tmp = tempDir()
-  let influx: InfluxServer
-  beforeAll(async () => {
-    influx = await startInflux(`${tmp.dir}/influx`)
-  })
   afterAll(async () => {
-    await influx?.stop()
     tmp.cleanup()
   })
 

@@ -1,4 +1,6 @@
+import { afterAll, beforeAll } from 'vitest'
 import { findInfluxd, influxd } from '../../cli/influxd.ts'
+import { tempDir } from './env.ts'
 import { freePort } from './net.ts'
 
 /** A real InfluxDB 1.x (Debian's influxd) on free loopback ports with its data in `dir`. */
@@ -41,5 +43,39 @@ export async function startInflux(dir: string): Promise<InfluxServer> {
     },
     stop: () => server.stop(),
     restart: () => server.start(),
+  }
+}
+
+/**
+ * A real InfluxDB for the enclosing `describe`: started in `beforeAll` in a temporary directory of its own,
+ * stopped and removed in `afterAll` (which runs after the suite's own after-hooks registered later). The
+ * returned handle is usable at once and forwards to the running server.
+ */
+export function useInflux(): InfluxServer {
+  let server: InfluxServer | undefined
+  let tmp: { dir: string; cleanup: () => void } | undefined
+  const running = () => {
+    if (!server) throw new Error('InfluxDB is not started yet (use it inside tests or later hooks)')
+    return server
+  }
+  beforeAll(async () => {
+    tmp = tempDir('influx-')
+    server = await startInflux(tmp.dir)
+  })
+  afterAll(async () => {
+    await server?.stop()
+    tmp?.cleanup()
+  })
+  return {
+    get url() {
+      return running().url
+    },
+    get port() {
+      return running().port
+    },
+    query: (db, q) => running().query(db, q),
+    count: (db, m, f, w) => running().count(db, m, f, w),
+    stop: () => running().stop(),
+    restart: () => running().restart(),
   }
 }
