@@ -5,7 +5,7 @@
  * CPU time comes from /proc/<pid>/stat and its peak RSS from /proc/<pid>/status (VmHWM).
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
@@ -64,6 +64,9 @@ async function endToEnd(influxUrl: string, qos: 0 | 1, n: number, dir: string, c
     gw.stdout!.on('data', (d: Buffer) => d.toString().includes('gateway ') && resolve())
     gw.once('exit', (c) => reject(new Error(`gateway exited ${c}`)))
   })
+  // BENCH_GATEWAY_OUT=FILE keeps the gateway's output (e.g. with BENCH_NODE_FLAGS=--trace-gc).
+  const keep = process.env['BENCH_GATEWAY_OUT']
+  if (keep) gw.stdout!.on('data', (d: Buffer) => appendFileSync(keep, d))
   const pid = gw.pid!
   const base = 1_785_000_000_000
   const cpu0 = cpuMs(pid)
@@ -102,17 +105,21 @@ export async function run_(): Promise<Record<string, unknown>> {
   const db = influxd({ bin, dir: join(dir, 'influx'), port: await portOr(0), rpcPort: await portOr(0) })
   await db.start()
   try {
+    // BENCH_ONLY=qos0,qos1,qos1_10_connections runs a subset (e.g. while profiling one of them).
+    const only = new Set((process.env['BENCH_ONLY'] ?? 'qos0,qos1,qos1_10_connections').split(','))
     const raw = Math.round(await rawRate(db.url, n))
-    const q0 = await endToEnd(db.url, 0, n, dir, 1)
-    const q1 = await endToEnd(db.url, 1, n, dir, 1)
-    // Stations each have their own link: QoS 1 over ten connections is the closer picture of a district.
-    const q1m = await endToEnd(db.url, 1, n, dir, 10)
     const ratio = (r: { end_to_end_per_s: number }) => Number((r.end_to_end_per_s / raw).toFixed(3))
+    const scenario = async (name: string, qos: 0 | 1, connections: number) => {
+      if (!only.has(name)) return {}
+      const r = await endToEnd(db.url, qos, n, dir, connections)
+      return { [name]: { ...r, ratio_to_raw: ratio(r) } }
+    }
     return {
       influx_raw_points_per_s: raw,
-      qos0: { ...q0, ratio_to_raw: ratio(q0) },
-      qos1: { ...q1, ratio_to_raw: ratio(q1) },
-      qos1_10_connections: { ...q1m, ratio_to_raw: ratio(q1m) },
+      ...(await scenario('qos0', 0, 1)),
+      ...(await scenario('qos1', 1, 1)),
+      // Stations each have their own link: QoS 1 over ten connections is the closer picture of a district.
+      ...(await scenario('qos1_10_connections', 1, 10)),
       goals: { qos0_cpu_us: 8, qos1_cpu_us: 15, qos0_ratio: 0.5, qos1_ratio: 0.35, rss_mb: 200 },
     }
   } finally {

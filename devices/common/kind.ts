@@ -39,6 +39,11 @@ export interface DeviceKind<S extends z.ZodType = z.ZodType> {
   measurement: string
   schema: S
   toPoints(reading: z.infer<S>, ctx: NormalizeContext): Point[]
+  /**
+   * A fast path for the commonest well-formed JSON message (devices/common/flat-json.ts): the point the
+   * schema path would give, or undefined for any message it does not take, which then goes the schema way.
+   */
+  fastTelemetry?(payload: Buffer, ctx: NormalizeContext): Point | undefined
   decoders: readonly LineDecoder[]
   /** Device-reported events (`city/<district>/<kind>/<device>/event` over MQTT), for kinds that have them. */
   event?: EventMessages

@@ -11,6 +11,12 @@ export interface Point {
   tags: Record<string, string>
   fields: Record<string, FieldValue>
   time: number
+  /**
+   * The fields already as a line-protocol field set (`ph=7.12,water_temp_c=18.3`), when a codec had their
+   * decimal text at hand (devices/common/flat-json.ts). It says exactly what `fields` says; the sinks'
+   * formatter is then skipped.
+   */
+  fieldsLine?: string
 }
 
 /** The `kind` tag values of data-model.md. */

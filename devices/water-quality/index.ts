@@ -1,5 +1,6 @@
 import { defineDeviceKind, type LineDecoder, type NormalizeContext } from '../common/kind.ts'
 import type { FieldValue, Point } from '../common/point.ts'
+import { compileFlatReading } from '../common/flat-json.ts'
 import { timestampMs } from '../common/time.ts'
 import { gb3838Class, type WaterBody } from './gb3838.ts'
 import { DATA_CNS, decodeHj212, hj212Data, hj212Point } from './hj212.ts'
@@ -19,6 +20,23 @@ export function waterQualityPoint(r: WaterQualityReading, ctx: NormalizeContext)
   const cls = gb3838Class(r, waterBody(ctx))
   if (cls !== undefined) fields['gb3838_class'] = cls
   return { measurement: 'water_quality', tags: {}, fields, time: timestampMs(r.ts, ctx.receivedAt) }
+}
+
+// A station's all-numbers reading, read without JSON.parse and zod (same result; see flat-json.ts).
+const flatReading = compileFlatReading(WaterQualityReading, 'water_quality', { requireField: true, refinements: 1 })
+
+/** The fast path of `waterQualityPoint` for a flat JSON reading; undefined sends it the schema way. */
+export function fastWaterQualityPoint(payload: Buffer, ctx: NormalizeContext): Point | undefined {
+  const r = flatReading?.parse(payload)
+  if (!r) return undefined
+  const fields: Record<string, FieldValue> = r.fields
+  let line = r.line
+  const cls = gb3838Class(r.fields, waterBody(ctx))
+  if (cls !== undefined) {
+    fields['gb3838_class'] = cls
+    line += `,gb3838_class=${cls}i`
+  }
+  return { measurement: 'water_quality', tags: {}, fields, time: r.ts ?? ctx.receivedAt, fieldsLine: line }
 }
 
 /** `smartcity decode hj212 FILE`: one packet per line, trailing CR LF optional. */
@@ -45,5 +63,6 @@ export const waterQuality = defineDeviceKind({
   measurement: 'water_quality',
   schema: WaterQualityReading,
   toPoints: (r, ctx) => [waterQualityPoint(r, ctx)],
+  fastTelemetry: fastWaterQualityPoint,
   decoders: [hj212LineDecoder],
 })

@@ -12,6 +12,7 @@ import { Aedes } from 'aedes'
 import mqtt, { type MqttClient } from 'mqtt'
 import type { BrokerConfig } from '../config.ts'
 import type { ComponentHealth, Logger } from '../core/types.ts'
+import { createRouter } from './router.ts'
 
 /** Handles one message; the returned promise gates the QoS 1 acknowledgement. */
 export type MessageHandler = (topic: string, payload: Buffer, qos: 0 | 1 | 2) => Promise<void> | undefined
@@ -58,21 +59,41 @@ interface Route {
   handler: MessageHandler
 }
 
-function dispatch(routes: readonly Route[], topic: string, payload: Buffer, qos: 0 | 1 | 2): Promise<void> | undefined {
-  for (const r of routes) {
-    for (const m of r.matchers) if (m.test(topic)) return r.handler(topic, payload, qos)
+/** The route for a topic: devices publish on the same few topics over and over, so each is matched once. */
+class Routes {
+  private readonly list: Route[] = []
+  private readonly byTopic = new Map<string, Route | null>()
+
+  add(r: Route): void {
+    this.list.push(r)
+    this.byTopic.clear()
   }
-  return undefined
+
+  dispatch(topic: string, payload: Buffer, qos: 0 | 1 | 2): Promise<void> | undefined {
+    let r = this.byTopic.get(topic)
+    if (r === undefined) {
+      r = this.list.find((x) => x.matchers.some((m) => m.test(topic))) ?? null
+      if (this.byTopic.size >= 50_000) this.byTopic.clear()
+      this.byTopic.set(topic, r)
+    }
+    return r === null ? undefined : r.handler(topic, payload, qos)
+  }
+
+  get all(): readonly Route[] {
+    return this.list
+  }
 }
 
 function createEmbedded(cfg: Extract<BrokerConfig, { type: 'embedded' }>, log: Logger): Broker {
-  const routes: Route[] = []
+  const routes = new Routes()
   let server: Server | undefined
   let wsServer: { close(cb?: () => void): void } | undefined
   let port = cfg.port
   const users = new Map(Object.entries(cfg.users))
   const broker = new Aedes({
     id: 'smartcity-gateway',
+    // aedes' router and its default concurrency, with the shortcut for telemetry nobody subscribes to.
+    mq: createRouter({ concurrency: 100 }),
     authenticate: (_client, username, password, done) => {
       if (users.size === 0) return done(null, true)
       const ok = username !== undefined && users.get(username) === password?.toString()
@@ -85,7 +106,7 @@ function createEmbedded(cfg: Extract<BrokerConfig, { type: 'embedded' }>, log: L
     authorizePublish: (_client, packet, done) => {
       let p: Promise<void> | undefined
       try {
-        p = dispatch(routes, packet.topic, packet.payload as Buffer, packet.qos)
+        p = routes.dispatch(packet.topic, packet.payload as Buffer, packet.qos)
       } catch (err) {
         log.error({ err, topic: packet.topic }, 'message handler threw')
       }
@@ -106,7 +127,7 @@ function createEmbedded(cfg: Extract<BrokerConfig, { type: 'embedded' }>, log: L
   return {
     type: 'embedded',
     onMessages(filters, qos, handler) {
-      routes.push({ filters, matchers: filters.map(compileFilter), qos, handler })
+      routes.add({ filters, matchers: filters.map(compileFilter), qos, handler })
     },
     publish(topic, payload, opts) {
       return new Promise((resolve, reject) =>
@@ -146,7 +167,7 @@ function createEmbedded(cfg: Extract<BrokerConfig, { type: 'embedded' }>, log: L
 }
 
 function createExternal(cfg: Extract<BrokerConfig, { type: 'external' }>, log: Logger): Broker {
-  const routes: Route[] = []
+  const routes = new Routes()
   let client: MqttClient | undefined
   let connected = false
   let lastError: string | undefined
@@ -154,7 +175,7 @@ function createExternal(cfg: Extract<BrokerConfig, { type: 'external' }>, log: L
   return {
     type: 'external',
     onMessages(filters, qos, handler) {
-      routes.push({ filters, matchers: filters.map(compileFilter), qos, handler })
+      routes.add({ filters, matchers: filters.map(compileFilter), qos, handler })
     },
     async publish(topic, payload, opts) {
       if (!client) throw new Error('broker not started')
@@ -176,7 +197,7 @@ function createExternal(cfg: Extract<BrokerConfig, { type: 'external' }>, log: L
       c.handleMessage = (packet, callback) => {
         let p: Promise<void> | undefined
         try {
-          p = dispatch(routes, packet.topic, packet.payload as Buffer, packet.qos)
+          p = routes.dispatch(packet.topic, packet.payload as Buffer, packet.qos)
         } catch (err) {
           log.error({ err, topic: packet.topic }, 'message handler threw')
         }
@@ -191,7 +212,7 @@ function createExternal(cfg: Extract<BrokerConfig, { type: 'external' }>, log: L
         )
       }
       const subs: Record<string, { qos: 0 | 1 }> = {}
-      for (const r of routes) for (const f of r.filters) subs[f] = { qos: r.qos }
+      for (const r of routes.all) for (const f of r.filters) subs[f] = { qos: r.qos }
       let subscribed = Promise.resolve()
       c.on('connect', (ack) => {
         connected = true

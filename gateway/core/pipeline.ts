@@ -41,10 +41,13 @@ export function createPipeline(opts: {
   }
 
   function stagePoint(p: Point, baseTags: string): boolean {
-    const before = dropped.n
-    const fields = formatFields(p.measurement, p.fields, dropped)
-    if (dropped.n !== before) metrics.fieldsDropped.inc(dropped.n - before)
-    if (!fields) return false
+    let fields = p.fieldsLine
+    if (fields === undefined) {
+      const before = dropped.n
+      fields = formatFields(p.measurement, p.fields, dropped)
+      if (dropped.n !== before) metrics.fieldsDropped.inc(dropped.n - before)
+      if (!fields) return false
+    }
     let tags = baseTags
     for (const k in p.tags) {
       const v = p.tags[k]

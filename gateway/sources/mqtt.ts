@@ -3,7 +3,8 @@
  *   city/<district>/<kind>/<device>/telemetry   a reading (or an array of readings) in canonical field names
  *   city/<district>/<kind>/<device>/status      `online` / `offline` (retained; the device's last will)
  *   city/<district>/<kind>/<device>/event       a device-reported event, for kinds that define one
- * decode (JSON) -> validate (the kind's zod schema) -> normalize (the kind's toPoints) -> ingest.
+ * decode (JSON) -> validate (the kind's zod schema) -> normalize (the kind's toPoints) -> ingest, with the kind's
+ * fast path (devices/common/flat-json.ts) tried first for telemetry: same result, a fraction of the cost.
  */
 import { isUtf8 } from 'node:buffer'
 import type { z } from 'zod'
@@ -111,6 +112,14 @@ export function createMqttSource(cfg: MqttSourceConfig, deps: MqttSourceDeps): S
     const decoder: Pick<DeviceKind, 'schema' | 'toPoints'> | undefined = channel === 'telemetry' ? kind : channel === 'event' ? kind.event : undefined
     if (!decoder) return reject(c, topic, payload, 'bad_topic', channel === 'event' ? `kind ${kind.kind} has no event messages` : `unknown channel ${channel}`, device)
 
+    if (channel === 'telemetry' && kind.fastTelemetry !== undefined) {
+      const receivedAt = c.now()
+      const p = kind.fastTelemetry(payload, known ? { receivedAt, options: known.options } : { receivedAt })
+      if (p !== undefined) {
+        const done = c.ingest({ source: cfg.id, device, kind: kind.kind, protocol: 'mqtt', points: [p], district, frames: 1 })
+        return qos === 0 ? undefined : done
+      }
+    }
     let json: unknown
     try {
       json = JSON.parse(payload.toString('utf8'))
