@@ -3,7 +3,8 @@
  *   node --import tsx bench/publisher.ts <mqttUrl> <qos> <count> <devices> <baseTs> [connections]
  * Publishes `count` realistic 7-field station readings over `connections` MQTT connections (stations each
  * have their own link in a district; default 10), as fast as the broker takes them: QoS 0 paced by TCP
- * back-pressure, QoS 1 with a window of in-flight messages per connection. Prints `{"sent": n, "ms": t}`.
+ * back-pressure, QoS 1 with a window of in-flight messages per connection.
+ * Prints `{"sent": n, "ms": t, "start": epochMs}`.
  */
 import mqtt, { type MqttClient } from 'mqtt'
 
@@ -58,4 +59,6 @@ const t0 = performance.now()
 await Promise.all(clients.map((cl, c) => run(cl, c)))
 const ms = performance.now() - t0
 await Promise.all(clients.map((cl) => cl.endAsync()))
-process.stdout.write(`${JSON.stringify({ sent: count, ms, connections })}\n`)
+// `start`: when the first reading went out, as epoch ms (performance.timeOrigin based, sub-millisecond).
+const cpu = process.cpuUsage()
+process.stdout.write(`${JSON.stringify({ sent: count, ms, connections, start: performance.timeOrigin + t0, cpuUs: cpu.user + cpu.system })}\n`)

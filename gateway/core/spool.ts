@@ -358,33 +358,44 @@ export function createSpool(opts: SpoolOptions): Spool {
           segment = seg.id
           offset = 0
         }
-        if (offset >= seg.size) continue
-        const want = Math.min(seg.size - offset, maxBytes - bytes)
-        if (want <= 0) break
-        const buf = Buffer.allocUnsafe(want)
-        const rfd = openSync(seg.path, 'r')
-        let got = 0
+        // Read what the wanted lines should take (from the segment's mean line length, with a margin), not
+        // the whole backlog: a sink that is behind must not pull megabytes per batch to use one.
+        const mean = seg.lines > 0 ? seg.size / seg.lines : 256
+        let chunk = Math.max(64 << 10, Math.ceil(mean * (maxLines - count) * 1.1) + 4096)
+        const rfd = offset < seg.size ? openSync(seg.path, 'r') : -1
         try {
-          while (got < want) {
-            const n = readSync(rfd, buf, got, want - got, offset + got)
-            if (n <= 0) break
-            got += n
+          while (offset < seg.size && count < maxLines && bytes < maxBytes) {
+            const want = Math.min(seg.size - offset, maxBytes - bytes, chunk)
+            const buf = Buffer.allocUnsafe(want)
+            let got = 0
+            while (got < want) {
+              const n = readSync(rfd, buf, got, want - got, offset + got)
+              if (n <= 0) break
+              got += n
+            }
+            if (got === 0) break
+            // Whole lines only, at most maxLines in all.
+            let end = 0
+            while (count < maxLines) {
+              const nl = buf.indexOf(NL, end)
+              if (nl < 0 || nl >= got) break
+              end = nl + 1
+              count++
+            }
+            if (end === 0) {
+              // One line longer than the chunk: read again with room for it (up to maxBytes).
+              if (want >= maxBytes - bytes || got < want) break
+              chunk *= 2
+              continue
+            }
+            parts.push(buf.subarray(0, end))
+            offset += end
+            bytes += end
           }
         } finally {
-          closeSync(rfd)
+          if (rfd >= 0) closeSync(rfd)
         }
-        // Whole lines only, at most maxLines in all.
-        let end = 0
-        while (count < maxLines) {
-          const nl = buf.indexOf(NL, end)
-          if (nl < 0 || nl >= got) break
-          end = nl + 1
-          count++
-        }
-        if (end > 0) parts.push(buf.subarray(0, end))
-        offset += end
-        bytes += end
-        if (count >= maxLines || bytes >= maxBytes || end < got) break
+        if (count >= maxLines || bytes >= maxBytes || offset < seg.size) break
       }
       if (count === 0) return undefined
       return { body: parts.length === 1 ? parts[0]! : Buffer.concat(parts), count, end: { segment, offset } }
