@@ -6,6 +6,7 @@
  * Used to see where a change moves the CPU time without the noise of three processes on two cores:
  *   node --import tsx bench/hot-path.ts            (BENCH_READINGS, default 200000)
  *   BENCH_PROFILE=/tmp/hot.cpuprofile ...       (a CPU profile of the measured part alone, for DevTools)
+ *   BENCH_HEAP_PROFILE=/tmp/hot.heapprofile ... (where the measured part allocates, garbage included)
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { Session } from 'node:inspector/promises'
@@ -87,11 +88,16 @@ async function once(qos: 0 | 1, n: number): Promise<Record<string, number>> {
     return t
   }
   const profile = process.env['BENCH_PROFILE']
-  const session = profile ? new Session() : undefined
-  if (session) {
-    session.connect()
+  const heapProfile = process.env['BENCH_HEAP_PROFILE']
+  const session = profile || heapProfile ? new Session() : undefined
+  if (session) session.connect()
+  if (session && profile) {
     await session.post('Profiler.enable')
     await session.post('Profiler.start')
+  }
+  if (session && heapProfile) {
+    await session.post('HeapProfiler.enable')
+    await session.post('HeapProfiler.startSampling', { samplingInterval: 4096, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true })
   }
   const cpu0 = process.cpuUsage()
   const t0 = performance.now()
@@ -105,11 +111,15 @@ async function once(qos: 0 | 1, n: number): Promise<Record<string, number>> {
   while (qos === 1 ? acked < n : accepted() < n) await new Promise((res) => setTimeout(res, qos === 1 ? 1 : 5))
   const ms = performance.now() - t0
   const cpu = process.cpuUsage(cpu0)
-  if (session) {
+  if (session && profile) {
     const { profile: p } = await session.post('Profiler.stop')
     writeFileSync(`${profile}.qos${qos}`, JSON.stringify(p))
-    session.disconnect()
   }
+  if (session && heapProfile) {
+    const { profile: p } = await session.post('HeapProfiler.stopSampling')
+    writeFileSync(`${heapProfile}.qos${qos}`, JSON.stringify(p))
+  }
+  session?.disconnect()
   const out = {
     readings: n,
     accepted: accepted(),

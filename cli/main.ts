@@ -5,6 +5,8 @@
  *   smartcity decode <format> FILE                decode captured frames, one JSON object per line
  *   smartcity check-config FILE                   validate a configuration, every problem with its key path
  */
+// First: makes disabled `debug` loggers no-ops before aedes, mqtt-packet and MQTT.js load them.
+import '../gateway/broker/quiet-debug.ts'
 import { parseArgs } from 'node:util'
 import pino from 'pino'
 import { loadConfig } from '../gateway/config.ts'

@@ -3,6 +3,8 @@
  * pipeline, the MQTT broker, sources, processors and the HTTP API. Start sinks, then the pipeline, then
  * sources; stop in reverse (Telegraf agent.go).
  */
+// First: makes disabled `debug` loggers no-ops before aedes, mqtt-packet and MQTT.js load them.
+import './broker/quiet-debug.ts'
 import { existsSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import type { FastifyInstance } from 'fastify'

@@ -7,6 +7,8 @@
  * the session and queues QoS 1 messages while the gateway is away; MQTT.js sends the PUBACK after
  * `handleMessage` calls back, which we do after the spool append.
  */
+// First: makes disabled `debug` loggers no-ops before aedes, mqtt-packet and MQTT.js load them.
+import './quiet-debug.ts'
 import { createServer, type Server } from 'node:net'
 import { Aedes } from 'aedes'
 import mqtt, { type MqttClient } from 'mqtt'
