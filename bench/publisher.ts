@@ -31,7 +31,7 @@ async function run(client: MqttClient, c: number): Promise<void> {
     return
   }
   // In-flight QoS 1 messages per connection: with one connection the rate is window / round trip.
-  const WINDOW = 2000
+  const WINDOW = Number(process.env['BENCH_QOS1_WINDOW'] ?? 2000)
   let next = c
   let inflight = 0
   let done = 0

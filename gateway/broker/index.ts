@@ -14,6 +14,7 @@ import { Aedes } from 'aedes'
 import mqtt, { type MqttClient } from 'mqtt'
 import type { BrokerConfig } from '../config.ts'
 import type { ComponentHealth, Logger } from '../core/types.ts'
+import { createPersistence } from './persistence.ts'
 import { createRouter } from './router.ts'
 
 /** Handles one message; the returned promise gates the QoS 1 acknowledgement. */
@@ -96,6 +97,8 @@ function createEmbedded(cfg: Extract<BrokerConfig, { type: 'embedded' }>, log: L
     id: 'smartcity-gateway',
     // aedes' router and its default concurrency, with the shortcut for telemetry nobody subscribes to.
     mq: createRouter({ concurrency: 100 }),
+    // aedes' in-memory session store, with the same kind of shortcut for its per-message lookup.
+    persistence: createPersistence(),
     authenticate: (_client, username, password, done) => {
       if (users.size === 0) return done(null, true)
       const ok = username !== undefined && users.get(username) === password?.toString()

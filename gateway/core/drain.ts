@@ -1,18 +1,25 @@
 /**
  * One drain loop per sink: read a batch after the sink's cursor, write it, act on the answer, acknowledge.
- * Batches go out when `batchSize` lines are pending or `flushIntervalMs` after the first one. A retry
+ * Batches go out when `batchSize` lines are pending or `flushIntervalMs` after the first one. While a
+ * backlog drains, up to `concurrency` full batches are in flight (the database parses one while the next is
+ * on its way); they are acknowledged in order, and if one fails, the others are let finish and everything
+ * from the failed batch on is sent again after it. So the database ends as if every batch had gone alone
+ * and in order, even where two batches hold the same series and time (writes are idempotent: sending a
+ * written batch again changes nothing). A retry
  * backs off exponentially with jitter (a Retry-After wins) and sends the same batch again, so order is kept.
  * A rejected batch is split in halves until the lines InfluxDB refuses are alone; only those go to the
  * dead-letter log (writes are idempotent, so re-sending the accepted half is harmless). 413 halves the batch.
  */
 import type { DeadLetterLog } from './deadletter.ts'
 import type { Metrics } from './metrics.ts'
-import { joinLines, type Spool, splitLines } from './spool.ts'
-import type { ComponentHealth, LineBatch, Logger, Sink } from './types.ts'
+import { joinLines, type Spool, type SpoolBatch, splitLines } from './spool.ts'
+import type { ComponentHealth, LineBatch, Logger, Sink, WriteResult } from './types.ts'
 
 export interface DrainOptions {
   batchSize: number
   flushIntervalMs: number
+  /** Full batches in flight at once (default 1). */
+  concurrency?: number
   minBackoffMs: number
   maxBackoffMs: number
 }
@@ -52,12 +59,24 @@ export function createDrain(sink: Sink, spool: Spool, deadLetter: DeadLetterLog,
   }
 
   /** Write a batch until it is all written or dead-lettered. Returns false when stopped first. */
-  async function deliver(batch: LineBatch): Promise<boolean> {
+  function deliver(batch: LineBatch): Promise<boolean> {
+    return settle(batch, undefined)
+  }
+
+  /** Like deliver, for a batch whose first answer (`first`) is already in, if it is. */
+  async function settle(batch: LineBatch, first: WriteResult | undefined): Promise<boolean> {
+    let known = first
     for (;;) {
       if (ac.signal.aborted) return false
-      const end = latency.startTimer()
-      const r = await sink.write(batch)
-      end()
+      let r: WriteResult
+      if (known) {
+        r = known
+        known = undefined
+      } else {
+        const end = latency.startTimer()
+        r = await sink.write(batch)
+        end()
+      }
       if (r.kind === 'accepted') {
         written.inc(batch.count)
         if (failures > 0) log.info({ sink: sink.id, after: failures }, 'sink writes again')
@@ -89,15 +108,69 @@ export function createDrain(sink: Sink, spool: Spool, deadLetter: DeadLetterLog,
     }
   }
 
+  interface InFlight {
+    batch: SpoolBatch
+    result: Promise<WriteResult>
+    done: () => void
+  }
+
+  function send(batch: SpoolBatch): InFlight {
+    const end = latency.startTimer()
+    return { batch, result: sink.write(batch), done: end }
+  }
+
   async function run(): Promise<void> {
+    const concurrency = Math.max(1, o.concurrency ?? 1)
+    const inflight: InFlight[] = []
+    // Read buffers, reused once their batch is accepted (a batch that failed keeps its own; rare).
+    const buffers: Buffer[] = []
+    let inflightLines = 0
     while (!ac.signal.aborted) {
-      await spool.wait(sink.id, o.batchSize, o.flushIntervalMs, ac.signal)
-      if (ac.signal.aborted) break
-      const batch = spool.read(sink.id, o.batchSize)
-      if (!batch) continue
-      if (!(await deliver(batch))) break
-      spool.ack(sink.id, batch.end, batch.count)
+      if (inflight.length === 0) {
+        await spool.wait(sink.id, o.batchSize, o.flushIntervalMs, ac.signal)
+        if (ac.signal.aborted) break
+        const into = buffers.pop()
+        const batch = spool.read(sink.id, o.batchSize, undefined, undefined, into)
+        if (!batch) {
+          if (into) buffers.push(into)
+          continue
+        }
+        inflight.push(send(batch))
+        inflightLines += batch.count
+      }
+      // More full batches behind the first, without waiting for them.
+      while (inflight.length < concurrency && spool.pending(sink.id) - inflightLines >= o.batchSize) {
+        const into = buffers.pop()
+        const batch = spool.read(sink.id, o.batchSize, undefined, inflight[inflight.length - 1]!.batch.end, into)
+        if (!batch) {
+          if (into) buffers.push(into)
+          break
+        }
+        inflight.push(send(batch))
+        inflightLines += batch.count
+      }
+      const head = inflight.shift()!
+      inflightLines -= head.batch.count
+      const r = await head.result
+      head.done()
+      if (r.kind === 'accepted') {
+        written.inc(head.batch.count)
+        if (failures > 0) log.info({ sink: sink.id, after: failures }, 'sink writes again')
+        failures = 0
+        lastError = undefined
+        spool.ack(sink.id, head.batch.end, head.batch.count)
+        buffers.push(head.batch.buffer)
+        continue
+      }
+      // Let the others finish (their answers do not count), then go on one batch at a time from this one.
+      await Promise.allSettled(inflight.map((f) => f.result))
+      for (const f of inflight) f.done()
+      inflight.length = 0
+      inflightLines = 0
+      if (!(await settle(head.batch, r))) break
+      spool.ack(sink.id, head.batch.end, head.batch.count)
     }
+    await Promise.allSettled(inflight.map((f) => f.result))
   }
 
   return {

@@ -41,6 +41,8 @@ export interface SpoolBatch {
   body: Buffer
   count: number
   end: Position
+  /** The buffer `body` lies in: give it back to `read` as `into` once the batch is written, to reuse it. */
+  buffer: Buffer
 }
 
 /** The lines of a batch as strings (only needed to bisect a refused batch). */
@@ -109,8 +111,12 @@ export interface Spool {
   committed(): Promise<void>
   /** Write the staged group now. */
   commitNow(): void
-  /** Read up to `maxLines` lines after the sink's cursor. */
-  read(sink: string, maxLines: number, maxBytes?: number): SpoolBatch | undefined
+  /**
+   * Read up to `maxLines` lines after the sink's cursor (or after `from`, a batch still in flight), into
+   * `into` when given (grown if it is too small): a drain reuses its buffers instead of allocating a
+   * megabyte per batch, which would pile up outside the JavaScript heap until a full collection.
+   */
+  read(sink: string, maxLines: number, maxBytes?: number, from?: Position, into?: Buffer): SpoolBatch | undefined
   /** Acknowledge a sink's progress up to `end`. */
   ack(sink: string, end: Position, lines: number): void
   /** Lines not yet acknowledged by `sink`. */
@@ -345,13 +351,13 @@ export function createSpool(opts: SpoolOptions): Spool {
     },
     commitNow: flush,
 
-    read(sink, maxLines, maxBytes = 16 << 20) {
-      const pos = cursors.get(sink)
+    read(sink, maxLines, maxBytes = 16 << 20, from, into) {
+      const pos = from ?? cursors.get(sink)
       if (!pos) return undefined
       let { segment, offset } = pos
-      const parts: Buffer[] = []
+      let out = into
+      let len = 0
       let count = 0
-      let bytes = 0
       for (const seg of segments) {
         if (seg.id < segment) continue
         if (seg.id > segment) {
@@ -364,41 +370,45 @@ export function createSpool(opts: SpoolOptions): Spool {
         let chunk = Math.max(64 << 10, Math.ceil(mean * (maxLines - count) * 1.1) + 4096)
         const rfd = offset < seg.size ? openSync(seg.path, 'r') : -1
         try {
-          while (offset < seg.size && count < maxLines && bytes < maxBytes) {
-            const want = Math.min(seg.size - offset, maxBytes - bytes, chunk)
-            const buf = Buffer.allocUnsafe(want)
+          while (offset < seg.size && count < maxLines && len < maxBytes) {
+            const want = Math.min(seg.size - offset, maxBytes - len, chunk)
+            if (!out || out.length - len < want) {
+              const bigger = Buffer.allocUnsafe(Math.max(len + want, out ? out.length * 2 : 0))
+              if (out && len > 0) out.copy(bigger, 0, 0, len)
+              out = bigger
+            }
             let got = 0
             while (got < want) {
-              const n = readSync(rfd, buf, got, want - got, offset + got)
+              const n = readSync(rfd, out, len + got, want - got, offset + got)
               if (n <= 0) break
               got += n
             }
             if (got === 0) break
-            // Whole lines only, at most maxLines in all.
-            let end = 0
+            // Whole lines only, at most maxLines in all; a partial line is read again next time.
+            let end = len
+            const stop = len + got
             while (count < maxLines) {
-              const nl = buf.indexOf(NL, end)
-              if (nl < 0 || nl >= got) break
+              const nl = out.indexOf(NL, end)
+              if (nl < 0 || nl >= stop) break
               end = nl + 1
               count++
             }
-            if (end === 0) {
+            if (end === len) {
               // One line longer than the chunk: read again with room for it (up to maxBytes).
-              if (want >= maxBytes - bytes || got < want) break
+              if (want >= maxBytes - len || got < want) break
               chunk *= 2
               continue
             }
-            parts.push(buf.subarray(0, end))
-            offset += end
-            bytes += end
+            offset += end - len
+            len = end
           }
         } finally {
           if (rfd >= 0) closeSync(rfd)
         }
-        if (count >= maxLines || bytes >= maxBytes || offset < seg.size) break
+        if (count >= maxLines || len >= maxBytes || offset < seg.size) break
       }
-      if (count === 0) return undefined
-      return { body: parts.length === 1 ? parts[0]! : Buffer.concat(parts), count, end: { segment, offset } }
+      if (count === 0 || !out) return undefined
+      return { body: out.subarray(0, len), count, end: { segment, offset }, buffer: out }
     },
 
     ack(sink, end, lines) {

@@ -120,6 +120,7 @@ export type WriteResult =
 
 /** A batch of line protocol (millisecond precision): `count` lines, each ended by a newline. */
 export interface LineBatch {
+  /** Newline-terminated lines. A sink must not keep it after `write` resolves: the drain reuses it. */
   body: Buffer
   count: number
 }

@@ -5,6 +5,12 @@ const Batching = {
   batchSize: z.number().int().min(1).max(100_000).default(5_000),
   /** A partial batch is written after this long. */
   flushIntervalMs: z.number().int().min(10).max(600_000).default(1_000),
+  /**
+   * Full batches in flight at once while a backlog drains (the database parses one while the next is on
+   * the way). Acknowledged in order; after a failure the batches from the failed one on are sent again one
+   * at a time, in order.
+   */
+  concurrency: z.number().int().min(1).max(16).default(2),
   /** Request time-out. */
   timeoutMs: z.number().int().min(100).max(600_000).default(10_000),
   /** Retry back-off bounds (exponential with jitter; a Retry-After header wins). */

@@ -141,4 +141,30 @@ describe('spool', () => {
     expect(Date.now() - t1).toBeGreaterThanOrEqual(250)
     s.close()
   })
+  it('reads into a buffer it is given, grows it when needed, and reads ahead from a position', async () => {
+    const d = dir()
+    // Small segments, so batches span several of them.
+    const s = open(d, { segmentBytes: 4096 })
+    const lines = Array.from({ length: 3000 }, (_, i) => `m,device=d${i % 5} v=${i} ${1_790_000_000_000 + i}`)
+    for (const l of lines) s.stage(l)
+    await s.committed()
+    const small = Buffer.alloc(16)
+    const first = s.read('a', 1000, undefined, undefined, small)!
+    expect(first.count).toBe(1000)
+    expect(first.buffer).not.toBe(small)
+    expect(first.buffer.length).toBeGreaterThanOrEqual(first.body.length)
+    expect(splitLines(first.body)).toEqual(lines.slice(0, 1000))
+    // The next batch, read before the first is acknowledged, into the first one's buffer.
+    const big = Buffer.alloc(1 << 20)
+    const second = s.read('a', 1000, undefined, first.end, big)!
+    expect(second.buffer).toBe(big)
+    expect(second.body.buffer).toBe(big.buffer)
+    expect(splitLines(second.body)).toEqual(lines.slice(1000, 2000))
+    // The sink's cursor has not moved: reading without a position starts over.
+    expect(splitLines(s.read('a', 10)!.body)).toEqual(lines.slice(0, 10))
+    s.ack('a', first.end, first.count)
+    s.ack('a', second.end, second.count)
+    expect(drainAll(s)).toEqual(lines.slice(2000))
+    s.close()
+  })
 })

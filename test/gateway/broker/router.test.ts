@@ -1,13 +1,15 @@
 /**
- * The embedded broker's router skips the subscription match for topics no filter can match; everything
- * else must behave as aedes' own mqemitter. Checked on the router itself, and on a running gateway with an
- * independent subscriber (mosquitto_sub) that must still get the devices' telemetry.
+ * The embedded broker's router and session store skip their per-message lookups for topics no
+ * subscription can match; everything else must behave as aedes' own mqemitter and aedes-persistence.
+ * Checked on each alone, and on a running gateway with an independent subscriber (mosquitto_sub) and with
+ * a persistent-session subscriber that is offline when telemetry arrives.
  */
 import { spawn } from 'node:child_process'
 import { join } from 'node:path'
 import mqtt from 'mqtt'
 import mqemitter from 'mqemitter'
 import { afterAll, describe, expect, it } from 'vitest'
+import { createPersistence } from '../../../gateway/broker/persistence.ts'
 import { createRouter } from '../../../gateway/broker/router.ts'
 import { have, tempDir } from '../../helpers/env.ts'
 import { gatewayFrom, metricValue } from '../../helpers/gateway.ts'
@@ -124,6 +126,53 @@ describe.skipIf(!have('mosquitto_sub'))('embedded broker with a subscriber', () 
       await dev.endAsync()
     } finally {
       sub.kill('SIGKILL')
+      await gw.stop()
+    }
+  })
+})
+
+describe('broker session store', () => {
+  const tmp = tempDir()
+  afterAll(() => tmp.cleanup())
+
+  it('answers like aedes-persistence for stored subscriptions, and with nothing for other topics', async () => {
+    const store = createPersistence() as unknown as {
+      setup(b: unknown): Promise<void>
+      addSubscriptions(c: unknown, s: unknown[]): Promise<void>
+      subscriptionsByTopic(t: string): Promise<{ clientId: string; topic: string }[]>
+    }
+    await store.setup({ id: 'test' })
+    expect(await store.subscriptionsByTopic('city/d1/water_quality/wq-1/telemetry')).toEqual([])
+    await store.addSubscriptions({ id: 'ops' }, [{ topic: 'city/+/water_quality/#', qos: 1 }])
+    const subs = await store.subscriptionsByTopic('city/d1/water_quality/wq-1/telemetry')
+    expect(subs.map((s) => [s.clientId, s.topic])).toEqual([['ops', 'city/+/water_quality/#']])
+    expect(await store.subscriptionsByTopic('other/x')).toEqual([])
+  })
+
+  it('queues QoS 1 telemetry for a persistent subscriber while it is offline', async () => {
+    const gw = gatewayFrom({ dataDir: join(tmp.dir, 'offline'), http: { enabled: false }, broker: { type: 'embedded', port: 0 } })
+    await gw.start()
+    const url = gw.endpoints().mqtt
+    try {
+      const ops = await mqtt.connectAsync(url, { clientId: 'ops-console', clean: false, reconnectPeriod: 0 })
+      await ops.subscribeAsync('city/+/water_quality/#', { qos: 1 })
+      await ops.endAsync()
+      const dev = await mqtt.connectAsync(url, { reconnectPeriod: 0 })
+      await dev.publishAsync('city/d1/water_quality/wq-o/telemetry', '{"ph":7.4}', { qos: 1 })
+      await dev.endAsync()
+      const back = mqtt.connect(url, { clientId: 'ops-console', clean: false, reconnectPeriod: 0, manualConnect: true })
+      const got = new Promise<string>((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error('the queued message did not arrive within 10 s')), 10_000)
+        back.on('message', (topic, p) => {
+          clearTimeout(t)
+          resolve(`${topic} ${p.toString()}`)
+        })
+      })
+      back.connect()
+      expect(await got).toBe('city/d1/water_quality/wq-o/telemetry {"ph":7.4}')
+      await back.endAsync()
+      expect(await metricValue(gw, 'smartcity_readings_accepted_total')).toBe(1)
+    } finally {
       await gw.stop()
     }
   })
