@@ -87,12 +87,50 @@ class Routes {
   }
 }
 
+type AckCallback = (err: Error | null) => void
+
+/**
+ * The QoS 1 acknowledgements waiting on the spool. Every message of a group commit gets the same promise
+ * from its handler, so the callbacks wait in one list per promise, run in arrival order when it settles:
+ * one reaction per group instead of a promise and two closures per message.
+ */
+export class AckGroups {
+  private promise: Promise<void> | undefined
+  private list: AckCallback[] | undefined
+
+  constructor(private readonly log: Logger) {}
+
+  wait(p: Promise<void>, done: AckCallback): void {
+    if (p !== this.promise || !this.list) {
+      const list: AckCallback[] = []
+      this.promise = p
+      this.list = list
+      p.then(
+        () => this.settle(list, null),
+        (err: unknown) => {
+          // Not on disk: no PUBACK. Closing the connections makes the devices send the messages again.
+          this.log.error({ err, messages: list.length }, 'could not make messages durable; closing their connections so the devices retry')
+          this.settle(list, err instanceof Error ? err : new Error(String(err)))
+        },
+      )
+    }
+    this.list.push(done)
+  }
+
+  private settle(list: AckCallback[], err: Error | null): void {
+    // A promise that has settled takes no more callbacks: the next message starts a new list.
+    if (this.list === list) this.list = undefined
+    for (const done of list) done(err)
+  }
+}
+
 function createEmbedded(cfg: Extract<BrokerConfig, { type: 'embedded' }>, log: Logger): Broker {
   const routes = new Routes()
   let server: Server | undefined
   let wsServer: { close(cb?: () => void): void } | undefined
   let port = cfg.port
   const users = new Map(Object.entries(cfg.users))
+  const acks = new AckGroups(log)
   const broker = new Aedes({
     id: 'smartcity-gateway',
     // aedes' router and its default concurrency, with the shortcut for telemetry nobody subscribes to.
@@ -117,14 +155,7 @@ function createEmbedded(cfg: Extract<BrokerConfig, { type: 'embedded' }>, log: L
       }
       // The handler refuses bad input itself (dead letter); the client is never disconnected for it.
       if (!p || packet.qos === 0) return done(null)
-      p.then(
-        () => done(null),
-        (err: unknown) => {
-          // Not on disk: no PUBACK. Closing the connection makes the device send the message again.
-          log.error({ err, topic: packet.topic }, 'could not make a message durable; closing the connection so the device retries')
-          done(err as Error)
-        },
-      )
+      acks.wait(p, done)
     },
   })
   broker.on('clientError', (client, err) => log.debug({ client: client.id, err: err.message }, 'mqtt client error'))

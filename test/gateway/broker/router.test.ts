@@ -9,6 +9,8 @@ import { join } from 'node:path'
 import mqtt from 'mqtt'
 import mqemitter from 'mqemitter'
 import { afterAll, describe, expect, it } from 'vitest'
+import pino from 'pino'
+import { AckGroups } from '../../../gateway/broker/index.ts'
 import { createPersistence } from '../../../gateway/broker/persistence.ts'
 import { createRouter } from '../../../gateway/broker/router.ts'
 import { have, tempDir } from '../../helpers/env.ts'
@@ -175,5 +177,36 @@ describe('broker session store', () => {
     } finally {
       await gw.stop()
     }
+  })
+})
+
+describe('QoS 1 acknowledgements', () => {
+  const quiet = pino({ level: 'silent' })
+
+  it('run in arrival order when their group is on disk, and all fail when it is not', async () => {
+    const acks = new AckGroups(quiet)
+    const order: string[] = []
+    let resolve!: () => void
+    const group = new Promise<void>((r) => (resolve = r))
+    for (const id of ['a', 'b', 'c']) acks.wait(group, (err) => order.push(`${id}:${err === null ? 'ok' : err.message}`))
+    let reject!: (e: Error) => void
+    const failing = new Promise<void>((_, r) => (reject = r))
+    for (const id of ['d', 'e']) acks.wait(failing, (err) => order.push(`${id}:${err === null ? 'ok' : err.message}`))
+    expect(order).toEqual([])
+    resolve()
+    reject(new Error('disk full'))
+    await turn()
+    expect(order).toEqual(['a:ok', 'b:ok', 'c:ok', 'd:disk full', 'e:disk full'])
+  })
+
+  it('still answers a message whose group promise had already settled', async () => {
+    const acks = new AckGroups(quiet)
+    const p = Promise.resolve()
+    const got: string[] = []
+    acks.wait(p, () => got.push('first'))
+    await turn()
+    acks.wait(p, () => got.push('second'))
+    await turn()
+    expect(got).toEqual(['first', 'second'])
   })
 })
