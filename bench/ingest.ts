@@ -6,7 +6,7 @@
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process'
 import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { findInfluxd, influxd } from '../cli/influxd.ts'
@@ -78,8 +78,16 @@ async function endToEnd(influxUrl: string, qos: 0 | 1, n: number, dir: string, c
       void count(influxUrl, db).then((c) => process.stderr.write(`${Math.round(performance.now() - t0)} ms: ${c} stored, gateway cpu ${Math.round(cpuMs(pid) - cpu0)} ms\n`))
     }, 250)
   }
-  const pub = await run(process.execPath, ['--import', 'tsx', join(ROOT, 'bench', 'publisher.ts'), `mqtt://127.0.0.1:${mqttPort}`, String(qos), String(n), '100', String(base), String(connections)], { cwd: ROOT, maxBuffer: 1 << 20 })
-  const published = JSON.parse(pub.stdout) as { sent: number; ms: number; start: number; cpuUs: number }
+  // The simulated stations: one publisher process per core when there are several connections (devices
+  // are separate machines; one process would cap them at one core), the connections split between them.
+  const procs = connections > 1 ? Math.min(connections, cpus().length) : 1
+  const outs = await Promise.all(
+    Array.from({ length: procs }, (_, p) =>
+      run(process.execPath, ['--import', 'tsx', join(ROOT, 'bench', 'publisher.ts'), `mqtt://127.0.0.1:${mqttPort}`, String(qos), String(n), '100', String(base), String(Math.ceil(connections / procs)), String(p), String(procs)], { cwd: ROOT, maxBuffer: 1 << 20 }),
+    ),
+  )
+  const each = outs.map((o) => JSON.parse(o.stdout) as { sent: number; ms: number; start: number; cpuUs: number })
+  const published = { sent: each.reduce((a, e) => a + e.sent, 0), ms: Math.max(...each.map((e) => e.ms)), start: Math.min(...each.map((e) => e.start)), cpuUs: each.reduce((a, e) => a + e.cpuUs, 0) }
   // Counting every point takes InfluxDB about 25 ms at 200,000 points: polled every 50 ms that would take a
   // third of a core from the database under test. So poll for the newest 1,000 readings (a query over a
   // few milliseconds of data), then count everything once to check that nothing was lost.
@@ -102,6 +110,7 @@ async function endToEnd(influxUrl: string, qos: 0 | 1, n: number, dir: string, c
   await new Promise((r) => gw.once('exit', r))
   return {
     connections,
+    publisher_processes: procs,
     readings: n,
     stored: got,
     lost: n - got,
