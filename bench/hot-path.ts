@@ -16,34 +16,8 @@ import { join } from 'node:path'
 import pino from 'pino'
 import { parseConfig } from '../gateway/config.ts'
 import { createGateway } from '../gateway/gateway.ts'
+import { connectPacket, publishPacket } from './mqtt-wire.ts'
 import { runIfMain } from './standalone.ts'
-
-function remainingLength(n: number): number[] {
-  const out: number[] = []
-  do {
-    let b = n % 128
-    n = Math.floor(n / 128)
-    if (n > 0) b |= 0x80
-    out.push(b)
-  } while (n > 0)
-  return out
-}
-
-function str(s: string): Buffer {
-  const b = Buffer.from(s)
-  return Buffer.concat([Buffer.from([b.length >> 8, b.length & 0xff]), b])
-}
-
-function connectPacket(clientId: string): Buffer {
-  const body = Buffer.concat([str('MQTT'), Buffer.from([4, 0x02, 0, 60]), str(clientId)])
-  return Buffer.concat([Buffer.from([0x10, ...remainingLength(body.length)]), body])
-}
-
-function publishPacket(topic: string, payload: string, qos: 0 | 1, id: number): Buffer {
-  const p = Buffer.from(payload)
-  const body = Buffer.concat([str(topic), qos ? Buffer.from([id >> 8, id & 0xff]) : Buffer.alloc(0), p])
-  return Buffer.concat([Buffer.from([0x30 | (qos << 1), ...remainingLength(body.length)]), body])
-}
 
 const payload = (i: number, base: number) =>
   `{"ts":${base + i},"ph":${(7 + (i % 50) / 100).toFixed(2)},"water_temp_c":${(18 + (i % 30) / 10).toFixed(1)},"dissolved_oxygen_mg_l":${(8 + (i % 20) / 10).toFixed(1)},"turbidity_ntu":${(3 + (i % 40) / 10).toFixed(1)},"conductivity_us_cm":${450 + (i % 60)},"cod_mg_l":${(12 + (i % 80) / 10).toFixed(1)},"ammonia_nitrogen_mg_l":${(0.3 + (i % 25) / 100).toFixed(2)}}`

@@ -51,11 +51,12 @@ async function rawRate(url: string, n: number, db: string): Promise<number> {
   return (n / (performance.now() - t0)) * 1000
 }
 
-async function endToEnd(influxUrl: string, qos: 0 | 1, n: number, dir: string, connections: number, round: number) {
-  const db = `e2e_qos${qos}_c${connections}_r${round}`
+async function endToEnd(influxUrl: string, qos: 0 | 1, n: number, dir: string, connections: number, round: number, publisher: 'publisher' | 'lean-publisher') {
+  const tag = `qos${qos}-c${connections}-${publisher}-r${round}`
+  const db = `e2e_${tag.replace(/-/g, '_')}`
   const mqttPort = await portOr(0)
-  const cfg = join(dir, `gw-qos${qos}-c${connections}-r${round}.yaml`)
-  writeFileSync(cfg, `dataDir: ${join(dir, `gw-qos${qos}-c${connections}-r${round}`)}\nlog: { level: warn }\nbroker: { type: embedded, port: ${mqttPort} }\nhttp: { enabled: false }\nsinks:\n  - type: influx-v1\n    url: ${influxUrl}\n    database: ${db}\n    batchSize: 5000\n    flushIntervalMs: 200\n`)
+  const cfg = join(dir, `gw-${tag}.yaml`)
+  writeFileSync(cfg, `dataDir: ${join(dir, `gw-${tag}`)}\nlog: { level: warn }\nbroker: { type: embedded, port: ${mqttPort} }\nhttp: { enabled: false }\nsinks:\n  - type: influx-v1\n    url: ${influxUrl}\n    database: ${db}\n    batchSize: 5000\n    flushIntervalMs: 200\n`)
   const entry = join(ROOT, 'bin', 'smartcity.js')
   // Extra node flags for the gateway process (e.g. `--max-semi-space-size=32`), to compare settings.
   const flags = (process.env['BENCH_NODE_FLAGS'] ?? '').split(' ').filter(Boolean)
@@ -83,7 +84,7 @@ async function endToEnd(influxUrl: string, qos: 0 | 1, n: number, dir: string, c
   const procs = connections > 1 ? Math.min(connections, cpus().length) : 1
   const outs = await Promise.all(
     Array.from({ length: procs }, (_, p) =>
-      run(process.execPath, ['--import', 'tsx', join(ROOT, 'bench', 'publisher.ts'), `mqtt://127.0.0.1:${mqttPort}`, String(qos), String(n), '100', String(base), String(Math.ceil(connections / procs)), String(p), String(procs)], { cwd: ROOT, maxBuffer: 1 << 20 }),
+      run(process.execPath, ['--import', 'tsx', join(ROOT, 'bench', `${publisher}.ts`), `mqtt://127.0.0.1:${mqttPort}`, String(qos), String(n), '100', String(base), String(Math.ceil(connections / procs)), String(p), String(procs)], { cwd: ROOT, maxBuffer: 1 << 20 }),
     ),
   )
   const each = outs.map((o) => JSON.parse(o.stdout) as { sent: number; ms: number; start: number; cpuUs: number })
@@ -131,8 +132,9 @@ export async function run_(): Promise<Record<string, unknown>> {
   const db = influxd({ bin, dir: join(dir, 'influx'), port: await portOr(0), rpcPort: await portOr(0) })
   await db.start()
   try {
-    // BENCH_ONLY=qos0,qos1,qos1_10_connections runs a subset (e.g. while profiling one of them).
-    const only = new Set((process.env['BENCH_ONLY'] ?? 'qos0,qos1,qos1_10_connections').split(','))
+    // BENCH_ONLY=qos0,qos1_lean,... runs a subset (e.g. while profiling one of them).
+    const names = ['qos0', 'qos1', 'qos1_10_connections', 'qos0_lean', 'qos1_lean', 'qos1_10_connections_lean']
+    const only = new Set((process.env['BENCH_ONLY'] ?? names.join(',')).split(','))
     // Three processes share two cores here, so one run can land badly: each figure is the median run of
     // BENCH_RUNS (default 3), with every run's rate and CPU listed.
     const runs = Math.max(1, Number(process.env['BENCH_RUNS'] ?? 3))
@@ -143,19 +145,25 @@ export async function run_(): Promise<Record<string, unknown>> {
     const ratio = (r: { end_to_end_per_s: number }) => Number((r.end_to_end_per_s / raw).toFixed(3))
     const scenario = async (name: string, qos: 0 | 1, connections: number) => {
       if (!only.has(name)) return {}
+      const publisher = name.endsWith('_lean') ? 'lean-publisher' : 'publisher'
       const all: Awaited<ReturnType<typeof endToEnd>>[] = []
-      for (let r = 1; r <= runs; r++) all.push(await endToEnd(db.url, qos, n, dir, connections, r))
+      for (let r = 1; r <= runs; r++) all.push(await endToEnd(db.url, qos, n, dir, connections, r, publisher))
       const m = median(all, (x) => x.end_to_end_per_s)
       const each = all.map((x) => ({ per_s: x.end_to_end_per_s, cpu_us: x.gateway_cpu_us_per_reading, rss_mb: x.gateway_peak_rss_mb, lost: x.lost }))
-      return { [name]: { ...m, ratio_to_raw: ratio(m), runs: each } }
+      return { [name]: { publisher: publisher === 'publisher' ? 'MQTT.js' : 'lean (pre-encoded MQTT 3.1.1)', ...m, ratio_to_raw: ratio(m), runs: each } }
     }
     return {
       influx_raw_points_per_s: raw,
       influx_raw_runs: raws,
+      // The simulated stations through MQTT.js, a real client library...
       ...(await scenario('qos0', 0, 1)),
       ...(await scenario('qos1', 1, 1)),
       // Stations each have their own link: QoS 1 over ten connections is the closer picture of a district.
       ...(await scenario('qos1_10_connections', 1, 10)),
+      // ...and through the lean publisher, whose own CPU cost is small, so the gateway's decides the rate.
+      ...(await scenario('qos0_lean', 0, 1)),
+      ...(await scenario('qos1_lean', 1, 1)),
+      ...(await scenario('qos1_10_connections_lean', 1, 10)),
       goals: { qos0_cpu_us: 8, qos1_cpu_us: 15, qos0_ratio: 0.5, qos1_ratio: 0.35, rss_mb: 200 },
     }
   } finally {
