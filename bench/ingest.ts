@@ -51,6 +51,22 @@ async function rawRate(url: string, n: number, db: string): Promise<number> {
   return (n / (performance.now() - t0)) * 1000
 }
 
+/**
+ * Wait until InfluxDB has settled (under 5% of a core over half a second, at most 20 s): after a run it
+ * compacts what it was sent, and that would take the cores from the next run.
+ */
+async function quiesce(pid: number | undefined): Promise<void> {
+  if (pid === undefined) return
+  const deadline = Date.now() + 20_000
+  let before = cpuMs(pid)
+  while (Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 500))
+    const now = cpuMs(pid)
+    if (now - before < 25) return
+    before = now
+  }
+}
+
 async function endToEnd(influxUrl: string, qos: 0 | 1, n: number, dir: string, connections: number, round: number, publisher: 'publisher' | 'lean-publisher') {
   const tag = `qos${qos}-c${connections}-${publisher}-r${round}`
   const db = `e2e_${tag.replace(/-/g, '_')}`
@@ -140,14 +156,20 @@ export async function run_(): Promise<Record<string, unknown>> {
     const runs = Math.max(1, Number(process.env['BENCH_RUNS'] ?? 3))
     const median = <T>(xs: T[], key: (x: T) => number): T => [...xs].sort((a, b) => key(a) - key(b))[Math.floor((xs.length - 1) / 2)]!
     const raws: number[] = []
-    for (let r = 1; r <= runs; r++) raws.push(Math.round(await rawRate(db.url, n, `raw_${r}`)))
+    for (let r = 1; r <= runs; r++) {
+      await quiesce(db.pid())
+      raws.push(Math.round(await rawRate(db.url, n, `raw_${r}`)))
+    }
     const raw = median(raws, (x) => x)
     const ratio = (r: { end_to_end_per_s: number }) => Number((r.end_to_end_per_s / raw).toFixed(3))
     const scenario = async (name: string, qos: 0 | 1, connections: number) => {
       if (!only.has(name)) return {}
       const publisher = name.endsWith('_lean') ? 'lean-publisher' : 'publisher'
       const all: Awaited<ReturnType<typeof endToEnd>>[] = []
-      for (let r = 1; r <= runs; r++) all.push(await endToEnd(db.url, qos, n, dir, connections, r, publisher))
+      for (let r = 1; r <= runs; r++) {
+        await quiesce(db.pid())
+        all.push(await endToEnd(db.url, qos, n, dir, connections, r, publisher))
+      }
       const m = median(all, (x) => x.end_to_end_per_s)
       const each = all.map((x) => ({ per_s: x.end_to_end_per_s, cpu_us: x.gateway_cpu_us_per_reading, rss_mb: x.gateway_peak_rss_mb, lost: x.lost }))
       return { [name]: { publisher: publisher === 'publisher' ? 'MQTT.js' : 'lean (pre-encoded MQTT 3.1.1)', ...m, ratio_to_raw: ratio(m), runs: each } }

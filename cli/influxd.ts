@@ -56,6 +56,8 @@ export interface Influxd {
   start(): Promise<void>
   stop(): Promise<void>
   running(): boolean
+  /** The process id while running. */
+  pid(): number | undefined
 }
 
 export function influxd(opts: { bin: string; dir: string; port: number; rpcPort: number; readyTimeoutMs?: number }): Influxd {
@@ -69,6 +71,7 @@ export function influxd(opts: { bin: string; dir: string; port: number; rpcPort:
     url,
     port: opts.port,
     running: () => child !== undefined && child.exitCode === null && child.signalCode === null,
+    pid: () => child?.pid,
     async start() {
       stderr = ''
       const c = spawn(opts.bin, ['-config', conf], { stdio: ['ignore', 'ignore', 'pipe'] })
