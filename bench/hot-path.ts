@@ -18,9 +18,8 @@ import { parseConfig } from '../gateway/config.ts'
 import { createGateway } from '../gateway/gateway.ts'
 import { connectPacket, publishPacket } from './mqtt-wire.ts'
 import { runIfMain } from './standalone.ts'
+import { stationPayload } from './stations.ts'
 
-const payload = (i: number, base: number) =>
-  `{"ts":${base + i},"ph":${(7 + (i % 50) / 100).toFixed(2)},"water_temp_c":${(18 + (i % 30) / 10).toFixed(1)},"dissolved_oxygen_mg_l":${(8 + (i % 20) / 10).toFixed(1)},"turbidity_ntu":${(3 + (i % 40) / 10).toFixed(1)},"conductivity_us_cm":${450 + (i % 60)},"cod_mg_l":${(12 + (i % 80) / 10).toFixed(1)},"ammonia_nitrogen_mg_l":${(0.3 + (i % 25) / 100).toFixed(2)}}`
 
 async function once(qos: 0 | 1, n: number): Promise<Record<string, number>> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-hot-'))
@@ -36,7 +35,7 @@ async function once(qos: 0 | 1, n: number): Promise<Record<string, number>> {
   for (let w = 0; w * WINDOW < n; w++) {
     const parts: Buffer[] = []
     for (let i = w * WINDOW; i < Math.min(n, (w + 1) * WINDOW); i++) {
-      parts.push(publishPacket(`city/bench/water_quality/wq-${String(i % 100).padStart(4, '0')}/telemetry`, payload(i, base), qos, (i % 65535) + 1))
+      parts.push(publishPacket(`city/bench/water_quality/wq-${String(i % 100).padStart(4, '0')}/telemetry`, stationPayload(i, base), qos, (i % 65535) + 1))
     }
     windows.push(Buffer.concat(parts))
   }

@@ -11,21 +11,12 @@
  */
 import { connect, type Socket } from 'node:net'
 import { ackReader, connectPacket, DISCONNECT, publishPacket } from './mqtt-wire.ts'
+import { publisherArgs, stationPayload } from './stations.ts'
 
-const [url = 'mqtt://127.0.0.1:1883', qosArg = '0', countArg = '100000', devicesArg = '100', baseArg = '1790000000000', connArg = '10', firstArg = '0', stepArg = '1'] = process.argv.slice(2)
-const qos = Number(qosArg) as 0 | 1
-const count = Number(countArg)
-const devices = Number(devicesArg)
-const base = Number(baseArg)
-const connections = Math.max(1, Math.min(Number(connArg), devices))
-const first = Number(firstArg)
-const step = Math.max(1, Number(stepArg))
+const { url, qos, count, devices, base, connections, first, step, topics, sent } = publisherArgs(process.argv.slice(2))
 const WINDOW = Number(process.env['BENCH_QOS1_WINDOW'] ?? 2000)
 const target = new URL(url)
-
-const topics = Array.from({ length: devices }, (_, d) => `city/bench/water_quality/wq-${String(d).padStart(4, '0')}/telemetry`)
-const payload = (i: number) =>
-  `{"ts":${base + i},"ph":${(7 + (i % 50) / 100).toFixed(2)},"water_temp_c":${(18 + (i % 30) / 10).toFixed(1)},"dissolved_oxygen_mg_l":${(8 + (i % 20) / 10).toFixed(1)},"turbidity_ntu":${(3 + (i % 40) / 10).toFixed(1)},"conductivity_us_cm":${450 + (i % 60)},"cod_mg_l":${(12 + (i % 80) / 10).toFixed(1)},"ammonia_nitrogen_mg_l":${(0.3 + (i % 25) / 100).toFixed(2)}}`
+const payload = (i: number): string => stationPayload(i, base)
 
 interface Link {
   sock: Socket
@@ -115,5 +106,4 @@ await Promise.all(links.map((l, c) => run(l, c)))
 const ms = performance.now() - t0
 for (const l of links) l.sock.end()
 const cpu = process.cpuUsage()
-const sent = Math.max(0, Math.ceil((count - first) / step))
 process.stdout.write(`${JSON.stringify({ sent, ms, connections, start: performance.timeOrigin + t0, cpuUs: cpu.user + cpu.system })}\n`)
