@@ -16,6 +16,8 @@ import { Timestamp } from './time.ts'
 
 interface Rule {
   key: string
+  /** The key's bytes followed by the closing quote. */
+  quoted: Uint8Array
   /** Bit in the `seen` mask. */
   bit: number
   /** `key=`, and `,key=` for every field after the first. */
@@ -103,7 +105,7 @@ export function compileFlatReading(schema: z.ZodType, measurement: string, opts:
     if (!b) return undefined
     const type = spec?.fields[key]
     if (type !== undefined && type !== 'float' && type !== 'int') return undefined
-    rules.push({ key, bit: 1 << rules.length, first: `${key}=`, next: `,${key}=`, ...b, lineInt: type === 'int', isTs })
+    rules.push({ key, quoted: Buffer.from(`${key}"`, 'latin1'), bit: 1 << rules.length, first: `${key}=`, next: `,${key}=`, ...b, lineInt: type === 'int', isTs })
   }
   const requireField = opts.requireField === true
   // A device sends its keys in the same order every time: `follow[k]` is the rule that came after rule k
@@ -116,29 +118,35 @@ function isWs(c: number): boolean {
   return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09
 }
 
-/** Whether `key"` is at `i` (a plain loop: measurably cheaper here than startsWith with a position). */
-function keyAt(s: string, i: number, key: string): boolean {
-  const len = key.length
-  if (s.charCodeAt(i + len) !== 0x22) return false
-  for (let q = 0; q < len; q++) if (s.charCodeAt(i + q) !== key.charCodeAt(q)) return false
+/** Whether `key"` is at byte `i`. */
+function keyAt(b: Buffer, i: number, quoted: Uint8Array): boolean {
+  const len = quoted.length
+  if (i + len > b.length) return false
+  for (let q = 0; q < len; q++) if (b[i + q] !== quoted[q]) return false
   return true
 }
 
 /** Index of the rule whose key starts at `i` and is followed by `"`, trying `hint` first; -1 if none. */
-function matchKey(s: string, i: number, rules: readonly Rule[], hint: number): number {
-  if (hint < rules.length && keyAt(s, i, rules[hint]!.key)) return hint
-  for (let k = 0; k < rules.length; k++) if (keyAt(s, i, rules[k]!.key)) return k
+function matchKey(b: Buffer, i: number, rules: readonly Rule[], hint: number): number {
+  if (hint < rules.length && keyAt(b, i, rules[hint]!.quoted)) return hint
+  for (let k = 0; k < rules.length; k++) if (keyAt(b, i, rules[k]!.quoted)) return k
   return -1
 }
 
-function parseFlat(payload: Buffer, rules: readonly Rule[], follow: Int32Array, requireField: boolean): FlatReading | undefined {
-  // Latin-1 keeps one character per byte: anything outside ASCII can only be inside a string, and a string
-  // value or an unknown key sends the message down the schema path anyway.
-  const s = payload.toString('latin1')
-  const n = s.length
+/** The byte at `i`, or -1 past the end (typed-array reads past the end would give undefined). */
+function at(b: Buffer, i: number, n: number): number {
+  return i < n ? b[i]! : -1
+}
+
+function parseFlat(b: Buffer, rules: readonly Rule[], follow: Int32Array, requireField: boolean): FlatReading | undefined {
+  // The scan reads bytes; number texts are cut from one Latin-1 string of the message, made only once the
+  // message looks like ours. Anything outside ASCII can only be inside a string, and a string value or an
+  // unknown key sends the message down the schema path anyway.
+  const n = b.length
+  let s: string | undefined
   let i = 0
-  while (i < n && isWs(s.charCodeAt(i))) i++
-  if (s.charCodeAt(i) !== 0x7b) return undefined
+  while (isWs(at(b, i, n))) i++
+  if (at(b, i, n) !== 0x7b) return undefined
   i++
   const fields: Record<string, number> = {}
   let line = ''
@@ -146,50 +154,49 @@ function parseFlat(payload: Buffer, rules: readonly Rule[], follow: Int32Array, 
   let seen = 0
   let prev = rules.length
   for (;;) {
-    while (i < n && isWs(s.charCodeAt(i))) i++
-    if (s.charCodeAt(i) !== 0x22) return undefined
+    while (isWs(at(b, i, n))) i++
+    if (at(b, i, n) !== 0x22) return undefined
     i++
-    const k = matchKey(s, i, rules, follow[prev]!)
+    const k = matchKey(b, i, rules, follow[prev]!)
     if (k < 0) return undefined
     const r = rules[k]!
     if ((seen & r.bit) !== 0) return undefined
     seen |= r.bit
     follow[prev] = k
     prev = k
-    i += r.key.length + 1
-    while (i < n && isWs(s.charCodeAt(i))) i++
-    if (s.charCodeAt(i) !== 0x3a) return undefined
+    i += r.quoted.length
+    while (isWs(at(b, i, n))) i++
+    if (at(b, i, n) !== 0x3a) return undefined
     i++
-    while (i < n && isWs(s.charCodeAt(i))) i++
+    while (isWs(at(b, i, n))) i++
     // A JSON number without exponent: -?(0|[1-9][0-9]*)(\.[0-9]+)?
     const start = i
-    const neg = s.charCodeAt(i) === 0x2d
+    const neg = at(b, i, n) === 0x2d
     if (neg) i++
-    let c = s.charCodeAt(i)
+    let c = at(b, i, n)
     let m = 0
     let digits = 0
     let frac = 0
     if (c === 0x30) {
-      i++
-      c = s.charCodeAt(i)
+      c = at(b, ++i, n)
       if (c >= 0x30 && c <= 0x39) return undefined
     } else if (c >= 0x31 && c <= 0x39) {
       while (c >= 0x30 && c <= 0x39) {
         m = m * 10 + (c - 0x30)
         digits++
-        c = s.charCodeAt(++i)
+        c = at(b, ++i, n)
       }
     } else {
       return undefined
     }
     if (c === 0x2e) {
-      c = s.charCodeAt(++i)
+      c = at(b, ++i, n)
       if (!(c >= 0x30 && c <= 0x39)) return undefined
       while (c >= 0x30 && c <= 0x39) {
         m = m * 10 + (c - 0x30)
         digits++
         frac++
-        c = s.charCodeAt(++i)
+        c = at(b, ++i, n)
       }
     }
     // Exponents, more than 15 significant digits and -0 take the schema path: below those limits the
@@ -206,17 +213,18 @@ function parseFlat(payload: Buffer, rules: readonly Rule[], follow: Int32Array, 
       // An int field is written with `i`; its text must then be a plain integer.
       if (r.lineInt && frac !== 0) return undefined
       fields[r.key] = v
+      s ??= b.toString('latin1')
       const text = s.slice(start, i)
       line += (line === '' ? r.first : r.next) + (r.lineInt ? `${text}i` : text)
     }
-    while (i < n && isWs(s.charCodeAt(i))) i++
-    c = s.charCodeAt(i)
+    while (isWs(at(b, i, n))) i++
+    c = at(b, i, n)
     i++
     if (c === 0x2c) continue
     if (c === 0x7d) break
     return undefined
   }
-  while (i < n && isWs(s.charCodeAt(i))) i++
+  while (isWs(at(b, i, n))) i++
   if (i !== n) return undefined
   if (requireField && line === '') return undefined
   return { fields, line, ts }
