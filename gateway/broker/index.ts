@@ -32,20 +32,6 @@ export interface Broker {
   url(): string
 }
 
-/** MQTT topic filter match with `+` and `#`. */
-export function topicMatches(filter: string, topic: string): boolean {
-  if (filter === topic) return true
-  const f = filter.split('/')
-  const t = topic.split('/')
-  for (let i = 0; i < f.length; i++) {
-    const p = f[i]
-    if (p === '#') return true
-    if (i >= t.length) return false
-    if (p !== '+' && p !== t[i]) return false
-  }
-  return f.length === t.length
-}
-
 /** A topic filter compiled once to a regular expression (matching runs for every message). */
 export function compileFilter(filter: string): RegExp {
   const parts = filter.split('/').map((p) => (p === '+' ? '[^/]*' : p === '#' ? '.*' : p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))

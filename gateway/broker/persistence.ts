@@ -8,6 +8,7 @@
  */
 import { createRequire } from 'node:module'
 import type { AedesOptions } from 'aedes'
+import { FirstLevels } from './first-levels.ts'
 
 // A CommonJS module whose typings declare an ES default export: loaded the way Node exposes it.
 const memory = createRequire(import.meta.url)('aedes-persistence') as () => NonNullable<AedesOptions['persistence']>
@@ -23,29 +24,16 @@ interface Store {
 export function createPersistence(): NonNullable<AedesOptions['persistence']> {
   const store = memory()
   const s = store as unknown as Store
-  const levels = new Set<string>()
-  let wildcard = false
-  const note = (filter: string): void => {
-    const i = filter.indexOf('/')
-    const l = i < 0 ? filter : filter.slice(0, i)
-    if (l === '#' || l === '+') wildcard = true
-    else levels.add(l)
-  }
-  const couldMatch = (topic: string): boolean => {
-    if (wildcard) return true
-    for (const l of levels) {
-      if (topic.startsWith(l) && (topic.length === l.length || topic.charCodeAt(l.length) === 0x2f)) return true
-    }
-    return false
-  }
+  // Counted in, never out: an unsubscribe does not lift the shortcut back.
+  const levels = new FirstLevels()
   const add = s.addSubscriptions.bind(store)
   const byTopic = s.subscriptionsByTopic.bind(store)
   s.addSubscriptions = (client, subs, cb) => {
-    for (const sub of subs) note(sub.topic)
+    for (const sub of subs) levels.count(sub.topic, 1)
     return add(client, subs, cb)
   }
   s.subscriptionsByTopic = (topic, cb) => {
-    if (couldMatch(topic)) return byTopic(topic, cb)
+    if (levels.couldMatch(topic)) return byTopic(topic, cb)
     if (cb) {
       process.nextTick(cb, null, [])
       return store

@@ -8,6 +8,7 @@
  * Once any client subscribes to `city/#`, `+/...` or `#`, every message is matched as before.
  */
 import mqemitter from 'mqemitter'
+import { FirstLevels } from './first-levels.ts'
 
 type Listener = Parameters<mqemitter.MQEmitter['on']>[1]
 
@@ -17,19 +18,8 @@ export function createRouter(opts: { concurrency: number }): mqemitter.MQEmitter
   // the safe side: a count may stay up after the matcher forgot a listener (a message is then matched and
   // finds nobody, as without the shortcut), never go down while the matcher still has one.
   const added = new Map<string, Map<Listener, number>>()
-  const levels = new Map<string, number>()
-  let wildcards = 0
+  const levels = new FirstLevels()
 
-  const count = (filter: string, d: 1 | -1): void => {
-    const i = filter.indexOf('/')
-    const l = i < 0 ? filter : filter.slice(0, i)
-    if (l === '#' || l === '+') wildcards += d
-    else {
-      const n = (levels.get(l) ?? 0) + d
-      if (n > 0) levels.set(l, n)
-      else levels.delete(l)
-    }
-  }
   const forget = (filter: string, listener?: Listener): void => {
     const m = added.get(filter)
     if (!m) return
@@ -41,18 +31,9 @@ export function createRouter(opts: { concurrency: number }): mqemitter.MQEmitter
     }
     if (m.size === 0) {
       added.delete(filter)
-      count(filter, -1)
+      levels.count(filter, -1)
     }
   }
-  /** Whether some filter could match `topic`: false only when none starts with its first level. */
-  const anyFor = (topic: string): boolean => {
-    if (wildcards > 0) return true
-    for (const l of levels.keys()) {
-      if (topic.startsWith(l) && (topic.length === l.length || topic.charCodeAt(l.length) === 0x2f)) return true
-    }
-    return false
-  }
-
   const on = mq.on.bind(mq)
   const removeListener = mq.removeListener.bind(mq)
   const emit = mq.emit.bind(mq)
@@ -63,7 +44,7 @@ export function createRouter(opts: { concurrency: number }): mqemitter.MQEmitter
     if (!m) {
       m = new Map()
       added.set(topic, m)
-      count(topic, 1)
+      levels.count(topic, 1)
     }
     m.set(listener, (m.get(listener) ?? 0) + 1)
     return on(topic, listener, done)
@@ -83,7 +64,7 @@ export function createRouter(opts: { concurrency: number }): mqemitter.MQEmitter
     }
   }
   mq.emit = (message, cb) => {
-    if (!inner.closed && !anyFor(message.topic)) {
+    if (!inner.closed && !levels.couldMatch(message.topic)) {
       cb?.()
       return
     }

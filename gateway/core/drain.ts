@@ -58,13 +58,11 @@ export function createDrain(sink: Sink, spool: Spool, deadLetter: DeadLetterLog,
     return exp / 2 + Math.random() * (exp / 2)
   }
 
-  /** Write a batch until it is all written or dead-lettered. Returns false when stopped first. */
-  function deliver(batch: LineBatch): Promise<boolean> {
-    return settle(batch, undefined)
-  }
-
-  /** Like deliver, for a batch whose first answer (`first`) is already in, if it is. */
-  async function settle(batch: LineBatch, first: WriteResult | undefined): Promise<boolean> {
+  /**
+   * Write a batch until it is all written or dead-lettered; `first` is its first answer when that is
+   * already in (a batch that was in flight). Returns false when stopped first.
+   */
+  async function deliver(batch: LineBatch, first?: WriteResult): Promise<boolean> {
     let known = first
     for (;;) {
       if (ac.signal.aborted) return false
@@ -167,7 +165,7 @@ export function createDrain(sink: Sink, spool: Spool, deadLetter: DeadLetterLog,
       for (const f of inflight) f.done()
       inflight.length = 0
       inflightLines = 0
-      if (!(await settle(head.batch, r))) break
+      if (!(await deliver(head.batch, r))) break
       spool.ack(sink.id, head.batch.end, head.batch.count)
     }
     await Promise.allSettled(inflight.map((f) => f.result))

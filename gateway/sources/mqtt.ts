@@ -112,9 +112,10 @@ export function createMqttSource(cfg: MqttSourceConfig, deps: MqttSourceDeps): S
     const decoder: Pick<DeviceKind, 'schema' | 'toPoints'> | undefined = channel === 'telemetry' ? kind : channel === 'event' ? kind.event : undefined
     if (!decoder) return reject(c, topic, payload, 'bad_topic', channel === 'event' ? `kind ${kind.kind} has no event messages` : `unknown channel ${channel}`, device)
 
+    const receivedAt = c.now()
+    const nctx: NormalizeContext = known ? { receivedAt, options: known.options } : { receivedAt }
     if (channel === 'telemetry' && kind.fastTelemetry !== undefined) {
-      const receivedAt = c.now()
-      const p = kind.fastTelemetry(payload, known ? { receivedAt, options: known.options } : { receivedAt })
+      const p = kind.fastTelemetry(payload, nctx)
       if (p !== undefined) {
         const done = c.ingest({ source: cfg.id, device, kind: kind.kind, protocol: 'mqtt', points: [p], district, frames: 1 })
         return qos === 0 ? undefined : done
@@ -126,8 +127,6 @@ export function createMqttSource(cfg: MqttSourceConfig, deps: MqttSourceDeps): S
     } catch (err) {
       return reject(c, topic, payload, 'malformed_json', (err as Error).message, device)
     }
-    const receivedAt = c.now()
-    const nctx: NormalizeContext = known ? { receivedAt, options: known.options } : { receivedAt }
     let points: Point[]
     let rejects: Promise<void>[] | undefined
     let frames = 1
