@@ -262,6 +262,13 @@ const one = (di: number, name: string, fmt: ValueFormat, field?: EnergyField, un
   ...(unit ? { unit } : {}),
   items: [field ? { field, name, fmt } : { name, fmt }],
 })
+/** A block read of the three phases, each item named as its field. */
+const phases = (di: number, name: string, fmt: ValueFormat, unit: string, fields: readonly EnergyField[]): DataItem => ({
+  di,
+  name,
+  unit,
+  items: fields.map((field) => ({ field, name: field, fmt })),
+})
 
 /** DL/T 645-2007 data identifiers (DI3 DI2 DI1 DI0 as a number), protocols.md section 2. */
 export const DI_2007: readonly DataItem[] = [
@@ -285,29 +292,11 @@ export const DI_2007: readonly DataItem[] = [
   one(0x02010100, 'voltage_a_v', V07, 'voltage_a_v', 'V'),
   one(0x02010200, 'voltage_b_v', V07, 'voltage_b_v', 'V'),
   one(0x02010300, 'voltage_c_v', V07, 'voltage_c_v', 'V'),
-  {
-    di: 0x0201ff00,
-    name: 'voltage_block',
-    unit: 'V',
-    items: [
-      { field: 'voltage_a_v', name: 'voltage_a_v', fmt: V07 },
-      { field: 'voltage_b_v', name: 'voltage_b_v', fmt: V07 },
-      { field: 'voltage_c_v', name: 'voltage_c_v', fmt: V07 },
-    ],
-  },
+  phases(0x0201ff00, 'voltage_block', V07, 'V', ['voltage_a_v', 'voltage_b_v', 'voltage_c_v']),
   one(0x02020100, 'current_a_a', I07, 'current_a_a', 'A'),
   one(0x02020200, 'current_b_a', I07, 'current_b_a', 'A'),
   one(0x02020300, 'current_c_a', I07, 'current_c_a', 'A'),
-  {
-    di: 0x0202ff00,
-    name: 'current_block',
-    unit: 'A',
-    items: [
-      { field: 'current_a_a', name: 'current_a_a', fmt: I07 },
-      { field: 'current_b_a', name: 'current_b_a', fmt: I07 },
-      { field: 'current_c_a', name: 'current_c_a', fmt: I07 },
-    ],
-  },
+  phases(0x0202ff00, 'current_block', I07, 'A', ['current_a_a', 'current_b_a', 'current_c_a']),
   one(0x02030000, 'active_power_kw', P07, 'active_power_kw', 'kW'),
   one(0x02030100, 'active_power_a_kw', P07, undefined, 'kW'),
   one(0x02030200, 'active_power_b_kw', P07, undefined, 'kW'),
