@@ -11,17 +11,11 @@ import logging
 import sys
 
 from pymodbus.client import ModbusSerialClient, ModbusTcpClient
-from pymodbus.constants import Endian
+from pymodbus_orders import ORDERS
 from pymodbus.payload import BinaryPayloadDecoder
 
 logging.basicConfig(level=logging.CRITICAL)
 
-ORDERS = {
-    "ABCD": (Endian.Big, Endian.Big),
-    "CDAB": (Endian.Big, Endian.Little),
-    "BADC": (Endian.Little, Endian.Big),
-    "DCBA": (Endian.Little, Endian.Little),
-}
 COUNT = {"int16": 1, "uint16": 1, "int32": 2, "uint32": 2, "float32": 2, "int64": 4, "uint64": 4, "float64": 4}
 
 

@@ -13,19 +13,13 @@ import json
 import logging
 import sys
 
-from pymodbus.constants import Endian
+from pymodbus_orders import ORDERS
 from pymodbus.datastore import ModbusSequentialDataBlock, ModbusServerContext, ModbusSlaveContext
 from pymodbus.payload import BinaryPayloadBuilder
 from pymodbus.server.async_io import StartAsyncTcpServer
 
 logging.basicConfig(level=logging.CRITICAL)
 
-ORDERS = {
-    "ABCD": (Endian.Big, Endian.Big),
-    "CDAB": (Endian.Big, Endian.Little),
-    "BADC": (Endian.Little, Endian.Big),
-    "DCBA": (Endian.Little, Endian.Little),
-}
 SIZE = 0x4100
 
 
