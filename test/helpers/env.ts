@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process'
+import { execFileSync, spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -32,17 +32,23 @@ export function have(...tools: string[]): boolean {
   return false
 }
 
-/** True when Debian's python3 can import a module (pymodbus lives there, not in pyenv's python). */
-export function havePython(module: string): boolean {
-  try {
-    execFileSync('/usr/bin/python3', ['-c', `import ${module}`], { stdio: 'ignore' })
-    return true
-  } catch {
-    const msg = `missing python module ${module} for /usr/bin/python3 (Debian python3-${module})`
-    if (IN_CI) throw new Error(`CI=true and ${msg}`)
-    console.warn(`skipping: ${msg}`)
-    return false
-  }
+/** The Python helpers the pymodbus tests run, and the Debian packages whose modules they import. */
+export const PYMODBUS_HELPERS = ['pymodbus_server', 'pymodbus_read'] as const
+export const PYMODBUS_PACKAGES = 'python3-pymodbus python3-serial-asyncio'
+
+/**
+ * True when Debian's python3 (pymodbus lives there, not in pyenv's python) can import the test helper
+ * `modules` of test/helpers with everything they import, checked by the same script .ci/run uses
+ * (`python_imports.py`). `import pymodbus` alone is not enough: its server imports serial_asyncio.
+ */
+export function havePython(modules: readonly string[], packages: string): boolean {
+  const r = spawnSync('/usr/bin/python3', [join(import.meta.dirname, 'python_imports.py'), ...modules], { encoding: 'utf8' })
+  if (r.status === 0) return true
+  const why = (r.stderr || r.error?.message || `exit ${r.status}`).trim()
+  const msg = `/usr/bin/python3 cannot import the test helpers ${modules.join(', ')} (${why}): install the Debian packages ${packages} (see .ci/run)`
+  if (IN_CI) throw new Error(`CI=true and ${msg}`)
+  console.warn(`skipping: ${msg}`)
+  return false
 }
 
 /** A fresh temporary directory, removed by the returned cleanup. */

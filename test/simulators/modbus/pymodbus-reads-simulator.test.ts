@@ -3,7 +3,7 @@ import type { ModbusProfile } from '../../../devices/common/modbus/profile.ts'
 import { toRaw } from '../../../devices/common/modbus/planner.ts'
 import { BUILTIN_PROFILES } from '../../../devices/modbus-profiles.ts'
 import { simulateRtu, simulateTcp, startPtyPair } from '../../../simulators/modbus/index.ts'
-import { have, havePython, tempDir } from '../../helpers/env.ts'
+import { have, havePython, PYMODBUS_HELPERS, PYMODBUS_PACKAGES, tempDir } from '../../helpers/env.ts'
 import { freePort } from '../../helpers/net.ts'
 import { pymodbusRead, type PyReadSpec } from '../../helpers/pymodbus.ts'
 
@@ -11,7 +11,7 @@ const TABLE = { holding: 'hr', input: 'ir', coil: 'co', discrete_input: 'di' } a
 // A fixed clock: the simulator's values hold still while pymodbus reads them.
 const T = Date.UTC(2026, 10, 22, 11, 0, 0)
 
-describe.skipIf(!havePython('pymodbus'))('pymodbus reads our Modbus TCP simulator', () => {
+describe.skipIf(!havePython(PYMODBUS_HELPERS, PYMODBUS_PACKAGES))('pymodbus reads our Modbus TCP simulator', () => {
   let sim: Awaited<ReturnType<typeof simulateTcp>>
   const profiles = [...BUILTIN_PROFILES.values()]
 

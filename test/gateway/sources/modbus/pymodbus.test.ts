@@ -7,7 +7,7 @@ import type { Source } from '../../../../gateway/core/types.ts'
 import { ModbusTcpSourceConfig } from '../../../../gateway/sources/modbus/config.ts'
 import { createModbusSource } from '../../../../gateway/sources/modbus/index.ts'
 import { createLink } from '../../../../gateway/sources/modbus/link.ts'
-import { havePython, tempDir } from '../../../helpers/env.ts'
+import { havePython, PYMODBUS_HELPERS, PYMODBUS_PACKAGES, tempDir } from '../../../helpers/env.ts'
 import { sleep, waitFor } from '../../../helpers/net.ts'
 import { type PyEntry, type PymodbusServer, startPymodbus } from '../../../helpers/pymodbus.ts'
 import { recordingContext } from '../../../helpers/recording-context.ts'
@@ -51,7 +51,7 @@ const EXPECTED = {
   reactive_power_kvar: -Math.PI,
 }
 
-describe.skipIf(!havePython('pymodbus'))('modbus-tcp source against pymodbus (an independent implementation)', () => {
+describe.skipIf(!havePython(PYMODBUS_HELPERS, PYMODBUS_PACKAGES))('modbus-tcp source against pymodbus (an independent implementation)', () => {
   const tmp = tempDir('modbus-py-')
   let py: PymodbusServer
   let source: Source
