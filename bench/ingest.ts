@@ -35,7 +35,7 @@ async function count(url: string, db: string, where = ''): Promise<number> {
 
 function line(i: number, base: number): string {
   const d = `wq-${String(i % 100).padStart(4, '0')}`
-  return `water_quality,device=${d},district=bench,kind=water_quality,protocol=mqtt ph=${(7 + (i % 50) / 100).toFixed(2)},water_temp_c=${(18 + (i % 30) / 10).toFixed(1)},dissolved_oxygen_mg_l=${(8 + (i % 20) / 10).toFixed(1)},turbidity_ntu=${(3 + (i % 40) / 10).toFixed(1)},conductivity_us_cm=${450 + (i % 60)},cod_mg_l=${(12 + (i % 80) / 10).toFixed(1)},ammonia_nitrogen_mg_l=${(0.3 + (i % 25) / 100).toFixed(2)},gb3838_class=2i ${base + i}`
+  return `water_quality,device=${d},district=bench,kind=water_quality,protocol=mqtt ph=${(7 + (i % 50) / 100).toFixed(2)},water_temp_c=${(18 + (i % 30) / 10).toFixed(1)},dissolved_oxygen_mg_l=${(8 + (i % 20) / 10).toFixed(1)},turbidity_ntu=${(3 + (i % 40) / 10).toFixed(1)},conductivity_us_cm=${450 + (i % 60)},cod_mg_l=${(12 + (i % 80) / 10).toFixed(1)},ammonia_nitrogen_mg_l=${(0.3 + (i % 25) / 100).toFixed(2)},gb3838_class=2i,gb3838_factor="ammonia_nitrogen_mg_l" ${base + i}`
 }
 
 async function rawRate(url: string, n: number, db: string): Promise<number> {

@@ -24,6 +24,7 @@ import type { ComponentHealth, Logger, Processor, Sink, Source, SourceContext } 
 import { buildApp } from './http/app.ts'
 import { createLiveView } from './http/live.ts'
 import { createElevatorProcessor } from './processors/elevator.ts'
+import { createJt808AlarmProcessor } from './processors/jt808-alarms.ts'
 import { createSink } from './sinks/index.ts'
 import { createSource } from './sources/index.ts'
 
@@ -93,6 +94,7 @@ export function createGateway(config: GatewayConfig, opts: GatewayOptions = {}):
   const processors: Processor[] = [
     ...(live ? [live.processor] : []),
     createElevatorProcessor(config.alarms.elevator, { publish, store: alarmStore, devices, now, log }),
+    createJt808AlarmProcessor({ publish, store: alarmStore, log }),
     createAlarmProcessor(config.alarms, { publish, store: alarmStore, devices, now, log }),
     ...(opts.processors ?? []),
   ]

@@ -1,28 +1,60 @@
 // District live view: one EventSource on /api/live (a snapshot, then once-a-second updates).
 // Plain browser JavaScript, no build step and nothing fetched from outside this gateway.
 const KINDS = {
-  water_quality: { title: 'Water quality', cols: [['water_quality', 'ph', 'pH'], ['water_quality', 'dissolved_oxygen_mg_l', 'DO mg/L'], ['water_quality', 'ammonia_nitrogen_mg_l', 'NH₃-N mg/L'], ['water_quality', 'cod_mg_l', 'COD mg/L'], ['water_quality', 'water_temp_c', '°C'], ['water_quality', 'gb3838_class', 'class']] },
+  // Every graded GB 3838 factor a station usually reports has a column, so the factor that decided the class is on
+  // screen (total nitrogen counts for lakes only; when a factor without a column decides, the badge shows its value).
+  water_quality: { title: 'Water quality', cols: [['water_quality', 'ph', 'pH'], ['water_quality', 'dissolved_oxygen_mg_l', 'DO mg/L'], ['water_quality', 'codmn_mg_l', 'CODMn mg/L'], ['water_quality', 'cod_mg_l', 'COD mg/L'], ['water_quality', 'ammonia_nitrogen_mg_l', 'NH₃-N mg/L'], ['water_quality', 'total_phosphorus_mg_l', 'TP mg/L'], ['water_quality', 'water_temp_c', '°C'], ['water_quality', 'gb3838_class', 'class']] },
   energy_meter: { title: 'Energy meters', cols: [['energy_meter', 'voltage_a_v', 'Ua V'], ['energy_meter', 'current_a_a', 'Ia A'], ['energy_meter', 'active_power_kw', 'P kW'], ['energy_meter', 'power_factor', 'PF'], ['energy_meter', 'import_energy_kwh', 'import kWh']] },
   etc: { title: 'ETC lanes and gantries', cols: [['etc_transaction', '#result', 'last result'], ['etc_transaction', 'plate', 'plate'], ['etc_transaction', 'vehicle_class', 'class'], ['etc_transaction', 'fee_fen', 'fee fen'], ['etc_rsu_status', 'online', 'RSU']] },
   elevator: { title: 'Elevators', cols: [['elevator_status', 'floor', 'floor'], ['elevator_status', 'direction', 'direction'], ['elevator_status', 'door_open', 'door open'], ['elevator_status', 'speed_m_s', 'm/s'], ['elevator_status', 'occupied', 'occupied'], ['elevator_status', 'service_mode', 'mode']] },
   position: { title: 'Vehicles and receivers (BeiDou)', cols: [['position', '#system', 'system'], ['position', 'lat', 'lat', 6], ['position', 'lon', 'lon', 6], ['position', 'speed_kmh', 'km/h'], ['position', 'fix_quality', 'fix'], ['position', 'satellites_used', 'sats']] },
 }
+// GB 3838-2002 graded factors (gb3838_factor values): short label on the badge, name in its tooltip.
+const FACTORS = {
+  dissolved_oxygen_mg_l: ['DO', 'dissolved oxygen'],
+  codmn_mg_l: ['CODMn', 'permanganate index'],
+  cod_mg_l: ['COD', 'chemical oxygen demand'],
+  ammonia_nitrogen_mg_l: ['NH₃-N', 'ammonia nitrogen'],
+  total_phosphorus_mg_l: ['TP', 'total phosphorus'],
+  total_nitrogen_mg_l: ['TN', 'total nitrogen'],
+}
+const CLASS_NAMES = ['', 'I', 'II', 'III', 'IV', 'V', '>V']
 const devices = new Map()
 let alarms = []
 const $ = (id) => document.getElementById(id)
 const esc = (s) => String(s).replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c])
 const ago = (ms) => (ms === null ? 'never' : `${Math.max(0, Math.round((Date.now() - ms) / 1000))} s ago`)
 
-function cell(d, [meas, field, , decimals]) {
+const num = (v, decimals) => (Number.isInteger(v) ? String(v) : v.toFixed(decimals ?? (Math.abs(v) >= 100 ? 1 : 3)).replace(/0+$/, '').replace(/\.$/, ''))
+
+// The class badge names the factor that decided it ("IV · NH₃-N"); when that factor has no column of its own,
+// the badge carries its value too, so the decision is always readable from the screen.
+function classBadge(p, cols) {
+  const v = p.fields.gb3838_class
+  const factor = p.fields.gb3838_factor
+  const [short, name] = FACTORS[factor] ?? [factor, factor]
+  const value = p.fields[factor]
+  const shown = cols.some((c) => c[1] === factor)
+  // Class 6 is 劣V (worse than V): shown as >V so it reads without CJK fonts; the tooltip has the name.
+  const title = `GB 3838-2002 class ${CLASS_NAMES[v] ?? v}${v === 6 ? ' 劣V (worse than V)' : ''}${factor ? `, decided by ${name}${typeof value === 'number' ? ` ${num(value)} mg/L` : ''}` : ''}`
+  const label = `${CLASS_NAMES[v] ?? v}${factor ? ` · ${short}${!shown && typeof value === 'number' ? ` ${num(value)}` : ''}` : ''}`
+  return `<span class="cls cls-${esc(v)}" data-factor="${esc(factor ?? '')}" title="${esc(title)}">${esc(label)}</span>`
+}
+
+function cell(d, [meas, field, , decimals], cols) {
   const p = d.latest[meas]
   if (!p) return ''
   const v = field.startsWith('#') ? p.tags[field.slice(1)] : p.fields[field]
   if (v === undefined) return ''
-  // Class 6 is 劣V (worse than V): shown as >V so it reads without CJK fonts; the tooltip has the name.
-  if (field === 'gb3838_class') return `<span class="cls cls-${v}" title="GB 3838-2002 class${v === 6 ? ' 劣V (worse than V)' : ''}">${['', 'I', 'II', 'III', 'IV', 'V', '>V'][v] ?? v}</span>`
-  if (typeof v === 'number') return Number.isInteger(v) ? String(v) : v.toFixed(decimals ?? (Math.abs(v) >= 100 ? 1 : 3)).replace(/0+$/, '').replace(/\.$/, '')
+  if (field === 'gb3838_class') return classBadge(p, cols)
+  if (typeof v === 'number') return num(v, decimals)
   if (typeof v === 'boolean') return v ? 'yes' : 'no'
   return esc(v)
+}
+
+// The cell of the factor that decided the class is marked, so the eye goes from the badge to the value.
+function decided(d, [meas, field]) {
+  return meas === 'water_quality' && d.latest[meas]?.fields.gb3838_factor === field ? ' class="decided"' : ''
 }
 
 function renderKinds() {
@@ -34,7 +66,7 @@ function renderKinds() {
     const online = list.filter((d) => d.online).length
     html += `<section data-kind="${kind}"><h2>${spec.title} <span class="badge">${online} / ${list.length} online</span></h2><table><thead><tr><th>device</th><th>site</th>${spec.cols.map((c) => `<th>${c[2]}</th>`).join('')}<th>last seen</th></tr></thead><tbody>`
     for (const d of list) {
-      html += `<tr data-device="${esc(d.id)}"><td><span class="dot ${d.online ? 'on' : 'off'}"></span>${esc(d.id)}</td><td>${esc(d.site ?? '')}</td>${spec.cols.map((c) => `<td>${cell(d, c)}</td>`).join('')}<td>${ago(d.lastSeenMs)}</td></tr>`
+      html += `<tr data-device="${esc(d.id)}"><td><span class="dot ${d.online ? 'on' : 'off'}"></span>${esc(d.id)}</td><td>${esc(d.site ?? '')}</td>${spec.cols.map((c) => `<td${decided(d, c)}>${cell(d, c, spec.cols)}</td>`).join('')}<td>${ago(d.lastSeenMs)}</td></tr>`
     }
     html += '</tbody></table></section>'
   }

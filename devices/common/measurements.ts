@@ -26,6 +26,8 @@ const WATER_FIELDS = {
   residual_chlorine_mg_l: 'float',
   orp_mv: 'float',
   gb3838_class: 'int',
+  // The field that decided gb3838_class (a canonical field name, e.g. ammonia_nitrogen_mg_l).
+  gb3838_factor: 'string',
 } as const
 
 export const MEASUREMENTS = {

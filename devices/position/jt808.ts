@@ -9,7 +9,8 @@
  * - `decodePacket`: one frame -> header + raw body (unescape, check code, header, subpackage fields).
  * - `decodeBody`: header + body bytes -> a typed body; `createJt808Reassembler` joins subpackages first.
  * - `decodeJt808` = both; `encodeJt808` is its exact inverse (simulators use it).
- * - `locationPoints` / `alarmPoints`: a location body -> canonical `position` and `alarm` points.
+ * - `locationPoints` / `alarmPoints`: a location body -> canonical `position` and `alarm` points
+ *   (`alarmChanges`: the alarm bits that changed between two alarm words).
  */
 import iconv from 'iconv-lite'
 import { bcdToString, byteToBcd, isBcd, stringToBcd } from '../common/bcd.ts'
@@ -752,26 +753,48 @@ export function locationPoint(l: Jt808Location, receivedAt: number): DecodeResul
   return ok({ measurement: 'position', tags: { system: gnssSystem(l.status) }, fields, time: l.time ?? receivedAt })
 }
 
+/** One alarm bit that changed between two alarm words. */
+export interface Jt808AlarmChange {
+  bit: number
+  /** `jt808_<name>` (`jt808_bit_<n>` for a reserved bit). */
+  rule: string
+  severity: 'info' | 'warning' | 'critical'
+  /** true: the bit went 0 -> 1 (raised); false: 1 -> 0 (cleared). */
+  active: boolean
+  message: string
+}
+
 /**
- * `alarm` points for alarm bits that changed between `prev` and the location's flags: a bit that appears
- * gives `active: true`, one that clears `active: false`. With `prev = 0` every set bit is reported.
+ * The alarm bits that changed between the alarm words `prev` and `cur`, lowest bit first: a bit that
+ * appears is `active: true`, one that clears `active: false`. With `prev = 0` every set bit is reported.
+ * Severity per bit is JT808_ALARMS (reserved bits: `info`).
  */
-export function alarmPoints(prev: number, l: Jt808Location, receivedAt: number): Point[] {
-  const out: Point[] = []
-  const changed = (prev ^ l.alarm) >>> 0
+export function alarmChanges(prev: number, cur: number): Jt808AlarmChange[] {
+  const out: Jt808AlarmChange[] = []
+  const changed = (prev ^ cur) >>> 0
   if (changed === 0) return out
   for (let bit = 0; bit < 32; bit++) {
     if ((changed & (1 << bit)) === 0) continue
     const a = JT808_ALARMS[bit] ?? { rule: `bit_${bit}`, severity: 'info' as const }
-    const active = (l.alarm & (1 << bit)) !== 0
-    out.push({
-      measurement: 'alarm',
-      tags: { rule: `jt808_${a.rule}`, severity: a.severity },
-      fields: { active, value: bit, message: `JT/T 808 alarm bit ${bit} ${a.rule.replaceAll('_', ' ')} ${active ? 'raised' : 'cleared'}` },
-      time: l.time ?? receivedAt,
-    })
+    const active = (cur & (1 << bit)) !== 0
+    out.push({ bit, rule: `jt808_${a.rule}`, severity: a.severity, active, message: `JT/T 808 alarm bit ${bit} ${a.rule.replaceAll('_', ' ')} ${active ? 'raised' : 'cleared'}` })
   }
   return out
+}
+
+/** The `alarm` point of one change (data model: tags rule, severity; fields active, value = the bit, message). */
+export function alarmPoint(c: Jt808AlarmChange, time: number): Point {
+  return { measurement: 'alarm', tags: { rule: c.rule, severity: c.severity }, fields: { active: c.active, value: c.bit, message: c.message }, time }
+}
+
+/**
+ * `alarm` points for alarm bits that changed between `prev` and the location's flags (`alarmChanges`).
+ * The gateway derives them in gateway/processors/jt808-alarms.ts, per terminal; `jt808Points` (stateless)
+ * uses `prev = 0`.
+ */
+export function alarmPoints(prev: number, l: Jt808Location, receivedAt: number): Point[] {
+  const changes = alarmChanges(prev, l.alarm)
+  return changes.length === 0 ? [] : changes.map((c) => alarmPoint(c, l.time ?? receivedAt))
 }
 
 /** The `device` tag of a terminal: its phone number without the BCD left padding. */

@@ -12,7 +12,7 @@ import { evictOldest, expireOlder } from '../common/parts.ts'
 import type { Point } from '../common/point.ts'
 import { type DecodeResult, type FrameEvent, type Framer, fail, ok } from '../common/result.ts'
 import { beijingToUtcMs, utcMsToBeijing } from '../common/time.ts'
-import { gb3838Class, type WaterBody } from './gb3838.ts'
+import { gb3838Grade, setGb3838Fields, type WaterBody } from './gb3838.ts'
 import { WaterQualityReading } from './schema.ts'
 
 /** HJ 212-2017 Appendix A CRC: init 0xFFFF, byte XORed into the HIGH byte shifted down, poly 0xA001. */
@@ -445,8 +445,7 @@ export function hj212Point(m: Hj212Message, data: Hj212Data, opts: { receivedAt:
     if (flagOut !== undefined) fields[`${name}_flag`] = flagOut
   }
   if (Object.keys(fields).length === 0) return fail('empty_reading', `CN ${m.cn} carries no factor values`)
-  const cls = gb3838Class(classable, opts.waterBody ?? 'river')
-  if (cls !== undefined) fields['gb3838_class'] = cls
+  setGb3838Fields(fields, gb3838Grade(classable, opts.waterBody ?? 'river'))
   return ok({ measurement: 'water_quality', tags: { interval: INTERVAL_TAG[m.cn] ?? 'realtime' }, fields, time: data.dataTime ?? opts.receivedAt })
 }
 

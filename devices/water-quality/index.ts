@@ -2,7 +2,7 @@ import { defineDeviceKind, type LineDecoder, type NormalizeContext } from '../co
 import type { FieldValue, Point } from '../common/point.ts'
 import { compileFlatReading } from '../common/flat-json.ts'
 import { timestampMs } from '../common/time.ts'
-import { gb3838Class, type WaterBody } from './gb3838.ts'
+import { gb3838Grade, gb3838Line, setGb3838Fields, type WaterBody } from './gb3838.ts'
 import { DATA_CNS, decodeHj212, hj212Data, hj212Point } from './hj212.ts'
 import { WATER_QUALITY_FIELDS, WaterQualityReading } from './schema.ts'
 
@@ -10,15 +10,14 @@ function waterBody(ctx: NormalizeContext): WaterBody {
   return ctx.options?.['waterBody'] === 'lake' ? 'lake' : 'river'
 }
 
-/** Reading -> `water_quality` point, with the GB 3838 class derived at the edge. */
+/** Reading -> `water_quality` point, with the GB 3838 class and its deciding factor derived at the edge. */
 export function waterQualityPoint(r: WaterQualityReading, ctx: NormalizeContext): Point {
   const fields: Record<string, FieldValue> = {}
   for (const f of WATER_QUALITY_FIELDS) {
     const v = r[f]
     if (v !== undefined) fields[f] = v
   }
-  const cls = gb3838Class(r, waterBody(ctx))
-  if (cls !== undefined) fields['gb3838_class'] = cls
+  setGb3838Fields(fields, gb3838Grade(r, waterBody(ctx)))
   return { measurement: 'water_quality', tags: {}, fields, time: timestampMs(r.ts, ctx.receivedAt) }
 }
 
@@ -30,13 +29,9 @@ export function fastWaterQualityPoint(payload: Buffer, ctx: NormalizeContext): P
   const r = flatReading?.parse(payload)
   if (!r) return undefined
   const fields: Record<string, FieldValue> = r.fields
-  let line = r.line
-  const cls = gb3838Class(r.fields, waterBody(ctx))
-  if (cls !== undefined) {
-    fields['gb3838_class'] = cls
-    line += `,gb3838_class=${cls}i`
-  }
-  return { measurement: 'water_quality', tags: {}, fields, time: r.ts ?? ctx.receivedAt, fieldsLine: line }
+  // The same two fields as the schema path, and their line-protocol text from a table made once.
+  const g = setGb3838Fields(fields, gb3838Grade(r.fields, waterBody(ctx)))
+  return { measurement: 'water_quality', tags: {}, fields, time: r.ts ?? ctx.receivedAt, fieldsLine: r.line + gb3838Line(g) }
 }
 
 /** `smartcity decode hj212 FILE`: one packet per line, trailing CR LF optional. */

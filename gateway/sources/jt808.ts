@@ -2,14 +2,15 @@
  * JT/T 808 platform server. Per connection: framer -> packet (check code) -> subpackage reassembly -> body ->
  * register / authenticate / heartbeat / locations. Every message that needs one gets a 0x8001 (0x8100 for
  * registration) with the terminal's own platform serial number; a location is acknowledged once its points
- * are durable in the spool. Every refused frame goes to ctx.reject with a reason code.
+ * are durable in the spool. Every refused frame goes to ctx.reject with a reason code. The source derives
+ * nothing: the alarm bits of the `position` points' `alarm_flags` become alarms in the pipeline
+ * (gateway/processors/jt808-alarms.ts), like every other alarm.
  */
 import { randomBytes } from 'node:crypto'
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Point } from '../../devices/common/point.ts'
 import {
-  alarmPoints,
   createJt808Framer,
   createJt808Reassembler,
   decodeBody,
@@ -38,9 +39,8 @@ export function createJt808Source(cfg: Jt808SourceConfig): Jt808Source {
   /** Registrations waiting for the issued codes to be on disk; one write serves all that queued meanwhile. */
   let waiters: (() => void)[] = []
   let writing: Promise<void> | undefined
-  /** Platform serial numbers and last alarm flags, per terminal (they outlive a connection). */
+  /** Platform serial numbers, per terminal (they outlive a connection). */
   const serials = new Map<string, number>()
-  const lastAlarm = new Map<string, number>()
   const file = () => join(ctx!.dataDir, `jt808-${cfg.id}-auth.json`)
 
   async function flush(): Promise<void> {
@@ -178,20 +178,17 @@ export function createJt808Source(cfg: Jt808SourceConfig): Jt808Source {
           const now = c.now()
           const points: Point[] = []
           let frames = 0
-          let prev = lastAlarm.get(term) ?? 0
           for (const l of locationsOf(b)) {
             const pt = locationPoint(l, now)
             if (!pt.ok) {
               reject(pt.reason, raw, pt.detail, term, false)
               continue
             }
-            points.push(pt.value, ...alarmPoints(prev, l, now))
-            prev = l.alarm >>> 0
+            points.push(pt.value)
             frames++
           }
+          // Answered only once stored: a failed ingest goes unanswered and the terminal resends.
           if (frames > 0) await c.ingest({ source: cfg.id, device: term, kind: 'position', protocol: 'jt808', points, frames })
-          // Only once stored: a failed ingest goes unanswered, the terminal resends, and the transition is seen again.
-          lastAlarm.set(term, prev)
           general(conn, ackTo, frames > 0 || locationsOf(b).length === 0 ? JT808_RESULT.ok : JT808_RESULT.badMessage)
           return
         }

@@ -62,7 +62,7 @@ describe.skipIf(!have('socat'))('Modbus RTU end to end over a socat pseudo-termi
     expect(f['ph']).toBeLessThan(9)
     expect(Number.isInteger(f['gb3838_class'])).toBe(true)
     expect(Object.keys(f).sort()).toEqual(
-      ['ammonia_nitrogen_mg_l', 'cod_mg_l', 'conductivity_us_cm', 'dissolved_oxygen_mg_l', 'gb3838_class', 'orp_mv', 'ph', 'turbidity_ntu', 'water_temp_c'].sort(),
+      ['ammonia_nitrogen_mg_l', 'cod_mg_l', 'conductivity_us_cm', 'dissolved_oxygen_mg_l', 'gb3838_class', 'gb3838_factor', 'orp_mv', 'ph', 'turbidity_ntu', 'water_temp_c'].sort(),
     )
     expect(f['conductivity_us_cm']).toBeGreaterThan(300)
     for (const id of ['em-sdm', 'em-chint']) {

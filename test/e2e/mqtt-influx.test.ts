@@ -29,7 +29,7 @@ describe.skipIf(!have('influxd', 'mosquitto', 'mosquitto_pub'))('MQTT to InfluxD
       await new Promise((r) => setTimeout(r, 500))
       expect(await influx.count(DB, 'water_quality', 'ph', `"device"='wq-embedded-1'`)).toBe(500)
       const rows = await influx.query(DB, `SELECT * FROM water_quality WHERE "device"='wq-embedded-1' ORDER BY time LIMIT 1`)
-      expect(rows[0]).toMatchObject({ time: base, district: 'xian-gaoxin', kind: 'water_quality', protocol: 'mqtt', ph: 7, gb3838_class: 2 })
+      expect(rows[0]).toMatchObject({ time: base, district: 'xian-gaoxin', kind: 'water_quality', protocol: 'mqtt', ph: 7, gb3838_class: 2, gb3838_factor: 'ammonia_nitrogen_mg_l' })
       expect(await metricValue(gw, 'smartcity_readings_accepted_total')).toBe(500)
       expect(await metricValue(gw, 'smartcity_points_written_total')).toBeGreaterThanOrEqual(500)
     } finally {

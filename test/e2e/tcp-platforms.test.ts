@@ -121,6 +121,11 @@ describe.skipIf(!have('influxd'))('JT/T 808 and HJ 212 simulators against the ga
       expect(await influx.count(DB, 'water_quality', 'ph', `"protocol"='hj212'`)).toBe(20)
       expect(await influx.count(DB, 'water_quality', 'ph', `"interval"='minute'`)).toBe(10)
       expect(await influx.count(DB, 'alarm', 'active', `"active"=true`)).toBe(raised)
+      // Derived by the JT/T 808 alarm processor, stored with the terminal's tags as the source used to write them.
+      const alarmRows = await influx.query(DB, `SELECT * FROM alarm WHERE "active"=true ORDER BY time LIMIT 1`)
+      expect(alarmRows[0]).toMatchObject({ kind: 'position', protocol: 'jt808', district: 'xian-gaoxin' })
+      expect(String(alarmRows[0]!['rule'])).toMatch(/^jt808_(emergency|overspeed|fatigue_driving)$/)
+      expect(String(alarmRows[0]!['device'])).toMatch(/^139000000\d\d$/)
       for (const [i, t] of terminals.entries()) {
         expect(t.stats()).toMatchObject({ sent: 10, acked: 10, refused: 0 })
         expect(await influx.count(DB, 'position', 'lat', `"device"='${13_900_000_001 + i}'`)).toBe(10)

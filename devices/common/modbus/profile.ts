@@ -81,7 +81,7 @@ export const ModbusProfile = z
       if (pt.address + registerCount(pt.type, pt.length) > 0x10000) issue('address', 'point runs past register 65535')
       if (registerCount(pt.type, pt.length) > p.maxRegisters) issue('length', `longer than maxRegisters ${p.maxRegisters}`)
       if (pt.field !== undefined) {
-        if (pt.field === 'gb3838_class' || !(pt.field in fields)) issue('field', `${pt.field} is not a field of ${p.kind} (data-model.md)`)
+        if (pt.field === 'gb3838_class' || pt.field === 'gb3838_factor' || !(pt.field in fields)) issue('field', `${pt.field} is not a field of ${p.kind} (data-model.md)`)
         else if (pt.type === 'string' || pt.type === 'bool' || pt.type === 'bit') issue('field', `${pt.field} is numeric; a ${pt.type} point cannot feed it`)
         if (fed.has(pt.field)) issue('field', `${pt.field} is already fed by points[${fed.get(pt.field)}]`)
         fed.set(pt.field, i)

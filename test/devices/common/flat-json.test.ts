@@ -27,12 +27,13 @@ function schemaPoint(text: string, ctx: NormalizeContext): Point | undefined {
   return r.success ? waterQualityPoint(r.data, ctx) : undefined
 }
 
-/** A field set `k=v,k=3i` as numbers by key (an `i` suffix kept apart so a type change would show). */
+/** A field set `k=v,k=3i,k="s"` as numbers by key (an `i` suffix kept apart so a type change would show;
+ * strings as written, quotes and all). The only string field here is gb3838_factor, a plain field name. */
 function fieldSet(line: string): Record<string, string> {
   const out: Record<string, string> = {}
   for (const kv of line.split(',')) {
     const [k, v] = kv.split('=') as [string, string]
-    out[k] = v.endsWith('i') ? `${Number(v.slice(0, -1))}i` : String(Number(v))
+    out[k] = v.startsWith('"') ? v : v.endsWith('i') ? `${Number(v.slice(0, -1))}i` : String(Number(v))
   }
   return out
 }
@@ -64,17 +65,41 @@ describe('flat JSON fast path', () => {
     expect(compileFlatReading(WaterQualityReading, 'water_quality', { requireField: true })).toBeUndefined()
   })
 
-  it('takes the everyday station message, with the GB 3838 class, as the schema path does', () => {
+  it('takes the everyday station message, with the GB 3838 class and its deciding factor, as the schema path does', () => {
+    const factors = new Set<unknown>()
     for (let i = 0; i < 2000; i++) {
       const p = expectSame(station(i), i % 2 ? river : lake)
       expect(p, station(i)).toBeDefined()
-      expect(p!.fieldsLine).toMatch(/gb3838_class=\di$/)
+      expect(p!.fieldsLine).toMatch(/,gb3838_class=\di,gb3838_factor="[a-z_]+"$/)
+      factors.add(p!.fields['gb3838_factor'])
     }
+    // The generated stations are decided by every graded factor somewhere (TN only in the lake readings).
+    expect([...factors].sort()).toEqual(['ammonia_nitrogen_mg_l', 'cod_mg_l', 'dissolved_oxygen_mg_l', 'total_nitrogen_mg_l', 'total_phosphorus_mg_l'])
+  })
+
+  it('gives no class and no factor for a reading without a graded factor, as the schema path does', () => {
+    // Before: pH alone was class I on both paths.
+    for (const text of ['{"ph":7.1}', '{"ph":9.5,"water_temp_c":18.2}', '{"ph":7.1,"turbidity_ntu":3,"conductivity_us_cm":450,"orp_mv":120}']) {
+      const p = expectSame(text)!
+      expect(p, text).toBeDefined()
+      expect(p.fields, text).not.toHaveProperty('gb3838_class')
+      expect(p.fields, text).not.toHaveProperty('gb3838_factor')
+      expect(p.fieldsLine, text).not.toContain('gb3838')
+    }
+    // Total nitrogen alone is graded for a lake only.
+    expect(expectSame('{"total_nitrogen_mg_l":1.8}')!.fields).toEqual({ total_nitrogen_mg_l: 1.8 })
+    expect(expectSame('{"total_nitrogen_mg_l":1.8}', lake)!.fields).toEqual({ total_nitrogen_mg_l: 1.8, gb3838_class: 5, gb3838_factor: 'total_nitrogen_mg_l' })
+  })
+
+  it('names the worst factor on both paths: pH + DO gives DO, NH3-N worse than DO and COD wins', () => {
+    expect(expectSame('{"ph":7.1,"dissolved_oxygen_mg_l":5.5}')!.fieldsLine).toBe('ph=7.1,dissolved_oxygen_mg_l=5.5,gb3838_class=3i,gb3838_factor="dissolved_oxygen_mg_l"')
+    const p = expectSame('{"dissolved_oxygen_mg_l":6.5,"cod_mg_l":18,"ammonia_nitrogen_mg_l":1.2}')!
+    expect(p.fields).toMatchObject({ gb3838_class: 4, gb3838_factor: 'ammonia_nitrogen_mg_l' })
   })
 
   it('writes each number as it came: no printing back from a double', () => {
     const p = expectSame('{"ph":7.10,"cod_mg_l":15.000,"conductivity_us_cm":450}')!
-    expect(p.fieldsLine).toBe('ph=7.10,cod_mg_l=15.000,conductivity_us_cm=450,gb3838_class=1i')
+    expect(p.fieldsLine).toBe('ph=7.10,cod_mg_l=15.000,conductivity_us_cm=450,gb3838_class=1i,gb3838_factor="cod_mg_l"')
     expect(p.time).toBe(river.receivedAt)
   })
 
@@ -116,6 +141,7 @@ describe('flat JSON fast path', () => {
     ['unterminated', '{"ph":7.1'],
     ['empty', ''],
     ['gb3838_class given by the device', '{"ph":7.1,"gb3838_class":1}'],
+    ['gb3838_factor given by the device', '{"ph":7.1,"gb3838_factor":"ph"}'],
   ])('leaves %s to the schema path', (_name, text) => {
     expect(fastWaterQualityPoint(Buffer.from(text, 'utf8'), river)).toBeUndefined()
   })

@@ -43,6 +43,6 @@ describe('golden Modbus frames through the built-in profiles (shared/protocols.m
     const read = planProfile(p.profile)[0]!
     expect([read.fc, read.address, read.quantity]).toEqual([3, 0x14, 1])
     const fields = toFields(p.profile, extractValues(read, { registers: registersOf('14 03 02 03 78 B5 55') }, 'ABCD'))
-    expect(waterQualityPoint(fields, { receivedAt: 0 }).fields).toEqual({ dissolved_oxygen_mg_l: 8.88, gb3838_class: 1 })
+    expect(waterQualityPoint(fields, { receivedAt: 0 }).fields).toEqual({ dissolved_oxygen_mg_l: 8.88, gb3838_class: 1, gb3838_factor: 'dissolved_oxygen_mg_l' })
   })
 })

@@ -86,8 +86,10 @@ describe('HJ 212 public frames', () => {
           e01001: 0,
           turbidity_ntu: 0,
           total_phosphorus_mg_l: 0,
-          // pH 0 is outside 6-9: no class meets it.
-          gb3838_class: 6,
+          // pH is not graded by class; NH3-N, COD and TP at 0 are all class I, and COD comes first in
+          // GB 3838-2002 Table 1.
+          gb3838_class: 1,
+          gb3838_factor: 'cod_mg_l',
         },
         time: Date.UTC(2023, 7, 3, 8, 55, 0), // 16:55:00 UTC+8
       },
@@ -117,6 +119,7 @@ describe('HJ 212 public frames', () => {
       w00000_min: 392.51,
       w00000_cou: 237.91,
       gb3838_class: 6,
+      gb3838_factor: 'cod_mg_l',
     })
   })
 
@@ -124,7 +127,7 @@ describe('HJ 212 public frames', () => {
     const a = decodeHj212(OLD_2005_2011)
     expect(a.ok && hj212Version(a.value)).toBe('2005')
     const r = hj212LineDecoder.decodeLine(OLD_2005_2011, { receivedAt: 0 })
-    expect(r.ok && r.points[0]!.fields).toEqual({ B01: 880.17, cod_mg_l: 999.99, ammonia_nitrogen_mg_l: 30.18, gb3838_class: 6 })
+    expect(r.ok && r.points[0]!.fields).toEqual({ B01: 880.17, cod_mg_l: 999.99, ammonia_nitrogen_mg_l: 30.18, gb3838_class: 6, gb3838_factor: 'cod_mg_l' })
     const r2 = hj212LineDecoder.decodeLine(OLD_2005_2051, { receivedAt: 0 })
     expect(r2.ok && r2.points[0]!.fields).toMatchObject({ B01: 909.87, B01_cou: 54.59, cod_mg_l: 999.99, ammonia_nitrogen_mg_l: 30.18, ammonia_nitrogen_mg_l_cou: 1.65 })
     expect(r2.ok && r2.points[0]!.time).toBe(beijingToUtcMs(2015, 4, 30, 13, 57, 0))
@@ -156,8 +159,9 @@ describe('HJ 212 data view', () => {
       cod_mg_l_flag: 'C',
       codmn_mg_l: 1.5,
       water_temp_c_flag: 'out_of_range',
-      // only pH (class 1) and CODMn 1.5 (class I) classify: NH3-N 3.5 is in maintenance
+      // only CODMn 1.5 (class I) classifies: pH is not graded, NH3-N 3.5 is in maintenance, COD in calibration
       gb3838_class: 1,
+      gb3838_factor: 'codmn_mg_l',
     })
     expect(p.ok && p.value.time).toBe(Date.UTC(2026, 0, 1))
   })
@@ -165,7 +169,7 @@ describe('HJ 212 data view', () => {
     const cp = dataCp(Date.UTC(2026, 0, 1), { w01018: { Rtd: '21.5', ZsRtd: '23.1', EFlag: 'A01', SampleTime: '20260101075500', Flag: 'N' }, w00000: { Rtd: '3.2', ZsRtd: 'n/a' } })
     const d = hj212Data(cp)
     const p = d.ok ? hj212Point({ ...base, cp }, d.value, { receivedAt: 0 }) : undefined
-    expect(p?.ok && p.value.fields).toEqual({ cod_mg_l: 21.5, cod_mg_l_zsrtd: 23.1, cod_mg_l_eflag: 'A01', cod_mg_l_sampletime: '20260101075500', w00000: 3.2, gb3838_class: 4 })
+    expect(p?.ok && p.value.fields).toEqual({ cod_mg_l: 21.5, cod_mg_l_zsrtd: 23.1, cod_mg_l_eflag: 'A01', cod_mg_l_sampletime: '20260101075500', w00000: 3.2, gb3838_class: 4, gb3838_factor: 'cod_mg_l' })
   })
   it('DataTime that is not a time is refused', () => {
     expect(hj212Data([[['DataTime', '20261341000000']]])).toMatchObject({ ok: false, reason: 'bad_time' })

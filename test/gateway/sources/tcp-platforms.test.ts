@@ -202,8 +202,8 @@ describe('hj212 source (recording context)', () => {
     expect(c.hj.map((m) => [m.cn, m.qn])).toEqual(parts.map(() => ['9014', whole.qn]))
     const p = rec.ingested[0]!.points[0]!
     expect(p.tags).toEqual({ interval: 'hour' })
-    // Lake: TP 0.04 is class III (<= 0.05) and TN 0.9 class III (<= 1.0).
-    expect(p.fields).toEqual({ ph: 7.5, total_phosphorus_mg_l: 0.04, total_nitrogen_mg_l: 0.9, gb3838_class: 3 })
+    // Lake: TP 0.04 is class III (<= 0.05) and TN 0.9 class III (<= 1.0); the tie goes to TP, first in Table 1.
+    expect(p.fields).toEqual({ ph: 7.5, total_phosphorus_mg_l: 0.04, total_nitrogen_mg_l: 0.9, gb3838_class: 3, gb3838_factor: 'total_phosphorus_mg_l' })
   })
 
   it('platform requests follow 9011 -> upload -> 9012 with the station simulator (1061, 1062, 1011, unsupported CN)', async () => {
