@@ -38,6 +38,8 @@ const STRINGS_AND_BITS = profile({
     ...ORDERS.map((o, i) => ({ name: `serial_${o.toLowerCase()}`, function: 'holding', address: 10 + 4 * i, type: 'string', length: 7, order: o })),
     { name: 'pump', function: 'coil', address: 0, type: 'bool', writable: true },
     { name: 'wipe', function: 'coil', address: 1, type: 'bool', writable: true },
+    // Ten coils in all: a FC 1 answer and a FC 15 request of two data bytes.
+    ...Array.from({ length: 8 }, (_, i) => ({ name: `valve_${i + 2}`, function: 'coil', address: i + 2, type: 'bool', writable: true })),
     { name: 'door', function: 'discrete_input', address: 0, type: 'bool' },
     { name: 'level_low', function: 'discrete_input', address: 3, type: 'bool' },
   ],
@@ -193,6 +195,47 @@ describe('modbus-serial reads our Modbus TCP and RTU-over-TCP simulators', () =>
     const c = await modbusSerialClient({ via: 'telnet', port: rtuTcp.port })
     try {
       await checkWrites(c, rtuTcp.slaves, 12)
+    } finally {
+      await c.end()
+    }
+  })
+
+  it('FC 15 and FC 1 over ten coils: bit i of data byte i / 8 is coil i, the pad bits of the last byte are zero', async () => {
+    const c = await modbusSerialClient({ via: 'tcp', port: tcp.port })
+    const model = tcp.slaves.get(20)!.model
+    const pattern = [true, false, true, true, false, false, false, true, false, true]
+    try {
+      c.setID(20)
+      expect(await c.writeCoils(0, pattern)).toEqual({ address: 0, length: 10 })
+      const v = model.values(T)
+      expect(['pump', 'wipe', ...Array.from({ length: 8 }, (_, i) => `valve_${i + 2}`)].map((n) => v.get(n))).toEqual(pattern)
+      const r = await c.readCoils(0, 10)
+      // 1 0 1 1 0 0 0 1 | 0 1: LSB first, 0x8D then 0x02 (V1.1b3 section 6.1).
+      expect(r.buffer).toEqual(Buffer.from([0x8d, 0x02]))
+      expect(r.data.slice(0, 10)).toEqual(pattern)
+    } finally {
+      await c.writeCoils(0, [HELD_BITS.pump, HELD_BITS.wipe, ...Array.from({ length: 8 }, () => false)])
+      await c.end()
+    }
+  })
+
+  it('answers malformed or unsupported requests with the exception codes of V1.1b3 (sections 6 and 7)', async () => {
+    const c = await modbusSerialClient({ via: 'tcp', port: tcp.port })
+    try {
+      c.setID(11)
+      // Quantity of registers outside 1..125 (section 6.3): 03 ILLEGAL DATA VALUE.
+      await expect(c.readHoldingRegisters(0, 126)).rejects.toMatchObject({ modbusCode: 3 })
+      // Quantity of coils outside 1..2000 (section 6.1): 03.
+      await expect(c.readCoils(0, 2001)).rejects.toMatchObject({ modbusCode: 3 })
+      // Registers the device does not have (section 6.3): 02 ILLEGAL DATA ADDRESS.
+      await expect(c.readHoldingRegisters(1000, 2)).rejects.toMatchObject({ modbusCode: 2 })
+      await expect(c.readInputRegisters(0, 7)).rejects.toMatchObject({ modbusCode: 2 })
+      // FC 5 with an output value other than FF00 or 0000 (section 6.5): 03.
+      await expect(c.customFunction(5, [0x00, 0x00, 0x12, 0x34])).rejects.toMatchObject({ modbusCode: 3 })
+      // FC 22 (mask write register) is not implemented: 01 ILLEGAL FUNCTION.
+      await expect(c.maskWriteRegister(46, 0x00ff, 0x0000)).rejects.toMatchObject({ modbusCode: 1 })
+      // Still serving after all that.
+      expect(readBack('int16', 'ABCD', (await c.readHoldingRegisters(0, 1)).buffer)).toBe(2302)
     } finally {
       await c.end()
     }
