@@ -180,7 +180,7 @@ describe('modbus-tcp source against modbus-serial ServerTCP (a second independen
     expect(ctx.rejects.filter((x) => x.device !== 'em-no-inputs')).toEqual([])
   })
 
-  it("writes arrive in the server's setRegister/setCoil callbacks with the right words (FC 5, 6, 15, 16)", async () => {
+  it("writes arrive in the server's setCoil (FC 5), setRegister (FC 6), setCoilArray (FC 15) and setRegisterArray (FC 16) with the right words", async () => {
     writes.length = 0
     const w = source.write!
     expect(await w('em-abcd', { field: 'setpoint', value: 250.5 })).toMatchObject({ ok: true })
