@@ -1,55 +1,16 @@
-import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { extractValues, planProfile } from '../../../../devices/common/modbus/planner.ts'
-import { parseProfileText } from '../../../../devices/common/modbus/profile.ts'
 import type { Source } from '../../../../gateway/core/types.ts'
 import { ModbusTcpSourceConfig } from '../../../../gateway/sources/modbus/config.ts'
 import { createModbusSource } from '../../../../gateway/sources/modbus/index.ts'
-import { createLink } from '../../../../gateway/sources/modbus/link.ts'
 import { havePython, PYMODBUS_HELPERS, PYMODBUS_PACKAGES, tempDir } from '../../../helpers/env.ts'
+import { ALL_TYPES, ALL_TYPES_FIELDS, allTypesProfile, FIXTURES, ORDERS, readProfileOnce, type WireOrder } from '../../../helpers/modbus-peers.ts'
 import { sleep, waitFor } from '../../../helpers/net.ts'
 import { type PyEntry, type PymodbusServer, startPymodbus } from '../../../helpers/pymodbus.ts'
 import { recordingContext } from '../../../helpers/recording-context.ts'
-import { connect } from 'node:net'
-
-const FIXTURES = join(import.meta.dirname, '../../../fixtures/modbus')
-const ORDERS = ['ABCD', 'CDAB', 'BADC', 'DCBA'] as const
 
 /** Register contents as raw typed values; pymodbus lays them out in each order with its own payload builder. */
-function entries(order: string): PyEntry[] {
-  const hr = (address: number, type: string, value: number): PyEntry => ({ table: 'hr', address, type, order, value })
-  return [
-    hr(0, 'int16', 2302),
-    hr(1, 'uint16', 65000),
-    hr(2, 'int32', 70000),
-    hr(4, 'uint32', 3_000_000_000),
-    hr(6, 'int64', -9_876_543_210),
-    hr(10, 'uint64', 12_345_678_901_234),
-    hr(20, 'int16', -873),
-    hr(21, 'uint16', 5002),
-    hr(22, 'uint32', 123_456_789),
-    hr(24, 'float64', 98765.4321),
-    { table: 'ir', address: 0, type: 'float32', order, value: -12.5 },
-    { table: 'ir', address: 2, type: 'float64', order, value: -Math.PI },
-  ]
-}
-
-// The canonical values the gateway must store: raw x scale, exactly.
-const EXPECTED = {
-  voltage_a_v: 230.2,
-  voltage_b_v: 6500,
-  voltage_c_v: 70,
-  current_a_a: 30000,
-  current_b_a: -98765.4321,
-  current_c_a: 12345.678901234,
-  power_factor: -0.873,
-  frequency_hz: 50.02,
-  import_energy_kwh: 12345678.9,
-  export_energy_kwh: 98765.4321,
-  active_power_kw: -12.5,
-  reactive_power_kvar: -Math.PI,
-}
+const entries = (order: WireOrder): PyEntry[] => ALL_TYPES.map((t) => ({ table: t.table, address: t.address, type: t.type, order, value: t.raw }))
 
 describe.skipIf(!havePython(PYMODBUS_HELPERS, PYMODBUS_PACKAGES))('modbus-tcp source against pymodbus (an independent implementation)', () => {
   const tmp = tempDir('modbus-py-')
@@ -59,11 +20,7 @@ describe.skipIf(!havePython(PYMODBUS_HELPERS, PYMODBUS_PACKAGES))('modbus-tcp so
 
   beforeAll(async () => {
     const units: Record<number, PyEntry[]> = {}
-    ORDERS.forEach((o, i) => {
-      units[i + 1] = entries(o)
-      const text = readFileSync(join(FIXTURES, 'all-types.yaml'), 'utf8').replace(/^order: ABCD$/m, `order: ${o}`)
-      writeFileSync(join(tmp.dir, `all-types-${o}.yaml`), text)
-    })
+    for (const [i, o] of ORDERS.entries()) units[i + 1] = entries(o)
     units[5] = [
       { table: 'hr', address: 0, value: 712 },
       { table: 'hr', address: 1, value: 0x8008 },
@@ -76,7 +33,7 @@ describe.skipIf(!havePython(PYMODBUS_HELPERS, PYMODBUS_PACKAGES))('modbus-tcp so
       type: 'modbus-tcp',
       port: py.port,
       timeoutMs: 2000,
-      devices: ORDERS.map((o, i) => ({ device: `em-${o.toLowerCase()}`, unit: i + 1, profile: join(tmp.dir, `all-types-${o}.yaml`), intervalMs: 300 })),
+      devices: ORDERS.map((o, i) => ({ device: `em-${o.toLowerCase()}`, unit: i + 1, profile: allTypesProfile(tmp.dir, o), intervalMs: 300 })),
     })
     source = createModbusSource(cfg)
     await source.start(ctx)
@@ -95,7 +52,7 @@ describe.skipIf(!havePython(PYMODBUS_HELPERS, PYMODBUS_PACKAGES))('modbus-tcp so
       expect(batch).toMatchObject({ source: 'modbus-tcp', kind: 'energy_meter', protocol: 'modbus-tcp' })
       expect(batch.points).toHaveLength(1)
       expect(batch.points[0]!.measurement).toBe('energy_meter')
-      expect(batch.points[0]!.fields).toEqual(EXPECTED)
+      expect(batch.points[0]!.fields).toEqual(ALL_TYPES_FIELDS)
     })
   }
 
@@ -105,25 +62,8 @@ describe.skipIf(!havePython(PYMODBUS_HELPERS, PYMODBUS_PACKAGES))('modbus-tcp so
   })
 
   it('reads coils, discrete inputs, bits of a register and strings', async () => {
-    const r = parseProfileText(readFileSync(join(FIXTURES, 'bits-and-strings.yaml'), 'utf8'))
-    if (!r.ok) throw new Error(r.problems.join('\n'))
-    const link = createLink({
-      framing: 'tcp',
-      address: `127.0.0.1:${py.port}`,
-      open: () => new Promise((resolve, reject) => {
-        const s = connect(py.port, '127.0.0.1', () => resolve(s))
-        s.once('error', reject)
-      }),
-    })
-    const values = new Map<string, unknown>()
-    for (const read of planProfile(r.profile)) {
-      const a = await link.request(5, { fc: read.fc, address: read.address, quantity: read.quantity }, 2000)
-      if (!a.ok) throw new Error(JSON.stringify(a))
-      const data = 'registers' in a.response ? { registers: a.response.registers } : 'bits' in a.response ? { bits: a.response.bits } : {}
-      for (const [k, v] of extractValues(read, data, 'ABCD')) values.set(k, v)
-    }
-    await link.close()
-    expect(Object.fromEntries(values)).toEqual({ ph: 7.12, fault: true, ready: true, serial: 'SN4711', pump: true, door: false, level_low: true })
+    const values = await readProfileOnce(py.port, 5, join(FIXTURES, 'bits-and-strings.yaml'))
+    expect(values).toEqual({ ph: 7.12, fault: true, ready: true, serial: 'SN4711', pump: true, door: false, level_low: true })
   })
 
   it('writes reach the pymodbus registers through FC 5, 6, 15 and 16', async () => {
