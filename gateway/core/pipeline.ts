@@ -148,15 +148,18 @@ export const REFUSAL_LOG = { everyMs: 60_000, maxKeys: 1_000, maxDetail: 300 } a
 
 /**
  * A wrong payload is visible in the log, not only in the dead-letter file: the first refusal of a device
- * (or, when the device is unknown, of an address) and reason is logged at info; after that at most one line
- * per `everyMs` for that pair, which says how many were refused meanwhile without a line (`suppressed`).
+ * and reason is logged at info; after that at most one line per `everyMs` for that pair, which says how
+ * many were refused meanwhile without a line (`suppressed`). Input no device can be named for (a bad topic,
+ * a garbled TCP frame) counts against its source instead: keyed by address, a terminal that reconnects
+ * from a new port each time would get a line per connection.
  * Rates stay metrics (`smartcity_readings_rejected_total`): a device that sends nothing but bad frames costs
  * one line a minute. Memory is bounded: past `maxKeys` pairs the least recently logged one is forgotten.
  */
 export function refusalLog(log: Logger, now: () => number, limits: { everyMs: number; maxKeys: number; maxDetail: number } = REFUSAL_LOG): (input: RejectInput) => void {
   const pairs = new Map<string, { at: number; suppressed: number }>()
   return (input) => {
-    const key = `${input.device ?? input.address}\u0000${input.reason}`
+    const who = input.device !== undefined ? `device\u0000${input.device}` : `source\u0000${input.source}`
+    const key = `${who}\u0000${input.reason}`
     const t = now()
     const last = pairs.get(key)
     if (last && t - last.at < limits.everyMs) {

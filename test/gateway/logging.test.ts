@@ -109,4 +109,15 @@ describe('log lines', () => {
     bad('d3')
     expect(c.records()).toHaveLength(5)
   })
+
+  it('input no device can be named for counts against its source: a terminal reconnecting from new ports is one line', () => {
+    const c = captureLog('info')
+    const note = refusalLog(c.log, () => 0)
+    for (let p = 40_000; p < 40_050; p++) note({ source: 'jt808', address: `127.0.0.1:${p}`, raw: 'ff', reason: 'bad_checksum', detail: 'xor 0x12, frame says 0x34' })
+    note({ source: 'hj212', address: '127.0.0.1:40000', raw: 'ff', reason: 'bad_checksum' })
+    expect(c.records().map((r) => [r['source'], r['address'], r['reason']])).toEqual([
+      ['jt808', '127.0.0.1:40000', 'bad_checksum'],
+      ['hj212', '127.0.0.1:40000', 'bad_checksum'],
+    ])
+  })
 })
