@@ -111,6 +111,7 @@ export function createGateway(config: GatewayConfig, opts: GatewayOptions = {}):
   let sinkStarts: Promise<void>[] = []
   let startedSources: Source[] = []
   let brokerStarted = false
+  let opened = false
   const sinkStarted = new Map<string, string | true>()
   // Ends the start-up retries of sinks whose database is not reachable yet.
   const stopping = new AbortController()
@@ -182,6 +183,9 @@ export function createGateway(config: GatewayConfig, opts: GatewayOptions = {}):
 
   /** Stop what `start` started, the reverse of its order: HTTP, broker, sources, then the spool's side. */
   async function shutdown(): Promise<void> {
+    // Once: `stop` after a start that failed (and has stopped everything) has nothing left to do.
+    if (!opened) return
+    opened = false
     stopping.abort()
     if (timer) clearInterval(timer)
     timer = undefined
@@ -214,6 +218,7 @@ export function createGateway(config: GatewayConfig, opts: GatewayOptions = {}):
     async start() {
       deadLetter.open()
       spool.open()
+      opened = true
       sinkStarts = sinks.map((s, i) => startSink(s, i))
       await Promise.race([Promise.all(sinkStarts), new Promise((r) => setTimeout(r, 3000))])
       try {

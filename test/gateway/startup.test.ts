@@ -96,6 +96,8 @@ describe('a gateway whose port is taken does not start at all', () => {
       if (err === undefined) await gw.stop()
       throw new Error(`expected a StartError, got ${String(err)}`)
     }
+    // Everything is stopped already; a stop() that follows (as a caller's clean-up would) has nothing to do.
+    await gw.stop()
     return err
   }
 
