@@ -181,6 +181,58 @@ export function createGateway(config: GatewayConfig, opts: GatewayOptions = {}):
     }
   }
 
+  /** Once a second: device presence, processor ticks (offline alarms, windows), the spool gauges. */
+  function startTicker(): void {
+    timer = setInterval(() => {
+      const t = now()
+      const pts = devices.tick(t)
+      for (const p of processors) {
+        try {
+          const extra = p.tick?.(t)
+          if (extra) pts.push(...extra)
+        } catch (err) {
+          log.error({ err, processor: p.id }, 'processor tick failed')
+        }
+      }
+      if (pts.length > 0) void pipeline.writeInternal(pts)
+      refreshGauges()
+    }, 1000)
+    timer.unref()
+  }
+
+  async function startHttp(): Promise<void> {
+    http = buildApp({
+      health,
+      metrics: metrics.registry,
+      beforeMetrics: refreshGauges,
+      devices: () => devices.list(),
+      async write(device, req) {
+        const src = sources.find((s) => s.write && s.owns?.(device))
+        return src?.write ? src.write(device, req) : undefined
+      },
+      extend: (app) => {
+        registerAlarmRoutes(app, alarmStore, now)
+        live?.register(app, {
+          district: config.gateway.district,
+          gatewayId: config.gateway.id,
+          devices: () => devices.list(),
+          alarms: () => alarmStore.listActive(),
+          counters: () => {
+            let received = 0
+            let accepted = 0
+            for (const c of metrics.hot.received.values.values()) received += c.n
+            for (const c of metrics.hot.accepted.values.values()) accepted += c.n
+            return { received, accepted, rejected: received - accepted, spoolPoints: spool.stats().pendingMax }
+          },
+          webDir: findWebDir(),
+        })
+      },
+    })
+    httpUrl = await http.listen({ host: config.http.host, port: config.http.port }).catch((err: unknown) => {
+      throw new StartError('http', err, { address: `${config.http.host}:${config.http.port}` })
+    })
+  }
+
   /** Stop what `start` started, the reverse of its order: HTTP, broker, sources, then the spool's side. */
   async function shutdown(): Promise<void> {
     // Once: `stop` after a start that failed (and has stopped everything) has nothing left to do.
@@ -233,53 +285,8 @@ export function createGateway(config: GatewayConfig, opts: GatewayOptions = {}):
         await broker.start().catch((err: unknown) => {
           throw err instanceof StartError ? err : new StartError('mqtt', err)
         })
-        timer = setInterval(() => {
-          const t = now()
-          const pts = devices.tick(t)
-          for (const p of processors) {
-            try {
-              const extra = p.tick?.(t)
-              if (extra) pts.push(...extra)
-            } catch (err) {
-              log.error({ err, processor: p.id }, 'processor tick failed')
-            }
-          }
-          if (pts.length > 0) void pipeline.writeInternal(pts)
-          refreshGauges()
-        }, 1000)
-        timer.unref()
-        if (config.http.enabled) {
-          http = buildApp({
-            health,
-            metrics: metrics.registry,
-            beforeMetrics: refreshGauges,
-            devices: () => devices.list(),
-            async write(device, req) {
-              const src = sources.find((s) => s.write && s.owns?.(device))
-              return src?.write ? src.write(device, req) : undefined
-            },
-            extend: (app) => {
-              registerAlarmRoutes(app, alarmStore, now)
-              live?.register(app, {
-                district: config.gateway.district,
-                gatewayId: config.gateway.id,
-                devices: () => devices.list(),
-                alarms: () => alarmStore.listActive(),
-                counters: () => {
-                  let received = 0
-                  let accepted = 0
-                  for (const c of metrics.hot.received.values.values()) received += c.n
-                  for (const c of metrics.hot.accepted.values.values()) accepted += c.n
-                  return { received, accepted, rejected: received - accepted, spoolPoints: spool.stats().pendingMax }
-                },
-                webDir: findWebDir(),
-              })
-            },
-          })
-          httpUrl = await http.listen({ host: config.http.host, port: config.http.port }).catch((err: unknown) => {
-            throw new StartError('http', err, { address: `${config.http.host}:${config.http.port}` })
-          })
-        }
+        startTicker()
+        if (config.http.enabled) await startHttp()
       } catch (err) {
         // A gateway that cannot start must not half-run (a broker taking QoS 1 publishes while the API is
         // dead): stop what started, in reverse, and let the caller exit.
