@@ -76,14 +76,18 @@ async function endToEnd(influxUrl: string, qos: 0 | 1, n: number, dir: string, c
   const entry = join(ROOT, 'bin', 'smartcity.js')
   // Extra node flags for the gateway process (e.g. `--max-semi-space-size=32`), to compare settings.
   const flags = (process.env['BENCH_NODE_FLAGS'] ?? '').split(' ').filter(Boolean)
-  const gw: ChildProcess = spawn(process.execPath, [...flags, entry, 'gateway', '--config', cfg], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const gw: ChildProcess = spawn(process.execPath, [...flags, entry, 'gateway', '--config', cfg], { stdio: ['ignore', 'pipe', 'pipe'] })
+  // BENCH_GATEWAY_OUT=FILE keeps the gateway's output (e.g. with BENCH_NODE_FLAGS=--trace-gc); read either way.
+  const keep = process.env['BENCH_GATEWAY_OUT']
+  gw.stdout!.on('data', (d: Buffer) => keep && appendFileSync(keep, d))
+  // The JSON log is on stdout; the human "gateway <id>: mqtt ..." line that says it is up is on stderr.
   await new Promise<void>((resolve, reject) => {
-    gw.stdout!.on('data', (d: Buffer) => d.toString().includes('gateway ') && resolve())
+    gw.stderr!.on('data', (d: Buffer) => {
+      process.stderr.write(d)
+      if (d.toString().includes('gateway ')) resolve()
+    })
     gw.once('exit', (c) => reject(new Error(`gateway exited ${c}`)))
   })
-  // BENCH_GATEWAY_OUT=FILE keeps the gateway's output (e.g. with BENCH_NODE_FLAGS=--trace-gc).
-  const keep = process.env['BENCH_GATEWAY_OUT']
-  if (keep) gw.stdout!.on('data', (d: Buffer) => appendFileSync(keep, d))
   const pid = gw.pid!
   const base = 1_785_000_000_000
   const cpu0 = cpuMs(pid)

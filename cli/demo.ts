@@ -81,7 +81,15 @@ export async function runDemo(values: Record<string, string | boolean | undefine
     return 1
   }
   const gw = createGateway(r.config, { log })
-  await gw.start()
+  try {
+    await gw.start()
+  } catch (err) {
+    // The gateway stopped what it had started; the simulators and InfluxDB started for it go too, and the
+    // caller prints the one line that says why (a StartError, code start_failed).
+    for (let i = handles.length - 1; i >= 0; i--) await handles[i]!.stop().catch(() => undefined)
+    await db?.stop()
+    throw err
+  }
   for (const h of handles) await h.start()
 
   const e = gw.endpoints()

@@ -108,9 +108,11 @@ async function main(argv: string[]): Promise<number> {
         log.fatal({ err }, 'uncaught exception; exiting so the supervisor restarts the gateway')
         process.exit(70)
       })
+      // Rejects with a StartError (code start_failed) once what had started is stopped: see the handler below.
       await gw.start()
       const e = gw.endpoints()
-      process.stdout.write(`gateway ${r.config.gateway.id}: mqtt ${e.mqtt}${e.http ? `, http ${e.http}` : ''}\n`)
+      // stdout carries the JSON log (its 'gateway started' record has the same endpoints); this line is for people.
+      process.stderr.write(`gateway ${r.config.gateway.id}: mqtt ${e.mqtt}${e.http ? `, http ${e.http}` : ''}\n`)
       await new Promise<void>((resolve) => {
         const stop = () => resolve()
         process.once('SIGINT', stop)
@@ -132,12 +134,20 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+/** Exit status when a component cannot start (sysexits.h EX_UNAVAILABLE). */
+const EXIT_START_FAILED = 69
+
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code
   },
   (err: unknown) => {
     process.stderr.write(`smartcity: ${(err as Error).message}\n`)
-    process.exitCode = 2
+    // A component that could not start (a port already taken, ...): EX_UNAVAILABLE from sysexits.h, so a
+    // supervisor sees the failure (README "Operating it"). Anything else: 2.
+    const startFailed = (err as { code?: unknown }).code === 'start_failed'
+    process.exitCode = startFailed ? EXIT_START_FAILED : 2
+    // Everything was stopped; a handle some library left behind must not keep a failed gateway alive.
+    if (startFailed) setTimeout(() => process.exit(EXIT_START_FAILED), 2_000).unref()
   },
 )

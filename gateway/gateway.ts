@@ -1,7 +1,10 @@
 /**
  * Compose a gateway from a validated config: spool and dead-letter log, sinks with their drain loops, the
  * pipeline, the MQTT broker, sources, processors and the HTTP API. Start sinks, then the pipeline, then
- * sources; stop in reverse (Telegraf agent.go).
+ * sources, the broker and the HTTP API; stop in reverse (Telegraf agent.go). A component that cannot start
+ * (a port already taken) stops what started before it and `start` rejects with a `StartError`
+ * (code `start_failed`): the gateway runs whole or not at all. Sinks are the exception by design: InfluxDB
+ * may be down at start-up, so they keep trying in the background while the spool holds readings.
  */
 // First: makes disabled `debug` loggers no-ops before aedes, mqtt-packet and MQTT.js load them.
 import './broker/quiet-debug.ts'
@@ -17,6 +20,7 @@ import type { GatewayConfig } from './config.ts'
 import { createDeadLetterLog } from './core/deadletter.ts'
 import { createDeviceRegistry } from './core/devices.ts'
 import { createDrain, type Drain } from './core/drain.ts'
+import { StartError } from './core/errors.ts'
 import { createMetrics } from './core/metrics.ts'
 import { createPipeline, type Pipeline } from './core/pipeline.ts'
 import { createSpool } from './core/spool.ts'
@@ -107,6 +111,9 @@ export function createGateway(config: GatewayConfig, opts: GatewayOptions = {}):
   let httpUrl: string | undefined
   let timer: NodeJS.Timeout | undefined
   let sinkStarts: Promise<void>[] = []
+  let startedSources: Source[] = []
+  let brokerStarted = false
+  let opened = false
   const sinkStarted = new Map<string, string | true>()
   // Ends the start-up retries of sinks whose database is not reachable yet.
   const stopping = new AbortController()
@@ -176,6 +183,80 @@ export function createGateway(config: GatewayConfig, opts: GatewayOptions = {}):
     }
   }
 
+  /** Once a second: device presence, processor ticks (offline alarms, windows), the spool gauges. */
+  function startTicker(): void {
+    timer = setInterval(() => {
+      const t = now()
+      const pts = devices.tick(t)
+      for (const p of processors) {
+        try {
+          const extra = p.tick?.(t)
+          if (extra) pts.push(...extra)
+        } catch (err) {
+          log.error({ err, processor: p.id }, 'processor tick failed')
+        }
+      }
+      if (pts.length > 0) void pipeline.writeInternal(pts)
+      refreshGauges()
+    }, 1000)
+    timer.unref()
+  }
+
+  async function startHttp(): Promise<void> {
+    http = buildApp({
+      health,
+      metrics: metrics.registry,
+      beforeMetrics: refreshGauges,
+      devices: () => devices.list(),
+      async write(device, req) {
+        const src = sources.find((s) => s.write && s.owns?.(device))
+        return src?.write ? src.write(device, req) : undefined
+      },
+      extend: (app) => {
+        registerAlarmRoutes(app, alarmStore, now)
+        live?.register(app, {
+          district: config.gateway.district,
+          gatewayId: config.gateway.id,
+          devices: () => devices.list(),
+          alarms: () => alarmStore.listActive(),
+          counters: () => {
+            let received = 0
+            let accepted = 0
+            for (const c of metrics.hot.received.values.values()) received += c.n
+            for (const c of metrics.hot.accepted.values.values()) accepted += c.n
+            return { received, accepted, rejected: received - accepted, spoolPoints: spool.stats().pendingMax }
+          },
+          webDir: findWebDir(),
+        })
+      },
+    })
+    httpUrl = await http.listen({ host: config.http.host, port: config.http.port }).catch((err: unknown) => {
+      throw new StartError('http', err, { address: `${config.http.host}:${config.http.port}` })
+    })
+  }
+
+  /** Stop what `start` started, the reverse of its order: HTTP, broker, sources, then the spool's side. */
+  async function shutdown(): Promise<void> {
+    // Once: `stop` after a start that failed (and has stopped everything) has nothing left to do.
+    if (!opened) return
+    opened = false
+    stopping.abort()
+    if (timer) clearInterval(timer)
+    timer = undefined
+    await http?.close()
+    if (brokerStarted) await broker.stop().catch((err) => log.warn({ err }, 'broker stop failed'))
+    brokerStarted = false
+    for (const s of startedSources.reverse()) await s.stop().catch((err) => log.warn({ err, source: s.id }, 'source stop failed'))
+    startedSources = []
+    for (const p of processors) p.stop?.()
+    spool.commitNow()
+    await Promise.all(drains.map((d) => d.stop()))
+    await Promise.all(sinkStarts)
+    deadLetter.close()
+    spool.close()
+    for (const s of sinks) await s.close()
+  }
+
   return {
     config,
     log,
@@ -191,70 +272,33 @@ export function createGateway(config: GatewayConfig, opts: GatewayOptions = {}):
     async start() {
       deadLetter.open()
       spool.open()
+      opened = true
       sinkStarts = sinks.map((s, i) => startSink(s, i))
       await Promise.race([Promise.all(sinkStarts), new Promise((r) => setTimeout(r, 3000))])
-      for (const s of sources) await s.start(ctxFor(s))
-      await broker.start()
-      timer = setInterval(() => {
-        const t = now()
-        const pts = devices.tick(t)
-        for (const p of processors) {
-          try {
-            const extra = p.tick?.(t)
-            if (extra) pts.push(...extra)
-          } catch (err) {
-            log.error({ err, processor: p.id }, 'processor tick failed')
-          }
+      try {
+        for (const s of sources) {
+          // Counted before its start resolves: a source that fails half-way is stopped with the others.
+          startedSources.push(s)
+          await s.start(ctxFor(s)).catch((err: unknown) => {
+            throw err instanceof StartError ? err : new StartError(`source.${s.type}`, err, { id: s.id })
+          })
         }
-        if (pts.length > 0) void pipeline.writeInternal(pts)
-        refreshGauges()
-      }, 1000)
-      timer.unref()
-      if (config.http.enabled) {
-        http = buildApp({
-          health,
-          metrics: metrics.registry,
-          beforeMetrics: refreshGauges,
-          devices: () => devices.list(),
-          async write(device, req) {
-            const src = sources.find((s) => s.write && s.owns?.(device))
-            return src?.write ? src.write(device, req) : undefined
-          },
-          extend: (app) => {
-            registerAlarmRoutes(app, alarmStore, now)
-            live?.register(app, {
-              district: config.gateway.district,
-              gatewayId: config.gateway.id,
-              devices: () => devices.list(),
-              alarms: () => alarmStore.listActive(),
-              counters: () => {
-                let received = 0
-                let accepted = 0
-                for (const c of metrics.hot.received.values.values()) received += c.n
-                for (const c of metrics.hot.accepted.values.values()) accepted += c.n
-                return { received, accepted, rejected: received - accepted, spoolPoints: spool.stats().pendingMax }
-              },
-              webDir: findWebDir(),
-            })
-          },
+        brokerStarted = true
+        await broker.start().catch((err: unknown) => {
+          throw err instanceof StartError ? err : new StartError('mqtt', err)
         })
-        httpUrl = await http.listen({ host: config.http.host, port: config.http.port })
+        startTicker()
+        if (config.http.enabled) await startHttp()
+      } catch (err) {
+        // A gateway that cannot start must not half-run (a broker taking QoS 1 publishes while the API is
+        // dead): stop what started, in reverse, and let the caller exit.
+        await shutdown()
+        throw err
       }
       log.info({ mqtt: broker.url(), http: httpUrl, sinks: sinks.map((s) => s.id), sources: sources.map((s) => s.id) }, 'gateway started')
     },
     async stop() {
-      stopping.abort()
-      if (timer) clearInterval(timer)
-      await http?.close()
-      for (const s of [...sources].reverse()) await s.stop().catch((err) => log.warn({ err, source: s.id }, 'source stop failed'))
-      await broker.stop().catch((err) => log.warn({ err }, 'broker stop failed'))
-      for (const p of processors) p.stop?.()
-      spool.commitNow()
-      await Promise.all(drains.map((d) => d.stop()))
-      await Promise.all(sinkStarts)
-      deadLetter.close()
-      spool.close()
-      for (const s of sinks) await s.close()
+      await shutdown()
       log.info('gateway stopped')
     },
   }

@@ -13,6 +13,7 @@ import { createServer, type Server } from 'node:net'
 import { Aedes } from 'aedes'
 import mqtt, { type MqttClient } from 'mqtt'
 import type { BrokerConfig } from '../config.ts'
+import { StartError } from '../core/errors.ts'
 import type { ComponentHealth, Logger } from '../core/types.ts'
 import { createPersistence } from './persistence.ts'
 import { createRouter } from './router.ts'
@@ -165,18 +166,40 @@ function createEmbedded(cfg: Extract<BrokerConfig, { type: 'embedded' }>, log: L
       // still unacknowledged by the device's TCP waits for that acknowledgement (up to the delayed-ACK
       // timeout). Devices with QoS 1 messages in flight then waited on acks: one connection with 2,000 in
       // flight went from 28k to 61k readings/s once it was off.
-      server = createServer({ noDelay: true }, broker.handle)
+      const srv = createServer({ noDelay: true }, broker.handle)
       await new Promise<void>((resolve, reject) => {
-        server!.once('error', reject)
-        server!.listen(cfg.port, cfg.host, () => {
-          const a = server!.address()
+        const failed = (err: Error) => reject(new StartError('mqtt', err, { address: `${cfg.host}:${cfg.port}` }))
+        srv.once('error', failed)
+        srv.listen(cfg.port, cfg.host, () => {
+          srv.off('error', failed)
+          srv.on('error', (err) => log.error({ err }, 'MQTT server error'))
+          const a = srv.address()
           if (a && typeof a === 'object') port = a.port
           resolve()
         })
       })
+      server = srv
       if (cfg.wsPort !== undefined) {
         const { WebSocketServer, createWebSocketStream } = await import('ws')
         const wss = new WebSocketServer({ host: cfg.host, port: cfg.wsPort })
+        try {
+          // ws reports a failed listen as an 'error' event: without this wait it would be an uncaught one.
+          await new Promise<void>((resolve, reject) => {
+            const failed = (err: Error) => reject(new StartError('mqtt-ws', err, { address: `${cfg.host}:${cfg.wsPort}` }))
+            wss.once('error', failed)
+            wss.once('listening', () => {
+              wss.off('error', failed)
+              resolve()
+            })
+          })
+        } catch (err) {
+          // Half a broker is no broker: the TCP listener goes too, so nothing takes publishes.
+          await new Promise<void>((resolve) => wss.close(() => resolve()))
+          await new Promise<void>((resolve) => srv.close(() => resolve()))
+          server = undefined
+          throw err
+        }
+        wss.on('error', (err) => log.error({ err }, 'MQTT WebSocket server error'))
         wss.on('connection', (ws) => broker.handle(createWebSocketStream(ws) as never))
         wsServer = wss
       }

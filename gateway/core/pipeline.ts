@@ -115,8 +115,11 @@ export function createPipeline(opts: {
     return true
   }
 
+  const noteRefusal = refusalLog(opts.log, opts.now)
+
   async function reject(input: RejectInput): Promise<void> {
     metrics.rejected.labels(input.source, input.reason).inc()
+    noteRefusal(input)
     if (input.device) devices.rejected(input.device)
     const entry: Parameters<DeadLetterLog['write']>[0] = { source: input.source, address: input.address, reason: input.reason, raw: input.raw }
     if (input.detail !== undefined) entry.detail = input.detail
@@ -137,5 +140,50 @@ export function createPipeline(opts: {
       stageInternal(points)
       return spool.committed()
     },
+  }
+}
+
+/** How often a device and reason may log a refusal, and how many pairs are remembered. */
+export const REFUSAL_LOG = { everyMs: 60_000, maxKeys: 1_000, maxDetail: 300 } as const
+
+/**
+ * A wrong payload is visible in the log, not only in the dead-letter file: the first refusal of a device
+ * and reason is logged at info; after that at most one line per `everyMs` for that pair, which says how
+ * many were refused meanwhile without a line (`suppressed`). Input no device can be named for (a bad topic,
+ * a garbled TCP frame) counts against its source instead: keyed by address, a terminal that reconnects
+ * from a new port each time would get a line per connection.
+ * Rates stay metrics (`smartcity_readings_rejected_total`): a device that sends nothing but bad frames costs
+ * one line a minute. Memory is bounded: past `maxKeys` pairs the least recently logged one is forgotten.
+ */
+export function refusalLog(log: Logger, now: () => number, limits: { everyMs: number; maxKeys: number; maxDetail: number } = REFUSAL_LOG): (input: RejectInput) => void {
+  const pairs = new Map<string, { at: number; suppressed: number }>()
+  return (input) => {
+    const who = input.device !== undefined ? `device\u0000${input.device}` : `source\u0000${input.source}`
+    const key = `${who}\u0000${input.reason}`
+    const t = now()
+    const last = pairs.get(key)
+    if (last && t - last.at < limits.everyMs) {
+      last.suppressed++
+      return
+    }
+    // Map order is insertion order: delete and set again keeps the least recently logged pair first.
+    if (last) pairs.delete(key)
+    else if (pairs.size >= limits.maxKeys) {
+      const oldest = pairs.keys().next().value
+      if (oldest !== undefined) pairs.delete(oldest)
+    }
+    pairs.set(key, { at: t, suppressed: 0 })
+    const detail = input.detail !== undefined && input.detail.length > limits.maxDetail ? `${input.detail.slice(0, limits.maxDetail)}...` : input.detail
+    log.info(
+      {
+        source: input.source,
+        address: input.address,
+        ...(input.device !== undefined ? { device: input.device } : {}),
+        reason: input.reason,
+        ...(detail !== undefined ? { detail } : {}),
+        ...(last ? { suppressed: last.suppressed } : {}),
+      },
+      'input refused (counted and dead-lettered)',
+    )
   }
 }

@@ -239,7 +239,8 @@ export function createDlt645Source(cfg: Dlt645SourceConfig, opts: SerialLinkOpti
     type: 'dlt645',
     async start(c) {
       ctx = c
-      log = c.log.child({ component: 'source.dlt645', id: cfg.id })
+      // The gateway's context logger already carries component and id.
+      log = c.log
       running = true
       link = createSerialLink(cfg.serial, {
         onData,

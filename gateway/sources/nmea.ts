@@ -87,7 +87,8 @@ export function createNmeaSource(cfg: NmeaSourceConfig, opts: SerialLinkOptions 
     type: 'nmea',
     async start(c) {
       ctx = c
-      log = c.log.child({ component: 'source.nmea', id: cfg.id })
+      // The gateway's context logger already carries component and id.
+      log = c.log
       link = createSerialLink(cfg.serial, {
         onData,
         onOpen: () => {

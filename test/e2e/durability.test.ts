@@ -74,9 +74,13 @@ describe.skipIf(!have('influxd'))('durability: nothing acknowledged is lost', ()
       `dataDir: ${dir}\nlog: { level: warn }\nbroker: { type: embedded, port: ${mqttPort} }\nhttp: { enabled: false }\nsinks:\n  - type: influx-v1\n    url: ${influx.url}\n    database: ${db}\n    flushIntervalMs: 500\n`,
     )
     const startGw = async (): Promise<ChildProcess> => {
-      const p = spawn(process.execPath, [join(ROOT, 'bin', 'smartcity.js'), 'gateway', '--config', cfgFile], { stdio: ['ignore', 'pipe', 'inherit'] })
+      // stdout is the JSON log; the human "gateway <id>: mqtt ..., http ..." line that says it is up is on stderr.
+      const p = spawn(process.execPath, [join(ROOT, 'bin', 'smartcity.js'), 'gateway', '--config', cfgFile], { stdio: ['ignore', 'ignore', 'pipe'] })
       await new Promise<void>((resolve, reject) => {
-        p.stdout!.on('data', (d: Buffer) => d.toString().includes('gateway ') && resolve())
+        p.stderr!.on('data', (d: Buffer) => {
+          process.stderr.write(d)
+          if (d.toString().includes('gateway ')) resolve()
+        })
         p.once('exit', (c) => reject(new Error(`gateway exited ${c}`)))
       })
       return p

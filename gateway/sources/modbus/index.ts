@@ -115,7 +115,8 @@ export function createModbusSource(cfg: ModbusSourceConfig, opts: { recordLatene
     type: cfg.type,
     async start(c) {
       ctx = c
-      const log = c.log.child({ component: 'source.modbus', id: cfg.id })
+      // The gateway's context logger already carries component and id.
+      const log = c.log
       const groups = new Map<string, { link: Link; devices: BusDevice[] }>()
       const cache = new Map<string, Awaited<ReturnType<typeof loadProfile>>>()
       const problems: string[] = []
