@@ -280,9 +280,30 @@ export function nearestKey(key: string, known: readonly string[]): string | unde
   return best !== undefined && bestD <= Math.max(1, Math.min(3, Math.floor(key.length / 3))) ? best : undefined
 }
 
+/** What substitution did: its problems, the key paths of unset variables, the text of values it typed. */
+interface Substituted {
+  problems: string[]
+  missing: Set<string>
+  /** Key path -> substituted text, for plain scalars that YAML typed as other than a string. */
+  typed: Map<string, string>
+}
+
+function setAt(data: unknown, path: readonly PropertyKey[], value: unknown): boolean {
+  let node = data
+  for (const seg of path.slice(0, -1)) {
+    if (node === null || typeof node !== 'object') return false
+    node = (node as Record<PropertyKey, unknown>)[seg]
+  }
+  const last = path[path.length - 1]
+  if (last === undefined || node === null || typeof node !== 'object') return false
+  ;(node as Record<PropertyKey, unknown>)[last] = value
+  return true
+}
+
 /** Validate config data, reporting every problem with its key path (and file and line when known). */
-function validate(raw: unknown, overrides: ConfigOverrides, origin?: Origin, early: string[] = [], skip = new Set<string>()): ConfigResult {
-  const problems = [...early]
+function validate(raw: unknown, overrides: ConfigOverrides, origin?: Origin, sub?: Substituted): ConfigResult {
+  const problems = [...(sub?.problems ?? [])]
+  const skip = sub?.missing ?? new Set<string>()
   const base = raw === null || raw === undefined ? {} : raw
   if (typeof base !== 'object' || Array.isArray(base)) return { ok: false, problems: [`${origin ? `${origin.file}: ` : ''}(root): the configuration must be a mapping`] }
   const data = applyOverrides(base as Record<string, unknown>, overrides)
@@ -303,15 +324,27 @@ function validate(raw: unknown, overrides: ConfigOverrides, origin?: Origin, ear
   }
   // The keys each object schema knows, by key path, for "did you mean" on an unknown key.
   const known = new Map<string, string[]>()
-  const r = GatewayConfig.safeParse(data, {
-    error: (iss) => {
-      if (iss.code === 'unrecognized_keys') {
-        const shape = (iss.inst as { _zod?: { def?: { shape?: Record<string, unknown> } } } | undefined)?._zod?.def?.shape
-        if (shape) known.set(keyPath(iss.path ?? []), Object.keys(shape))
-      }
-      return undefined
-    },
-  })
+  const parse = () =>
+    GatewayConfig.safeParse(data, {
+      error: (iss) => {
+        if (iss.code === 'unrecognized_keys') {
+          const shape = (iss.inst as { _zod?: { def?: { shape?: Record<string, unknown> } } } | undefined)?._zod?.def?.shape
+          if (shape) known.set(keyPath(iss.path ?? []), Object.keys(shape))
+        }
+        return undefined
+      },
+    })
+  let r = parse()
+  // A substituted value YAML typed as a number or boolean where the schema wants a string (a password of
+  // digits) is taken as the text it was: the environment cannot know which keys are strings.
+  if (!r.success && sub) {
+    let patched = false
+    for (const issue of r.error.issues) {
+      const text = sub.typed.get(keyPath(issue.path))
+      if (text !== undefined && issue.code === 'invalid_type' && issue.expected === 'string' && setAt(data, issue.path, text)) patched = true
+    }
+    if (patched) r = parse()
+  }
   if (!r.success) {
     for (const issue of r.error.issues) {
       if (skip.has(keyPath(issue.path))) continue
@@ -369,9 +402,8 @@ function resolvePlain(doc: Document.Parsed, text: string, onError: (msg: string)
  * is then typed by its new text as YAML would type it (`1883` a number, `true` a boolean), a quoted or
  * block scalar stays a string. Returns the problems and the key paths they are at.
  */
-function substituteDocument(o: Origin, env: NodeJS.ProcessEnv): { problems: string[]; paths: Set<string> } {
-  const problems: string[] = []
-  const paths = new Set<string>()
+function substituteDocument(o: Origin, env: NodeJS.ProcessEnv): Substituted {
+  const sub: Substituted = { problems: [], missing: new Set(), typed: new Map() }
   const walk = (node: unknown, path: Path): void => {
     if (isMap(node)) {
       for (const pair of node.items) walk(pair.value, [...path, String(isScalar(pair.key) ? pair.key.value : pair.key)])
@@ -384,14 +416,15 @@ function substituteDocument(o: Origin, env: NodeJS.ProcessEnv): { problems: stri
       const line = lineOf(o, node)
       const at = `${o.file}${line !== undefined ? `:${line}` : ''}: ${kp}`
       const text = substitute(node.value, env, (name) => {
-        problems.push(`${at}: environment variable ${name} is not set`)
-        paths.add(kp)
+        sub.problems.push(`${at}: environment variable ${name} is not set`)
+        sub.missing.add(kp)
       })
-      node.value = node.type === 'PLAIN' && !node.tag ? resolvePlain(o.doc, text, (msg) => problems.push(`${at}: ${msg}`)) : text
+      node.value = node.type === 'PLAIN' && !node.tag ? resolvePlain(o.doc, text, (msg) => sub.problems.push(`${at}: ${msg}`)) : text
+      if (typeof node.value !== 'string') sub.typed.set(kp, text)
     }
   }
   walk(o.doc.contents, [])
-  return { problems, paths }
+  return sub
 }
 
 /**
@@ -401,10 +434,21 @@ function substituteDocument(o: Origin, env: NodeJS.ProcessEnv): { problems: stri
 export function parseConfigText(text: string, file: string, overrides: ConfigOverrides = {}, env: NodeJS.ProcessEnv = process.env): ConfigResult {
   const lines = new LineCounter()
   const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true, lineCounter: lines })
-  if (doc.errors.length > 0) return { ok: false, problems: doc.errors.map((e) => `${file}:${e.linePos?.[0].line ?? 1}: ${e.message}`) }
+  if (doc.errors.length > 0) {
+    // One error per line: the first; the rest of a line is usually the parser losing its way.
+    const byLine = new Map<number, string>()
+    const textLines = text.split('\n')
+    for (const e of doc.errors) {
+      const line = e.linePos?.[0].line ?? 1
+      if (byLine.has(line)) continue
+      const hint = /[{[][^\n]*\$\{/.test(textLines[line - 1] ?? '') ? ' (a ${VAR} inside { } or [ ] must be quoted: "${VAR}")' : ''
+      byLine.set(line, `${file}:${line}: ${e.message.trimEnd()}${hint}`)
+    }
+    return { ok: false, problems: [...byLine.values()] }
+  }
   const origin: Origin = { file, doc, lines }
   const sub = substituteDocument(origin, env)
-  return validate(doc.toJS(), overrides, origin, sub.problems, sub.paths)
+  return validate(doc.toJS(), overrides, origin, sub)
 }
 
 /** Read, parse and validate a YAML file (no file: the defaults and the flags). */

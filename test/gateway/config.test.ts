@@ -84,6 +84,15 @@ describe('configuration', () => {
     if (!q.ok) expect(q.problems[0]).toMatch(/^gw\.yaml:2: http\.port: .*expected number, received string/)
   })
 
+  it('a substituted value of digits is still taken where the schema wants a string (a password)', () => {
+    const yaml = 'broker:\n  type: embedded\n  users:\n    gw: ${MQTT_PW}\nsinks:\n  - type: influx-v1\n    username: gateway\n    password: ${INFLUX_PW}\n'
+    const r = parseConfigText(yaml, 'gw.yaml', {}, { MQTT_PW: '123456', INFLUX_PW: 'true' })
+    expect(r.ok).toBe(true)
+    if (!r.ok) return
+    expect(r.config.broker.type === 'embedded' && r.config.broker.users).toEqual({ gw: '123456' })
+    expect(r.config.sinks[0]).toMatchObject({ username: 'gateway', password: 'true' })
+  })
+
   it('a substituted value is exactly one scalar: ": ", "#" and newlines in it cannot make keys', () => {
     const evil = 'x\nhttp:\n  port: 1\nsinks: [{type: influx-v1, url: "http://evil"}] # hi'
     const yaml = 'gateway:\n  id: ${ID}\n  district: "${ID}"\n'
@@ -101,6 +110,15 @@ describe('configuration', () => {
   it('$${ writes a literal ${, and a substituted value is not substituted again', () => {
     const r = parseConfigText('gateway:\n  id: $${ID}\n  district: ${D}\n', 'gw.yaml', {}, { ID: 'no', D: '${ID}' })
     expect(r.ok && r.config.gateway).toMatchObject({ id: '${ID}', district: '${ID}' })
+  })
+
+  it('an unquoted ${VAR} inside a flow mapping is a YAML error that says to quote it', () => {
+    const r = parseConfigText('gateway: { id: e1 }\nbroker: { type: embedded, port: ${P} }\n', 'gw.yaml', {}, { P: '1' })
+    expect(r.ok).toBe(false)
+    if (!r.ok) {
+      expect(r.problems).toHaveLength(1)
+      expect(r.problems[0]).toMatch(/^gw\.yaml:2: .*must be quoted: "\$\{VAR\}"\)$/s)
+    }
   })
 
   it('prefixes each problem with the file and the line of its key', () => {
