@@ -88,6 +88,12 @@ describe('smartcity command line', () => {
     expect(r.stderr).not.toMatch(/default level|is not a valid/i)
   })
 
+  it('demo refuses an unknown --log-level with our message before starting anything', async () => {
+    const r = await smartcity('demo', '--log-level', 'loud', '--data-dir', join(tmp.dir, 'demo'))
+    expect(r.code).toBe(2)
+    expect(r.stderr.trim()).toBe('--log-level: not a log level; one of fatal, error, warn, info, debug, trace, silent')
+  })
+
   it('check-config warns (exit 0, stderr) when there is no sink', async () => {
     const f = join(tmp.dir, 'nosink.yaml')
     writeFileSync(f, 'gateway:\n  id: edge-01\n')
