@@ -234,7 +234,7 @@ function lineOf(o: Origin, node: unknown): number | undefined {
 }
 
 /** The flag behind a key path when the flag was given (its value, not the file's, is what failed). */
-function flagFor(path: string, o: ConfigOverrides): string | undefined {
+function flagFor(path: string, o: ConfigOverrides, value: unknown): string | undefined {
   const flags: [RegExp, keyof ConfigOverrides, string][] = [
     [/^log\.level$/, 'logLevel', '--log-level'],
     [/^dataDir$/, 'dataDir', '--data-dir'],
@@ -247,7 +247,7 @@ function flagFor(path: string, o: ConfigOverrides): string | undefined {
     [/^sinks\[\d+\]\.bucket$/, 'influxBucket', '--influx-bucket'],
     [/^sinks\[\d+\]\.token$/, 'influxToken', '--influx-token'],
   ]
-  return flags.find(([re, key]) => re.test(path) && o[key] !== undefined)?.[2]
+  return flags.find(([re, key]) => re.test(path) && o[key] !== undefined && o[key] === value)?.[2]
 }
 
 /** Edit distance (optimal string alignment: a swap of two neighbours counts one), case-insensitive. */
@@ -288,6 +288,15 @@ interface Substituted {
   typed: Map<string, string>
 }
 
+function getAt(data: unknown, path: readonly PropertyKey[]): unknown {
+  let node = data
+  for (const seg of path) {
+    if (node === null || typeof node !== 'object') return undefined
+    node = (node as Record<PropertyKey, unknown>)[seg]
+  }
+  return node
+}
+
 function setAt(data: unknown, path: readonly PropertyKey[], value: unknown): boolean {
   let node = data
   for (const seg of path.slice(0, -1)) {
@@ -311,7 +320,7 @@ function validate(raw: unknown, overrides: ConfigOverrides, origin?: Origin, sub
   const where = (path: readonly PropertyKey[], key?: string): string => {
     const full = key === undefined ? path : [...path, key]
     const kp = keyPath(full)
-    const flag = flagFor(kp, overrides)
+    const flag = flagFor(kp, overrides, getAt(data, full))
     if (flag) return `${flag} (${kp})`
     if (!origin) return kp
     let line: number | undefined

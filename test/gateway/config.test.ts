@@ -162,6 +162,14 @@ describe('configuration', () => {
     expect(ok.ok && ok.config.log.level).toBe('debug')
   })
 
+  it('names the flag only for the value the flag set', () => {
+    const yaml = 'sinks:\n  - type: influx-v1\n    url: localhost:8086\n'
+    const flag = parseConfigText(yaml, 'gw.yaml', { influxUrl: '127.0.0.1:8086' })
+    expect(!flag.ok && flag.problems).toEqual(['--influx-url (sinks[0].url): an http:// or https:// URL (e.g. http://127.0.0.1:8086)'])
+    const file = parseConfigText(yaml, 'gw.yaml', { influxOrg: 'o', influxBucket: 'b', influxToken: 't', influxUrl: 'http://127.0.0.1:8181' })
+    expect(!file.ok && file.problems).toEqual(['gw.yaml:3: sinks[0].url: an http:// or https:// URL (e.g. http://127.0.0.1:8086)'])
+  })
+
   it('warns (but accepts) a configuration without sinks', () => {
     const r = parseConfig({})
     expect(r.ok && r.warnings).toEqual(['sinks: none configured; readings would only be kept in the spool (./data)'])
