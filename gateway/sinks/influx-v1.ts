@@ -23,7 +23,7 @@ export function createInfluxV1Sink(cfg: InfluxV1SinkConfig, log: Logger): Sink {
     database: cfg.database,
     // Without a username the client would send its default `root:root`; null (typed string) makes it send
     // no Authorization header at all, like our writes.
-    username: cfg.username ?? (null as unknown as string),
+    username: cfg.username || (null as unknown as string),
     password: cfg.password ?? '',
   })
   const q = new URLSearchParams({ db: cfg.database, precision: 'ms' })
@@ -31,7 +31,8 @@ export function createInfluxV1Sink(cfg: InfluxV1SinkConfig, log: Logger): Sink {
   // Credentials go in a Basic Authorization header, as InfluxDB 1.x documents, never in the query string
   // (`u=`/`p=` would end up in influxd's access log). The `influx` client sends the same header for its
   // management calls (SHOW/CREATE DATABASE) and ping.
-  const authorization = cfg.username !== undefined ? `Basic ${Buffer.from(`${cfg.username}:${cfg.password ?? ''}`).toString('base64')}` : undefined
+  // An empty username (`username: ${INFLUX_USER:-}`) means no credentials.
+  const authorization = cfg.username ? `Basic ${Buffer.from(`${cfg.username}:${cfg.password ?? ''}`).toString('base64')}` : undefined
   const path = `${url.pathname.replace(/\/$/, '')}/write?${q.toString()}`
   let dbReady = !cfg.createDatabase
   let lastError: string | undefined

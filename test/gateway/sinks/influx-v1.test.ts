@@ -75,14 +75,18 @@ describe('influx-v1 sink credentials, against a local server that records every 
     expect(Object.fromEntries(new URL(write.url, 'http://x').searchParams)).toEqual({ db: 'city', precision: 'ms' })
   })
 
-  it('sends no Authorization header without a username', async () => {
+  it('sends no Authorization header (not even the influx client\'s default root:root) without a username', async () => {
     const f = await recorder()
     server = f.server
-    const sink = createInfluxV1Sink(InfluxV1SinkConfig.parse({ type: 'influx-v1', url: f.url, database: 'city' }), log)
-    expect(await sink.write(joinLines(lines))).toEqual({ kind: 'accepted' })
-    await sink.close()
-    expect(f.seen.length).toBeGreaterThanOrEqual(2)
-    for (const s of f.seen) expect(s.headers['authorization']).toBeUndefined()
+    for (const creds of [{}, { username: '', password: '' }]) {
+      const sink = createInfluxV1Sink(InfluxV1SinkConfig.parse({ type: 'influx-v1', url: f.url, database: 'city', ...creds }), log)
+      expect(await sink.write(joinLines(lines))).toEqual({ kind: 'accepted' })
+      expect((await sink.health?.())?.status).toBe('ok')
+      await sink.close()
+    }
+    expect(f.seen.filter((s) => s.url.startsWith('/write'))).toHaveLength(2)
+    expect(f.seen.filter((s) => s.url.startsWith('/ping'))).toHaveLength(2)
+    for (const s of f.seen) expect(s.headers['authorization'], s.url).toBeUndefined()
   })
 })
 
