@@ -7,7 +7,7 @@
 import { join, resolve } from 'node:path'
 import pino from 'pino'
 import type { z } from 'zod'
-import { type GatewayConfig, parseConfig } from '../gateway/config.ts'
+import { LogLevel, parseConfig } from '../gateway/config.ts'
 import { createGateway } from '../gateway/gateway.ts'
 import { demoParts } from './demo-parts/index.ts'
 import type { DemoPartHandle } from './demo-parts/types.ts'
@@ -25,7 +25,13 @@ export async function runDemo(values: Record<string, string | boolean | undefine
   }
   const o = overridesFrom(values)
   const dataDir = resolve(o.dataDir ?? './data/demo')
-  const level = typeof values['log-level'] === 'string' ? values['log-level'] : 'warn'
+  // Checked by the configuration's own schema before pino sees it, so a wrong level gets our message.
+  const lv = LogLevel.safeParse(typeof values['log-level'] === 'string' ? values['log-level'] : 'warn')
+  if (!lv.success) {
+    process.stderr.write(`--log-level: ${lv.error.issues[0]?.message ?? 'not a log level'}\n`)
+    return 2
+  }
+  const level = lv.data
   const log = pino({ level, base: { demo: DISTRICT } })
   const out = (s: string) => process.stdout.write(`${s}\n`)
   const freePort = () => portOr(0)
@@ -58,7 +64,7 @@ export async function runDemo(values: Record<string, string | boolean | undefine
   }
   const raw: z.input<typeof import('../gateway/config.ts').GatewayConfig> = {
     gateway: { id: 'demo-gateway', district: DISTRICT, statusIntervalSec: 30 },
-    log: { level: level as GatewayConfig['log']['level'] },
+    log: { level },
     sinks: o.influxUrl && !o.influxOrg ? [{ type: 'influx-v1', url: o.influxUrl, database: o.influxDb ?? 'smartcity' }] : [],
     sources: [{ type: 'mqtt' }, ...handles.flatMap((h) => h.sources)],
     devices: handles.flatMap((h) => h.devices),
@@ -104,7 +110,7 @@ export async function runDemo(values: Record<string, string | boolean | undefine
   else if (sink?.type === 'influx-v2') out(`  InfluxDB 2.x/3.x        ${sink.url} bucket "${sink.bucket}"`)
   else out(`  InfluxDB                none: readings are kept in the spool (${join(dataDir, 'gateway', 'spool')}).\n                          Install influxdb (apt-get install influxdb) or run: npm start -- --influx-url http://127.0.0.1:8086`)
   out(`  Spool and dead letters  ${join(dataDir, 'gateway')}`)
-  for (const h of handles) for (const line of h.describe()) out(`  ${line}`)
+  for (const h of handles) for (const line of h.describe(e)) out(`  ${line}`)
   out('Press Ctrl-C to stop.')
 
   const duration = typeof values['duration'] === 'string' ? Number(values['duration']) : undefined

@@ -24,6 +24,7 @@ export function overridesFrom(values: Record<string, string | boolean | undefine
     ['influx-bucket', 'influxBucket'],
     ['influx-token', 'influxToken'],
     ['data-dir', 'dataDir'],
+    ['log-level', 'logLevel'],
   ] as const) {
     const v = s(flag)
     if (v !== undefined) o[key] = v

@@ -21,7 +21,8 @@ export function findInfluxd(): string | undefined {
   return undefined
 }
 
-export function influxdConfig(dir: string, httpPort: number, rpcPort: number): string {
+/** `auth`: `[http] auth-enabled = true` (create the first admin user through `/query` before anything else). */
+export function influxdConfig(dir: string, httpPort: number, rpcPort: number, auth = false): string {
   return `reporting-disabled = true
 bind-address = "127.0.0.1:${rpcPort}"
 [meta]
@@ -38,6 +39,7 @@ bind-address = "127.0.0.1:${rpcPort}"
 [http]
   enabled = true
   bind-address = "127.0.0.1:${httpPort}"
+  auth-enabled = ${auth}
   log-enabled = false
   max-body-size = 0
 [subscriber]
@@ -60,10 +62,10 @@ export interface Influxd {
   pid(): number | undefined
 }
 
-export function influxd(opts: { bin: string; dir: string; port: number; rpcPort: number; readyTimeoutMs?: number }): Influxd {
+export function influxd(opts: { bin: string; dir: string; port: number; rpcPort: number; readyTimeoutMs?: number; auth?: boolean }): Influxd {
   mkdirSync(opts.dir, { recursive: true })
   const conf = join(opts.dir, 'influxdb.conf')
-  writeFileSync(conf, influxdConfig(opts.dir, opts.port, opts.rpcPort))
+  writeFileSync(conf, influxdConfig(opts.dir, opts.port, opts.rpcPort, opts.auth))
   const url = `http://127.0.0.1:${opts.port}`
   let child: ChildProcess | undefined
   let stderr = ''

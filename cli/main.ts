@@ -3,10 +3,13 @@
  *   smartcity gateway [--config FILE] [flags]     run the gateway
  *   smartcity demo [flags]                        a simulated district: broker, gateway, simulators, InfluxDB
  *   smartcity decode <format> FILE                decode captured frames, one JSON object per line
- *   smartcity check-config FILE                   validate a configuration, every problem with its key path
+ *   smartcity check-config FILE                   validate a configuration, every problem with its line and key path
+ *   smartcity help [command], smartcity --version
  */
 // First: makes disabled `debug` loggers no-ops before aedes, mqtt-packet and MQTT.js load them.
 import '../gateway/broker/quiet-debug.ts'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import pino from 'pino'
 import { loadConfig } from '../gateway/config.ts'
@@ -30,43 +33,107 @@ const FLAGS = {
   duration: { type: 'string' },
   parts: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean' },
 } as const
+
+/** Each flag's line in the usage texts. */
+const FLAG_HELP: Record<string, string> = {
+  config: '--config FILE          YAML configuration',
+  'mqtt-port': '--mqtt-port N          embedded broker port',
+  'mqtt-url': '--mqtt-url URL         use an external broker instead of the embedded one',
+  'influx-url': '--influx-url URL       InfluxDB URL (http:// or https://)',
+  'influx-db': '--influx-db NAME       InfluxDB 1.x database',
+  'influx-org': '--influx-org ORG       InfluxDB 2.x/3.x organisation',
+  'influx-bucket': '--influx-bucket NAME   InfluxDB 2.x/3.x bucket',
+  'influx-token': '--influx-token TOKEN   InfluxDB 2.x/3.x token',
+  'http-port': '--http-port N          HTTP API port (0 picks a free one)',
+  'data-dir': '--data-dir DIR         spool, dead-letter log and state',
+  'log-level': '--log-level LEVEL      fatal|error|warn|info|debug|trace|silent',
+  duration: '--duration SECONDS     stop after this long',
+  parts: '--parts A,B            only these parts (water-mqtt, modbus, serial, city-services, tcp-platforms)',
+}
+const OVERRIDES = ['mqtt-port', 'mqtt-url', 'influx-url', 'influx-db', 'influx-org', 'influx-bucket', 'influx-token', 'http-port', 'data-dir', 'log-level']
+
+/** The commands, their synopsis, what they do and the flags they take (`smartcity help <command>`). */
+const COMMANDS: Record<string, { synopsis: string; summary: string; what: string; flags: string[]; more?: () => string }> = {
+  gateway: { synopsis: 'smartcity gateway [--config FILE] [flags]', summary: 'run the gateway', what: 'run the gateway; flags override the configuration file', flags: ['config', ...OVERRIDES] },
+  demo: { synopsis: 'smartcity demo [flags]', summary: 'run a simulated district (what npm start runs)', what: 'run a simulated district: broker, gateway, simulators, InfluxDB (what npm start runs)', flags: [...OVERRIDES, 'duration', 'parts'] },
+  decode: {
+    synopsis: 'smartcity decode <format> FILE',
+    summary: 'decode captured frames (FILE - for stdin)',
+    what: 'decode captured frames, one JSON object per line (FILE - for stdin); exits 1 if a line failed',
+    flags: [],
+    more: () => `formats:\n${decoders().map((d) => `  ${d.format.padEnd(12)} ${d.description}`).join('\n')}\n`,
+  },
+  'check-config': {
+    synopsis: 'smartcity check-config FILE [flags]',
+    summary: 'validate a configuration file',
+    what: 'validate a configuration: every problem with its line and key path (exit 1); warnings on stderr (exit 0)',
+    flags: OVERRIDES,
+  },
+  help: { synopsis: 'smartcity help [command]', summary: "a command's usage and flags", what: "print a command's usage and flags", flags: [] },
+}
 
 const USAGE = `smartcity: smart-city edge gateway and device simulators
 
-  smartcity gateway [--config FILE] [flags]   run the gateway
-  smartcity demo [flags]                      run a simulated district (what npm start runs)
-  smartcity decode <format> FILE              decode captured frames (FILE - for stdin)
-  smartcity check-config FILE                 validate a configuration file
+${Object.values(COMMANDS)
+  .map((c) => `  ${c.synopsis.padEnd(44)}${c.summary}`)
+  .join('\n')}
+  smartcity --version                         the version
 
 flags (override the configuration file):
-  --config FILE          YAML configuration
-  --mqtt-port N          embedded broker port
-  --mqtt-url URL         use an external broker instead of the embedded one
-  --influx-url URL       InfluxDB URL
-  --influx-db NAME       InfluxDB 1.x database
-  --influx-org ORG       InfluxDB 2.x/3.x organisation
-  --influx-bucket NAME   InfluxDB 2.x/3.x bucket
-  --influx-token TOKEN   InfluxDB 2.x/3.x token
-  --http-port N          HTTP API port (0 picks a free one)
-  --data-dir DIR         spool, dead-letter log and state
-  --log-level LEVEL      fatal|error|warn|info|debug|trace
-  --duration SECONDS     demo: stop after this long
-  --parts A,B            demo: only these parts (water-mqtt, modbus, serial, city-services, tcp-platforms)
+${Object.entries(FLAG_HELP)
+  .map(([k, line]) => `  ${line}${k === 'duration' || k === 'parts' ? ' (demo)' : ''}`)
+  .join('\n')}
+
+smartcity help <command> (or smartcity <command> --help) shows one command's usage.
 `
+
+function commandUsage(name: string): string {
+  const c = COMMANDS[name]
+  if (!c) return USAGE
+  const flags = c.flags.map((f) => `  ${FLAG_HELP[f]}`).join('\n')
+  return `usage: ${c.synopsis}\n\n${c.what}\n${flags ? `\nflags:\n${flags}\n` : ''}${c.more ? `\n${c.more()}` : ''}`
+}
+
+/** The version in package.json (from cli/ in a checkout, from dist/cli/ in a build). */
+function version(): string {
+  for (const up of ['..', '../..']) {
+    try {
+      const pkg = JSON.parse(readFileSync(join(import.meta.dirname, up, 'package.json'), 'utf8')) as { name?: string; version?: string }
+      if (pkg.name === 'smartcity-edge-gateway' && pkg.version) return pkg.version
+    } catch {
+      // not at this level
+    }
+  }
+  return 'unknown'
+}
 
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({ args: argv, options: FLAGS, allowPositionals: true, strict: true })
   const [cmd, ...rest] = positionals
+  if (values.version) {
+    process.stdout.write(`smartcity ${version()}\n`)
+    return 0
+  }
+  if (cmd === 'help' || (values.help && cmd)) {
+    const name = cmd === 'help' ? rest[0] : cmd
+    if (name !== undefined && !COMMANDS[name]) {
+      process.stderr.write(`unknown command ${name}\n${USAGE}`)
+      return 2
+    }
+    process.stdout.write(name === undefined ? USAGE : commandUsage(name))
+    return 0
+  }
   if (values.help || !cmd) {
     process.stdout.write(USAGE)
-    return cmd || values.help ? 0 : 2
+    return values.help ? 0 : 2
   }
   switch (cmd) {
     case 'check-config': {
       const file = rest[0] ?? values.config
       if (!file) {
-        process.stderr.write('usage: smartcity check-config FILE\n')
+        process.stderr.write(commandUsage('check-config'))
         return 2
       }
       const r = await loadConfig(file, overridesFrom(values))
@@ -80,6 +147,7 @@ async function main(argv: string[]): Promise<number> {
         for (const p of r.problems) process.stderr.write(`  ${p}\n`)
         return 1
       }
+      for (const w of r.warnings) process.stderr.write(`warning: ${w}\n`)
       process.stdout.write(`${file}: ok (${r.config.sources.length} sources, ${r.config.sinks.length} sinks, ${r.config.devices.length} devices)\n`)
       return 0
     }

@@ -1,15 +1,21 @@
 /**
- * The gateway configuration: one YAML file validated with zod. Every problem is reported with its key path
- * (`smartcity check-config FILE`); command-line flags override the file. `${VAR}` and `${VAR:-default}`
- * in string values are taken from the environment, so tokens need not live in the file.
+ * The gateway configuration: one YAML file validated with zod. Every problem is reported with its file, line
+ * and key path (`smartcity check-config FILE`); command-line flags override the file. `${VAR}` and
+ * `${VAR:-default}` in values are taken from the environment, so tokens need not live in the file; they are
+ * substituted inside the YAML scalars, so a value can be a number or a boolean but never more YAML.
  */
 import { readFile } from 'node:fs/promises'
-import { parseDocument } from 'yaml'
+import { type Document, isMap, isScalar, isSeq, LineCounter, parseDocument, type ScalarTag } from 'yaml'
 import { z } from 'zod'
 import { KINDS, PROTOCOLS } from '../devices/common/point.ts'
 import { AlarmRulesConfig } from './alarms/config.ts'
 import { SinkConfig } from './sinks/config.ts'
 import { SourceConfig } from './sources/index.ts'
+
+const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+/** The pino levels (`log.level`, `--log-level`). */
+export const LogLevel = z.enum(LEVELS, { error: () => `not a log level; one of ${LEVELS.join(', ')}` })
+export type LogLevel = z.infer<typeof LogLevel>
 
 const Host = z.string().min(1).default('127.0.0.1')
 const Port = z.number().int().min(0).max(65_535)
@@ -64,9 +70,7 @@ export const GatewayConfig = z.strictObject({
     })
     .prefault({}),
   dataDir: z.string().min(1).default('./data'),
-  log: z
-    .strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
-    .prefault({}),
+  log: z.strictObject({ level: LogLevel.default('info') }).prefault({}),
   broker: BrokerConfig.default({ type: 'embedded', host: '127.0.0.1', port: 1883, users: {} }),
   http: z
     .strictObject({
@@ -109,30 +113,29 @@ export interface ConfigOverrides {
   influxToken?: string
   httpPort?: number
   dataDir?: string
+  logLevel?: string
 }
 
-export type ConfigResult = { ok: true; config: GatewayConfig } | { ok: false; problems: string[] }
+export type ConfigResult = { ok: true; config: GatewayConfig; warnings: string[] } | { ok: false; problems: string[] }
 
-const ENV_REF = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g
+/**
+ * `${VAR}`, `${VAR:-default}` (the default also when VAR is empty, as in the shell) and `$${`, which
+ * writes a literal `${`.
+ */
+const ENV_REF = /\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g
 
-function interpolate(value: unknown, env: NodeJS.ProcessEnv, path: string, problems: string[]): unknown {
-  if (typeof value === 'string') {
-    return value.replace(ENV_REF, (_m, name: string, dflt: string | undefined) => {
-      const v = env[name]
-      if (v !== undefined) return v
-      if (dflt !== undefined) return dflt
-      problems.push(`${path || '(root)'}: environment variable ${name} is not set`)
-      return ''
-    })
-  }
-  if (Array.isArray(value)) return value.map((v, i) => interpolate(v, env, `${path}[${i}]`, problems))
-  if (value !== null && typeof value === 'object') {
-    const out: Record<string, unknown> = {}
-    for (const [k, v] of Object.entries(value)) out[k] = interpolate(v, env, path ? `${path}.${k}` : k, problems)
-    return out
-  }
-  return value
+function substitute(text: string, env: NodeJS.ProcessEnv, missing: (name: string) => void): string {
+  return text.replace(ENV_REF, (_m, name: string | undefined, dflt: string | undefined) => {
+    if (name === undefined) return '${'
+    const v = env[name]
+    if (dflt !== undefined && (v === undefined || v === '')) return dflt
+    if (v !== undefined) return v
+    missing(name)
+    return ''
+  })
 }
+
+type Path = (string | number)[]
 
 function keyPath(path: readonly PropertyKey[]): string {
   let s = ''
@@ -150,6 +153,7 @@ export function applyOverrides(raw: Record<string, unknown>, o: ConfigOverrides)
     return copy
   }
   if (o.dataDir !== undefined) cfg['dataDir'] = o.dataDir
+  if (o.logLevel !== undefined) obj('log')['level'] = o.logLevel
   if (o.httpPort !== undefined) obj('http')['port'] = o.httpPort
   if (o.mqttUrl !== undefined) {
     const prev = (cfg['broker'] ?? {}) as Record<string, unknown>
@@ -198,21 +202,175 @@ export function applyOverrides(raw: Record<string, unknown>, o: ConfigOverrides)
   return cfg
 }
 
-/** Validate config data (already parsed), reporting every problem with its key path. */
-export function parseConfig(raw: unknown, overrides: ConfigOverrides = {}, env: NodeJS.ProcessEnv = process.env): ConfigResult {
-  const problems: string[] = []
+/** Where a configuration came from: the file, its YAML document and line counter (for line numbers). */
+interface Origin {
+  file: string
+  doc: Document.Parsed
+  lines: LineCounter
+}
+
+/** The YAML node at `path` in `root` (keys compared as text), or undefined. */
+function nodeAt(root: unknown, path: readonly PropertyKey[]): { node: unknown; key?: unknown } | undefined {
+  let node: unknown = root
+  let key: unknown
+  for (const seg of path) {
+    if (isMap(node)) {
+      const pair = node.items.find((p) => String(isScalar(p.key) ? p.key.value : p.key) === String(seg))
+      if (!pair) return undefined
+      key = pair.key
+      node = pair.value
+    } else if (isSeq(node) && typeof seg === 'number') {
+      node = node.items[seg]
+      key = undefined
+      if (node === undefined) return undefined
+    } else return undefined
+  }
+  return { node, key }
+}
+
+function lineOf(o: Origin, node: unknown): number | undefined {
+  const range = (node as { range?: [number, number, number] } | null)?.range
+  return range ? o.lines.linePos(range[0]).line : undefined
+}
+
+/** The flag behind a key path when the flag was given (its value, not the file's, is what failed). */
+function flagFor(path: string, o: ConfigOverrides, value: unknown): string | undefined {
+  const flags: [RegExp, keyof ConfigOverrides, string][] = [
+    [/^log\.level$/, 'logLevel', '--log-level'],
+    [/^dataDir$/, 'dataDir', '--data-dir'],
+    [/^http\.port$/, 'httpPort', '--http-port'],
+    [/^broker\.port$/, 'mqttPort', '--mqtt-port'],
+    [/^broker\.url$/, 'mqttUrl', '--mqtt-url'],
+    [/^sinks\[\d+\]\.url$/, 'influxUrl', '--influx-url'],
+    [/^sinks\[\d+\]\.database$/, 'influxDb', '--influx-db'],
+    [/^sinks\[\d+\]\.org$/, 'influxOrg', '--influx-org'],
+    [/^sinks\[\d+\]\.bucket$/, 'influxBucket', '--influx-bucket'],
+    [/^sinks\[\d+\]\.token$/, 'influxToken', '--influx-token'],
+  ]
+  return flags.find(([re, key]) => re.test(path) && o[key] !== undefined && o[key] === value)?.[2]
+}
+
+/** Edit distance (optimal string alignment: a swap of two neighbours counts one), case-insensitive. */
+function distance(a0: string, b0: string): number {
+  const a = a0.toLowerCase()
+  const b = b0.toLowerCase()
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)))
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const row = d[i]!
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1
+      row[j] = Math.min(d[i - 1]![j]! + 1, row[j - 1]! + 1, d[i - 1]![j - 1]! + cost)
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) row[j] = Math.min(row[j]!, d[i - 2]![j - 2]! + 1)
+    }
+  }
+  return d[a.length]![b.length]!
+}
+
+/** The known key nearest to `key`, when it is near enough to be a typo of it. */
+export function nearestKey(key: string, known: readonly string[]): string | undefined {
+  let best: string | undefined
+  let bestD = Number.POSITIVE_INFINITY
+  for (const k of known) {
+    const d = distance(key, k)
+    if (d < bestD) {
+      best = k
+      bestD = d
+    }
+  }
+  return best !== undefined && bestD <= Math.max(1, Math.min(3, Math.floor(key.length / 3))) ? best : undefined
+}
+
+/** What substitution did: its problems, the key paths of unset variables, the text of values it typed. */
+interface Substituted {
+  problems: string[]
+  missing: Set<string>
+  /** Key path -> substituted text, for plain scalars that YAML typed as other than a string. */
+  typed: Map<string, string>
+}
+
+function getAt(data: unknown, path: readonly PropertyKey[]): unknown {
+  let node = data
+  for (const seg of path) {
+    if (node === null || typeof node !== 'object') return undefined
+    node = (node as Record<PropertyKey, unknown>)[seg]
+  }
+  return node
+}
+
+function setAt(data: unknown, path: readonly PropertyKey[], value: unknown): boolean {
+  let node = data
+  for (const seg of path.slice(0, -1)) {
+    if (node === null || typeof node !== 'object') return false
+    node = (node as Record<PropertyKey, unknown>)[seg]
+  }
+  const last = path[path.length - 1]
+  if (last === undefined || node === null || typeof node !== 'object') return false
+  ;(node as Record<PropertyKey, unknown>)[last] = value
+  return true
+}
+
+/** Validate config data, reporting every problem with its key path (and file and line when known). */
+function validate(raw: unknown, overrides: ConfigOverrides, origin?: Origin, sub?: Substituted): ConfigResult {
+  const problems = [...(sub?.problems ?? [])]
+  const skip = sub?.missing ?? new Set<string>()
   const base = raw === null || raw === undefined ? {} : raw
-  if (typeof base !== 'object' || Array.isArray(base)) return { ok: false, problems: ['(root): the configuration must be a mapping'] }
-  const data = interpolate(applyOverrides(base as Record<string, unknown>, overrides), env, '', problems)
-  const r = GatewayConfig.safeParse(data)
+  if (typeof base !== 'object' || Array.isArray(base)) return { ok: false, problems: [`${origin ? `${origin.file}: ` : ''}(root): the configuration must be a mapping`] }
+  const data = applyOverrides(base as Record<string, unknown>, overrides)
+  // A path and line for a problem: the flag's name when a flag set the value, else the file and line.
+  const where = (path: readonly PropertyKey[], key?: string): string => {
+    const full = key === undefined ? path : [...path, key]
+    const kp = keyPath(full)
+    const flag = flagFor(kp, overrides, getAt(data, full))
+    if (flag) return `${flag} (${kp})`
+    if (!origin) return kp
+    let line: number | undefined
+    for (let n = full.length; n >= 0 && line === undefined; n--) {
+      const at = nodeAt(origin.doc.contents, full.slice(0, n))
+      // A key the file names: its line; a key it leaves out: the line of the mapping it belongs in.
+      if (at) line = lineOf(origin, n === full.length && key !== undefined ? at.key : (at.node ?? at.key))
+    }
+    return `${origin.file}${line !== undefined ? `:${line}` : ''}: ${kp}`
+  }
+  // The keys each object schema knows, by key path, for "did you mean" on an unknown key.
+  const known = new Map<string, string[]>()
+  const parse = () =>
+    GatewayConfig.safeParse(data, {
+      error: (iss) => {
+        if (iss.code === 'unrecognized_keys') {
+          const shape = (iss.inst as { _zod?: { def?: { shape?: Record<string, unknown> } } } | undefined)?._zod?.def?.shape
+          if (shape) known.set(keyPath(iss.path ?? []), Object.keys(shape))
+        }
+        return undefined
+      },
+    })
+  let r = parse()
+  // A substituted value YAML typed as a number or boolean where the schema wants a string (a password of
+  // digits) is taken as the text it was: the environment cannot know which keys are strings.
+  if (!r.success && sub) {
+    let patched = false
+    for (const issue of r.error.issues) {
+      const text = sub.typed.get(keyPath(issue.path))
+      if (text !== undefined && issue.code === 'invalid_type' && issue.expected === 'string' && setAt(data, issue.path, text)) patched = true
+    }
+    if (patched) r = parse()
+  }
   if (!r.success) {
-    for (const issue of r.error.issues) problems.push(`${keyPath(issue.path)}: ${issue.message}`)
+    for (const issue of r.error.issues) {
+      if (skip.has(keyPath(issue.path))) continue
+      if (issue.code === 'unrecognized_keys') {
+        const keys = known.get(keyPath(issue.path)) ?? []
+        for (const k of issue.keys) {
+          const near = nearestKey(k, keys)
+          problems.push(`${where(issue.path, k)}: unknown key; ${near ? `did you mean "${near}"?` : `known keys: ${keys.join(', ')}`}`)
+        }
+      } else problems.push(`${where(issue.path)}: ${issue.message}`)
+    }
   }
   if (problems.length > 0 || !r.success) return { ok: false, problems }
   const cfg = r.data
   const ids = new Set<string>()
   cfg.devices.forEach((d, i) => {
-    if (ids.has(d.id)) problems.push(`devices[${i}].id: duplicate device id ${d.id}`)
+    if (ids.has(d.id)) problems.push(`${where(['devices', i, 'id'])}: duplicate device id ${d.id}`)
     ids.add(d.id)
   })
   const names = new Set<string>()
@@ -222,23 +380,94 @@ export function parseConfig(raw: unknown, overrides: ConfigOverrides = {}, env: 
   ] as const) {
     list.forEach((s, i) => {
       const id = `${key}:${s.id}`
-      if (names.has(id)) problems.push(`${key}[${i}].id: duplicate id ${s.id}`)
+      if (names.has(id)) problems.push(`${where([key, i, 'id'])}: duplicate id ${s.id}`)
       names.add(id)
     })
   }
-  return problems.length > 0 ? { ok: false, problems } : { ok: true, config: cfg }
+  if (problems.length > 0) return { ok: false, problems }
+  const warnings: string[] = []
+  if (cfg.sinks.length === 0) warnings.push(`${origin ? `${origin.file}: ` : ''}sinks: none configured; readings would only be kept in the spool (${cfg.dataDir})`)
+  return { ok: true, config: cfg, warnings }
 }
 
-/** Read, parse and validate a YAML file. YAML syntax errors are reported with line and column. */
+/** Validate config data (already parsed, no `${VAR}` substitution), reporting every problem with its key path. */
+export function parseConfig(raw: unknown, overrides: ConfigOverrides = {}): ConfigResult {
+  return validate(raw, overrides)
+}
+
+/** Resolve a plain (unquoted) scalar's text to the type YAML's schema gives it (null, bool, int, float, or string). */
+function resolvePlain(doc: Document.Parsed, text: string, onError: (msg: string) => void): unknown {
+  for (const tag of doc.schema.tags) {
+    if (tag.collection || tag.default !== true || !tag.test?.test(text)) continue
+    const v = (tag as ScalarTag).resolve(text, onError, doc.options)
+    return isScalar(v) ? v.value : v
+  }
+  return text
+}
+
+/**
+ * Substitute `${VAR}` in every value scalar of the document, in place. A substituted value becomes exactly
+ * one scalar (it is never parsed as YAML, so `: `, `#` or a newline in it cannot make keys); a plain scalar
+ * is then typed by its new text as YAML would type it (`1883` a number, `true` a boolean), a quoted or
+ * block scalar stays a string. Returns the problems and the key paths they are at.
+ */
+function substituteDocument(o: Origin, env: NodeJS.ProcessEnv): Substituted {
+  const sub: Substituted = { problems: [], missing: new Set(), typed: new Map() }
+  const walk = (node: unknown, path: Path): void => {
+    if (isMap(node)) {
+      for (const pair of node.items) walk(pair.value, [...path, String(isScalar(pair.key) ? pair.key.value : pair.key)])
+    } else if (isSeq(node)) {
+      node.items.forEach((item, i) => {
+        walk(item, [...path, i])
+      })
+    } else if (isScalar(node) && typeof node.value === 'string' && node.value.includes('${')) {
+      const kp = keyPath(path)
+      const line = lineOf(o, node)
+      const at = `${o.file}${line !== undefined ? `:${line}` : ''}: ${kp}`
+      const text = substitute(node.value, env, (name) => {
+        sub.problems.push(`${at}: environment variable ${name} is not set`)
+        sub.missing.add(kp)
+      })
+      node.value = node.type === 'PLAIN' && !node.tag ? resolvePlain(o.doc, text, (msg) => sub.problems.push(`${at}: ${msg}`)) : text
+      if (typeof node.value !== 'string') sub.typed.set(kp, text)
+    }
+  }
+  walk(o.doc.contents, [])
+  return sub
+}
+
+/**
+ * Parse, substitute and validate YAML text. YAML syntax errors are reported with line and column, every
+ * other problem as `FILE:LINE: key.path: message`.
+ */
+export function parseConfigText(text: string, file: string, overrides: ConfigOverrides = {}, env: NodeJS.ProcessEnv = process.env): ConfigResult {
+  const lines = new LineCounter()
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true, lineCounter: lines })
+  if (doc.errors.length > 0) {
+    // One error per line: the first; the rest of a line is usually the parser losing its way.
+    const byLine = new Map<number, string>()
+    const textLines = text.split('\n')
+    for (const e of doc.errors) {
+      const line = e.linePos?.[0].line ?? 1
+      if (byLine.has(line)) continue
+      const hint = /[{[][^\n]*\$\{/.test(textLines[line - 1] ?? '') ? ' (a ${VAR} inside { } or [ ] must be quoted: "${VAR}")' : ''
+      byLine.set(line, `${file}:${line}: ${e.message.trimEnd()}${hint}`)
+    }
+    return { ok: false, problems: [...byLine.values()] }
+  }
+  const origin: Origin = { file, doc, lines }
+  const sub = substituteDocument(origin, env)
+  return validate(doc.toJS(), overrides, origin, sub)
+}
+
+/** Read, parse and validate a YAML file (no file: the defaults and the flags). */
 export async function loadConfig(file: string | undefined, overrides: ConfigOverrides = {}, env = process.env): Promise<ConfigResult> {
-  if (file === undefined) return parseConfig({}, overrides, env)
+  if (file === undefined) return parseConfig({}, overrides)
   let text: string
   try {
     text = await readFile(file, 'utf8')
   } catch (err) {
     return { ok: false, problems: [`${file}: ${(err as Error).message}`] }
   }
-  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true })
-  if (doc.errors.length > 0) return { ok: false, problems: doc.errors.map((e) => `${file}: ${e.message}`) }
-  return parseConfig(doc.toJS(), overrides, env)
+  return parseConfigText(text, file, overrides, env)
 }

@@ -88,10 +88,12 @@ export const modbusPart: DemoPart = {
         })),
       ],
       async start() {},
-      describe: () => [
+      describe: (gateway) => [
         `${METERS.length} energy meters (SDM630, DTSU666) on a Modbus TCP gateway at 127.0.0.1:${tcpPort}, polled every 2 s`,
         `${SONDES.length} water sondes on ${busWhere}, polled every 5 s; ${SONDES.filter((s) => 'dead' in s).map((s) => s.id).join(', ')} does not answer`,
-        `write a sonde setting: curl -XPOST -H 'content-type: application/json' -d '{"field":"averaging_s","value":30}' http://127.0.0.1:<http>/api/devices/wq-rtu-01/write`,
+        ...(gateway?.http
+          ? [`write a sonde setting: curl -XPOST -H 'content-type: application/json' -d '{"field":"averaging_s","value":30}' ${gateway.http}/api/devices/wq-rtu-01/write`]
+          : []),
       ],
       async stop() {
         await meters.close()

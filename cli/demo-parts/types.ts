@@ -26,8 +26,8 @@ export interface DemoPartHandle {
   devices: import('zod').input<typeof DeviceConfig>[]
   /** Start the simulators that connect to the gateway. */
   start(): Promise<void>
-  /** Lines for "what runs where". */
-  describe(): string[]
+  /** Lines for "what runs where", given where the gateway listens once it has started. */
+  describe(gateway?: { mqtt: string; http?: string }): string[]
   stop(): Promise<void>
 }
 

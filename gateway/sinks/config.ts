@@ -1,5 +1,11 @@
 import { z } from 'zod'
 
+/**
+ * The database's base URL. Only http:// and https://: `localhost:8086` is a valid URL too (scheme
+ * `localhost:`), and would have the sink dial port 80.
+ */
+const HttpUrl = z.url({ protocol: /^https?$/, error: 'an http:// or https:// URL (e.g. http://127.0.0.1:8086)' })
+
 const Batching = {
   /** Lines per write request. */
   batchSize: z.number().int().min(1).max(100_000).default(5_000),
@@ -22,7 +28,7 @@ const Batching = {
 export const InfluxV1SinkConfig = z.strictObject({
   type: z.literal('influx-v1'),
   id: z.string().min(1).default('influx-v1'),
-  url: z.url().default('http://127.0.0.1:8086'),
+  url: HttpUrl.default('http://127.0.0.1:8086'),
   database: z.string().min(1).default('smartcity'),
   retentionPolicy: z.string().min(1).optional(),
   username: z.string().optional(),
@@ -37,7 +43,7 @@ export type InfluxV1SinkConfig = z.infer<typeof InfluxV1SinkConfig>
 export const InfluxV2SinkConfig = z.strictObject({
   type: z.literal('influx-v2'),
   id: z.string().min(1).default('influx-v2'),
-  url: z.url(),
+  url: HttpUrl,
   org: z.string().min(1),
   bucket: z.string().min(1),
   token: z.string().min(1),

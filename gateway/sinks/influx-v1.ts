@@ -2,7 +2,8 @@
  * InfluxDB 1.x sink: `POST /write?db=..&precision=ms` (Debian's influxdb 1.6 and every 1.x).
  * Database management and health go through the `influx` client; writes are one keep-alive HTTP request
  * per batch of pre-formatted line protocol, because the spool needs the raw status code and Retry-After and
- * must stay the only retry buffer (node-influx's pool retries on its own and would hide both).
+ * must stay the only retry buffer (node-influx's pool retries on its own and would hide both). Both send
+ * credentials as `Authorization: Basic` (https://docs.influxdata.com/influxdb/v1/administration/authentication_and_authorization/).
  */
 import { Agent, request } from 'node:http'
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https'
@@ -20,13 +21,18 @@ export function createInfluxV1Sink(cfg: InfluxV1SinkConfig, log: Logger): Sink {
     port: Number(url.port || (https ? 443 : 80)),
     protocol: https ? 'https' : 'http',
     database: cfg.database,
-    ...(cfg.username !== undefined ? { username: cfg.username } : {}),
-    ...(cfg.password !== undefined ? { password: cfg.password } : {}),
+    // Without a username the client would send its default `root:root`; null (typed string) makes it send
+    // no Authorization header at all, like our writes.
+    username: cfg.username || (null as unknown as string),
+    password: cfg.password ?? '',
   })
   const q = new URLSearchParams({ db: cfg.database, precision: 'ms' })
   if (cfg.retentionPolicy) q.set('rp', cfg.retentionPolicy)
-  if (cfg.username !== undefined) q.set('u', cfg.username)
-  if (cfg.password !== undefined) q.set('p', cfg.password)
+  // Credentials go in a Basic Authorization header, as InfluxDB 1.x documents, never in the query string
+  // (`u=`/`p=` would end up in influxd's access log). The `influx` client sends the same header for its
+  // management calls (SHOW/CREATE DATABASE) and ping.
+  // An empty username (`username: ${INFLUX_USER:-}`) means no credentials.
+  const authorization = cfg.username ? `Basic ${Buffer.from(`${cfg.username}:${cfg.password ?? ''}`).toString('base64')}` : undefined
   const path = `${url.pathname.replace(/\/$/, '')}/write?${q.toString()}`
   let dbReady = !cfg.createDatabase
   let lastError: string | undefined
@@ -50,7 +56,7 @@ export function createInfluxV1Sink(cfg: InfluxV1SinkConfig, log: Logger): Sink {
           path,
           agent,
           timeout: cfg.timeoutMs,
-          headers: { 'content-type': 'text/plain; charset=utf-8', 'content-length': body.length },
+          headers: { 'content-type': 'text/plain; charset=utf-8', 'content-length': body.length, ...(authorization ? { authorization } : {}) },
         },
         (res) => {
           let text = ''

@@ -16,13 +16,25 @@ export interface InfluxServer {
   restart(): Promise<void>
 }
 
-export async function startInflux(dir: string): Promise<InfluxServer> {
+/**
+ * `admin`: run with `[http] auth-enabled = true` and create this admin user first (InfluxDB 1.x lets the
+ * first user be created without credentials); the helper's own queries then authenticate as it.
+ */
+export async function startInflux(dir: string, opts: { admin?: { username: string; password: string } } = {}): Promise<InfluxServer> {
   const bin = findInfluxd()
   if (!bin) throw new Error('influxd not found')
-  const server = influxd({ bin, dir, port: await freePort(), rpcPort: await freePort() })
+  const server = influxd({ bin, dir, port: await freePort(), rpcPort: await freePort(), auth: opts.admin !== undefined })
   await server.start()
+  const headers: Record<string, string> = {}
+  if (opts.admin) {
+    const { username, password } = opts.admin
+    const q = `CREATE USER "${username}" WITH PASSWORD '${password.replace(/'/g, "\\'")}' WITH ALL PRIVILEGES`
+    const res = await fetch(`${server.url}/query`, { method: 'POST', body: new URLSearchParams({ q }) })
+    if (!res.ok) throw new Error(`creating the admin user: ${res.status} ${await res.text()}`)
+    headers['authorization'] = `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`
+  }
   const query = async (db: string, q: string) => {
-    const res = await fetch(`${server.url}/query?db=${encodeURIComponent(db)}&epoch=ms&q=${encodeURIComponent(q)}`)
+    const res = await fetch(`${server.url}/query?db=${encodeURIComponent(db)}&epoch=ms&q=${encodeURIComponent(q)}`, { headers })
     const body = (await res.json()) as {
       results?: { error?: string; series?: { columns: string[]; values: unknown[][] }[] }[]
       error?: string
