@@ -165,7 +165,8 @@ async function main(argv: string[]): Promise<number> {
         process.stderr.write(`configuration has ${r.problems.length} problem(s):\n${r.problems.map((p) => `  ${p}`).join('\n')}\n`)
         return 1
       }
-      if (typeof values['log-level'] === 'string') r.config.log.level = values['log-level'] as typeof r.config.log.level
+      // Warnings go to stderr: stdout carries only the JSON log.
+      for (const w of r.warnings) process.stderr.write(`warning: ${w}\n`)
       const log = pino({ level: r.config.log.level, base: { gateway: r.config.gateway.id } })
       const gw = createGateway(r.config, { log })
       // Input never throws out of a source; anything that still escapes is a bug. A rejected promise is
