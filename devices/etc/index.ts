@@ -1,7 +1,7 @@
 import { defineDeviceKind, type LineDecoder } from '../common/kind.ts'
 import type { FieldValue, Point } from '../common/point.ts'
 import { timestampMs } from '../common/time.ts'
-import { CLASSIC_PROFILE, decodeRsuHex, isHeartbeat, RSU_STATUS_BITS, type RsuFrame, type RsuProfile } from './rsu.ts'
+import { CLASSIC_PROFILE, decodeRsuHex, isHeartbeat, RSU_STATUS_BITS, type RsuFrame, type RsuProfile } from './rsu/index.ts'
 import { EtcTransactionReading } from './schema.ts'
 
 /** `etc_rsu_status` from a B0 (RSU status) frame. */

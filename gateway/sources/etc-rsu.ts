@@ -48,7 +48,7 @@ import {
   type RsuFrame,
   RsuProfile,
   type RsuRawFrame,
-} from '../../devices/etc/rsu.ts'
+} from '../../devices/etc/rsu/index.ts'
 import type { Point } from '../../devices/common/point.ts'
 import type { ComponentHealth, Source, SourceContext } from '../core/types.ts'
 import { createSerialLink, type SerialLink, type SerialLinkOptions, serialPortConfig } from '../transports/serial.ts'

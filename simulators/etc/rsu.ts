@@ -11,7 +11,7 @@
 import { createConnection, createServer, type Server, Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { SerialPort } from 'serialport'
-import { answerRsctl, createRsuFramer, decodeRsuFrame, encodeRsu, HEARTBEAT_ERROR_CODE, NO_OBU, type RsuFrame, rsuRsctl } from '../../devices/etc/rsu.ts'
+import { answerRsctl, createRsuFramer, decodeRsuFrame, encodeRsu, HEARTBEAT_ERROR_CODE, NO_OBU, type RsuFrame, rsuRsctl } from '../../devices/etc/rsu/index.ts'
 import { createTraffic, type Scenario, SCENARIOS, type TrafficOptions, type Vehicle } from './traffic.ts'
 
 export interface RsuSimOptions {

@@ -23,7 +23,7 @@ import {
   stuff,
   unframeRsu,
   unstuff,
-} from '../../../devices/etc/rsu.ts'
+} from '../../../devices/etc/rsu/index.ts'
 import { parseHex, toHex } from '../../../devices/common/hex.ts'
 
 const PLATES = ['陕A12345', '京N8Y2B6', '粤B·D12345', '沪AD12345', '川A0001警', '']

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { decodeRsu, encodeRsu, type RsuFrame } from '../../../devices/etc/rsu.ts'
+import { decodeRsu, encodeRsu, type RsuFrame } from '../../../devices/etc/rsu/index.ts'
 import type { Point } from '../../../devices/common/point.ts'
 import { createLaneController, EtcRsuSourceConfig } from '../../../gateway/sources/etc-rsu.ts'
 
