@@ -233,7 +233,7 @@ export type RsuProfileName = keyof typeof RSU_PROFILES
 export const RSU_PROFILE_NAMES = Object.keys(RSU_PROFILES) as RsuProfileName[]
 /** A profile name, `auto` (tell the layout from each frame), or a vendor's own profile as data. */
 export type RsuProfileChoice = RsuProfileName | 'auto' | RsuProfile
-export const RSU_PROFILE_CHOICES = [...RSU_PROFILE_NAMES, 'auto'] as const
+export const RSU_PROFILE_CHOICES = ['classic', '2019', 'auto'] as const satisfies readonly (RsuProfileName | 'auto')[]
 
 export function isRsuProfileChoice(s: string): s is RsuProfileName | 'auto' {
   return (RSU_PROFILE_CHOICES as readonly string[]).includes(s)
