@@ -29,6 +29,7 @@ const FLAGS = {
   'log-level': { type: 'string' },
   duration: { type: 'string' },
   parts: { type: 'string' },
+  profile: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const
 
@@ -53,6 +54,7 @@ flags (override the configuration file):
   --log-level LEVEL      fatal|error|warn|info|debug|trace
   --duration SECONDS     demo: stop after this long
   --parts A,B            demo: only these parts (water-mqtt, modbus, serial, city-services, tcp-platforms)
+  --profile NAME         decode etc-rsu: frame layouts classic, 2019 or auto (default auto)
 `
 
 async function main(argv: string[]): Promise<number> {
@@ -89,7 +91,7 @@ async function main(argv: string[]): Promise<number> {
         process.stderr.write(`usage: smartcity decode <format> FILE\nformats:\n${decoders().map((d) => `  ${d.format.padEnd(12)} ${d.description}`).join('\n')}\n`)
         return 2
       }
-      return runDecode(format, file)
+      return runDecode(format, file, process.stdout, values.profile === undefined ? {} : { profile: values.profile })
     }
     case 'gateway': {
       const r = await loadConfig(values.config, overridesFrom(values))

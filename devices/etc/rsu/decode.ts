@@ -116,10 +116,16 @@ export interface RsuReaderOptions {
   fallback?: RsuProfile
 }
 
-function sameFields(a: RsuFrame, b: RsuFrame): boolean {
-  const ka = Object.keys(a.fields)
-  if (ka.length !== Object.keys(b.fields).length) return false
-  return ka.every((k) => a.fields[k] === b.fields[k])
+/** The fields that carry something: an empty catch-all (`extra: ''`) says nothing about the layout. */
+function telling(frame: RsuFrame, profile: RsuProfile): [string, RsuFieldValue][] {
+  const rest = new Set(profile.frames[frame.type]?.fields.filter((s) => s.type === 'rest').map((s) => s.name))
+  return Object.entries(frame.fields).filter(([k, v]) => !(rest.has(k) && v === ''))
+}
+
+function sameFields(a: { p: RsuProfile; frame: RsuFrame }, b: { p: RsuProfile; frame: RsuFrame }): boolean {
+  const ea = telling(a.frame, a.p)
+  const eb = new Map(telling(b.frame, b.p))
+  return ea.length === eb.size && ea.every(([k, v]) => eb.get(k) === v)
 }
 
 export function resolveRsuProfile(choice: Exclude<RsuProfileChoice, 'auto'>): RsuProfile {
@@ -129,7 +135,8 @@ export function resolveRsuProfile(choice: Exclude<RsuProfileChoice, 'auto'>): Rs
 /**
  * Reads frames with a fixed profile, or with `auto` tells the layout from the frame's length:
  * 1. only one candidate reads the frame: that one, and it becomes the detected profile;
- * 2. several read it into the same fields (B3, C1, C2, every short or error form): no ambiguity;
+ * 2. several read it into the same fields, empty catch-alls aside (B3, C1, C2, every short or error form,
+ *    a C0 without EF04 fields): not ambiguous; read with the detected profile, else the fallback;
  * 3. several read it into different fields (ambiguous): the detected profile if there is one, else the
  *    reading that leaves the fewest bytes to catch-all `rest` fields (a 23-byte B0 is a whole 2019 B0
  *    rather than a classic one with 8 reserved bytes), else the fallback. Ambiguous frames never change
@@ -169,7 +176,7 @@ export function createRsuReader(choice: RsuProfileChoice = 'auto', opts: RsuRead
         return ok({ frame: first.frame, profile: first.p, ambiguous: false })
       }
       const prefer = (list: typeof oks) => list.find((o) => o.p === locked) ?? list.find((o) => o.p === fallback) ?? list[0]!
-      if (oks.every((o) => sameFields(o.frame, first.frame))) {
+      if (oks.every((o) => sameFields(o, first))) {
         const pick = prefer(oks)
         return ok({ frame: pick.frame, profile: pick.p, ambiguous: false })
       }
