@@ -64,6 +64,8 @@ export interface RsuSimStats {
   /** Vehicles whose exchange ran to its planned end (lost frames included). */
   finished: number
   heartbeats: number
+  /** B4 frames that carried the EF04 range a C0 asked for (2019 layout). */
+  ef04Reads: number
   mismatches: string[]
 }
 
@@ -89,6 +91,7 @@ export async function startRsuSim(o: RsuSimOptions): Promise<RsuSim> {
   let vehicles = 0
   let finished = 0
   let heartbeats = 0
+  let ef04Reads = 0
   let seq = 0
   let socket: Duplex | undefined
   let server: Server | undefined
@@ -241,6 +244,7 @@ export async function startRsuSim(o: RsuSimOptions): Promise<RsuSim> {
 
     // B4: card information.
     if (v.lose === 'B4') return
+    if (v.b4Error === 0 && ef04 && profile.frames['B4']?.fields.some((f) => f.name === 'ef04Data')) ef04Reads++
     send(
       'B4',
       v.b4Error !== 0
@@ -338,7 +342,7 @@ export async function startRsuSim(o: RsuSimOptions): Promise<RsuSim> {
     port,
     blacklist: traffic.blacklist,
     tariff: traffic.tariff,
-    stats: () => ({ vehicles, expected: { ...expected }, finished, heartbeats, mismatches: [...mismatches] }),
+    stats: () => ({ vehicles, expected: { ...expected }, finished, heartbeats, ef04Reads, mismatches: [...mismatches] }),
     done: () => allDone,
     async stop() {
       stopped = true

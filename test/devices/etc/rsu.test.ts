@@ -2,7 +2,6 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { etcRsuLineDecoder } from '../../../devices/etc/index.ts'
 import {
-  answerRsctl,
   bcdTimeToMs,
   CLASSIC_PROFILE,
   createRsuFramer,
@@ -19,7 +18,6 @@ import {
   type RsuFrame,
   RsuFrameLayout,
   RsuProfile,
-  rsuRsctl,
   stuff,
   unframeRsu,
   unstuff,
@@ -27,7 +25,7 @@ import {
 import { parseHex, toHex } from '../../../devices/common/hex.ts'
 import { anyFrameOf, PLATES } from './rsu-arb.ts'
 
-const TYPES = Object.keys(CLASSIC_PROFILE.frames)
+const _TYPES = Object.keys(CLASSIC_PROFILE.frames)
 const anyFrame = anyFrameOf(CLASSIC_PROFILE)
 
 describe('etc-rsu byte stuffing', () => {
