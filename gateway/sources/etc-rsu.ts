@@ -107,7 +107,14 @@ export const EtcRsuSourceConfig = z
    * Frame layouts: `classic`, `2019`, `auto` (told from each frame's length, devices/etc/README.md), or a
    * vendor's own profile as data (devices/etc/rsu/layout.ts `RsuProfile`).
    */
-  profile: z.union([z.enum(RSU_PROFILE_CHOICES), RsuProfile]).default('auto'),
+  profile: z
+    .union([
+      z.enum(RSU_PROFILE_CHOICES),
+      // YAML reads `profile: 2019` as a number.
+      z.literal(2019).transform(() => '2019' as const),
+      RsuProfile,
+    ])
+    .default('auto'),
   /** 2019 layout: the EF04 range the C0 asks the RSU to read with every B4 (kept decoded-only). */
   ef04: z.strictObject({ offset: z.number().int().min(0).max(0xffff), length: z.number().int().min(1).max(0xffff) }).optional(),
 })

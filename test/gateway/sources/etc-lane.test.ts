@@ -144,6 +144,8 @@ describe('ETC lane controller', () => {
     expect(issues({ profile: '2020' })?.[0]).toBe('profile')
     expect(issues({ profile: 'auto', stationFile: '00'.repeat(40), ef04: { offset: 0, length: 8 } })).toBeUndefined()
     expect(EtcRsuSourceConfig.parse({ type: 'etc-rsu', device: 'r', port: 1 }).profile).toBe('auto')
+    // `profile: 2019` in YAML is a number.
+    expect(EtcRsuSourceConfig.parse({ type: 'etc-rsu', device: 'r', port: 1, profile: 2019 }).profile).toBe('2019')
   })
   it('refuses a serial mode without a path and a TCP mode without a port, naming the key', () => {
     const a = EtcRsuSourceConfig.safeParse({ type: 'etc-rsu', device: 'r', mode: 'serial' })
