@@ -559,7 +559,8 @@ export function createEtcRsuSource(input: z.input<typeof EtcRsuSourceConfig>, op
     },
     health(): ComponentHealth {
       if (!socket && !serial?.isOpen) return { status: 'degraded', detail: `no RSU connection (${cfg.mode} ${address})` }
-      return { status: 'ok', detail: `${cfg.mode} ${address}, ${transactions} passages, ${lane.inFlight()} in flight` }
+      const layout = lane.profile() ?? 'not yet told'
+      return { status: 'ok', detail: `${cfg.mode} ${address}, layout ${layout}, ${transactions} passages, ${lane.inFlight()} in flight` }
     },
     owns: (device) => device === cfg.device,
   }
