@@ -5,7 +5,7 @@
  *   node --import tsx bench/city-services.ts
  */
 import { createCarMonitor } from '../devices/elevator/faults.ts'
-import { createRsuFramer, decodeRsuFrame, encodeRsu, type RsuFrame } from '../devices/etc/rsu.ts'
+import { createRsuFramer, decodeRsuFrame, encodeRsu, type RsuFrame } from '../devices/etc/rsu/index.ts'
 import { createAlarmProcessor } from '../gateway/alarms/processor.ts'
 import { createBuilding } from '../simulators/elevator/model.ts'
 

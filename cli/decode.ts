@@ -5,6 +5,8 @@
 import { createReadStream } from 'node:fs'
 import { createInterface } from 'node:readline'
 import type { DecodeLineResult, LineDecoder } from '../devices/common/kind.ts'
+import { etcRsuLineDecoder } from '../devices/etc/index.ts'
+import { isRsuProfileChoice, RSU_PROFILE_CHOICES } from '../devices/etc/rsu/index.ts'
 import { deviceKind, lineDecoders } from '../devices/index.ts'
 import { validationReason } from '../gateway/sources/mqtt.ts'
 
@@ -50,8 +52,17 @@ export function decoders(): LineDecoder[] {
   return [mqttLineDecoder, ...lineDecoders()]
 }
 
-export async function runDecode(format: string, file: string, out: NodeJS.WritableStream = process.stdout): Promise<number> {
-  const dec = decoders().find((d) => d.format === format)
+export interface DecodeOptions {
+  /** `--profile`: the etc-rsu frame layouts (classic, 2019, auto). */
+  profile?: string
+}
+
+export async function runDecode(format: string, file: string, out: NodeJS.WritableStream = process.stdout, opts: DecodeOptions = {}): Promise<number> {
+  if (opts.profile !== undefined && (format !== 'etc-rsu' || !isRsuProfileChoice(opts.profile))) {
+    process.stderr.write(format !== 'etc-rsu' ? `--profile is for etc-rsu, not ${format}\n` : `unknown etc-rsu profile ${opts.profile}; profiles: ${RSU_PROFILE_CHOICES.join(', ')}\n`)
+    return 2
+  }
+  const dec = opts.profile !== undefined && isRsuProfileChoice(opts.profile) ? etcRsuLineDecoder(opts.profile) : decoders().find((d) => d.format === format)
   if (!dec) {
     process.stderr.write(`unknown format ${format}; formats: ${decoders().map((d) => d.format).join(', ')}\n`)
     return 2

@@ -32,6 +32,7 @@ const FLAGS = {
   'log-level': { type: 'string' },
   duration: { type: 'string' },
   parts: { type: 'string' },
+  profile: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean' },
 } as const
@@ -51,6 +52,7 @@ const FLAG_HELP: Record<string, string> = {
   'log-level': '--log-level LEVEL      fatal|error|warn|info|debug|trace|silent',
   duration: '--duration SECONDS     stop after this long',
   parts: '--parts A,B            only these parts (water-mqtt, modbus, serial, city-services, tcp-platforms)',
+  profile: '--profile NAME         etc-rsu frame layouts: classic, 2019 or auto (default auto)',
 }
 const OVERRIDES = ['mqtt-port', 'mqtt-url', 'influx-url', 'influx-db', 'influx-org', 'influx-bucket', 'influx-token', 'http-port', 'data-dir', 'log-level']
 
@@ -62,7 +64,7 @@ const COMMANDS: Record<string, { synopsis: string; summary: string; what: string
     synopsis: 'smartcity decode <format> FILE',
     summary: 'decode captured frames (FILE - for stdin)',
     what: 'decode captured frames, one JSON object per line (FILE - for stdin); exits 1 if a line failed',
-    flags: [],
+    flags: ['profile'],
     more: () => `formats:\n${decoders().map((d) => `  ${d.format.padEnd(12)} ${d.description}`).join('\n')}\n`,
   },
   'check-config': {
@@ -83,7 +85,7 @@ ${Object.values(COMMANDS)
 
 flags (override the configuration file):
 ${Object.entries(FLAG_HELP)
-  .map(([k, line]) => `  ${line}${k === 'duration' || k === 'parts' ? ' (demo)' : ''}`)
+  .map(([k, line]) => `  ${line}${k === 'duration' || k === 'parts' ? ' (demo)' : k === 'profile' ? ' (decode etc-rsu)' : ''}`)
   .join('\n')}
 
 smartcity help <command> (or smartcity <command> --help) shows one command's usage.
@@ -157,7 +159,7 @@ async function main(argv: string[]): Promise<number> {
         process.stderr.write(`usage: smartcity decode <format> FILE\nformats:\n${decoders().map((d) => `  ${d.format.padEnd(12)} ${d.description}`).join('\n')}\n`)
         return 2
       }
-      return runDecode(format, file)
+      return runDecode(format, file, process.stdout, values.profile === undefined ? {} : { profile: values.profile })
     }
     case 'gateway': {
       const r = await loadConfig(values.config, overridesFrom(values))

@@ -1,7 +1,8 @@
-import { defineDeviceKind, type LineDecoder } from '../common/kind.ts'
+import { type DecodeLineResult, defineDeviceKind, type LineDecoder, type NormalizeContext } from '../common/kind.ts'
 import type { FieldValue, Point } from '../common/point.ts'
 import { timestampMs } from '../common/time.ts'
-import { CLASSIC_PROFILE, decodeRsuHex, isHeartbeat, RSU_STATUS_BITS, type RsuFrame, type RsuProfile } from './rsu.ts'
+import { parseHex } from '../common/hex.ts'
+import { createRsuReader, isHeartbeat, RSU_STATUS_BITS, type RsuFrame, type RsuProfileChoice, unframeRsu } from './rsu/index.ts'
 import { EtcTransactionReading } from './schema.ts'
 
 /** `etc_rsu_status` from a B0 (RSU status) frame. */
@@ -30,18 +31,38 @@ export function rsuFramePoints(frame: RsuFrame, receivedAt: number): Point[] {
   return p ? [p] : []
 }
 
-export function etcRsuLineDecoder(profile: RsuProfile = CLASSIC_PROFILE): LineDecoder {
+/**
+ * `smartcity decode etc-rsu [--profile classic|2019|auto]`: one hex frame per line. With `auto` (the
+ * default) a capture file is read as one connection: a frame only one layout can read tells the layout,
+ * and frames both can read differently are read in it from then on (devices/etc/README.md).
+ */
+export function etcRsuLineDecoder(profile: RsuProfileChoice = 'auto'): LineDecoder {
+  const session = () => {
+    const reader = createRsuReader(profile)
+    return (line: string, ctx: NormalizeContext): DecodeLineResult => {
+      const b = parseHex(line)
+      if (!b) return { ok: false, error: 'bad_hex: the line is not an even number of hex digits' }
+      const u = unframeRsu(b)
+      const r = u.ok ? reader.read(u.value) : u
+      if (!r.ok) return { ok: false, error: r.detail === undefined ? r.reason : `${r.reason}: ${r.detail}` }
+      const { frame: fr, profile: used, ambiguous } = r.value
+      const frame = {
+        rsctl: fr.rsctl.toString(16).padStart(2, '0').toUpperCase(),
+        type: fr.type,
+        heartbeat: isHeartbeat(fr),
+        profile: used.name,
+        ...(ambiguous ? { ambiguous: true } : {}),
+        fields: fr.fields,
+      }
+      return { ok: true, frame, points: rsuFramePoints(fr, ctx.receivedAt) }
+    }
+  }
   return {
     format: 'etc-rsu',
     protocol: 'etc-rsu',
-    description: 'ETC RSU <-> lane controller frames (FF FF ... FF, stuffed, XOR BCC), one hex frame per line',
-    decodeLine(line, ctx) {
-      const r = decodeRsuHex(line, profile)
-      if (!r.ok) return { ok: false, error: r.detail === undefined ? r.reason : `${r.reason}: ${r.detail}` }
-      const fr = r.value
-      const frame = { rsctl: fr.rsctl.toString(16).padStart(2, '0').toUpperCase(), type: fr.type, heartbeat: isHeartbeat(fr), fields: fr.fields }
-      return { ok: true, frame, points: rsuFramePoints(fr, ctx.receivedAt) }
-    },
+    description: 'ETC RSU <-> lane controller frames (FF FF ... FF, stuffed, XOR BCC), one hex frame per line; --profile classic|2019|auto',
+    decodeLine: (line, ctx) => session()(line, ctx),
+    session,
   }
 }
 

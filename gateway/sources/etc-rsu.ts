@@ -28,7 +28,9 @@
  *     # transactionTimeoutMs: 3000
  *     # silentAfterSec: 60
  *     # reconnectMs: 2000
- *     # profile: <RsuProfile>   # a vendor's frame layouts (default gbt20851-classic)
+ *     # profile: auto           # frame layouts: classic | 2019 | auto (told from the frame lengths) | a vendor's RsuProfile
+ *     # ef04: { offset: 0, length: 98 }   # 2019 layout: the EF04 range C0 asks for in every B4 (no default: not asked)
+ *     # stationFile: "00...00"  # C6 station field, hex: 86 digits (classic 0019 file) or 80 (2019); default zeros
  * ```
  */
 import { createConnection, createServer, type Server, type Socket } from 'node:net'
@@ -37,18 +39,22 @@ import { rsuStatusPoint } from '../../devices/etc/index.ts'
 import { DEFAULT_TARIFF_FEN } from '../../devices/etc/tariff.ts'
 import {
   answerRsctl,
-  CLASSIC_PROFILE,
+  cardIdFromB2,
   cardIdFromIssuerFile,
   createRsuFramer,
-  decodeRsuFrame,
+  createRsuReader,
   encodeRsu,
+  fieldsForLayout,
   isHeartbeat,
   msToBcdTime,
   obuStatusFlags,
+  PROFILE_2019,
+  RSU_PROFILE_CHOICES,
   type RsuFrame,
   RsuProfile,
   type RsuRawFrame,
-} from '../../devices/etc/rsu.ts'
+  resolveRsuProfile,
+} from '../../devices/etc/rsu/index.ts'
 import type { Point } from '../../devices/common/point.ts'
 import type { ComponentHealth, Source, SourceContext } from '../core/types.ts'
 import { createSerialLink, type SerialLink, type SerialLinkOptions, serialPortConfig } from '../transports/serial.ts'
@@ -88,11 +94,39 @@ export const EtcRsuSourceConfig = z
       pllChannel: z.number().int().min(0).max(255).default(0),
     })
     .prefault({}),
-  /** The 0019 station file written to the card with C6 (43 bytes, hex); default: zeros. */
-  stationFile: z.string().regex(/^[0-9A-Fa-f]{86}$/).default('00'.repeat(43)),
-  profile: RsuProfile.optional(),
+  /**
+   * The station field written to the card with C6, hex: the 0019 file (43 bytes) in the classic layout, 40
+   * bytes in the 2019 one; default zeros. With `auto`, a value of the other length is cut or zero-padded
+   * at its end to fit the layout the RSU speaks.
+   */
+  stationFile: z
+    .string()
+    .regex(/^([0-9A-Fa-f]{80}|[0-9A-Fa-f]{86})$/, 'the station file as 80 hex digits (2019 layout) or 86 (classic)')
+    .optional(),
+  /**
+   * Frame layouts: `classic`, `2019`, `auto` (told from each frame's length, devices/etc/README.md), or a
+   * vendor's own profile as data (devices/etc/rsu/layout.ts `RsuProfile`).
+   */
+  profile: z
+    .union([
+      z.enum(RSU_PROFILE_CHOICES),
+      // YAML reads `profile: 2019` as a number.
+      z.literal(2019).transform(() => '2019' as const),
+      RsuProfile,
+    ])
+    .default('auto'),
+  /** 2019 layout: the EF04 range the C0 asks the RSU to read with every B4 (kept decoded-only). */
+  ef04: z.strictObject({ offset: z.number().int().min(0).max(0xffff), length: z.number().int().min(1).max(0xffff) }).optional(),
 })
   .superRefine((c, ctx) => {
+    const fixed = c.profile === 'auto' ? undefined : resolveRsuProfile(c.profile)
+    const station = fixed?.frames['C6']?.fields.find((f) => f.name === 'stationFile')?.length
+    if (c.stationFile !== undefined && station !== undefined && c.stationFile.length !== station * 2) {
+      ctx.addIssue({ code: 'custom', path: ['stationFile'], message: `profile ${fixed?.name} writes a ${station}-byte station file (${station * 2} hex digits)` })
+    }
+    if (c.ef04 !== undefined && fixed !== undefined && !fixed.frames['C0']?.fields.some((f) => f.name === 'ef04Option')) {
+      ctx.addIssue({ code: 'custom', path: ['ef04'], message: `profile ${fixed.name} has no EF04 fields in its C0` })
+    }
     if (c.mode === 'serial' && c.serial === undefined) ctx.addIssue({ code: 'custom', path: ['serial'], message: 'mode serial needs serial: { path, baudRate? }' })
     if (c.mode !== 'serial' && c.port === undefined) ctx.addIssue({ code: 'custom', path: ['port'], message: `mode ${c.mode} needs a port` })
   })
@@ -137,7 +171,9 @@ export interface LaneControllerDeps {
 
 /** The lane-controller state machine over one connection; transport-free so tests can drive it. */
 export function createLaneController(cfg: EtcRsuSourceConfig, deps: LaneControllerDeps) {
-  const profile = cfg.profile ?? CLASSIC_PROFILE
+  // Frames are read with the configured layout, or with `auto` in the layout each one shows; the lane's
+  // own frames are written in the layout detected so far (classic until the RSU has shown one).
+  const reader = createRsuReader(cfg.profile)
   const framer = createRsuFramer()
   const passages = new Map<string, Passage>()
   const blacklist = new Set(cfg.blacklist.map((c) => c.toUpperCase()))
@@ -145,7 +181,7 @@ export function createLaneController(cfg: EtcRsuSourceConfig, deps: LaneControll
   /** C0 sent, B0 not yet seen: when. */
   let awaitingB0: number | undefined
 
-  const send = (frame: RsuFrame) => deps.send(encodeRsu(frame, profile))
+  const send = (frame: RsuFrame, profile = reader.current()) => deps.send(encodeRsu(frame, profile))
   const ack = (rsctl: number) => send({ rsctl: answerRsctl(rsctl), type: 'ACK', fields: {} })
   const stop = (rsctl: number, obuId: string) => send({ rsctl: answerRsctl(rsctl), type: 'C2', fields: { obuId, stopType: 1 } })
 
@@ -185,6 +221,8 @@ export function createLaneController(cfg: EtcRsuSourceConfig, deps: LaneControll
       return
     }
     const p: Passage = { obuId, startedAt: deps.now() }
+    const cpuCard = cardIdFromB2(f)
+    if (cpuCard !== undefined) p.cardId = cpuCard
     passages.set(obuId, p)
     arm(p)
     const err = f.fields['errorCode']
@@ -258,11 +296,9 @@ export function createLaneController(cfg: EtcRsuSourceConfig, deps: LaneControll
       finish(p, 'insufficient_balance')
       return
     }
-    send({
-      rsctl: answerRsctl(f.rsctl),
-      type: 'C6',
-      fields: { obuId: p.obuId, tradeMode: 0, feeFen: fee, stationFile: cfg.stationFile.toUpperCase(), transTime: msToBcdTime(deps.now()), extra: '' },
-    })
+    const profile = reader.current()
+    const values = { obuId: p.obuId, tradeMode: 0, feeFen: fee, stationFile: stationFor(profile), transTime: msToBcdTime(deps.now()), extra: '' }
+    send({ rsctl: answerRsctl(f.rsctl), type: 'C6', fields: fieldsForLayout(profile, 'C6', values) }, profile)
   }
 
   function onB5(f: RsuFrame, p: Passage): void {
@@ -275,15 +311,21 @@ export function createLaneController(cfg: EtcRsuSourceConfig, deps: LaneControll
     finish(p, 'ok')
   }
 
+  /** The configured station file fitted to the layout's field (zeros when none is configured). */
+  function stationFor(profile: RsuProfile): string {
+    const bytes = profile.frames['C6']?.fields.find((s) => s.name === 'stationFile')?.length ?? 43
+    return (cfg.stationFile ?? '').toUpperCase().padEnd(bytes * 2, '0').slice(0, bytes * 2)
+  }
+
   function onFrame(raw: RsuRawFrame, bytes: Buffer): void {
-    const d = decodeRsuFrame(raw, profile)
+    const d = reader.read(raw)
     if (!d.ok) {
       deps.reject(bytes, d.reason, d.detail)
       // A frame from the RSU we cannot read still gets its answer, so the RSU does not wait for ever.
       if ((raw.rsctl & 0x0f) === 0x08) ack(raw.rsctl)
       return
     }
-    const f = d.value
+    const f = d.value.frame
     switch (f.type) {
       case 'B0': {
         ack(f.rsctl)
@@ -327,20 +369,32 @@ export function createLaneController(cfg: EtcRsuSourceConfig, deps: LaneControll
     }
   }
 
+  /**
+   * C0 in the layout known so far. Before the RSU has shown one (auto), the classic form without extra
+   * bytes, which both layouts read the same; or the 2019 form when `ef04` is configured (a classic RSU
+   * sees its EF04 fields as 5 extra bytes).
+   */
   function init(): void {
     const t = deps.now()
     awaitingB0 = t
-    send({
-      rsctl: 0x80, // unsolicited: 8X with X = 0
-      type: 'C0',
-      fields: { unixTime: Math.floor(t / 1000) >>> 0, dateTime: msToBcdTime(t), ...cfg.init, extra: '' },
-    })
+    const profile = reader.auto && reader.detected() === undefined && cfg.ef04 !== undefined ? PROFILE_2019 : reader.current()
+    const values = {
+      unixTime: Math.floor(t / 1000) >>> 0,
+      dateTime: msToBcdTime(t),
+      ...cfg.init,
+      extra: '',
+      ef04Option: cfg.ef04 ? 1 : 0,
+      ef04Offset: cfg.ef04?.offset ?? 0,
+      ef04Length: cfg.ef04?.length ?? 0,
+    }
+    send({ rsctl: 0x80 /* unsolicited: 8X with X = 0 */, type: 'C0', fields: fieldsForLayout(profile, 'C0', values) }, profile)
   }
 
   return {
     /** Send C0 (on every new connection or port open). */
     init(): void {
       framer.reset()
+      reader.reset()
       init()
     },
     /** Called every second: a C0 that got no B0 within `initRetryMs` is sent again. */
@@ -358,6 +412,8 @@ export function createLaneController(cfg: EtcRsuSourceConfig, deps: LaneControll
       for (const p of [...passages.values()]) finish(p, 'timeout')
     },
     inFlight: () => passages.size,
+    /** The layout frames are read and written in (auto: undefined until the RSU has shown one). */
+    profile: () => reader.detected()?.name,
   }
 }
 
@@ -503,7 +559,8 @@ export function createEtcRsuSource(input: z.input<typeof EtcRsuSourceConfig>, op
     },
     health(): ComponentHealth {
       if (!socket && !serial?.isOpen) return { status: 'degraded', detail: `no RSU connection (${cfg.mode} ${address})` }
-      return { status: 'ok', detail: `${cfg.mode} ${address}, ${transactions} passages, ${lane.inFlight()} in flight` }
+      const layout = lane.profile() ?? 'not yet told'
+      return { status: 'ok', detail: `${cfg.mode} ${address}, layout ${layout}, ${transactions} passages, ${lane.inFlight()} in flight` }
     },
     owns: (device) => device === cfg.device,
   }

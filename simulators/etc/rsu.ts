@@ -11,7 +11,21 @@
 import { createConnection, createServer, type Server, Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { SerialPort } from 'serialport'
-import { answerRsctl, createRsuFramer, decodeRsuFrame, encodeRsu, HEARTBEAT_ERROR_CODE, NO_OBU, type RsuFrame, rsuRsctl } from '../../devices/etc/rsu.ts'
+import {
+  answerRsctl,
+  createRsuFramer,
+  decodeRsuFrame,
+  encodeRsu,
+  fieldsForLayout,
+  HEARTBEAT_ERROR_CODE,
+  NO_OBU,
+  type RsuFieldValue,
+  type RsuFrame,
+  type RsuProfile,
+  type RsuProfileName,
+  resolveRsuProfile,
+  rsuRsctl,
+} from '../../devices/etc/rsu/index.ts'
 import { createTraffic, type Scenario, SCENARIOS, type TrafficOptions, type Vehicle } from './traffic.ts'
 
 export interface RsuSimOptions {
@@ -32,6 +46,15 @@ export interface RsuSimOptions {
   /** B0 `rsuStatus` (0 = normal; bit 0 PSAM fault, bit 1 antenna fault). */
   rsuStatus?: number
   psamTerminalId?: string
+  /**
+   * Frame layouts the RSU speaks (devices/etc/rsu/profiles.ts): `classic` (default) or `2019` (B0 with the
+   * PSAM channel, version and authorisation; B2 with the CPU card id; B4 with the EF04 read status and the
+   * EF04 range the C0 asked for; B5 with the write time and the EF04 write status; C6 read with a 40-byte
+   * station field), or a profile of your own.
+   */
+  profile?: RsuProfileName | RsuProfile
+  /** RSCTL of heartbeats: default 88 with the 2019 layout (as field firmware sends), else the running sequence. */
+  heartbeatRsctl?: number
 }
 
 export interface RsuSimStats {
@@ -41,6 +64,8 @@ export interface RsuSimStats {
   /** Vehicles whose exchange ran to its planned end (lost frames included). */
   finished: number
   heartbeats: number
+  /** B4 frames that carried the EF04 range a C0 asked for (2019 layout). */
+  ef04Reads: number
   mismatches: string[]
 }
 
@@ -66,6 +91,7 @@ export async function startRsuSim(o: RsuSimOptions): Promise<RsuSim> {
   let vehicles = 0
   let finished = 0
   let heartbeats = 0
+  let ef04Reads = 0
   let seq = 0
   let socket: Duplex | undefined
   let server: Server | undefined
@@ -81,11 +107,16 @@ export async function startRsuSim(o: RsuSimOptions): Promise<RsuSim> {
   let powerOn = true
 
   const framer = createRsuFramer()
+  const profile = resolveRsuProfile(o.profile ?? 'classic')
+  const heartbeatRsctl = o.heartbeatRsctl ?? (profile.name === '2019' ? 0x88 : undefined)
+  /** What the last C0 asked for (2019 layout: an EF04 range to read with every B4). */
+  let ef04: { offset: number; length: number } | undefined
 
-  function send(type: string, fields: RsuFrame['fields']): number {
-    const rsctl = powerOn ? 0x98 : rsuRsctl(seq++)
+  /** Sends one frame in the profile's layout: the values it has no field for are left out. */
+  function send(type: string, values: Record<string, RsuFieldValue | undefined>, rsctlOverride?: number): number {
+    const rsctl = rsctlOverride ?? (powerOn ? 0x98 : rsuRsctl(seq++))
     powerOn = false
-    if (socket && !socket.destroyed) socket.write(encodeRsu({ rsctl, type, fields }))
+    if (socket && !socket.destroyed) socket.write(encodeRsu({ rsctl, type, fields: fieldsForLayout(profile, type, values) }, profile))
     lastSend = Date.now()
     return rsctl
   }
@@ -103,7 +134,19 @@ export async function startRsuSim(o: RsuSimOptions): Promise<RsuSim> {
   function onFrame(f: RsuFrame): void {
     if (f.type === 'C0') {
       powerOn = true
-      send('B0', { rsuStatus: o.rsuStatus ?? 0, psamTerminalId: o.psamTerminalId ?? '610100000001', rsuAlgId: 0, rsuManuId: 0x11, rsuId: '000001', rsuVersion: '0100', reserved: '' })
+      ef04 = f.fields['ef04Option'] === 1 ? { offset: Number(f.fields['ef04Offset']), length: Number(f.fields['ef04Length']) } : undefined
+      send('B0', {
+        rsuStatus: o.rsuStatus ?? 0,
+        psamChannel: 1,
+        psamVersion: 0x05,
+        psamAuth: 1,
+        psamTerminalId: o.psamTerminalId ?? '610100000001',
+        rsuAlgId: 0,
+        rsuManuId: 0x11,
+        rsuId: '000001',
+        rsuVersion: '0100',
+        reserved: profile.name === '2019' ? '0000000000' : '',
+      })
       initialised?.()
       return
     }
@@ -131,7 +174,7 @@ export async function startRsuSim(o: RsuSimOptions): Promise<RsuSim> {
           mismatches.push(`bad frame from the lane: ${ev.reason}`)
           continue
         }
-        const d = decodeRsuFrame(ev.frame)
+        const d = decodeRsuFrame(ev.frame, profile)
         if (d.ok) onFrame(d.value)
         else mismatches.push(`undecodable frame from the lane: ${d.reason}`)
       }
@@ -168,7 +211,7 @@ export async function startRsuSim(o: RsuSimOptions): Promise<RsuSim> {
     const lostAnswer = (type: 'C1' | 'C6') => v.lose === type
 
     // B2: OBU information.
-    const b2: RsuFrame['fields'] =
+    const b2: Record<string, RsuFieldValue> =
       v.b2Error !== 0
         ? { obuId: v.obuId, errorCode: v.b2Error }
         : {
@@ -180,6 +223,7 @@ export async function startRsuSim(o: RsuSimOptions): Promise<RsuSim> {
             applicationSerial: v.cardId.slice(4, 20),
             signedDate: '20240101',
             expiredDate: v.expiredDate,
+            cpuCardId: v.cardId,
             equipmentStatus: 0,
             obuStatus: v.obuStatus,
           }
@@ -200,11 +244,22 @@ export async function startRsuSim(o: RsuSimOptions): Promise<RsuSim> {
 
     // B4: card information.
     if (v.lose === 'B4') return
+    if (v.b4Error === 0 && ef04 && profile.frames['B4']?.fields.some((f) => f.name === 'ef04Data')) ef04Reads++
     send(
       'B4',
       v.b4Error !== 0
         ? { obuId: v.obuId, errorCode: v.b4Error }
-        : { obuId: v.obuId, errorCode: 0, cardType: 0x16, balanceFen: v.balanceFen, issuerFile: v.issuerFile, lastStationFile: '00'.repeat(43) },
+        : {
+            obuId: v.obuId,
+            errorCode: 0,
+            cardType: 0x16,
+            balanceFen: v.balanceFen,
+            issuerFile: v.issuerFile,
+            lastStationFile: '00'.repeat(43),
+            ef04ReadStatus: 0,
+            // The EF04 range the C0 asked for: this OBU's EF04 holds its sequence number in every byte.
+            ...(ef04 ? { ef04Offset: ef04.offset, ef04Length: ef04.length, ef04Data: (v.seq & 0xff).toString(16).padStart(2, '0').toUpperCase().repeat(ef04.length) } : {}),
+          },
     )
     const a4 = await wait(forObu(['C6', 'C2']))
     if (['card_error', 'unknown_class', 'blacklist', 'insufficient_balance'].includes(v.scenario)) return expectStop(a4, 'B4')
@@ -220,7 +275,19 @@ export async function startRsuSim(o: RsuSimOptions): Promise<RsuSim> {
       'B5',
       v.b5Error !== 0
         ? { obuId: v.obuId, errorCode: v.b5Error }
-        : { obuId: v.obuId, errorCode: 0, transTime: String(a4.fields['transTime']), psamSerial: v.seq, cardSerial: v.seq & 0xffff, transType: 0x09, balanceFen: after, tac: 'A1B2C3D4', keyType: 0 },
+        : {
+            obuId: v.obuId,
+            errorCode: 0,
+            transTime: String(a4.fields['transTime']),
+            psamSerial: v.seq,
+            cardSerial: v.seq & 0xffff,
+            transType: 0x09,
+            balanceFen: after,
+            tac: 'A1B2C3D4',
+            writeTime: Math.floor(Date.now() / 1000) >>> 0,
+            keyType: 0,
+            ef04WriteStatus: 0,
+          },
     )
     const a5 = await wait(acked(r5))
     if (!a5) fail('no answer to B5')
@@ -265,7 +332,7 @@ export async function startRsuSim(o: RsuSimOptions): Promise<RsuSim> {
   heartbeat = setInterval(() => {
     if (socket && !waiter && Date.now() - lastSend >= heartbeatMs) {
       heartbeats++
-      send('B2', { obuId: NO_OBU, errorCode: HEARTBEAT_ERROR_CODE })
+      send('B2', { obuId: NO_OBU, errorCode: HEARTBEAT_ERROR_CODE }, heartbeatRsctl)
     }
   }, Math.max(10, Math.min(heartbeatMs, 1000)))
   heartbeat.unref()
@@ -275,7 +342,7 @@ export async function startRsuSim(o: RsuSimOptions): Promise<RsuSim> {
     port,
     blacklist: traffic.blacklist,
     tariff: traffic.tariff,
-    stats: () => ({ vehicles, expected: { ...expected }, finished, heartbeats, mismatches: [...mismatches] }),
+    stats: () => ({ vehicles, expected: { ...expected }, finished, heartbeats, ef04Reads, mismatches: [...mismatches] }),
     done: () => allDone,
     async stop() {
       stopped = true

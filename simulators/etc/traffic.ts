@@ -3,7 +3,7 @@
  * an OBU, its card or the link. Pure: randomness comes in (a seeded PRNG), time is computed, so a run is
  * reproducible and every vehicle knows the `result` the lane must give it.
  */
-import { msToBcdTime, OBU_STATUS_BITS } from '../../devices/etc/rsu.ts'
+import { msToBcdTime, OBU_STATUS_BITS } from '../../devices/etc/rsu/index.ts'
 import { DEFAULT_TARIFF_FEN } from '../../devices/etc/tariff.ts'
 import { rng as rngFor } from '../water-quality/model.ts'
 

@@ -2,10 +2,10 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { etcRsuLineDecoder } from '../../../devices/etc/index.ts'
 import {
-  answerRsctl,
   bcdTimeToMs,
   CLASSIC_PROFILE,
   createRsuFramer,
+  PROFILE_2019,
   decodeGbk,
   decodeRsu,
   decodeRsuFrame,
@@ -15,56 +15,18 @@ import {
   isHeartbeat,
   msToBcdTime,
   obuStatusFlags,
-  type RsuFieldSpec,
   type RsuFrame,
   RsuFrameLayout,
   RsuProfile,
-  rsuRsctl,
   stuff,
   unframeRsu,
   unstuff,
-} from '../../../devices/etc/rsu.ts'
+} from '../../../devices/etc/rsu/index.ts'
 import { parseHex, toHex } from '../../../devices/common/hex.ts'
+import { anyFrameOf, PLATES } from './rsu-arb.ts'
 
-const PLATES = ['陕A12345', '京N8Y2B6', '粤B·D12345', '沪AD12345', '川A0001警', '']
-
-/** An arbitrary frame built from the layout table itself, so every frame of every profile is covered. */
-function frameArb(profile: RsuProfile, type: string): fc.Arbitrary<RsuFrame> {
-  const layout = profile.frames[type]!
-  const valueArb = (s: RsuFieldSpec): fc.Arbitrary<string | number> => {
-    switch (s.type) {
-      case 'u8':
-        return fc.integer({ min: 0, max: 0xff })
-      case 'u16':
-        return fc.integer({ min: 0, max: 0xffff })
-      case 'u32':
-        return fc.integer({ min: 0, max: 0xffffffff })
-      case 'hex':
-        return fc.uint8Array({ minLength: s.length!, maxLength: s.length! }).map((b) => Buffer.from(b).toString('hex').toUpperCase())
-      case 'bcd':
-        return fc.array(fc.integer({ min: 0, max: 9 }), { minLength: s.length! * 2, maxLength: s.length! * 2 }).map((d) => d.join(''))
-      case 'gbk':
-        return fc.constantFrom(...PLATES)
-      case 'rest':
-        return fc.uint8Array({ maxLength: 12 }).map((b) => Buffer.from(b).toString('hex').toUpperCase())
-    }
-  }
-  const firstOptional = layout.fields.findIndex((s) => s.optional)
-  const cut = fc.integer({ min: firstOptional < 0 ? layout.fields.length : firstOptional, max: layout.fields.length })
-  const values = fc.tuple(...layout.fields.map(valueArb))
-  const seq = fc.integer({ min: 0, max: 7 })
-  return fc.tuple(values, cut, seq).map(([vals, n, q]) => {
-    const fields: Record<string, string | number> = {}
-    layout.fields.forEach((s, i) => {
-      if (i < n || (s.type === 'rest' && n === layout.fields.length)) fields[s.name] = vals[i]!
-    })
-    const rsctl = layout.from === 'rsu' ? rsuRsctl(q) : answerRsctl(rsuRsctl(q))
-    return { rsctl, type, fields }
-  })
-}
-
-const TYPES = Object.keys(CLASSIC_PROFILE.frames)
-const anyFrame = fc.constantFrom(...TYPES).chain((t) => frameArb(CLASSIC_PROFILE, t))
+const _TYPES = Object.keys(CLASSIC_PROFILE.frames)
+const anyFrame = anyFrameOf(CLASSIC_PROFILE)
 
 describe('etc-rsu byte stuffing', () => {
   it('escapes FF as FE 01 and FE as FE 00, and nothing else', () => {
@@ -151,14 +113,16 @@ describe('etc-rsu GBK plates', () => {
 })
 
 describe('etc-rsu frames', () => {
-  it('decode(encode(x)) == x for every frame type of the profile (fast-check)', () => {
-    fc.assert(
-      fc.property(anyFrame, (fr) => {
-        expect(decodeRsu(encodeRsu(fr))).toEqual({ ok: true, value: fr })
-      }),
-      { numRuns: 2000 },
-    )
-  })
+  for (const profile of [CLASSIC_PROFILE, PROFILE_2019]) {
+    it(`decode(encode(x)) == x for every frame type of the ${profile.name} profile (fast-check)`, () => {
+      fc.assert(
+        fc.property(anyFrameOf(profile), (fr) => {
+          expect(decodeRsu(encodeRsu(fr, profile), profile)).toEqual({ ok: true, value: fr })
+        }),
+        { numRuns: 2000 },
+      )
+    })
+  }
   it('refuses a truncated frame, trailing bytes, an unknown type and a frame from the wrong side', () => {
     const c2 = (data: number[], rsctl = 0x80) => decodeRsu(frameRsu(rsctl, Buffer.from(data)))
     expect(c2([0xc2, 1, 2, 3, 4])).toMatchObject({ ok: false, reason: 'truncated' })
@@ -266,7 +230,7 @@ describe('etc-rsu framer', () => {
 })
 
 describe('smartcity decode etc-rsu', () => {
-  const dec = etcRsuLineDecoder()
+  const dec = etcRsuLineDecoder('classic')
   it('prints a B0 as a frame and an etc_rsu_status point', () => {
     const wire = encodeRsu({
       rsctl: 0x98,
@@ -280,6 +244,7 @@ describe('smartcity decode etc-rsu', () => {
         rsctl: '98',
         type: 'B0',
         heartbeat: false,
+        profile: 'classic',
         fields: { rsuStatus: 2, psamTerminalId: '610100000001', rsuAlgId: 0, rsuManuId: 0x11, rsuId: '000102', rsuVersion: '0100', reserved: '' },
       },
       points: [{ measurement: 'etc_rsu_status', tags: {}, fields: { online: true, antenna_ok: false, psam_ok: true, rsu_status: 2 }, time: 1_795_000_000_000 }],

@@ -49,6 +49,44 @@ describe('ETC lane controller against the simulated RSU over TCP', () => {
     expect(new Set(times).size).toBe(times.length)
   })
 
+  for (const laneProfile of ['2019', 'auto'] as const) {
+    it(`runs every passage B2 -> C1 -> B3 -> B4 -> C6 -> B5 with a 2019 RSU, the lane on profile ${laneProfile}`, async () => {
+      // The 2019 simulator: B0 with PSAM fields, B2 with the CPU card id, B4 with the EF04 status and range,
+      // B5 with the write time and EF04 write status, heartbeats with RSCTL 88; it reads C6 with a 40-byte
+      // station field, so a lane writing the classic layout would get mismatches.
+      sim = await startRsuSim({ port: 0, vehicles: 120, waitMs: 250, heartbeatMs: 100, profile: '2019', traffic: { ratePerSec: 150, seed: 19, scenarioMix: EVEN_MIX } })
+      const rec = recordingContext()
+      const points = () => rec.batches.flatMap((b) => b.points)
+      const tx = () => points().filter((p) => p.measurement === 'etc_transaction')
+      src = createEtcRsuSource({
+        type: 'etc-rsu',
+        device: 'rsu-2019',
+        lane: 'g2',
+        port: sim.port,
+        blacklist: [...sim.blacklist],
+        transactionTimeoutMs: 150,
+        profile: laneProfile,
+        ef04: { offset: 0, length: 16 },
+      })
+      await src.start(rec)
+      await sim.done()
+      await waitFor(() => tx().length >= 120, 10_000, 'a transaction for every vehicle')
+      await waitFor(() => sim!.stats().heartbeats >= 3, 5_000, 'heartbeats')
+      const st = sim.stats()
+      expect(st.mismatches).toEqual([])
+      expect(rec.rejects).toEqual([])
+      expect(st.ef04Reads).toBeGreaterThan(0) // the C0 asked for EF04 and the B4s carried it
+      const got: Record<string, number> = {}
+      for (const p of tx()) got[p.tags['result']!] = (got[p.tags['result']!] ?? 0) + 1
+      expect(got).toEqual(Object.fromEntries(Object.entries(st.expected).filter(([, n]) => n > 0)))
+      for (const s of SCENARIOS) expect(st.expected[s], s).toBeGreaterThan(0)
+      const ok = tx().find((p) => p.tags['result'] === 'ok')!
+      expect(ok.fields).toMatchObject({ card_id: expect.stringMatching(/^6101[0-9]{16}$/), fee_fen: expect.any(Number) })
+      // The 2019 B0 gives the same status point.
+      expect(points().find((p) => p.measurement === 'etc_rsu_status' && 'rsu_status' in p.fields)?.fields).toEqual({ online: true, antenna_ok: true, psam_ok: true, rsu_status: 0 })
+    })
+  }
+
   it('plays the lane controller as a TCP server too, and reports the RSU offline when it goes away', async () => {
     const port = await freePort()
     const rec = recordingContext()
