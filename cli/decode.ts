@@ -7,10 +7,14 @@ import { createInterface } from 'node:readline'
 import type { DecodeLineResult, LineDecoder } from '../devices/common/kind.ts'
 import { etcRsuLineDecoder } from '../devices/etc/index.ts'
 import { isRsuProfileChoice, RSU_PROFILE_CHOICES } from '../devices/etc/rsu/index.ts'
-import { deviceKind, lineDecoders } from '../devices/index.ts'
-import { validationReason } from '../gateway/sources/mqtt.ts'
+import { lineDecoders } from '../devices/index.ts'
+import { parseTopic, validationReason } from '../gateway/sources/mqtt.ts'
 
-/** `mqtt`: each line is `<topic> <json payload>`, decoded as the gateway's MQTT source does. */
+/**
+ * `mqtt`: each line is `<topic> <payload>`, decoded as the gateway's MQTT source does (its topic parser):
+ * telemetry and event JSON give points; a presence message (`.../status online|offline`) is a valid
+ * message with nothing to store.
+ */
 export const mqttLineDecoder: LineDecoder = {
   format: 'mqtt',
   protocol: 'mqtt',
@@ -19,15 +23,22 @@ export const mqttLineDecoder: LineDecoder = {
     const sp = line.indexOf(' ')
     if (sp < 0) return { ok: false, error: 'bad_topic: expected "<topic> <payload>"' }
     const topic = line.slice(0, sp)
-    const parts = topic.split('/')
-    if (parts.length !== 5 || parts[0] !== 'city') return { ok: false, error: 'bad_topic: expected city/<district>/<kind>/<device>/telemetry' }
-    const kind = deviceKind(parts[2]!)
-    if (!kind) return { ok: false, error: `unknown_kind: ${parts[2]}` }
-    const decoder = parts[4] === 'event' ? kind.event : parts[4] === 'telemetry' ? kind : undefined
-    if (!decoder) return { ok: false, error: `bad_topic: no ${parts[4]} messages for ${kind.kind}` }
+    const t = parseTopic(topic)
+    if (typeof t === 'string') return { ok: false, error: `bad_topic: ${t}` }
+    const { district, device, channel, kind } = t
+    if (!kind) return { ok: false, error: `unknown_kind: ${t.kindName}` }
+    const text = line.slice(sp + 1)
+    const frame = { topic, district, kind: kind.kind, device, channel }
+    if (channel === 'status') {
+      const s = text.trim().toLowerCase()
+      if (s !== 'online' && s !== 'offline') return { ok: false, error: 'bad_status: status payload must be online or offline' }
+      return { ok: true, frame: { ...frame, payload: s }, points: [] }
+    }
+    const decoder = channel === 'event' ? kind.event : channel === 'telemetry' ? kind : undefined
+    if (!decoder) return { ok: false, error: `bad_topic: no ${channel} messages for ${kind.kind}` }
     let json: unknown
     try {
-      json = JSON.parse(line.slice(sp + 1))
+      json = JSON.parse(text)
     } catch (err) {
       return { ok: false, error: `malformed_json: ${(err as Error).message}` }
     }
@@ -40,11 +51,11 @@ export const mqttLineDecoder: LineDecoder = {
         return { ok: false, error: `${v.reason}: ${v.detail}` }
       }
       for (const p of decoder.toPoints(r.data, ctx)) {
-        p.tags = { device: parts[3]!, kind: kind.kind, district: parts[1]!, protocol: 'mqtt', ...p.tags }
+        p.tags = { device, kind: kind.kind, district, protocol: 'mqtt', ...p.tags }
         points.push(p)
       }
     }
-    return { ok: true, frame: { topic, district: parts[1], kind: kind.kind, device: parts[3], channel: parts[4], payload: json }, points }
+    return { ok: true, frame: { ...frame, payload: json }, points }
   },
 }
 

@@ -48,6 +48,9 @@ export const MEASUREMENTS = {
       frequency_hz: 'float',
       import_energy_kwh: 'float',
       export_energy_kwh: 'float',
+      // Event counters a meter keeps (DL/T 645-2007 1D000001 trips, 03300D00 cover openings).
+      trip_count: 'int',
+      cover_open_count: 'int',
     },
   },
   etc_transaction: {

@@ -238,17 +238,19 @@ export type EnergyField =
   | 'frequency_hz'
   | 'import_energy_kwh'
   | 'export_energy_kwh'
+  | 'trip_count'
+  | 'cover_open_count'
 
 /**
  * A data identifier. `items` lists the values of the reply in order (a block DI has several); each maps to a
  * canonical field or to none (`field` undefined: decoded, shown by `decode`, not stored). `kind: 'date'`
- * and `'time'` are the meter clock.
+ * and `'time'` are the meter clock, `'datetime'` a YYMMDDhhmm instant (a freeze time).
  */
 export interface DataItem {
   di: number
   name: string
   unit?: string
-  kind?: 'date' | 'time'
+  kind?: 'date' | 'time' | 'datetime'
   items: { field?: EnergyField; name: string; fmt: ValueFormat }[]
 }
 
@@ -262,6 +264,15 @@ const one = (di: number, name: string, fmt: ValueFormat, field?: EnergyField, un
   ...(unit ? { unit } : {}),
   items: [field ? { field, name, fmt } : { name, fmt }],
 })
+/** Total and four tariffs, XXXXXX.XX each (4 x (1 + 4) bytes); a meter with fewer tariffs sends fewer. */
+const tariffs = (di: number, name: string): DataItem => ({
+  di,
+  name,
+  unit: 'kWh',
+  items: [{ name: `${name}_kwh`, fmt: E }, ...[1, 2, 3, 4].map((t) => ({ name: `${name}_tariff_${t}_kwh`, fmt: E }))],
+})
+/** An event counter, XXXXXX (3 bytes). */
+const COUNT = { bytes: 3, decimals: 0 } as const
 /** A block read of the three phases, each item named as its field. */
 const phases = (di: number, name: string, fmt: ValueFormat, unit: string, fields: readonly EnergyField[]): DataItem => ({
   di,
@@ -270,7 +281,14 @@ const phases = (di: number, name: string, fmt: ValueFormat, unit: string, fields
   items: fields.map((field) => ({ field, name: field, fmt })),
 })
 
-/** DL/T 645-2007 data identifiers (DI3 DI2 DI1 DI0 as a number), protocols.md section 2. */
+/**
+ * DL/T 645-2007 data identifiers (DI3 DI2 DI1 DI0 as a number), protocols.md section 2. The freeze and event
+ * identifiers (DL/T 645-2007 Appendix A, frozen data and event records) follow the lengths public meter
+ * reading software uses for them: Clou's concentrator (GitHub wuhuangrui/C82_DL689,
+ * ClouSoft/MeterPro/DL645V07.cpp: 05060001 5 bytes, 05060101/05060201 20 bytes = total + 4 tariffs,
+ * 03300000/03110000 3 bytes), and 1D000001 trip count / 1E000001 close count as 3-byte counters in public
+ * DL/T 645-2007 parsers and meter test benches (read as `ReadData("1D000001", 3)`, "跳闸次数").
+ */
 export const DI_2007: readonly DataItem[] = [
   one(0x00000000, 'combined_active_energy_kwh', E, undefined, 'kWh'),
   one(0x00010000, 'import_energy_kwh', E, 'import_energy_kwh', 'kWh'),
@@ -306,7 +324,15 @@ export const DI_2007: readonly DataItem[] = [
   one(0x02060000, 'power_factor', { bytes: 2, decimals: 3, signed: true }, 'power_factor'),
   one(0x02800002, 'frequency_hz', { bytes: 2, decimals: 2 }, 'frequency_hz', 'Hz'),
   one(0x00900200, 'remaining_money_yuan', E, undefined, 'yuan'),
-  one(0x03300d00, 'cover_open_count', { bytes: 3, decimals: 0 }),
+  one(0x03300d00, 'cover_open_count', COUNT, 'cover_open_count'),
+  one(0x03300000, 'programming_count', COUNT),
+  one(0x03110000, 'power_down_count', COUNT),
+  one(0x1d000001, 'trip_count', COUNT, 'trip_count'),
+  one(0x1e000001, 'close_count', COUNT),
+  // (last 1) daily freeze: its time, then the frozen registers. Not stored: see the kind README.
+  { di: 0x05060001, name: 'daily_freeze_time', kind: 'datetime', items: [{ name: 'daily_freeze_time', fmt: { bytes: 5, decimals: 0 } }] },
+  tariffs(0x05060101, 'daily_frozen_import_energy'),
+  tariffs(0x05060201, 'daily_frozen_export_energy'),
   { di: 0x04000101, name: 'date', kind: 'date', items: [{ name: 'date', fmt: { bytes: 4, decimals: 0 } }] },
   { di: 0x04000102, name: 'time', kind: 'time', items: [{ name: 'time', fmt: { bytes: 3, decimals: 0 } }] },
 ]
@@ -347,12 +373,17 @@ export function parseDi(version: Dlt645Version, text: string): number | undefine
   return Number.parseInt(t, 16)
 }
 
-/** The value of a read reply: canonical fields, and every item by name (for `decode`). */
+/**
+ * The value of a read reply: canonical fields, and every item by name (for `decode`). A data identifier the
+ * table does not know is still a good reply: `known: false`, no fields, its data (already -0x33) as `raw` hex.
+ */
 export interface DataValue {
   di: number
   name: string
+  known: boolean
   fields: Partial<Record<EnergyField, number>>
   values: Record<string, number | string | null>
+  raw?: string
 }
 
 const p2 = (n: number) => String(n).padStart(2, '0')
@@ -360,15 +391,24 @@ const p2 = (n: number) => String(n).padStart(2, '0')
 /** The data bytes of a read reply (after the DI) -> values. */
 export function decodeDataValue(version: Dlt645Version, di: number, bytes: Uint8Array): DecodeResult<DataValue> {
   const item = dataItem(version, di)
-  if (!item) return fail('unknown_di', `data identifier ${diToString(version, di)} is not in the table`)
-  const out: DataValue = { di, name: item.name, fields: {}, values: {} }
-  if (item.kind === 'date' || item.kind === 'time') {
-    const n = item.kind === 'date' ? 4 : 3
+  if (!item) return ok({ di, name: 'unknown', known: false, fields: {}, values: {}, raw: Buffer.from(bytes).toString('hex').toUpperCase() })
+  const out: DataValue = { di, name: item.name, known: true, fields: {}, values: {} }
+  if (item.kind) {
+    const n = item.kind === 'date' ? 4 : item.kind === 'time' ? 3 : 5
     if (bytes.length !== n) return fail('bad_length', `${item.name}: ${bytes.length} bytes, expected ${n}`)
+    if (item.kind === 'datetime' && bytes.every((b) => b === 0xff)) {
+      out.values[item.name] = null // not frozen yet
+      return ok(out)
+    }
     if (!isBcd(bytes)) return fail('bad_bcd', `${item.name} is not BCD`)
     const v = Array.from(bytes, bcdToByte)
-    // date: sent WW DD MM YY; time: ss mm hh
-    out.values[item.name] = item.kind === 'date' ? `20${p2(v[3]!)}-${p2(v[2]!)}-${p2(v[1]!)}` : `${p2(v[2]!)}:${p2(v[1]!)}:${p2(v[0]!)}`
+    // date: sent WW DD MM YY; time: ss mm hh; datetime (YYMMDDhhmm): mm hh DD MM YY
+    out.values[item.name] =
+      item.kind === 'date'
+        ? `20${p2(v[3]!)}-${p2(v[2]!)}-${p2(v[1]!)}`
+        : item.kind === 'time'
+          ? `${p2(v[2]!)}:${p2(v[1]!)}:${p2(v[0]!)}`
+          : `20${p2(v[4]!)}-${p2(v[3]!)}-${p2(v[2]!)} ${p2(v[1]!)}:${p2(v[0]!)}`
     return ok(out)
   }
   const need = item.items.reduce((a, it) => a + it.fmt.bytes, 0)

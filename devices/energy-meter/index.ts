@@ -8,7 +8,8 @@ import { EnergyMeterReading } from './schema.ts'
 
 /**
  * `smartcity decode dlt645 FILE`: one hex frame per line (FE preamble allowed). A read reply with a
- * canonical field gives one `energy_meter` point; requests, address and error replies give none.
+ * canonical field gives one `energy_meter` point; requests, address and error replies give none, and so
+ * does a reply whose data identifier the table does not know (`known: false`, its data as `raw` hex).
  */
 const dlt645Decoder: LineDecoder = {
   format: 'dlt645',
@@ -29,8 +30,12 @@ const dlt645Decoder: LineDecoder = {
     if (m.kind === 'read_reply') {
       const v = decodeDataValue(m.version, m.di, m.data)
       if (!v.ok) return { ok: false, error: v.detail ? `${v.reason}: ${v.detail}` : v.reason }
-      shown['name'] = v.value.name
-      shown['values'] = v.value.values
+      shown['known'] = v.value.known
+      if (!v.value.known) shown['raw'] = v.value.raw
+      else {
+        shown['name'] = v.value.name
+        shown['values'] = v.value.values
+      }
       if (Object.keys(v.value.fields).length > 0) {
         const reading = EnergyMeterReading.safeParse(v.value.fields)
         if (!reading.success) return { ok: false, error: `out_of_range: ${reading.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}` }

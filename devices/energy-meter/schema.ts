@@ -16,5 +16,8 @@ export const EnergyMeterReading = z.strictObject({
   frequency_hz: z.number().min(40).max(70).optional(),
   import_energy_kwh: z.number().min(0).optional(),
   export_energy_kwh: z.number().min(0).optional(),
+  // event counters the meter keeps (DL/T 645 1D000001, 03300D00)
+  trip_count: z.number().int().min(0).optional(),
+  cover_open_count: z.number().int().min(0).optional(),
 })
 export type EnergyMeterReading = z.infer<typeof EnergyMeterReading>

@@ -71,6 +71,24 @@ export type NmeaSentence =
       navStatus?: string
     }
   | { type: 'GLL'; talker: Talker; lat?: number; lon?: number; time?: number; status: 'A' | 'V'; mode?: string }
+  /** NMEA 3.0+ multi-GNSS fix: `mode` has one indicator character per system (GPS, GLONASS, Galileo, BDS,
+   * QZSS, NavIC), `quality` is the GGA fix quality those characters give (`gnsQuality`). */
+  | {
+      type: 'GNS'
+      talker: Talker
+      time?: number
+      lat?: number
+      lon?: number
+      mode: string
+      quality: number
+      satellites?: number
+      hdop?: number
+      altM?: number
+      geoidSepM?: number
+      dgpsAgeS?: number
+      dgpsStation?: string
+      navStatus?: string
+    }
   | {
       type: 'GSA'
       talker: Talker
@@ -81,6 +99,8 @@ export type NmeaSentence =
       hdop?: number
       vdop?: number
       systemId?: number
+      /** Field 18 when it is not a system id (SiRF TriG sends a DOP-like `1.2` there): kept, not used. */
+      field18?: string
     }
   | {
       type: 'GSV'
@@ -244,6 +264,25 @@ function dateDDMMYY(s: string | undefined): NmeaDate | undefined {
   return d
 }
 
+/**
+ * GNS mode indicator characters -> GGA fix quality. Each character means what gpsd's `faa_mode()` reads
+ * (driver_nmea0183.c): A autonomous (1), D differential (2), P precise (3), R fixed RTK (4), F float RTK (5),
+ * E estimated (6), M manual (7), S simulator (8), N no fix (0). gpsd reads only the first character (GPS);
+ * a BeiDou-only receiver says `NNNA`, so the best character of any system decides here.
+ */
+export const GNS_MODE_QUALITY: Readonly<Record<string, number>> = { N: 0, A: 1, D: 2, P: 3, R: 4, F: 5, E: 6, M: 7, S: 8 }
+// Best first: RTK fixed, RTK float, precise, differential, autonomous, then the fixes that are not measured.
+const GNS_MODE_RANK = 'RFPDAEMS'
+
+export function gnsQuality(mode: string): number {
+  let best = -1
+  for (const c of mode) {
+    const r = GNS_MODE_RANK.indexOf(c)
+    if (r >= 0 && (best < 0 || r < best)) best = r
+  }
+  return best < 0 ? 0 : GNS_MODE_QUALITY[GNS_MODE_RANK[best]!]!
+}
+
 function decodeFields(talker: Talker, type: string, f: readonly string[]): NmeaSentence {
   switch (type) {
     case 'GGA':
@@ -278,6 +317,27 @@ function decodeFields(talker: Talker, type: string, f: readonly string[]): NmeaS
     }
     case 'GLL':
       return clean({ type: 'GLL', talker, ...latLon(f, 1), time: time(f[5]), status: status(f[6]), mode: opt(f[7]) })
+    case 'GNS': {
+      // time, lat, N/S, lon, E/W, mode chars, sats, hdop, alt (MSL), geoid separation, age, station[, nav status]
+      const mode = f[6] ?? ''
+      if (!/^[A-Z]{1,8}$/.test(mode)) throw new FieldError('bad_field', `GNS mode indicator ${JSON.stringify(mode)}`)
+      for (const c of mode) if (GNS_MODE_QUALITY[c] === undefined) throw new FieldError('bad_field', `GNS mode indicator ${JSON.stringify(mode)}`)
+      return clean({
+        type: 'GNS',
+        talker,
+        time: time(f[1]),
+        ...latLon(f, 2),
+        mode,
+        quality: gnsQuality(mode),
+        satellites: int(f[7], 'satellites'),
+        hdop: num(f[8], 'hdop'),
+        altM: num(f[9], 'altitude'),
+        geoidSepM: num(f[10], 'geoid separation'),
+        dgpsAgeS: num(f[11], 'dgps age'),
+        dgpsStation: opt(f[12]),
+        navStatus: opt(f[13]),
+      })
+    }
     case 'GSA': {
       const sel = f[1]
       if (sel !== 'M' && sel !== 'A') throw new FieldError('bad_field', `GSA selection ${JSON.stringify(sel)}`)
@@ -297,7 +357,10 @@ function decodeFields(talker: Talker, type: string, f: readonly string[]): NmeaS
         pdop: num(f[15], 'pdop'),
         hdop: num(f[16], 'hdop'),
         vdop: num(f[17], 'vdop'),
-        systemId: int(f[18], 'system id'),
+        // NMEA 4.10+ system id. gpsd's processGSA ignores a field 18 with a '.' in it (SiRF TriG puts a
+        // number like `1.2` there) and reads the rest with atoi: a field that is not an integer is kept
+        // aside and the talker and PRN decide the constellation.
+        ...(f[18] === undefined || f[18] === '' ? {} : /^\d{1,2}$/.test(f[18]) ? { systemId: Number(f[18]) } : { field18: f[18] }),
       })
     }
     case 'GSV': {
@@ -492,10 +555,26 @@ export function encodeSentence(s: NmeaSentence, opts: EncodeOptions = {}): strin
     case 'GLL':
       f = [`${s.talker}GLL`, ...ll(s.lat, s.lon), fmtTime(s.time), s.status, s.mode ?? '']
       break
+    case 'GNS':
+      f = [
+        `${s.talker}GNS`,
+        fmtTime(s.time),
+        ...ll(s.lat, s.lon),
+        s.mode,
+        fmtInt(s.satellites, 2),
+        fmt(s.hdop, 1),
+        fmt(s.altM, 1),
+        fmt(s.geoidSepM, 1),
+        fmt(s.dgpsAgeS, 1),
+        s.dgpsStation ?? '',
+      ]
+      if (s.navStatus !== undefined) f.push(s.navStatus)
+      break
     case 'GSA': {
       const slots = Array.from({ length: 12 }, (_, i) => fmtInt(s.svids[i], 2))
       f = [`${s.talker}GSA`, s.selection, String(s.fix), ...slots, fmt(s.pdop, 2), fmt(s.hdop, 2), fmt(s.vdop, 2)]
       if (s.systemId !== undefined) f.push(String(s.systemId))
+      else if (s.field18 !== undefined) f.push(s.field18)
       break
     }
     case 'GSV':
@@ -576,7 +655,7 @@ function systemOfPrn(talker: Talker, prn: number, systemId: number | undefined):
     return 'GPS'
   }
   if (t !== 'GNSS') return t
-  // GN talker without system id: NMEA's PRN ranges (and SiRF's 201+ for BeiDou)
+  // GN talker without a system id: NMEA's PRN ranges (and SiRF's 201+ for BeiDou)
   if (prn >= 1 && prn <= 32) return 'GPS'
   if (prn >= 33 && prn <= 64) return 'SBAS'
   if (prn >= 65 && prn <= 96) return 'GLONASS'
@@ -590,6 +669,7 @@ interface Pending {
   timeOfDay?: number
   date?: NmeaDate
   gga?: Extract<NmeaSentence, { type: 'GGA' }>
+  gns?: Extract<NmeaSentence, { type: 'GNS' }>
   rmc?: Extract<NmeaSentence, { type: 'RMC' }>
   gll?: Extract<NmeaSentence, { type: 'GLL' }>
   vtg?: Extract<NmeaSentence, { type: 'VTG' }>
@@ -609,7 +689,7 @@ export interface EpochAssembler {
 }
 
 function sentenceTime(s: NmeaSentence): number | undefined {
-  return s.type === 'GGA' || s.type === 'RMC' || s.type === 'GLL' || s.type === 'ZDA' ? s.time : undefined
+  return s.type === 'GGA' || s.type === 'GNS' || s.type === 'RMC' || s.type === 'GLL' || s.type === 'ZDA' ? s.time : undefined
 }
 
 /**
@@ -625,7 +705,7 @@ export function createEpochAssembler(): EpochAssembler {
   const close = (): PositionEpoch[] => {
     const p = cur
     cur = undefined
-    if (!p || (!p.gga && !p.rmc && !p.gll)) return []
+    if (!p || (!p.gga && !p.gns && !p.rmc && !p.gll)) return []
     return [finish(p, lastDate)]
   }
 
@@ -637,7 +717,7 @@ export function createEpochAssembler(): EpochAssembler {
       if (cur && t !== undefined && cur.timeOfDay !== undefined && t !== cur.timeOfDay) out = close()
       // a second GGA or RMC without a time (receivers before their first fix) starts a new epoch; with the
       // same time (dual-mode modules send $GPGGA and $BDGGA) it belongs to this one and the first is kept
-      else if (cur && ((s.type === 'GGA' && cur.gga) || (s.type === 'RMC' && cur.rmc)) && t === undefined) out = close()
+      else if (cur && ((s.type === 'GGA' && cur.gga) || (s.type === 'GNS' && cur.gns) || (s.type === 'RMC' && cur.rmc)) && t === undefined) out = close()
       if (!cur) cur = fresh(receivedAt)
       const p = cur
       p.sentences++
@@ -645,6 +725,9 @@ export function createEpochAssembler(): EpochAssembler {
       switch (s.type) {
         case 'GGA':
           if (!p.gga) p.gga = s
+          break
+        case 'GNS':
+          if (!p.gns) p.gns = s
           break
         case 'RMC':
           if (!p.rmc) p.rmc = s
@@ -692,9 +775,17 @@ export function createEpochAssembler(): EpochAssembler {
   }
 }
 
+/** A GNS read as the GGA it stands for: the same fix fields, quality from the mode characters. */
+function ggaOfGns(s: Extract<NmeaSentence, { type: 'GNS' }>): Extract<NmeaSentence, { type: 'GGA' }> {
+  const { type: _t, mode: _m, navStatus: _n, ...rest } = s
+  return { type: 'GGA', ...rest }
+}
+
 function finish(p: Pending, lastDate: NmeaDate | undefined): PositionEpoch {
-  const { gga, rmc, gll, vtg } = p
-  // fix quality: GGA's, else derived from RMC/GLL status and mode
+  const { rmc, gll, vtg } = p
+  // GGA, else GNS (a receiver may send both for one epoch: GGA is kept, as for two GGAs)
+  const gga = p.gga ?? (p.gns ? ggaOfGns(p.gns) : undefined)
+  // fix quality: GGA's (or GNS's), else derived from RMC/GLL status and mode
   let fixQuality: number
   if (gga) fixQuality = gga.quality
   else {

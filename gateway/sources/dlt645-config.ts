@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { DI_1997, DI_2007, type Dlt645Version, normalizeAddress, parseDi } from '../../devices/energy-meter/dlt645.ts'
+import { type Dlt645Version, normalizeAddress, parseDi } from '../../devices/energy-meter/dlt645.ts'
 import { serialPortConfig } from '../transports/serial.ts'
 
 /** What a master reads from each meter unless the meter says otherwise. */
@@ -20,7 +20,8 @@ const Meter = z.strictObject({
   }),
   /** Device id (default `dlt645-<address>`). */
   device: z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/).optional(),
-  /** Data identifiers to read from this meter (default: the source's `dis`). */
+  /** Data identifiers to read from this meter (default: the source's `dis`). One the table does not know
+   * is read too: the reply counts for the meter's presence and gives no field. */
   dis: z.array(z.string()).min(1).optional(),
 })
 
@@ -66,12 +67,13 @@ export const Dlt645SourceConfig = z
     timeSyncIntervalSec: z.number().int().min(0).max(86_400 * 7).default(0),
   })
   .superRefine((c, ctx) => {
-    const table = c.version === '2007' ? DI_2007 : DI_1997
-    const known = new Set(table.map((d) => d.di))
+    // Any well-formed identifier: a meter answers DIs this table does not know (vendor and newer ones), and
+    // such a reply still shows the meter is there; `smartcity decode dlt645` shows its raw data.
     const check = (list: string[] | undefined, path: (string | number)[]) => {
       for (const [i, d] of (list ?? []).entries()) {
-        const di = parseDi(c.version, d)
-        if (di === undefined || !known.has(di)) ctx.addIssue({ code: 'custom', path: [...path, i], message: `${d} is not a DL/T 645-${c.version} data identifier this gateway knows` })
+        if (parseDi(c.version, d) === undefined) {
+          ctx.addIssue({ code: 'custom', path: [...path, i], message: `${d} is not a DL/T 645-${c.version} data identifier (${c.version === '2007' ? 8 : 4} hex digits)` })
+        }
       }
     }
     check(c.dis, ['dis'])

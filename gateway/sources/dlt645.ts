@@ -5,6 +5,8 @@
  *   holds the others; after `offlineAfterMisses` silent cycles it is marked offline.
  * - Abnormal replies (0xD1 / 0xC1) are dead-lettered with the error word as the reason
  *   (`meter_error_no_data`, ...); the meter is online (it answered).
+ * - A reply with a data identifier the table does not know is a good frame: it counts for the meter's
+ *   presence and frame counters, gives no field, and is not dead-lettered.
  * - Optional: address discovery of a lone meter (0x13 to AAAAAAAAAAAA) and broadcast time sync (0x08).
  */
 import {
@@ -134,6 +136,7 @@ export function createDlt645Source(cfg: Dlt645SourceConfig, opts: SerialLinkOpti
   const pollMeter = async (m: MeterState): Promise<'ok' | 'silent' | 'closed'> => {
     const fields: Record<string, number> = {}
     let answered = false
+    let good = 0 // decoded replies: the meter's frame counter
     for (const di of m.dis) {
       if (!running) return 'closed'
       const o = await transact({ kind: 'read_request', version, address: m.address, di }, (x) =>
@@ -159,18 +162,22 @@ export function createDlt645Source(cfg: Dlt645SourceConfig, opts: SerialLinkOpti
         reject(o.raw, v.reason, `DI ${diToString(version, di)}: ${v.detail ?? ''}`, m.device)
         continue
       }
+      good++
       Object.assign(fields, v.value.fields)
     }
+    const c = ctx!
     if (Object.keys(fields).length > 0) {
-      const c = ctx!
       const reading = EnergyMeterReading.safeParse(fields)
       if (!reading.success) {
         reject(JSON.stringify(fields), 'out_of_range', reading.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '), m.device)
       } else {
         stats.points++
         const point = { measurement: 'energy_meter', tags: {}, fields: reading.data as Record<string, number>, time: c.now() }
-        enqueue(() => c.ingest({ source: cfg.id, device: m.device, kind: 'energy_meter', protocol: 'dlt645', points: [point], frames: m.dis.length }))
+        enqueue(() => c.ingest({ source: cfg.id, device: m.device, kind: 'energy_meter', protocol: 'dlt645', points: [point], frames: good }))
       }
+    } else if (good > 0) {
+      // good replies without a stored field (unknown or decoded-only DIs): presence and counters, no point
+      enqueue(() => c.ingest({ source: cfg.id, device: m.device, kind: 'energy_meter', protocol: 'dlt645', points: [], frames: good }))
     }
     return answered ? 'ok' : 'silent'
   }

@@ -29,6 +29,10 @@ export interface SimMeterOptions {
   baseLoadKw?: number
   /** Starting import energy in kWh. */
   importKwh?: number
+  /** Event counters the meter shows (trip count 1D000001, cover openings 03300D00...): default 0. */
+  counts?: { trip?: number; close?: number; coverOpen?: number; programming?: number; powerDown?: number }
+  /** Replies to identifiers outside the table (a vendor's own DIs): DI hex -> data hex (before +0x33). */
+  rawData?: Readonly<Record<string, string>>
 }
 
 export interface SimMeterState {
@@ -40,6 +44,8 @@ export interface SimMeterState {
   lastMs: number
   /** Offset of the meter clock from the simulation clock, set by broadcast time. */
   clockOffsetMs: number
+  /** The last daily freeze (at Beijing midnight): its meter time and the registers frozen then. */
+  freeze?: { ms: number; importKwh: number; exportKwh: number }
   reads: number
   timeSyncs: number
 }
@@ -105,6 +111,11 @@ export function createMeterBus(opts: { meters: SimMeterOptions[]; preamble?: num
     if (nowMs > m.lastMs) m.importKwh += (p * (nowMs - m.lastMs)) / 3_600_000
     m.lastMs = Math.max(m.lastMs, nowMs)
     const r = (x: number, d: number) => Math.round(x * 10 ** d) / 10 ** d
+    // the daily freeze at Beijing midnight (meter time): the registers as they stood the first time the
+    // meter looks after it (a meter that was read at 23:59 and 00:01 freezes what it showed then)
+    const meterMs = nowMs + m.clockOffsetMs
+    const midnight = Math.floor((meterMs + 8 * 3_600_000) / 86_400_000) * 86_400_000 - 8 * 3_600_000
+    if (!m.freeze || m.freeze.ms < midnight) m.freeze = { ms: midnight, importKwh: Math.floor(m.importKwh * 100) / 100, exportKwh: Math.floor(m.exportKwh * 100) / 100 }
     return {
       voltage_a_v: r(v[0]!, m.version === '2007' ? 1 : 0),
       voltage_b_v: r(v[1]!, m.version === '2007' ? 1 : 0),
@@ -130,15 +141,35 @@ export function createMeterBus(opts: { meters: SimMeterOptions[]; preamble?: num
         const errorWord = specs.get(m.address)?.errorWord ?? 0x02
         if (m.behaviour === 'error') return { kind: 'error_reply', version: m.version, address: m.address, errorWord }
         const item = dataItem(m.version, msg.di)
-        if (!item) return { kind: 'error_reply', version: m.version, address: m.address, errorWord: 0x02 }
+        const spec = specs.get(m.address)
+        if (!item) {
+          const raw = spec?.rawData?.[msg.di.toString(16).toUpperCase().padStart(m.version === '2007' ? 8 : 4, '0')]
+          if (raw === undefined) return { kind: 'error_reply', version: m.version, address: m.address, errorWord: 0x02 }
+          return { kind: 'read_reply', version: m.version, address: m.address, di: msg.di, data: Buffer.from(raw, 'hex'), more: false }
+        }
         let data: Buffer | undefined
-        if (item.kind) {
+        const v = values(m.address, nowMs)!
+        if (item.kind === 'datetime') {
+          // YYMMDDhhmm of the last freeze, sent mm hh DD MM YY
+          const f = utcMsToBeijing(m.freeze!.ms)
+          data = Buffer.from([f.mi, f.h, f.d, f.mo, f.y % 100].map(byteToBcd))
+        } else if (item.kind) {
           const b = utcMsToBeijing(nowMs + m.clockOffsetMs)
           const weekday = new Date(Date.UTC(b.y, b.mo - 1, b.d)).getUTCDay()
           data = Buffer.from((item.kind === 'date' ? [weekday, b.d, b.mo, b.y % 100] : [b.s, b.mi, b.h]).map(byteToBcd))
         } else {
-          const v = values(m.address, nowMs)! as unknown as Record<string, number>
-          data = encodeDataValue(m.version, msg.di, v)
+          const c = spec?.counts ?? {}
+          const all: Record<string, number> = {
+            ...(v as unknown as Record<string, number>),
+            trip_count: c.trip ?? 0,
+            close_count: c.close ?? 0,
+            cover_open_count: c.coverOpen ?? 0,
+            programming_count: c.programming ?? 0,
+            power_down_count: c.powerDown ?? 0,
+            daily_frozen_import_energy_kwh: m.freeze!.importKwh,
+            daily_frozen_export_energy_kwh: m.freeze!.exportKwh,
+          }
+          data = encodeDataValue(m.version, msg.di, all)
         }
         if (!data) return { kind: 'error_reply', version: m.version, address: m.address, errorWord: 0x02 }
         return { kind: 'read_reply', version: m.version, address: m.address, di: msg.di, data, more: false }

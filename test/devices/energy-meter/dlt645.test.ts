@@ -98,7 +98,7 @@ describe('DL/T 645 golden frames (public worked examples)', () => {
     const r = decodeMessage(reply)
     if (!r.ok || r.value.message.kind !== 'read_reply') throw new Error('no reply')
     expect(r.value.message.version).toBe('1997')
-    expect(decodeDataValue('1997', 0xb611, r.value.message.data)).toEqual({ ok: true, value: { di: 0xb611, name: 'voltage_a_v', fields: { voltage_a_v: 220 }, values: { voltage_a_v: 220 } } })
+    expect(decodeDataValue('1997', 0xb611, r.value.message.data)).toEqual({ ok: true, value: { di: 0xb611, name: 'voltage_a_v', known: true, fields: { voltage_a_v: 220 }, values: { voltage_a_v: 220 } } })
   })
 
   it('signed formats: current and power with the sign bit, FF FF = phase absent', () => {

@@ -7,6 +7,7 @@ import {
   decodeSentence,
   encodeSentence,
   epochToPoints,
+  gnsQuality,
   type NmeaSentence,
   type PositionEpoch,
   withChecksum,
@@ -54,7 +55,7 @@ describe('NMEA sentences', () => {
     expect(r).toEqual({ ok: true, value: { type: 'proprietary', address: 'PSTI' } })
   })
 
-  it('decode(encode(s)) == s for GGA, RMC, GLL, GSA, GSV, VTG and ZDA', () => {
+  it('decode(encode(s)) == s for GGA, GNS, RMC, GLL, GSA, GSV, VTG and ZDA', () => {
     const talker = fc.constantFrom('GP', 'GL', 'GA', 'BD', 'GB', 'GN', 'GQ' as const)
     const time = fc.nat(86_399_99).map((n) => n * 10)
     // coordinates on the encoder's grid (1e-5 minute) so the text is exact
@@ -63,6 +64,9 @@ describe('NMEA sentences', () => {
     const d1 = (max: number) => fc.nat(max * 10).map((n) => n / 10)
     const s: fc.Arbitrary<NmeaSentence> = fc.oneof(
       fc.record({ type: fc.constant('GGA' as const), talker, time, lat, lon, quality: fc.nat(6), satellites: fc.nat(40), hdop: d1(50), altM: d1(3000) }),
+      fc
+        .record({ type: fc.constant('GNS' as const), talker, time, lat, lon, mode: fc.stringMatching(/^[NADPRFEMS]{1,6}$/), satellites: fc.nat(60), hdop: d1(50), altM: d1(3000), geoidSepM: d1(100), navStatus: fc.constantFrom('S', 'C', 'U', 'V') })
+        .map((g) => ({ ...g, quality: gnsQuality(g.mode) })),
       fc.record({ type: fc.constant('RMC' as const), talker, time, status: fc.constantFrom('A' as const, 'V' as const), lat, lon, speedKnots: fc.nat(99_999).map((n) => n / 1000), courseDeg: fc.nat(35_999).map((n) => n / 100), date: fc.record({ year: fc.integer({ min: 2000, max: 2079 }), month: fc.integer({ min: 1, max: 12 }), day: fc.integer({ min: 1, max: 28 }) }), mode: fc.constantFrom('A', 'D', 'N') }),
       fc.record({ type: fc.constant('GLL' as const), talker, lat, lon, time, status: fc.constantFrom('A' as const, 'V' as const), mode: fc.constantFrom('A', 'N') }),
       fc.record({ type: fc.constant('GSA' as const), talker, selection: fc.constantFrom('A' as const, 'M' as const), fix: fc.integer({ min: 1, max: 3 }), svids: fc.array(fc.integer({ min: 1, max: 300 }), { maxLength: 12 }), pdop: d1(20), hdop: d1(20), vdop: d1(20), systemId: fc.integer({ min: 1, max: 6 }) }),

@@ -118,10 +118,57 @@ describe.skipIf(!have('socat'))('DL/T 645 bus on a pseudo-terminal', () => {
     expect(ctx.batches[0]!.points[0]!.fields).toHaveProperty('import_energy_kwh')
   })
 
-  it('refuses a config with an unknown data identifier, naming the key path', () => {
-    const r = Dlt645SourceConfig.safeParse({ type: 'dlt645', serial: { path: '/dev/null' }, meters: [{ address: '1', dis: ['12345678'] }] })
+  it('reads identifiers the table does not know: the meter is present, its stored fields come, nothing is dead-lettered', async () => {
+    const tmp = tempDir()
+    cleanups.push(tmp.cleanup)
+    const pty = await createPtyPair(join(tmp.dir, 'm'), join(tmp.dir, 'g'))
+    cleanups.push(() => pty.stop())
+    // 04000401 (the meter's own number) is not in the table; the answer is what a real meter sent (see
+    // test/devices/energy-meter/dlt645-freeze.test.ts, REPEATER)
+    const sim = await startDlt645Simulator({
+      path: pty.a,
+      meters: [
+        { address: OK1, counts: { trip: 3, coverOpen: 1 }, rawData: { '04000401': '603946119819' } },
+        { address: OK2, rawData: { '04000401': '020000000011' } },
+      ],
+    })
+    cleanups.push(() => sim.stop())
+    const cfg = Dlt645SourceConfig.parse({
+      type: 'dlt645',
+      serial: { path: pty.b },
+      meters: [
+        { address: OK1, dis: ['04000401', '1D000001', '03300D00', '05060001', '05060101', '00010000'] },
+        { address: OK2, device: 'meter-number-only', dis: ['04000401'] },
+      ],
+      pollIntervalMs: 300,
+      responseTimeoutMs: 500,
+    })
+    const src = createDlt645Source(cfg)
+    const ctx = recordingContext(tmp.dir)
+    await src.start(ctx)
+    cleanups.push(() => src.stop())
+    const of = (device: string) => ctx.batches.filter((b) => b.device === device)
+    await waitFor(() => of(`dlt645-${OK1}`).length >= 2 && of('meter-number-only').length >= 2, 20_000, 'two cycles of both meters')
+
+    const b1 = of(`dlt645-${OK1}`)[0]!
+    expect(b1.frames).toBe(6) // every reply counts, the unknown and the decoded-only ones too
+    expect(b1.points).toHaveLength(1)
+    expect(Object.keys(b1.points[0]!.fields).sort()).toEqual(['cover_open_count', 'import_energy_kwh', 'trip_count'])
+    expect(b1.points[0]!.fields).toMatchObject({ trip_count: 3, cover_open_count: 1 })
+    // a meter read only for an unknown DI: presence and frame counters, no point
+    for (const b of of('meter-number-only')) expect(b).toMatchObject({ kind: 'energy_meter', protocol: 'dlt645', points: [], frames: 1 })
+    expect(ctx.state('meter-number-only')).toBe(true)
+    expect(ctx.rejects).toEqual([])
+  })
+
+  it('accepts any well-formed data identifier and refuses a malformed one, naming the key path', () => {
+    expect(Dlt645SourceConfig.safeParse({ type: 'dlt645', serial: { path: '/dev/null' }, meters: [{ address: '1', dis: ['12345678'] }] }).success).toBe(true)
+    const r = Dlt645SourceConfig.safeParse({ type: 'dlt645', serial: { path: '/dev/null' }, meters: [{ address: '1', dis: ['0001000'] }] })
     expect(r.success).toBe(false)
     expect(r.error!.issues[0]!.path).toEqual(['meters', 0, 'dis', 0])
+    const v97 = Dlt645SourceConfig.safeParse({ type: 'dlt645', version: '1997', serial: { path: '/dev/null' }, meters: [{ address: '1' }], dis: ['9010', '00010000'] })
+    expect(v97.success).toBe(false)
+    expect(v97.error!.issues[0]!.path).toEqual(['dis', 1])
   })
 })
 

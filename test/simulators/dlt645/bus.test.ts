@@ -56,4 +56,25 @@ describe('DL/T 645 meter-bus simulator', () => {
     if (r?.kind !== 'read_reply') throw new Error('no reply')
     expect(decodeDataValue('2007', 0x04000102, r.data)).toMatchObject({ ok: true, value: { values: { time: '12:35:00' } } })
   })
+
+  it('freezes the registers at Beijing midnight (05060001 / 05060101), answers its counters and its own raw DIs', () => {
+    // T0 is 10:00 Beijing time; the meter is first read then, and again the next day at 09:00
+    const bus = createMeterBus({ meters: [{ address: '000000000001', baseLoadKw: 10, importKwh: 500, counts: { trip: 2 }, rawData: { '04000401': '010000000000' } }], startMs: T0 })
+    const read = (di: number, now: number) => {
+      const [r] = ask(bus, { kind: 'read_request', version: '2007', address: '000000000001', di }, now)
+      if (r?.kind !== 'read_reply') throw new Error('no reply')
+      return decodeDataValue('2007', di, r.data)
+    }
+    expect(read(0x05060001, T0)).toMatchObject({ ok: true, value: { values: { daily_freeze_time: '2026-11-22 00:00' } } })
+    expect(read(0x05060101, T0)).toMatchObject({ ok: true, value: { values: { daily_frozen_import_energy_kwh: 500 } } })
+    const next = T0 + 23 * 3_600_000
+    expect(read(0x05060001, next)).toMatchObject({ ok: true, value: { values: { daily_freeze_time: '2026-11-23 00:00' } } })
+    const frozen = read(0x05060101, next)
+    const now = read(0x00010000, next)
+    if (!frozen.ok || !now.ok) throw new Error('no value')
+    expect(frozen.value.values['daily_frozen_import_energy_kwh']).toBeGreaterThan(500)
+    expect(frozen.value.values['daily_frozen_import_energy_kwh']).toBeLessThanOrEqual(now.value.fields.import_energy_kwh!)
+    expect(read(0x1d000001, T0)).toMatchObject({ ok: true, value: { fields: { trip_count: 2 } } })
+    expect(read(0x04000401, T0)).toMatchObject({ ok: true, value: { known: false, raw: '010000000000' } })
+  })
 })
