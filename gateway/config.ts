@@ -62,7 +62,7 @@ export const GatewayConfig = z.strictObject({
   gateway: z
     .strictObject({
       id: z.string().min(1).default('edge-gateway'),
-      /** District for devices that name none (data-model.md: `unknown` when not configured). */
+      /** District for devices that name none (docs/data-model.md: `unknown` when not configured). */
       district: z.string().min(1).default('unknown'),
       offlineAfterSec: z.number().int().min(1).default(300),
       /** How often `device_status` points are written. */

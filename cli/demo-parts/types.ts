@@ -1,6 +1,6 @@
 /**
  * A part of the demo district: simulators of one device family and the gateway configuration that reads
- * them. The CLI is the one place that composes a gateway with simulators (STYLE.md section 2).
+ * them. The CLI is the one place that composes a gateway with simulators (docs/style.md section 2).
  *
  * `prepare` runs before the gateway starts: it starts simulators that are servers or serial peers (Modbus
  * TCP servers, socat pseudo-terminals, RSUs) and returns the sources and devices the gateway must add.

@@ -1,5 +1,5 @@
 /**
- * The field types of every canonical measurement (shared/data-model.md). InfluxDB fixes a field's type per
+ * The field types of every canonical measurement (docs/data-model.md). InfluxDB fixes a field's type per
  * shard the first time it is written, so one table decides them all: `int` fields are written with the line
  * protocol's `i` suffix, `float` fields never are (7 is written as 7, not 7i). Fields not listed here are
  * written by their JavaScript type (number -> float). Extend freely; never rename or re-type.

@@ -1,5 +1,5 @@
 /**
- * The canonical point: one InfluxDB point as in shared/data-model.md. Plain data, no classes.
+ * The canonical point: one InfluxDB point as in docs/data-model.md. Plain data, no classes.
  * `time` is epoch milliseconds UTC. Tags `device`, `kind`, `district`, `site` and `protocol` are completed by
  * the gateway from its inventory; a device kind's `toPoints` sets only the measurement's own tags
  * (`lane`, `result`, `event`, `system`, `rule`, `severity`, ...).
@@ -19,11 +19,11 @@ export interface Point {
   fieldsLine?: string
 }
 
-/** The `kind` tag values of data-model.md. */
+/** The `kind` tag values of docs/data-model.md. */
 export const KINDS = ['water_quality', 'energy_meter', 'etc', 'elevator', 'position'] as const
 export type KindName = (typeof KINDS)[number]
 
-/** The `protocol` tag values of data-model.md (extend, never rename). */
+/** The `protocol` tag values of docs/data-model.md (extend, never rename). */
 export const PROTOCOLS = [
   'mqtt',
   'modbus-tcp',

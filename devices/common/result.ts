@@ -1,5 +1,5 @@
 /**
- * What every codec returns: decoding never throws on input (STYLE.md section 3). `reason` is a stable
+ * What every codec returns: decoding never throws on input (docs/style.md section 3). `reason` is a stable
  * snake_case code (it becomes a metric label and the dead-letter reason); `detail` is for people.
  */
 export type DecodeResult<T> = { ok: true; value: T } | { ok: false; reason: string; detail?: string }

@@ -219,7 +219,7 @@ export function createCarMonitor(profileInput: z.input<typeof CarProfile> = {}):
   }
 }
 
-/** An event change as the `elevator_event` point of data-model.md. */
+/** An event change as the `elevator_event` point of docs/data-model.md. */
 export function eventPoint(c: EventChange): Point {
   const fields: Point['fields'] = { active: c.active, detail: c.by === 'derived' ? c.detail : `${c.detail} (${c.by})` }
   if (c.floor !== undefined) fields['floor'] = c.floor

@@ -24,7 +24,7 @@ export const ElevatorStatusReading = z.strictObject({
 })
 export type ElevatorStatusReading = z.infer<typeof ElevatorStatusReading>
 
-/** Events the gateway derives itself (data-model.md `elevator_event`). */
+/** Events the gateway derives itself (docs/data-model.md `elevator_event`). */
 export const DERIVED_ELEVATOR_EVENTS = [
   'trapped',
   'door_open_while_moving',
@@ -43,7 +43,7 @@ export type ElevatorEventName = z.infer<typeof ElevatorEventName>
 
 /**
  * An event the monitor reports itself on `city/<district>/elevator/<device>/event`
- * (data-model.md: `{"ts": …, "event": "door_fault", "active": true, "floor": 7}`).
+ * (docs/data-model.md: `{"ts": …, "event": "door_fault", "active": true, "floor": 7}`).
  */
 export const ElevatorEventMessage = z.strictObject({
   ts: Timestamp.optional(),

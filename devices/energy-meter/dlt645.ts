@@ -1,7 +1,7 @@
 /**
  * DL/T 645-2007 (and the 1997 variant) codec: framer, frame decode/encode, message interpretation for
  * requests AND replies (the master and the meter simulators share it), data-identifier table and value
- * formats (shared/protocols.md section 2). Pure: no I/O, clock or logging; nothing here throws on input.
+ * formats (docs/protocols.md section 2). Pure: no I/O, clock or logging; nothing here throws on input.
  *
  * Wire: `[FE..] 68 A0..A5 68 C L DATA CS 16`; address BCD low byte first; every DATA byte +0x33;
  * CS = sum mod 256 from the first 68 through the last data byte.

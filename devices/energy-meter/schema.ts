@@ -1,7 +1,7 @@
 import { z } from 'zod'
 import { Timestamp } from '../common/time.ts'
 
-/** An energy-meter reading in canonical field names (shared/data-model.md), with plausibility ranges. */
+/** An energy-meter reading in canonical field names (docs/data-model.md), with plausibility ranges. */
 export const EnergyMeterReading = z.strictObject({
   ts: Timestamp.optional(),
   voltage_a_v: z.number().min(0).max(1_000_000).optional(),

@@ -1,7 +1,7 @@
 import { z } from 'zod'
 import { Timestamp } from '../common/time.ts'
 
-/** One ETC passage in canonical field names (shared/data-model.md `etc_transaction`). */
+/** One ETC passage in canonical field names (docs/data-model.md `etc_transaction`). */
 export const EtcTransactionReading = z.strictObject({
   ts: Timestamp.optional(),
   lane: z.string().min(1).max(64),

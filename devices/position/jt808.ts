@@ -2,7 +2,7 @@
  * JT/T 808-2013 and JT/T 808-2019 (道路运输车辆卫星定位系统终端通讯协议): pure codec. No I/O, clock or logging.
  *
  * Wire: `7E | header | body | check | 7E`, with 0x7E -> 7D 02 and 0x7D -> 7D 01 between the flags; the check
- * is the XOR of header and body (before escaping). See shared/protocols.md section 3 and README.md.
+ * is the XOR of header and body (before escaping). See docs/protocols.md section 3 and README.md.
  *
  * Layers, each usable alone:
  * - `createJt808Framer`: byte stream -> escaped frames between 7E flags (split/concatenated reads, garbage).

@@ -1,7 +1,7 @@
 /**
  * NMEA 0183 (with BeiDou) codec: a line framer, a sentence decoder/encoder and an epoch assembler that
  * combines the sentences of one fix epoch (GGA + RMC, satellites from GSA/GSV) into one `position` point.
- * Pure: no I/O, clock or logging; nothing here throws on input (shared/protocols.md section 4).
+ * Pure: no I/O, clock or logging; nothing here throws on input (docs/protocols.md section 4).
  */
 import { xorString } from '../common/checksum.ts'
 import type { Point } from '../common/point.ts'

@@ -5,7 +5,7 @@ export const GnssSystem = z.enum(['BDS', 'GPS', 'GLONASS', 'GALILEO', 'GNSS'])
 export type GnssSystem = z.infer<typeof GnssSystem>
 
 /**
- * A position fix in canonical field names (shared/data-model.md). A reading without a fix carries
+ * A position fix in canonical field names (docs/data-model.md). A reading without a fix carries
  * `fix_quality: 0` and no coordinates, never 0,0.
  */
 export const PositionReading = z

@@ -1,6 +1,6 @@
 /**
  * GB 3838-2002 surface-water class by the single-factor method: the class of a sample is the worst class of
- * any graded item present (shared/protocols.md section 8). The class is 1..5, 6 for worse than class V
+ * any graded item present (docs/protocols.md section 8). The class is 1..5, 6 for worse than class V
  * ("劣V类"), or none when no graded item is present.
  *
  * Graded here, in the order of the standard's Table 1 (items 3, 4, 5, 7, 8, 9): dissolved oxygen,

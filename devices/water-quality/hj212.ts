@@ -2,7 +2,7 @@
  * HJ 212-2017 (and HJ/T 212-2005) data transmission: pure codec. No I/O, clock or logging.
  *
  * Wire: `## | LLLL | data segment | CCCC | CR LF`, LLLL = byte length of the segment in 4 decimal digits,
- * CCCC = the Appendix A CRC of the segment in hex (NOT CRC-16/MODBUS). See shared/protocols.md section 1.
+ * CCCC = the Appendix A CRC of the segment in hex (NOT CRC-16/MODBUS). See docs/protocols.md section 1.
  *
  * Layers: `createHj212Framer` (bytes -> packets), `decodeHj212` (packet -> message), `encodeHj212` (its exact
  * inverse), `hj212Data` (CP -> DataTime and per-factor values), `hj212Reading` (-> `water_quality` fields),

@@ -2,7 +2,7 @@ import { z } from 'zod'
 import { Timestamp } from '../common/time.ts'
 
 /**
- * A water-quality reading in canonical field names (shared/data-model.md). Ranges are the physical or
+ * A water-quality reading in canonical field names (docs/data-model.md). Ranges are the physical or
  * instrument limits beyond which a value is an error, not a measurement: a value outside them is rejected
  * as `out_of_range` rather than stored.
  */

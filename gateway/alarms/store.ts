@@ -102,7 +102,7 @@ export function createAlarmStore(): AlarmStore {
   return store
 }
 
-/** The MQTT topic of an alarm (data-model.md): `city/<district>/alarms/<rule>`. */
+/** The MQTT topic of an alarm (docs/data-model.md): `city/<district>/alarms/<rule>`. */
 export function alarmTopic(district: string, rule: string): string {
   return `city/${district}/alarms/${rule}`
 }

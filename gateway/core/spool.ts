@@ -1,5 +1,5 @@
 /**
- * The spool owns durability (STYLE.md section 5). Accepted points, as line-protocol lines, are appended to
+ * The spool owns durability (docs/style.md section 5). Accepted points, as line-protocol lines, are appended to
  * segment files on disk before they count as accepted; each sink drains them in order from its own cursor.
  *
  * - Group commit: `append` stages lines in memory, encoded at once into one staging buffer (outside the

@@ -1,5 +1,5 @@
 /**
- * The contracts every part of the runtime plugs into (STYLE.md section 4). Plain objects, no class
+ * The contracts every part of the runtime plugs into (docs/style.md section 4). Plain objects, no class
  * hierarchies: a source or sink module exports a zod config schema and a factory that validates and
  * allocates but does no I/O; `start` opens connections, `stop` waits for work in flight.
  */

@@ -1,7 +1,7 @@
 import { z } from 'zod'
 
 /**
- * JSON-over-MQTT devices (data-model.md "MQTT message format"), on whichever broker the gateway uses:
+ * JSON-over-MQTT devices (docs/data-model.md "MQTT message format"), on whichever broker the gateway uses:
  * the embedded aedes broker (readings are taken in its publish hook, so a QoS 1 PUBACK leaves only after
  * the spool append) or an external broker (a persistent session, acknowledged after the spool append).
  */

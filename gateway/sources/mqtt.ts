@@ -1,5 +1,5 @@
 /**
- * JSON-over-MQTT devices (data-model.md "MQTT message format"):
+ * JSON-over-MQTT devices (docs/data-model.md "MQTT message format"):
  *   city/<district>/<kind>/<device>/telemetry   a reading (or an array of readings) in canonical field names
  *   city/<district>/<kind>/<device>/status      `online` / `offline` (retained; the device's last will)
  *   city/<district>/<kind>/<device>/event       a device-reported event, for kinds that define one

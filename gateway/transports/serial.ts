@@ -3,7 +3,7 @@
  *
  * The API is small on purpose so that every serial source (NMEA, DL/T 645, Modbus RTU) shares it:
  * - `SerialPortConfig` / `serialPortConfig(defaults)`: the zod config (path, baud, data bits, parity, stop bits).
- * - `openSerial(cfg)`: open once, resolve with the port as a `Duplex` (STYLE.md section 4: transports are
+ * - `openSerial(cfg)`: open once, resolve with the port as a `Duplex` (docs/style.md section 4: transports are
  *   streams). Rejects with a `SerialError` (code `SERIAL_OPEN_FAILED`).
  * - `createSerialLink(cfg, handlers)`: a link that stays up: when the port disappears (USB adapter pulled,
  *   pty removed) it closes, then reopens with exponential back-off as soon as the path is back, without a
@@ -41,7 +41,7 @@ export function serialPortConfig(d: SerialDefaults) {
 export const SerialPortConfig = serialPortConfig({ baudRate: 9600 })
 export type SerialPortConfig = z.infer<typeof SerialPortConfig>
 
-/** Errors carry a stable code and the cause (STYLE.md section 6). */
+/** Errors carry a stable code and the cause (docs/style.md section 6). */
 export class SerialError extends Error {
   constructor(
     readonly code: 'SERIAL_OPEN_FAILED' | 'SERIAL_NOT_OPEN' | 'SERIAL_WRITE_FAILED',

@@ -1,5 +1,5 @@
 /**
- * A building of elevator monitors publishing over MQTT (data-model.md): one MQTT client per car (each
+ * A building of elevator monitors publishing over MQTT (docs/data-model.md): one MQTT client per car (each
  * monitor is a device with its own last will), `online` retained on `city/<district>/elevator/<id>/status`,
  * the car's status JSON on `.../telemetry` whenever it changes and at least every `heartbeatMs`, and, with
  * `reportEvents`, the monitor's own fault reports on `.../event` (the gateway reconciles them with the

@@ -1,5 +1,5 @@
 /**
- * Water-quality stations publishing JSON over MQTT (data-model.md): `online` retained on
+ * Water-quality stations publishing JSON over MQTT (docs/data-model.md): `online` retained on
  * city/<district>/water_quality/<id>/status with `offline` as the last will, then a reading every interval
  * at QoS 1 on .../telemetry.
  */

@@ -5,12 +5,12 @@
  * (bin/smartcity.js) over one capture file per format. Sources of the frames:
  * - mqtt: presence messages as the README's data model defines them (`.../status`, `online`/`offline`);
  * - hj212: HJ 212-2017 section 6 / Annex C: the standard's example request (CN=1062, CRC 1C80, also in
- *   shared/protocols.md) and the station's request answer (CN=9011) and data answer (CN=9014) to it;
+ *   docs/protocols.md) and the station's request answer (CN=9011) and data answer (CN=9014) to it;
  * - dlt645: the hwhale.com worked example (devices/energy-meter/README.md), a public Java meter simulator and
  *   a meter capture in public GSM-repeater firmware (cited in test/devices/energy-meter/dlt645-freeze.test.ts);
- * - modbus-rtu: Eastron's SDM630 request (shared/protocols.md section 7), the Modbus RTU exception and FC 06
+ * - modbus-rtu: Eastron's SDM630 request (docs/protocols.md section 7), the Modbus RTU exception and FC 06
  *   examples of the Modbus documentation (01 83 02 C0 F1; 11 06 00 01 00 03 9A 9B);
- * - etc-rsu: test/fixtures/etc-rsu/passage.hex (shared/protocols.md section 5): initialise, empty answer,
+ * - etc-rsu: test/fixtures/etc-rsu/passage.hex (docs/protocols.md section 5): initialise, empty answer,
  *   B2 heartbeat, continue;
  * - nmea: gpsd's regression logs (test/daemon/skytraq-dgps.log, beidou-bd.log: $PSTI, $PSRFEPE, GSV and the
  *   SiRF-TriG GSA);

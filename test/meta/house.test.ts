@@ -1,5 +1,5 @@
 /**
- * The house rules (STYLE.md section 2): every kind folder is listed and has a README, a schema and tests;
+ * The house rules (docs/style.md section 2): every kind folder is listed and has a README, a schema and tests;
  * imports run devices <- gateway, devices <- simulators, and only cli/ composes gateway with simulators.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'

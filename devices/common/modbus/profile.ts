@@ -19,7 +19,7 @@ export const PROFILE_KINDS = ['energy_meter', 'water_quality'] as const
 export const ProfilePoint = z.strictObject({
   /** Unique within the profile; what `decode` and the write API show. */
   name: z.string().regex(/^[a-z][a-z0-9_]*$/, 'lower-case letters, digits and _'),
-  /** The canonical field of the kind's measurement this point feeds (data-model.md); none: read but not stored. */
+  /** The canonical field of the kind's measurement this point feeds (docs/data-model.md); none: read but not stored. */
   field: z.string().min(1).optional(),
   function: z.enum(TABLES),
   /** Zero-based protocol address (30001 in a manual is input register 0). */
@@ -81,7 +81,7 @@ export const ModbusProfile = z
       if (pt.address + registerCount(pt.type, pt.length) > 0x10000) issue('address', 'point runs past register 65535')
       if (registerCount(pt.type, pt.length) > p.maxRegisters) issue('length', `longer than maxRegisters ${p.maxRegisters}`)
       if (pt.field !== undefined) {
-        if (pt.field === 'gb3838_class' || pt.field === 'gb3838_factor' || !(pt.field in fields)) issue('field', `${pt.field} is not a field of ${p.kind} (data-model.md)`)
+        if (pt.field === 'gb3838_class' || pt.field === 'gb3838_factor' || !(pt.field in fields)) issue('field', `${pt.field} is not a field of ${p.kind} (docs/data-model.md)`)
         else if (pt.type === 'string' || pt.type === 'bool' || pt.type === 'bit') issue('field', `${pt.field} is numeric; a ${pt.type} point cannot feed it`)
         if (fed.has(pt.field)) issue('field', `${pt.field} is already fed by points[${fed.get(pt.field)}]`)
         fed.set(pt.field, i)

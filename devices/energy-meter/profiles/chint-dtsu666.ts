@@ -13,7 +13,7 @@ const f32 = (name: string, address: number, unit: string, scale: number, field?:
 /**
  * Chint DTSU666 three-phase meter: float32 registers whose unit differs per quantity (0.1 V, 0.001 A, 0.1 W,
  * 0.001 PF, 0.01 Hz), so every point carries its own scale. Read with FC 03 as most public scripts do
- * (OpenEMS uses FC 04; the meter answers both). Facts: shared/protocols.md section 7 (OpenEMS
+ * (OpenEMS uses FC 04; the meter answers both). Facts: docs/protocols.md section 7 (OpenEMS
  * MeterChintDtsu666Impl.java, gerontec/dtsu666).
  */
 export const chintDtsu666 = {
@@ -22,7 +22,7 @@ export const chintDtsu666 = {
   manufacturer: 'Chint',
   model: 'DTSU666',
   description: 'Three-phase four-wire meter, RS-485 Modbus RTU, float32 with per-quantity scaling',
-  source: 'shared/protocols.md section 7; OpenEMS MeterChintDtsu666Impl.java',
+  source: 'docs/protocols.md section 7; OpenEMS MeterChintDtsu666Impl.java',
   order: 'ABCD',
   maxGap: 16,
   maxRegisters: 125,

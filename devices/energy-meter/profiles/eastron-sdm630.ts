@@ -12,7 +12,7 @@ const f32 = (name: string, address: number, unit: string, field?: string, scale?
 
 /**
  * Eastron SDM630 three-phase meter: input registers (FC 04), IEEE float32, big-endian, high word first.
- * Register facts: shared/protocols.md section 7 (Tasmota xnrg_10_sdm630.ino, Eastron manuals); totals of
+ * Register facts: docs/protocols.md section 7 (Tasmota xnrg_10_sdm630.ino, Eastron manuals); totals of
  * VAr and PF (30061, 30063) from the Eastron SDM630 Modbus protocol table.
  */
 export const eastronSdm630 = {
@@ -21,7 +21,7 @@ export const eastronSdm630 = {
   manufacturer: 'Eastron',
   model: 'SDM630-Modbus',
   description: 'Three-phase DIN-rail meter, RS-485 Modbus RTU, float32 input registers',
-  source: 'shared/protocols.md section 7; Tasmota xnrg_10_sdm630.ino',
+  source: 'docs/protocols.md section 7; Tasmota xnrg_10_sdm630.ino',
   order: 'ABCD',
   maxGap: 16,
   // The meter answers at most 80 registers per request.

@@ -1,6 +1,6 @@
 /**
  * The outer frame of the RSU <-> lane controller protocol: byte stuffing, BCC, the stream framer and the
- * RSCTL rules (shared/protocols.md section 5). Frame layouts are in `layout.ts` and `profiles.ts`.
+ * RSCTL rules (docs/protocols.md section 5). Frame layouts are in `layout.ts` and `profiles.ts`.
  *
  *   STX(FF FF) | RSCTL | DATA... | BCC | ETX(FF)      BCC = XOR(RSCTL, DATA...) before stuffing
  *   stuffing between STX and ETX (RSCTL..BCC): FF -> FE 01, FE -> FE 00; any other byte after FE is an error

@@ -1,5 +1,5 @@
 /**
- * ETC roadside unit (RSU) <-> lane controller serial protocol (GB/T 20851 DSRC lanes; shared/protocols.md
+ * ETC roadside unit (RSU) <-> lane controller serial protocol (GB/T 20851 DSRC lanes; docs/protocols.md
  * section 5). Pure codec, one file per concern:
  *   framing.ts   byte stuffing, BCC, the stream framer, RSCTL rules
  *   layout.ts    frame layouts as data (`RsuProfile`, zod)

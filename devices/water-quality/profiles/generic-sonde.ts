@@ -1,7 +1,7 @@
 import type { ModbusProfileInput } from '../../common/modbus/profile.ts'
 
 /**
- * A generic RS-485 multi-parameter water sonde as the OEM Chinese probes build them (shared/protocols.md
+ * A generic RS-485 multi-parameter water sonde as the OEM Chinese probes build them (docs/protocols.md
  * section 7, Dragino DR-series: 9600 baud, FC 03 from register 0, values as scaled integers, e.g. DO as
  * uint16 / 100 mg/L). The exact map of a given sonde varies by vendor: copy this profile into a YAML file and
  * adjust it rather than writing code.
@@ -12,7 +12,7 @@ export const genericSonde = {
   manufacturer: 'generic',
   model: 'RS-485 multi-parameter sonde',
   description: 'Scaled-integer holding registers; a wiper coil and writable calibration settings',
-  source: 'shared/protocols.md section 7 (Dragino DR-series probe maps), generalised',
+  source: 'docs/protocols.md section 7 (Dragino DR-series probe maps), generalised',
   order: 'ABCD',
   maxGap: 16,
   maxRegisters: 125,

@@ -21,7 +21,7 @@ import { energyMeter } from '../../../devices/energy-meter/index.ts'
 
 const hex = (s: string) => parseHex(s)!
 
-// Real frames from the public worked examples quoted in shared/protocols.md section 2
+// Real frames from the public worked examples quoted in docs/protocols.md section 2
 // (hwhale.com/article/138066, a repost of the wenku "DLT645-2007 常见报文解析").
 const GOLDEN = {
   readImportRequest: 'FE FE FE FE 68 61 01 00 00 00 00 68 11 04 33 33 34 33 14 16',

@@ -16,7 +16,7 @@ function registersOf(hex: string): number[] {
   return r.value.registers
 }
 
-describe('golden Modbus frames through the built-in profiles (shared/protocols.md section 7)', () => {
+describe('golden Modbus frames through the built-in profiles (docs/protocols.md section 7)', () => {
   it('SDM630 01 04 04 43 66 33 34 1B 38 -> energy_meter voltage_a_v 230.20001', () => {
     const sdm = builtinProfile('eastron-sdm630')!
     // The published frame answers a 2-register read at 0: cut it out of the planned read.

@@ -3,7 +3,7 @@
  * points' `alarm_flags`, stored as `alarm` points, listed in `/api/alarms`, published on
  * `city/<district>/alarms/<rule>`, acknowledged with `POST /api/alarms/:id/ack`. Before, the source wrote
  * `alarm` points itself and none of the other three happened.
- * Alarm bits (bit 0 emergency, bit 1 overspeed, ...): JT/T 808-2013 0x0200 alarm word, shared/protocols.md section 3.
+ * Alarm bits (bit 0 emergency, bit 1 overspeed, ...): JT/T 808-2013 0x0200 alarm word, docs/protocols.md section 3.
  */
 import { join } from 'node:path'
 import { connect, type Socket } from 'node:net'

@@ -7,7 +7,7 @@ import { createRtuFramer, decodeRtu, encodeRtu } from '../../../../devices/commo
 
 const h = (s: string) => parseHex(s)!
 
-describe('RTU frames from public sources (shared/protocols.md section 7)', () => {
+describe('RTU frames from public sources (docs/protocols.md section 7)', () => {
   it('Eastron SDM630 voltage response 01 04 04 43 66 33 34 1B 38', () => {
     const f = decodeRtu(h('01 04 04 43 66 33 34 1B 38'))
     expect(f.ok).toBe(true)
