@@ -7,6 +7,8 @@
  * QoS 0: packets written as fast as TCP takes them. QoS 1: a window of in-flight packet identifiers per
  * connection; every PUBACK must answer an identifier in flight, or the run fails.
  *   node --import tsx bench/lean-publisher.ts <mqttUrl> <qos> <count> <devices> <baseTs> [connections] [first] [step]
+ * BENCH_RATE=R (QoS 0 only): send at R readings per second in all (split over the connections) instead of
+ * as fast as TCP takes them: the sustained-rate scenario of bench/ingest.ts.
  * Prints `{"sent": n, "ms": t, "start": epochMs, "cpuUs": us}`.
  */
 import { connect, type Socket } from 'node:net'
@@ -15,6 +17,8 @@ import { publisherArgs, stationPayload } from './stations.ts'
 
 const { url, qos, count, devices, base, connections, first, step, topics, sent } = publisherArgs(process.argv.slice(2))
 const WINDOW = Number(process.env['BENCH_QOS1_WINDOW'] ?? 2000)
+/** Readings per second per connection when paced (BENCH_RATE), else 0: as fast as TCP takes them. */
+const PACE = Number(process.env['BENCH_RATE'] ?? 0) / connections
 const target = new URL(url)
 const payload = (i: number): string => stationPayload(i, base)
 
@@ -49,11 +53,17 @@ async function run(link: Link, c: number): Promise<void> {
   if (qos === 0) {
     // Several packets per write: TCP keeps no message boundaries anyway, and the broker reads a stream.
     let batch: Buffer[] = []
+    const t0 = performance.now()
+    let k = 0
     for (let i = start; i < count; i += stride) {
       batch.push(publishPacket(topics[i % devices]!, payload(i), 0, 0))
+      k++
       if (batch.length === 64) {
         if (!sock.write(Buffer.concat(batch))) await new Promise<void>((r) => sock.once('drain', () => r()))
         batch = []
+        // Paced: reading k of this connection is due k / PACE seconds after the start.
+        const ahead = PACE > 0 ? t0 + (k * 1000) / PACE - performance.now() : 0
+        if (ahead > 1) await new Promise<void>((r) => setTimeout(r, ahead))
       }
     }
     if (batch.length > 0) sock.write(Buffer.concat(batch))
