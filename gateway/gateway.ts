@@ -31,6 +31,8 @@ import { createElevatorProcessor } from './processors/elevator.ts'
 import { createJt808AlarmProcessor } from './processors/jt808-alarms.ts'
 import { createSink } from './sinks/index.ts'
 import { createSource } from './sources/index.ts'
+import { createBackoff } from './transports/backoff.ts'
+import { sleep } from './transports/timers.ts'
 
 export interface GatewayOptions {
   log?: Logger
@@ -161,7 +163,9 @@ export function createGateway(config: GatewayConfig, opts: GatewayOptions = {}):
 
   async function startSink(s: Sink, i: number): Promise<void> {
     // InfluxDB may be down at start-up: keep trying in the background; the spool holds readings meanwhile.
-    for (let attempt = 0; !stopping.signal.aborted; attempt++) {
+    // 0.5 s doubling up to 30 s, as before, without jitter (one gateway, one sink: nobody to spread from).
+    const backoff = createBackoff({ minMs: 500, maxMs: 30_000, jitter: 0 })
+    while (!stopping.signal.aborted) {
       try {
         await s.start()
         sinkStarted.set(s.id, true)
@@ -169,16 +173,8 @@ export function createGateway(config: GatewayConfig, opts: GatewayOptions = {}):
         return
       } catch (err) {
         sinkStarted.set(s.id, (err as Error).message)
-        if (attempt === 0) log.warn({ sink: s.id, err: (err as Error).message }, 'sink not ready; readings wait in the spool, retrying')
-        await new Promise<void>((resolve) => {
-          const done = () => {
-            clearTimeout(t)
-            stopping.signal.removeEventListener('abort', done)
-            resolve()
-          }
-          const t = setTimeout(done, Math.min(30_000, 500 * 2 ** Math.min(attempt, 6)))
-          stopping.signal.addEventListener('abort', done, { once: true })
-        })
+        if (backoff.attempts === 0) log.warn({ sink: s.id, err: (err as Error).message }, 'sink not ready; readings wait in the spool, retrying')
+        await sleep(backoff.next(), stopping.signal)
       }
     }
   }
@@ -274,7 +270,7 @@ export function createGateway(config: GatewayConfig, opts: GatewayOptions = {}):
       spool.open()
       opened = true
       sinkStarts = sinks.map((s, i) => startSink(s, i))
-      await Promise.race([Promise.all(sinkStarts), new Promise((r) => setTimeout(r, 3000))])
+      await Promise.race([Promise.all(sinkStarts), sleep(3000)])
       try {
         for (const s of sources) {
           // Counted before its start resolves: a source that fails half-way is stopped with the others.

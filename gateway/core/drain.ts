@@ -13,6 +13,8 @@
 import type { DeadLetterLog } from './deadletter.ts'
 import type { Metrics } from './metrics.ts'
 import { joinLines, type Spool, type SpoolBatch, splitLines } from './spool.ts'
+import { createBackoff } from '../transports/backoff.ts'
+import { sleep } from '../transports/timers.ts'
 import type { ComponentHealth, LineBatch, Logger, Sink, WriteResult } from './types.ts'
 
 export interface DrainOptions {
@@ -39,23 +41,12 @@ export function createDrain(sink: Sink, spool: Spool, deadLetter: DeadLetterLog,
   const written = metrics.pointsWritten.labels(sink.id)
   const latency = metrics.sinkLatency.labels(sink.id)
 
-  const sleep = (ms: number) =>
-    new Promise<void>((resolve) => {
-      const onAbort = () => {
-        clearTimeout(t)
-        resolve()
-      }
-      const t = setTimeout(() => {
-        ac.signal.removeEventListener('abort', onAbort)
-        resolve()
-      }, ms)
-      ac.signal.addEventListener('abort', onAbort, { once: true })
-    })
-
+  // Exponential with jitter, each delay 50-100 % of its step; a Retry-After wins but still counts a failure.
+  const retryDelay = createBackoff({ minMs: o.minBackoffMs, maxMs: Math.max(o.minBackoffMs, o.maxBackoffMs), jitter: 0.5 })
   const backoff = (retryAfterMs: number | undefined) => {
+    const exp = retryDelay.next()
     if (retryAfterMs !== undefined) return Math.min(Math.max(retryAfterMs, 0), 10 * o.maxBackoffMs)
-    const exp = Math.min(o.maxBackoffMs, o.minBackoffMs * 2 ** Math.min(failures, 20))
-    return exp / 2 + Math.random() * (exp / 2)
+    return exp
   }
 
   /**
@@ -79,6 +70,7 @@ export function createDrain(sink: Sink, spool: Spool, deadLetter: DeadLetterLog,
         written.inc(batch.count)
         if (failures > 0) log.info({ sink: sink.id, after: failures }, 'sink writes again')
         failures = 0
+        retryDelay.reset()
         lastError = undefined
         return true
       }
@@ -88,7 +80,7 @@ export function createDrain(sink: Sink, spool: Spool, deadLetter: DeadLetterLog,
         const wait = backoff(r.retryAfterMs)
         if (failures === 0 || failures % 20 === 0) log.warn({ sink: sink.id, reason: r.reason, waitMs: Math.round(wait), failures }, 'sink write failed; will retry')
         failures++
-        await sleep(wait)
+        await sleep(wait, ac.signal)
         continue
       }
       // rejected or too large: split down to the offending lines.
@@ -155,6 +147,7 @@ export function createDrain(sink: Sink, spool: Spool, deadLetter: DeadLetterLog,
         written.inc(head.batch.count)
         if (failures > 0) log.info({ sink: sink.id, after: failures }, 'sink writes again')
         failures = 0
+        retryDelay.reset()
         lastError = undefined
         spool.ack(sink.id, head.batch.end, head.batch.count)
         buffers.push(head.batch.buffer)

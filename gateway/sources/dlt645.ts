@@ -27,7 +27,7 @@ import { utcMsToBeijing } from '../../devices/common/time.ts'
 import type { ComponentHealth, Logger, Source, SourceContext } from '../core/types.ts'
 import { createSerialLink, type SerialLink, type SerialLinkOptions } from '../transports/serial.ts'
 import { DEFAULT_DIS, type Dlt645SourceConfig } from './dlt645-config.ts'
-import { createSleeper } from '../core/sleeper.ts'
+import { createNap } from '../transports/timers.ts'
 
 interface MeterState {
   address: string
@@ -69,7 +69,7 @@ export function createDlt645Source(cfg: Dlt645SourceConfig, opts: SerialLinkOpti
   let log: Logger | undefined
   let running = false
   let loop: Promise<void> | undefined
-  const sleeper = createSleeper()
+  const sleeper = createNap()
   let pending: { match: (m: Dlt645Message) => boolean; resolve: (o: Outcome) => void } | undefined
   let chain: Promise<void> = Promise.resolve()
   const enqueue = (f: () => Promise<void>) => {

@@ -8,6 +8,7 @@
 import { createServer, type Server, type Socket } from 'node:net'
 import type { Framer } from '../../devices/common/result.ts'
 import type { ComponentHealth, Logger, Source, SourceContext } from '../core/types.ts'
+import { createOrdered, type Ordered } from '../transports/ordered.ts'
 
 export interface TcpServerOptions {
   host: string
@@ -52,7 +53,7 @@ const QUEUE_LOW = 8
 
 export function createTcpServer(opts: TcpServerOptions, onConnection: (conn: Conn) => ConnHandler): TcpServer {
   const sockets = new Set<Socket>()
-  const inflight = new Set<Promise<void>>()
+  const queues = new Set<Ordered>()
   let server: Server | undefined
   let stopping = false
 
@@ -68,28 +69,25 @@ export function createTcpServer(opts: TcpServerOptions, onConnection: (conn: Con
     let tokens = opts.ratePerSec * 2
     let last = 0
     let badCount = 0
-    let queued = 0
-    let chain: Promise<void> = Promise.resolve()
     let closedBy: Parameters<ConnHandler['closed']>[0] | undefined
     let closed = false
+    const queue = createOrdered({
+      high: QUEUE_HIGH,
+      low: QUEUE_LOW,
+      pause: () => socket.pause(),
+      resume: () => {
+        if (!closed) socket.resume()
+      },
+      onError: (err) => opts.log.error({ err, address }, 'frame handler failed'),
+    })
+    queues.add(queue)
     const conn: Conn = {
       address,
       get closed() {
         return closed
       },
       enqueue(work) {
-        queued++
-        if (queued >= QUEUE_HIGH) socket.pause()
-        const p = chain.then(work).catch((err: unknown) => {
-          opts.log.error({ err, address }, 'frame handler failed')
-        })
-        const done = p.then(() => {
-          queued--
-          inflight.delete(done)
-          if (queued <= QUEUE_LOW && !closed && socket.isPaused()) socket.resume()
-        })
-        inflight.add(done)
-        chain = p
+        queue.push(work)
       },
       allow(now) {
         if (last === 0) last = now
@@ -144,6 +142,7 @@ export function createTcpServer(opts: TcpServerOptions, onConnection: (conn: Con
     })
     socket.on('close', () => {
       sockets.delete(socket)
+      void queue.idle().then(() => queues.delete(queue))
       closed = true
       handler.closed(closedBy ?? (stopping ? 'stopped' : 'end'))
     })
@@ -166,7 +165,7 @@ export function createTcpServer(opts: TcpServerOptions, onConnection: (conn: Con
     async stop() {
       stopping = true
       const closing = server ? new Promise<void>((r) => server!.close(() => r())) : Promise.resolve()
-      await Promise.allSettled([...inflight])
+      await Promise.all([...queues].map((q) => q.idle()))
       for (const s of sockets) s.destroy()
       await closing
     },

@@ -4,7 +4,7 @@
  * The API is small on purpose so that every serial source (NMEA, DL/T 645, Modbus RTU) shares it:
  * - `SerialPortConfig` / `serialPortConfig(defaults)`: the zod config (path, baud, data bits, parity, stop bits).
  * - `openSerial(cfg)`: open once, resolve with the port as a `Duplex` (docs/style.md section 4: transports are
- *   streams). Rejects with a `SerialError` (code `SERIAL_OPEN_FAILED`).
+ *   streams). Rejects with a `SerialError` (code `serial_open_failed`).
  * - `createSerialLink(cfg, handlers)`: a link that stays up: when the port disappears (USB adapter pulled,
  *   pty removed) it closes, then reopens with exponential back-off as soon as the path is back, without a
  *   restart. Chunks go to `onData` exactly as the OS delivers them (split or concatenated): framing is the
@@ -13,6 +13,7 @@
 import type { Duplex } from 'node:stream'
 import { SerialPort } from 'serialport'
 import { z } from 'zod'
+import { createBackoff } from './backoff.ts'
 
 const Parity = z.enum(['none', 'even', 'odd', 'mark', 'space'])
 
@@ -44,7 +45,7 @@ export type SerialPortConfig = z.infer<typeof SerialPortConfig>
 /** Errors carry a stable code and the cause (docs/style.md section 6). */
 export class SerialError extends Error {
   constructor(
-    readonly code: 'SERIAL_OPEN_FAILED' | 'SERIAL_NOT_OPEN' | 'SERIAL_WRITE_FAILED',
+    readonly code: 'serial_open_failed' | 'serial_not_open' | 'serial_write_failed',
     message: string,
     options?: { cause?: unknown },
   ) {
@@ -65,7 +66,7 @@ export function openSerial(cfg: Pick<SerialPortConfig, 'path' | 'baudRate' | 'da
       autoOpen: false,
     })
     port.open((err) => {
-      if (err) reject(new SerialError('SERIAL_OPEN_FAILED', `cannot open ${cfg.path}: ${err.message}`, { cause: err }))
+      if (err) reject(new SerialError('serial_open_failed', `cannot open ${cfg.path}: ${err.message}`, { cause: err }))
       else resolve(port)
     })
   })
@@ -93,7 +94,7 @@ export interface SerialLink {
   /** Close the port and stop reconnecting. */
   stop(): Promise<void>
   readonly isOpen: boolean
-  /** Write and wait until the OS has taken the bytes. Rejects with SERIAL_NOT_OPEN when closed. */
+  /** Write and wait until the OS has taken the bytes. Rejects with serial_not_open when closed. */
   write(data: Buffer): Promise<void>
   /** Resolves once the port is open (immediately if it is); false after `timeoutMs` or `stop`. */
   waitOpen(timeoutMs: number): Promise<boolean>
@@ -112,19 +113,18 @@ export function createSerialLink(cfg: SerialPortConfig, h: SerialLinkHandlers, o
   let port: Duplex | undefined
   let running = false
   let timer: NodeJS.Timeout | undefined
-  let backoff = cfg.reconnectMinMs
+  // Jitter 0.25: a delay is 75-100 % of its step (was 75-125 %, which could pass reconnectMaxMs).
+  const backoff = createBackoff({ minMs: cfg.reconnectMinMs, maxMs: Math.max(cfg.reconnectMinMs, cfg.reconnectMaxMs), jitter: 0.25 })
   let lastError: string | undefined
   let waiters: ((ok: boolean) => void)[] = []
   const stats: SerialLinkStats = { opens: 0, closes: 0, openFailures: 0, bytesIn: 0, bytesOut: 0 }
 
   const schedule = () => {
     if (!running || timer) return
-    const delay = Math.round(backoff * (0.75 + Math.random() * 0.5))
-    backoff = Math.min(cfg.reconnectMaxMs, backoff * 2)
     timer = setTimeout(() => {
       timer = undefined
       void attempt()
-    }, delay)
+    }, backoff.next())
     timer.unref?.()
   }
 
@@ -147,7 +147,7 @@ export function createSerialLink(cfg: SerialPortConfig, h: SerialLinkHandlers, o
     }
     port = p
     lastError = undefined
-    backoff = cfg.reconnectMinMs
+    backoff.reset()
     stats.opens++
     let gone = false
     const lost = (reason: string) => {
@@ -179,7 +179,7 @@ export function createSerialLink(cfg: SerialPortConfig, h: SerialLinkHandlers, o
     start() {
       if (running) return
       running = true
-      backoff = cfg.reconnectMinMs
+      backoff.reset()
       void attempt()
     },
     async stop() {
@@ -204,10 +204,10 @@ export function createSerialLink(cfg: SerialPortConfig, h: SerialLinkHandlers, o
     },
     write(data) {
       const p = port
-      if (!p) return Promise.reject(new SerialError('SERIAL_NOT_OPEN', `${cfg.path} is not open${lastError ? ` (${lastError})` : ''}`))
+      if (!p) return Promise.reject(new SerialError('serial_not_open', `${cfg.path} is not open${lastError ? ` (${lastError})` : ''}`))
       return new Promise((resolve, reject) => {
         p.write(data, (err) => {
-          if (err) reject(new SerialError('SERIAL_WRITE_FAILED', `write to ${cfg.path} failed: ${err.message}`, { cause: err }))
+          if (err) reject(new SerialError('serial_write_failed', `write to ${cfg.path} failed: ${err.message}`, { cause: err }))
           else {
             stats.bytesOut += data.length
             resolve()

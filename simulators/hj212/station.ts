@@ -19,7 +19,8 @@ import {
   requestAnswer,
   wantsAnswer,
 } from '../../devices/water-quality/hj212.ts'
-import { answers, dialFramed, hangUp } from '../common/link.ts'
+import { createMatcher } from '../../gateway/transports/matcher.ts'
+import { dialFramed, hangUp } from '../common/link.ts'
 import { createStationModel, type StationModel } from '../water-quality/model.ts'
 
 export interface StationOptions {
@@ -95,7 +96,7 @@ export function createStation(o: StationOptions): Station {
   let lastQn = 0
   let realtimeSec = o.realtimeSec ?? 30
   let rtTimer: NodeJS.Timeout | undefined
-  const waiting = answers<string, Hj212Message>()
+  const waiting = createMatcher<string, Hj212Message>({ keyOf: (m) => m.qn })
   /** Samples since the last minute upload, per factor. */
   const samples = new Map<string, number[]>()
 
@@ -155,7 +156,7 @@ export function createStation(o: StationOptions): Station {
     st.sent++
     const s = socket
     if (!s || s.destroyed) return Promise.reject(new Error('not connected'))
-    const answer = waiting.wait(m.qn!, 10_000, `QN ${m.qn}`).then((a) => {
+    const answer = waiting.wait(m.qn!, { timeoutMs: 10_000, what: `answer to QN ${m.qn}` }).then((a) => {
       if (a.cn === '9014') st.answered++
       else st.refused++
       return a.cn
@@ -172,7 +173,7 @@ export function createStation(o: StationOptions): Station {
       onFrame(frame) {
         const m = decodeHj212(frame)
         if (!m.ok || m.value.qn === undefined) return
-        if (m.value.cn.startsWith('9')) waiting.settle(m.value.qn, m.value)
+        if (m.value.cn.startsWith('9')) waiting.settle(m.value)
         else onRequest(m.value)
       },
       onError: o.onError,

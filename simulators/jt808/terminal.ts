@@ -17,7 +17,8 @@ import {
   JT808_STATUS,
   type LocationItem,
 } from '../../devices/position/jt808.ts'
-import { answers, dialFramed, hangUp } from '../common/link.ts'
+import { createMatcher } from '../../gateway/transports/matcher.ts'
+import { dialFramed, hangUp } from '../common/link.ts'
 
 export type VehicleType = 'bus' | 'taxi' | 'sanitation'
 
@@ -83,7 +84,10 @@ export function createTerminal(o: TerminalOptions): Terminal {
   let timer: NodeJS.Timeout | undefined
   let hbTimer: NodeJS.Timeout | undefined
   let lastSent = 0
-  const waiting = answers<number, Jt808Message>()
+  // An answer (0x8001 / 0x8100) acknowledges the serial of the request it answers.
+  const waiting = createMatcher<number, Jt808Message>({
+    keyOf: (m) => (m.body.type === 'platform_response' || m.body.type === 'register_response' ? m.body.ackSerial : undefined),
+  })
   let pos = 0 // distance along the route in waypoint units
   let mileage01 = Math.floor(random() * 1_000_000)
   let fuel01 = 400 + Math.floor(random() * 600)
@@ -103,7 +107,7 @@ export function createTerminal(o: TerminalOptions): Terminal {
   function request(msg: Jt808Message, timeoutMs = 10_000): Promise<Jt808Message> {
     const s = socket
     if (!s || s.destroyed) return Promise.reject(new Error('not connected'))
-    const answer = waiting.wait(msg.header.serial, timeoutMs, `0x${msg.header.msgId.toString(16)} serial ${msg.header.serial}`)
+    const answer = waiting.wait(msg.header.serial, { timeoutMs, what: `answer to 0x${msg.header.msgId.toString(16)} serial ${msg.header.serial}` })
     lastSent = Date.now()
     s.write(encodeJt808(msg))
     return answer
@@ -112,8 +116,7 @@ export function createTerminal(o: TerminalOptions): Terminal {
   function onFrame(frame: Buffer): void {
     const m = decodeJt808(frame)
     if (!m.ok) return
-    const b = m.value.body
-    if (b.type === 'platform_response' || b.type === 'register_response') waiting.settle(b.ackSerial, m.value)
+    waiting.settle(m.value)
   }
 
   function location(): Jt808Location {

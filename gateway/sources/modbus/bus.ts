@@ -9,7 +9,7 @@ import type { ModbusProfile } from '../../../devices/common/modbus/profile.ts'
 import type { PlannedRead } from '../../../devices/common/modbus/planner.ts'
 import type { Request } from '../../../devices/common/modbus/pdu.ts'
 import type { Link, LinkResult } from './link.ts'
-import { createSleeper } from '../../core/sleeper.ts'
+import { createNap, sleep as sleepFor } from '../../transports/timers.ts'
 
 export interface BusDevice {
   device: string
@@ -82,7 +82,7 @@ export function createBus(link: Link, devices: BusDevice[], opts: BusOptions, ho
   const writes: WriteJob[] = []
   let running = false
   let loop: Promise<void> | undefined
-  const sleeper = createSleeper()
+  const sleeper = createNap()
   const stats = { polls: 0, failedPolls: 0, requests: 0, maxLatenessMs: 0 }
 
   const sleep = sleeper.sleep
@@ -96,7 +96,7 @@ export function createBus(link: Link, devices: BusDevice[], opts: BusOptions, ho
   /** Keep the pause between the end of one exchange and the start of the next. */
   const pause = async () => {
     const wait = lastRequestEnd + opts.pauseMs - now()
-    if (wait > 0) await new Promise((r) => setTimeout(r, wait))
+    if (wait > 0) await sleepFor(wait)
   }
 
   const poll = async (st: State, startedAt: number) => {
