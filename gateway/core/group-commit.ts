@@ -81,12 +81,12 @@ export function createGroupCommit(opts: GroupCommitOptions): GroupCommit {
   function stage(line: string): void {
     // UTF-8 takes at most 3 bytes per UTF-16 unit; the group is written first if the line might not fit.
     const room = line.length * 3 + 1
+    // A buffer grown for one long line is given back once that line is written.
+    if (stagedBytes === 0 && buf.length > cap && room <= cap) buf = Buffer.allocUnsafe(cap)
     if (stagedBytes + room > buf.length) {
       flush()
-      // One line longer than the buffer gets a buffer of its own, given back after its write.
+      // One line longer than the buffer gets a buffer of its own.
       if (room > buf.length) buf = Buffer.allocUnsafe(room)
-    } else if (buf.length > cap && stagedBytes === 0) {
-      buf = Buffer.allocUnsafe(cap)
     }
     stagedBytes += buf.write(line, stagedBytes)
     buf[stagedBytes++] = NL

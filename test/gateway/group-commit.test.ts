@@ -67,6 +67,13 @@ describe('group commit', () => {
     await g.committed()
     expect(readFileSync(file, 'utf8')).toBe(`${[...lines, long, 'after'].join('\n')}\n`)
     expect(writes.reduce((n, w) => n + w.lines, 0)).toBe(202)
+    // Long lines in later turns, shorter and longer than the grown buffer, then short ones: all whole.
+    const more = ['y'.repeat(3000), 'short', 'z'.repeat(9000), 'w'.repeat(700), 'end']
+    for (const l of more) {
+      g.stage(l)
+      await g.committed()
+    }
+    expect(readFileSync(file, 'utf8')).toBe(`${[...lines, long, 'after', ...more].join('\n')}\n`)
   })
 
   it('fails the waiters of a group whose write fails, and tells the owner; the next group is written', async () => {
