@@ -9,6 +9,7 @@ import { type Document, isMap, isScalar, isSeq, LineCounter, parseDocument, type
 import { z } from 'zod'
 import { KINDS, PROTOCOLS } from '../devices/common/point.ts'
 import { AlarmRulesConfig } from './alarms/config.ts'
+import { BrokerConfig } from './broker/config.ts'
 import { SinkConfig } from './sinks/config.ts'
 import { SourceConfig } from './sources/index.ts'
 
@@ -19,31 +20,6 @@ export type LogLevel = z.infer<typeof LogLevel>
 
 const Host = z.string().min(1).default('127.0.0.1')
 const Port = z.number().int().min(0).max(65_535)
-
-export const EmbeddedBrokerConfig = z.strictObject({
-  type: z.literal('embedded'),
-  host: Host,
-  port: Port.default(1883),
-  /** MQTT over WebSocket on this port (optional). */
-  wsPort: Port.optional(),
-  /** Optional device credentials: username -> password. Empty means anonymous devices are allowed. */
-  users: z.record(z.string(), z.string()).default({}),
-})
-
-export const ExternalBrokerConfig = z.strictObject({
-  type: z.literal('external'),
-  url: z.string().regex(/^(mqtts?|wss?|tcp):\/\//, 'an mqtt://, mqtts://, ws:// or wss:// URL'),
-  /** Fixed client id: the persistent session (clean: false) is keyed by it. */
-  clientId: z.string().min(1).default('smartcity-gateway'),
-  username: z.string().optional(),
-  password: z.string().optional(),
-  keepaliveSec: z.number().int().min(5).max(3600).default(30),
-  /** How long start-up waits for the broker before going on without it (and reconnecting). */
-  connectWaitMs: z.number().int().min(0).max(600_000).default(5_000),
-})
-
-export const BrokerConfig = z.discriminatedUnion('type', [EmbeddedBrokerConfig, ExternalBrokerConfig])
-export type BrokerConfig = z.infer<typeof BrokerConfig>
 
 export const DeviceConfig = z.strictObject({
   id: z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'letters, digits, _ . : - (at most 64)'),

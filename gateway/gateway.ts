@@ -86,10 +86,13 @@ export function createGateway(config: GatewayConfig, opts: GatewayOptions = {}):
     fsync: config.spool.fsync,
     sinks: sinkCfgs.map((s) => s.id),
     log: log.child({ component: 'spool' }),
-    onOverflow: ({ file, lines, bytes }) => {
+    // The dead-letter log owns its directory: it takes the overflowing segment; here it is counted and noted.
+    onOverflow: (segment, lines, bytes) => {
+      const file = deadLetter.adoptSpoolSegment(segment)
       metrics.spoolOverflow.inc()
       metrics.pointsDeadLettered.labels('spool_overflow').inc(lines)
       void deadLetter.write({ source: 'spool', address: file, reason: 'spool_overflow', detail: `spool over its cap: ${lines} points (${bytes} bytes) moved to ${file}`, extra: { points: lines, file } })
+      return file
     },
   })
   const devices = createDeviceRegistry({ inventory: config.devices, defaultDistrict: config.gateway.district, offlineAfterSec: config.gateway.offlineAfterSec, statusIntervalSec: config.gateway.statusIntervalSec, metrics, now })

@@ -1,13 +1,17 @@
 /**
  * The dead-letter log: JSON lines in `<dataDir>/deadletter/deadletter.jsonl`, one per refused input or
  * point (time, source, topic or address, raw payload, reason), so an operator can see and replay it. Entries
- * are group-committed like the spool: `write` resolves once the entry is on disk, so a QoS 1 message that
- * was refused is acknowledged only when its dead letter is kept. The log rotates by size and the oldest
- * rotated files go when the directory exceeds its cap (logged and counted).
+ * are group-committed by the spool's writer (gateway/core/group-commit.ts): `write` resolves once the entry
+ * is on disk, so a QoS 1 message that was refused is acknowledged only when its dead letter is kept, and the
+ * staging is capped like the spool's (written at once when full), so a flood of refusals takes bounded
+ * memory. A group whose write fails is logged and its bytes counted as dropped. The log rotates by size;
+ * the directory also takes the spool's overflowing segments (`adoptSpoolSegment`); the oldest files go when
+ * the directory exceeds its cap (logged and counted).
  */
-import { closeSync, mkdirSync, openSync, readdirSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs'
-import { join } from 'node:path'
+import { closeSync, mkdirSync, openSync, readdirSync, renameSync, statSync, unlinkSync } from 'node:fs'
+import { basename, join } from 'node:path'
 import type { Logger } from 'pino'
+import { createGroupCommit, STAGE_BYTES } from './group-commit.ts'
 
 /** Raw payloads larger than this are kept truncated (with their full size noted). */
 export const MAX_RAW_KEPT = 64 * 1024
@@ -26,23 +30,41 @@ export interface DeadLetterEntry {
 export interface DeadLetterLog {
   open(): void
   write(e: DeadLetterEntry): Promise<void>
+  /**
+   * Take an overflowing spool segment (the spool's `onOverflow`): move it into this directory, keep the
+   * directory under its cap, and return its new path. Throws when the file cannot be moved.
+   */
+  adoptSpoolSegment(segmentFile: string): string
   readonly file: string
   close(): void
 }
 
-export function createDeadLetterLog(opts: { dir: string; maxBytes: number; log: Logger; onDropped?(bytes: number): void }): DeadLetterLog {
+export interface DeadLetterOptions {
+  dir: string
+  maxBytes: number
+  log: Logger
+  /** Bytes of dead letters lost: files deleted over the cap, or a group whose write failed. */
+  onDropped?(bytes: number): void
+  /** The staging cap (default: the spool's, STAGE_BYTES); a group is written at once when it is reached. */
+  maxStagedBytes?: number
+  fsync?: boolean
+}
+
+export function createDeadLetterLog(opts: DeadLetterOptions): DeadLetterLog {
   const file = join(opts.dir, 'deadletter.jsonl')
   const rotateAt = Math.max(64 * 1024, Math.floor(opts.maxBytes / 4))
   let fd = -1
   let size = 0
-  let staged: string[] = []
-  let pending: { promise: Promise<void>; resolve: () => void; reject: (e: unknown) => void } | undefined
 
   function rotate(): void {
     closeSync(fd)
     renameSync(file, join(opts.dir, `deadletter-${Date.now()}.jsonl`))
     fd = openSync(file, 'a')
     size = 0
+    enforceCap()
+  }
+
+  function enforceCap(): void {
     // Keep the directory (rotated logs and moved spool segments) under its cap, oldest first.
     const files = readdirSync(opts.dir)
       .filter((f) => f !== 'deadletter.jsonl')
@@ -58,26 +80,38 @@ export function createDeadLetterLog(opts: { dir: string; maxBytes: number; log: 
     }
   }
 
-  function flush(): void {
-    const p = pending
-    if (!p) return
-    pending = undefined
-    const data = Buffer.from(staged.join(''), 'utf8')
-    staged = []
-    try {
-      let off = 0
-      while (off < data.length) off += writeSync(fd, data, off, data.length - off)
-      size += data.length
-      if (size >= rotateAt) rotate()
-      p.resolve()
-    } catch (err) {
-      opts.log.error({ err }, 'dead-letter write failed')
-      p.reject(err)
-    }
-  }
+  const group = createGroupCommit({
+    fsync: opts.fsync ?? false,
+    maxStagedBytes: opts.maxStagedBytes ?? STAGE_BYTES,
+    target: () => {
+      if (fd < 0) throw new Error('dead-letter log is not open')
+      return fd
+    },
+    written(bytes) {
+      size += bytes
+      if (size < rotateAt) return
+      // The group is on disk: a failed rotation is logged, it does not fail the group's waiters.
+      try {
+        rotate()
+      } catch (err) {
+        opts.log.error({ err }, 'could not rotate the dead-letter log')
+      }
+    },
+    failed(err, bytes, lines) {
+      opts.log.error({ err, entries: lines, bytes }, 'dead-letter write failed: entries lost')
+      opts.onDropped?.(bytes)
+    },
+  })
 
   return {
     file,
+    adoptSpoolSegment(segmentFile) {
+      mkdirSync(opts.dir, { recursive: true })
+      const target = join(opts.dir, `spool-overflow-${Date.now()}-${basename(segmentFile)}`)
+      renameSync(segmentFile, target)
+      enforceCap()
+      return target
+    },
     open() {
       mkdirSync(opts.dir, { recursive: true })
       fd = openSync(file, 'a')
@@ -102,22 +136,11 @@ export function createDeadLetterLog(opts: { dir: string; maxBytes: number; log: 
         }
       }
       if (e.extra) Object.assign(rec, e.extra)
-      staged.push(`${JSON.stringify(rec)}\n`)
-      if (!pending) {
-        let resolve!: () => void
-        let reject!: (e: unknown) => void
-        const promise = new Promise<void>((res, rej) => {
-          resolve = res
-          reject = rej
-        })
-        promise.catch(() => undefined)
-        pending = { promise, resolve, reject }
-        setImmediate(flush)
-      }
-      return pending.promise
+      group.stage(JSON.stringify(rec))
+      return group.committed()
     },
     close() {
-      flush()
+      group.commitNow()
       if (fd >= 0) closeSync(fd)
       fd = -1
     },

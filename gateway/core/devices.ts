@@ -17,6 +17,13 @@ interface Entry extends DeviceState {
 }
 
 export interface Registry extends DeviceRegistry {
+  /**
+   * Presence as a source sees it, deduplicated here so that no source keeps its own "last online" flag:
+   * setting the state a device already has writes no status point and touches no metric (an offline
+   * device only takes the newer reason, so a device that never answered still says why). Returns whether
+   * the presence changed. A device the registry does not know yet is left alone.
+   */
+  setOnline(id: string, online: boolean, reason?: string): boolean
   /** The device for an accepted frame, created when it is not in the inventory. */
   resolve(id: string, kind: KindName, protocol: Protocol, district: string | undefined, site: string | undefined): Entry
   /** Count an accepted frame. */
@@ -71,17 +78,18 @@ export function createDeviceRegistry(opts: {
     devices.set(d.id, make(info, d.offlineAfterSec ?? opts.offlineAfterSec))
   }
 
-  const setOnline = (id: string, online: boolean, reason?: string) => {
+  const setOnline = (id: string, online: boolean, reason?: string): boolean => {
     const e = devices.get(id)
     if (!e || e.online === online) {
       if (e && !online && reason) e.offlineReason = reason
-      return
+      return false
     }
     e.online = online
     if (online) delete e.offlineReason
     else if (reason) e.offlineReason = reason
     opts.metrics.deviceOnline.labels(e.id, e.kind).set(online ? 1 : 0)
     statusQueue.push(statusPoint(e, opts.now()))
+    return true
   }
 
   return {

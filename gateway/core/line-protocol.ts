@@ -77,10 +77,3 @@ export function formatTags(tags: Readonly<Record<string, string>>): string {
   }
   return out
 }
-
-/** One whole line (measurement + tags + fields + ms time), or undefined when it has no writable field. */
-export function formatLine(measurement: string, tags: Readonly<Record<string, string>>, fields: Readonly<Record<string, FieldValue>>, timeMs: number): string | undefined {
-  const f = formatFields(measurement, fields)
-  if (!f) return undefined
-  return `${escapeMeasurement(measurement)}${formatTags(tags)} ${f} ${Math.round(timeMs)}`
-}

@@ -2,22 +2,23 @@
  * The spool owns durability (docs/style.md section 5). Accepted points, as line-protocol lines, are appended to
  * segment files on disk before they count as accepted; each sink drains them in order from its own cursor.
  *
- * - Group commit: `append` stages lines in memory, encoded at once into one staging buffer (outside the
- *   JavaScript heap, so a burst of staged lines is not copied around by the young-generation collector);
- *   the staged group is written with one `writeSync` on the next turn of the event loop, when the buffer is
- *   full, or at once by `commitNow`, and the promise of every line in the group
- *   resolves after that write. A write that returned is in the kernel: it survives `kill -9`. With
- *   `fsync: true` the group is also fdatasync'ed, which survives power loss at a cost in throughput.
+ * - Group commit (gateway/core/group-commit.ts): `stage` puts lines in one staging buffer, written with one
+ *   `writeSync` on the next turn of the event loop, when the buffer is full, or at once by `commitNow`;
+ *   `committed()`, the promise of the group, resolves after that write. A write that returned is in the
+ *   kernel: it survives `kill -9`. With `fsync: true` the group is also fdatasync'ed, which survives power
+ *   loss at a cost in throughput.
  * - Recovery: a torn last line (the process died inside a write) is cut at the last newline on open.
  * - Cursors: `cursor-<sink>.json` holds the position a sink has acknowledged up to, written by rename, so a
  *   restart resumes where each sink stopped. A batch that was written but not yet acknowledged is sent
  *   again after a crash; InfluxDB keeps one point per series and timestamp, so that cannot double a point.
- * - Cap: when the segments exceed `maxBytes`, the oldest segment moves to the dead-letter directory, is
- *   counted and logged: never dropped silently.
+ * - Cap: when the segments exceed `maxBytes`, the oldest segment is handed to `onOverflow`, whose owner (the
+ *   dead-letter log, wired in gateway.ts) moves it into its own directory and counts it; the spool logs it.
+ *   Never dropped silently, and the spool never writes outside its own directory.
  */
-import { closeSync, fdatasyncSync, openSync, readdirSync, readFileSync, readSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync, ftruncateSync, mkdirSync } from 'node:fs'
+import { closeSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Logger } from 'pino'
+import { createGroupCommit } from './group-commit.ts'
 
 export interface SpoolOptions {
   dir: string
@@ -27,8 +28,13 @@ export interface SpoolOptions {
   /** The sinks that drain the spool; segments are deleted once all of them have passed. */
   sinks: readonly string[]
   log: Logger
-  /** Called when a segment is moved out because the spool is full. */
-  onOverflow?(info: { file: string; lines: number; bytes: number }): void
+  /**
+   * The spool is full: `segmentFile`, its oldest segment (`lines` of them not yet sent by some sink, `bytes`
+   * long), is no longer the spool's. The owner must take the file out of the spool's directory before
+   * returning, and returns where it went (for the log line); throwing leaves the file where it is. Without
+   * an owner the segment is deleted, and logged as an error.
+   */
+  onOverflow?(segmentFile: string, lines: number, bytes: number): string
 }
 
 export interface Position {
@@ -79,8 +85,6 @@ interface Waiter {
 const SEG_RE = /^(\d{12})\.lp$/
 const segName = (id: number) => `${String(id).padStart(12, '0')}.lp`
 const NL = 0x0a
-// A group is written once it reaches this size, whatever the turn of the event loop.
-const STAGE_BYTES = 1 << 20
 
 function countLines(path: string, from = 0, to = Number.POSITIVE_INFINITY): number {
   const fd = openSync(path, 'r')
@@ -104,9 +108,7 @@ function countLines(path: string, from = 0, to = Number.POSITIVE_INFINITY): numb
 
 export interface Spool {
   open(): void
-  /** Stage one line (no newline); resolves when it is on disk. */
-  append(line: string): Promise<void>
-  /** Stage lines without waiting (QoS 0, internal points); `committed()` gives the promise of the group. */
+  /** Stage one line (no newline) without waiting; `committed()` gives the promise of its group. */
   stage(line: string): void
   committed(): Promise<void>
   /** Write the staged group now. */
@@ -135,14 +137,6 @@ export function createSpool(opts: SpoolOptions): Spool {
   const waiters = new Map<string, Waiter[]>()
   let fd = -1
   let active: Segment | undefined
-  // The staged group, UTF-8 encoded, newline-terminated: `stagedBytes` of `stageBuf`, `stagedLines` lines.
-  let stageBuf = Buffer.allocUnsafe(STAGE_BYTES)
-  let stagedBytes = 0
-  let stagedLines = 0
-  let groupPromise: Promise<void> | undefined
-  let groupResolve: (() => void) | undefined
-  let groupReject: ((e: unknown) => void) | undefined
-  let scheduled = false
   let totalBytes = 0
   let closed = false
 
@@ -212,75 +206,50 @@ export function createSpool(opts: SpoolOptions): Spool {
         }
       }
       if (opts.sinks.length === 0) unsent = s.lines
-      const dlqDir = join(dir, '..', 'deadletter')
-      mkdirSync(dlqDir, { recursive: true })
-      const target = join(dlqDir, `spool-overflow-${Date.now()}-${segName(s.id)}`)
+      if (!opts.onOverflow) {
+        try {
+          unlinkSync(s.path)
+        } catch (err) {
+          log.error({ err, file: s.path }, 'could not delete an overflowing spool segment')
+          continue
+        }
+        log.error({ file: s.path, lines: unsent, bytes: s.size, maxBytes: opts.maxBytes }, 'spool full and no dead-letter log: oldest segment deleted')
+        continue
+      }
+      let target: string
       try {
-        renameSync(s.path, target)
+        target = opts.onOverflow(s.path, unsent, s.size)
       } catch (err) {
         log.error({ err, file: s.path }, 'could not move an overflowing spool segment')
         continue
       }
       log.warn({ file: target, lines: unsent, bytes: s.size, maxBytes: opts.maxBytes }, 'spool full: oldest segment moved to the dead-letter directory')
-      opts.onOverflow?.({ file: target, lines: unsent, bytes: s.size })
     }
   }
 
-  function flush(): void {
-    scheduled = false
-    if (stagedLines === 0) return
-    const resolve = groupResolve!
-    const reject = groupReject!
-    const size = stagedBytes
-    const lines = stagedLines
-    stagedBytes = 0
-    stagedLines = 0
-    groupPromise = undefined
-    groupResolve = undefined
-    groupReject = undefined
-    try {
+  const group = createGroupCommit({
+    fsync: opts.fsync,
+    target(size) {
       if (!active || (active.size > 0 && active.size + size > opts.segmentBytes)) openSegment((active?.id ?? 0) + 1)
-      // A short write to a regular file (disk full) is finished, or the group fails.
-      let off = 0
-      while (off < size) off += writeSync(fd, stageBuf, off, size - off)
-      if (opts.fsync) fdatasyncSync(fd)
+      return fd
+    },
+    written(size, lines) {
       const seg = active!
       seg.size += size
       seg.lines += lines
       totalBytes += size
       for (const s of opts.sinks) pendingLines.set(s, (pendingLines.get(s) ?? 0) + lines)
       if (totalBytes > opts.maxBytes) enforceCap()
-      resolve()
       notify()
-    } catch (err) {
+    },
+    failed(err) {
       log.error({ err }, 'spool write failed')
-      reject(err)
-    }
-  }
+    },
+  })
 
   function stage(line: string): void {
     if (closed) throw new Error('spool is closed')
-    // UTF-8 takes at most 3 bytes per UTF-16 unit; the group is written first if the line might not fit.
-    const room = line.length * 3 + 1
-    if (stagedBytes + room > stageBuf.length) {
-      flush()
-      if (room > stageBuf.length) stageBuf = Buffer.allocUnsafe(room)
-    }
-    stagedBytes += stageBuf.write(line, stagedBytes)
-    stageBuf[stagedBytes++] = NL
-    stagedLines++
-    if (!groupPromise) {
-      groupPromise = new Promise<void>((res, rej) => {
-        groupResolve = res
-        groupReject = rej
-      })
-      // Nobody may be waiting on this group (QoS 0); a write error is logged in flush().
-      groupPromise.catch(() => undefined)
-    }
-    if (!scheduled) {
-      scheduled = true
-      setImmediate(flush)
-    }
+    group.stage(line)
   }
 
   return {
@@ -341,15 +310,9 @@ export function createSpool(opts: SpoolOptions): Spool {
       dropFullyAcked()
     },
 
-    append(line) {
-      stage(line)
-      return groupPromise!
-    },
     stage,
-    committed() {
-      return groupPromise ?? Promise.resolve()
-    },
-    commitNow: flush,
+    committed: group.committed,
+    commitNow: group.commitNow,
 
     read(sink, maxLines, maxBytes = 16 << 20, from, into) {
       const pos = from ?? cursors.get(sink)
@@ -454,7 +417,7 @@ export function createSpool(opts: SpoolOptions): Spool {
     },
 
     close() {
-      flush()
+      group.commitNow()
       closed = true
       if (fd >= 0) closeSync(fd)
       fd = -1

@@ -2,6 +2,7 @@ import { appendFileSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import pino from 'pino'
 import { afterEach, describe, expect, it } from 'vitest'
+import { createDeadLetterLog } from '../../gateway/core/deadletter.ts'
 import { createSpool, type Spool, type SpoolOptions, splitLines } from '../../gateway/core/spool.ts'
 import { tempDir } from '../helpers/env.ts'
 
@@ -37,7 +38,8 @@ describe('spool', () => {
   it('resolves append only once the line is in the file, and drains in order', async () => {
     const d = dir()
     const s = open(d)
-    const p = s.append('m v=1 1')
+    s.stage('m v=1 1')
+    const p = s.committed()
     expect(readdirSync(d).filter((f) => f.endsWith('.lp'))).toHaveLength(0)
     await p
     const seg = readdirSync(d).find((f) => f.endsWith('.lp'))!
@@ -67,13 +69,15 @@ describe('spool', () => {
   it('cuts a torn last line left by a crash inside a write', async () => {
     const d = dir()
     let s = open(d)
-    await s.append('m v=1 1')
+    s.stage('m v=1 1')
+    await s.committed()
     s.close()
     const seg = readdirSync(d).find((f) => f.endsWith('.lp'))!
     appendFileSync(join(d, seg), 'm v=2 ')
     s = open(d)
     expect(drainAll(s)).toEqual(['m v=1 1'])
-    await s.append('m v=3 3')
+    s.stage('m v=3 3')
+    await s.committed()
     expect(drainAll(s)).toEqual(['m v=3 3'])
     s.close()
   })
@@ -81,7 +85,10 @@ describe('spool', () => {
   it('deletes segments once every sink has passed them, keeps them for a slower sink', async () => {
     const d = dir()
     const s = open(d, { segmentBytes: 100, sinks: ['fast', 'slow'] })
-    for (let i = 0; i < 100; i++) await s.append(`m v=${i} ${i}`)
+    for (let i = 0; i < 100; i++) {
+      s.stage(`m v=${i} ${i}`)
+      await s.committed()
+    }
     const before = readdirSync(d).filter((f) => f.endsWith('.lp')).length
     expect(before).toBeGreaterThan(5)
     drainAll(s, 'fast')
@@ -95,7 +102,14 @@ describe('spool', () => {
     const root = dir()
     const d = join(root, 'spool')
     const overflows: { file: string; lines: number }[] = []
-    const s = open(d, { segmentBytes: 1000, maxBytes: 64 * 1024, onOverflow: (o) => overflows.push(o) })
+    // The dead-letter log owns its directory: the spool hands it the segment (as gateway.ts wires it).
+    const dlq = createDeadLetterLog({ dir: join(root, 'deadletter'), maxBytes: 1 << 30, log })
+    const onOverflow = (segment: string, lines: number) => {
+      const file = dlq.adoptSpoolSegment(segment)
+      overflows.push({ file, lines })
+      return file
+    }
+    const s = open(d, { segmentBytes: 1000, maxBytes: 64 * 1024, onOverflow })
     for (let i = 0; i < 5000; i++) {
       s.stage(`water_quality,device=wq-${i % 10} ph=7.${i % 10} ${i}`)
       if (i % 50 === 49) await s.committed()

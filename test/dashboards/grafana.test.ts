@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type FieldType, MEASUREMENTS, type MeasurementSpec } from '../../devices/common/measurements.ts'
 import { DASHBOARDS, query, render } from '../../dashboards/grafana/generate.ts'
-import { formatLine } from '../../gateway/core/line-protocol.ts'
+import { escapeMeasurement, formatFields, formatTags } from '../../gateway/core/line-protocol.ts'
 import { have, tempDir } from '../helpers/env.ts'
 import { type InfluxServer, startInflux } from '../helpers/influx.ts'
 
@@ -28,7 +28,7 @@ describe.skipIf(!have('influxd'))('Grafana dashboard queries on InfluxDB 1.x', (
       const tags: Record<string, string> = { device: 'dev-1', district: 'd1', kind: 'water_quality', protocol: 'mqtt' }
       for (const t of spec.tags) tags[t] = `${t}-1`
       const fields = Object.fromEntries(Object.entries(spec.fields).map(([f, t]) => [f, sample[t]]))
-      return formatLine(m, tags, fields, now - 60_000)!
+      return `${escapeMeasurement(m)}${formatTags(tags)} ${formatFields(m, fields)} ${now - 60_000}`
     })
     const r = await fetch(`${influx.url}/write?db=smartcity&precision=ms`, { method: 'POST', body: lines.join('\n') })
     expect(r.status).toBe(204)

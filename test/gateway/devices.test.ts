@@ -41,4 +41,30 @@ describe('device registry', () => {
     expect(reg.list()[0]).toMatchObject({ online: false, offlineReason: 'silent' })
     expect(pts.some((p) => p.measurement === 'device_status' && p.fields['online'] === false)).toBe(true)
   })
+
+  it('deduplicates setOnline: the state a device already has writes no status point and no metric', async () => {
+    const metrics = createMetrics()
+    const reg = createDeviceRegistry({ inventory: [{ id: 'm1', kind: 'energy_meter', options: {} }], defaultDistrict: 'd1', offlineAfterSec: 300, statusIntervalSec: 3600, metrics, now: () => 1_000 })
+    const series = async () => (await metrics.deviceOnline.get()).values.filter((v) => v.labels['device'] === 'm1').map((v) => v.value)
+    // A configured device starts offline: saying so again changes nothing but the reason it shows.
+    expect(reg.setOnline('m1', false, 'timeout')).toBe(false)
+    expect(reg.drainStatusPoints()).toHaveLength(0)
+    expect(await series()).toEqual([])
+    expect(reg.list()[0]).toMatchObject({ online: false, offlineReason: 'timeout' })
+    // The change is written once, however often a source reports it.
+    expect(reg.setOnline('m1', true)).toBe(true)
+    expect(reg.setOnline('m1', true)).toBe(false)
+    expect(reg.setOnline('m1', true)).toBe(false)
+    const on = reg.drainStatusPoints()
+    expect(on.map((p) => p.fields['online'])).toEqual([true])
+    expect(await series()).toEqual([1])
+    expect(reg.setOnline('m1', false, 'port_closed')).toBe(true)
+    expect(reg.setOnline('m1', false, 'port_closed')).toBe(false)
+    expect(reg.drainStatusPoints().map((p) => p.fields['online'])).toEqual([false])
+    expect(await series()).toEqual([0])
+    expect(reg.list()[0]).toMatchObject({ online: false, offlineReason: 'port_closed' })
+    // A device the registry does not know is left alone.
+    expect(reg.setOnline('nobody', true)).toBe(false)
+    expect(reg.drainStatusPoints()).toHaveLength(0)
+  })
 })

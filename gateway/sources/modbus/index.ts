@@ -5,7 +5,7 @@
  */
 import { connect } from 'node:net'
 import type { Duplex } from 'node:stream'
-import { encodeValue, registerCount } from '../../../devices/common/modbus/registers.ts'
+import { encodeValue, type Order, registerCount } from '../../../devices/common/modbus/registers.ts'
 import { extractValues, planProfile, toRaw } from '../../../devices/common/modbus/planner.ts'
 import type { ProfilePoint } from '../../../devices/common/modbus/profile.ts'
 import type { Request } from '../../../devices/common/modbus/pdu.ts'
@@ -242,7 +242,7 @@ function findPoint(points: readonly ProfilePoint[], req: WriteRequest): ProfileP
 }
 
 /** Build the write request of a point: FC 5/6 for one coil/register, FC 15/16 for `multiple` or wider values. */
-export function buildWrite(p: ProfilePoint, value: number | boolean, defaultOrder: ModbusProfileOrder): { ok: true; req: Request } | { ok: false; code: string; message: string } {
+export function buildWrite(p: ProfilePoint, value: number | boolean, defaultOrder: Order): { ok: true; req: Request } | { ok: false; code: string; message: string } {
   if (!p.writable) return { ok: false, code: 'not_writable', message: `${p.name} is read-only in the profile` }
   if (p.function === 'coil') {
     if (typeof value !== 'boolean' && value !== 0 && value !== 1) return { ok: false, code: 'wrong_type', message: `${p.name} is a coil: write true or false` }
@@ -259,8 +259,6 @@ export function buildWrite(p: ProfilePoint, value: number | boolean, defaultOrde
   const single = registerCount(p.type, p.length) === 1 && p.writeFunction !== 'multiple'
   return { ok: true, req: single ? { fc: 6, address: p.address, value: enc.registers[0]! } : { fc: 16, address: p.address, values: enc.registers } }
 }
-type ModbusProfileOrder = 'ABCD' | 'CDAB' | 'BADC' | 'DCBA'
-
 async function writePoint(o: Owned | undefined, req: WriteRequest): Promise<WriteOutcome> {
   if (!o) return { ok: false, code: 'unknown_device', message: 'this source does not poll that device' }
   const p = findPoint(o.dev.profile.points, req)

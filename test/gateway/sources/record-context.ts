@@ -1,7 +1,7 @@
 import pino from 'pino'
 import type { DeviceInfo, DeviceState, IngestBatch, RejectInput, SourceContext } from '../../../gateway/core/types.ts'
 
-/** A SourceContext that records what a source ingests, rejects and reports (until the runtime is merged). */
+/** A SourceContext that records what a source ingests, rejects and reports, for testing a source alone. */
 export interface RecordingContext extends SourceContext {
   batches: IngestBatch[]
   rejects: RejectInput[]
