@@ -7,6 +7,7 @@ import { xorString } from '../common/checksum.ts'
 import type { Point } from '../common/point.ts'
 import { type DecodeResult, type FrameEvent, type Framer, fail, ok } from '../common/result.ts'
 import { type GnssSystem, PositionReading } from './schema.ts'
+import type { Reason } from '../common/reasons.ts'
 
 /** Constellation of a satellite or talker. QZSS and SBAS never make a `position` tag of their own. */
 export type Constellation = 'GPS' | 'GLONASS' | 'GALILEO' | 'BDS' | 'QZSS' | 'SBAS' | 'GNSS'
@@ -180,7 +181,7 @@ export function createNmeaFramer(maxChars = MAX_SENTENCE_CHARS): Framer<string> 
 
 class FieldError extends Error {
   constructor(
-    readonly reason: string,
+    readonly reason: Reason,
     detail: string,
   ) {
     super(detail)

@@ -5,6 +5,7 @@
  */
 import type { Logger } from 'pino'
 import type { KindName, Point, Protocol } from '../../devices/common/point.ts'
+import type { Reason } from '../../devices/common/reasons.ts'
 
 export type { Logger }
 
@@ -36,8 +37,8 @@ export interface RejectInput {
   address: string
   /** Raw payload: text as is, bytes are kept as hex. */
   raw: string | Uint8Array
-  /** Stable snake_case reason code (a metric label). */
-  reason: string
+  /** Catalogued snake_case reason code (devices/common/reasons.ts; a metric label). */
+  reason: Reason
   detail?: string
   device?: string
 }

@@ -28,6 +28,7 @@ import type { ComponentHealth, Logger, Source, SourceContext } from '../core/typ
 import { createSerialLink, type SerialLink, type SerialLinkOptions } from '../transports/serial.ts'
 import { DEFAULT_DIS, type Dlt645SourceConfig } from './dlt645-config.ts'
 import { createSleeper } from '../core/sleeper.ts'
+import type { Reason } from '../../devices/common/reasons.ts'
 
 interface MeterState {
   address: string
@@ -76,7 +77,7 @@ export function createDlt645Source(cfg: Dlt645SourceConfig, opts: SerialLinkOpti
     chain = chain.then(f).catch((err: unknown) => log?.error({ err }, 'ingest failed'))
   }
 
-  const reject = (raw: Uint8Array | string, reason: string, detail?: string, device?: string) => {
+  const reject = (raw: Uint8Array | string, reason: Reason, detail?: string, device?: string) => {
     stats.rejected++
     const c = ctx!
     enqueue(() => c.reject({ source: cfg.id, address: cfg.serial.path, raw, reason, ...(detail ? { detail } : {}), ...(device ? { device } : {}) }))

@@ -7,10 +7,10 @@
  * fast path (devices/common/flat-json.ts) tried first for telemetry: same result, a fraction of the cost.
  */
 import { isUtf8 } from 'node:buffer'
-import type { z } from 'zod'
 import type { DeviceKind, NormalizeContext } from '../../devices/common/kind.ts'
 import type { Point } from '../../devices/common/point.ts'
 import { deviceKind } from '../../devices/index.ts'
+import { type Reason, zodReason } from '../../devices/common/reasons.ts'
 import type { Broker } from '../broker/index.ts'
 import type { RejectInput, Source, SourceContext } from '../core/types.ts'
 import type { MqttSourceConfig } from './mqtt-config.ts'
@@ -19,33 +19,8 @@ export interface MqttSourceDeps {
   broker: Broker
 }
 
-/** The reason code for a failed zod validation: the first issue decides. */
-export function validationReason(error: z.ZodError): { reason: string; detail: string } {
-  const issue = error.issues[0]
-  const detail = error.issues
-    .slice(0, 5)
-    .map((i) => `${i.path.length ? i.path.join('.') : '(reading)'}: ${i.message}${i.code === 'unrecognized_keys' ? ` (${(i as { keys: string[] }).keys.join(', ')})` : ''}`)
-    .join('; ')
-  if (!issue) return { reason: 'invalid', detail }
-  if (issue.path[0] === 'ts') return { reason: 'bad_timestamp', detail }
-  switch (issue.code) {
-    case 'unrecognized_keys':
-      return { reason: 'unknown_field', detail }
-    case 'invalid_type':
-      return { reason: 'wrong_type', detail }
-    case 'too_small':
-    case 'too_big':
-      return { reason: 'out_of_range', detail }
-    case 'invalid_value':
-      return { reason: 'invalid_value', detail }
-    case 'custom': {
-      const r = (issue as { params?: { reason?: unknown } }).params?.reason
-      return { reason: typeof r === 'string' ? r : 'invalid', detail }
-    }
-    default:
-      return { reason: 'invalid', detail }
-  }
-}
+/** @deprecated moved: devices/common/reasons.ts `zodReason`. */
+export const validationReason = zodReason
 
 const SEGMENT_RE = /^[A-Za-z0-9_.:-]{1,64}$/
 
@@ -83,7 +58,7 @@ export function createMqttSource(cfg: MqttSourceConfig, deps: MqttSourceDeps): S
   let ctx: SourceContext | undefined
   let handled = 0
 
-  function reject(c: SourceContext, topic: string, payload: Buffer | string, reason: string, detail?: string, device?: string): Promise<void> {
+  function reject(c: SourceContext, topic: string, payload: Buffer | string, reason: Reason, detail?: string, device?: string): Promise<void> {
     const input: RejectInput = { source: cfg.id, address: topic, raw: typeof payload === 'string' ? payload : rawOf(payload), reason }
     if (detail !== undefined) input.detail = detail
     if (device !== undefined) input.device = device
