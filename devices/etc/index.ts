@@ -1,4 +1,4 @@
-import { type DecodeLineResult, defineDeviceKind, type LineDecoder, type NormalizeContext } from '../common/kind.ts'
+import { type DecodeLineResult, defineDeviceKind, type LineDecoder, type NormalizeContext, readingType } from '../common/kind.ts'
 import type { FieldValue, Point } from '../common/point.ts'
 import { timestampMs } from '../common/time.ts'
 import { parseHex } from '../common/hex.ts'
@@ -70,10 +70,11 @@ export const etc = defineDeviceKind({
   kind: 'etc',
   folder: 'etc',
   measurement: 'etc_transaction',
-  schema: EtcTransactionReading,
-  toPoints: (r, ctx) => {
-    const { ts, lane, result, ...rest } = r
-    return [{ measurement: 'etc_transaction', tags: { lane, result }, fields: rest as Record<string, FieldValue>, time: timestampMs(ts, ctx.receivedAt) }]
+  readings: {
+    telemetry: readingType(EtcTransactionReading, (r, ctx) => {
+      const { ts, lane, result, ...rest } = r
+      return [{ measurement: 'etc_transaction', tags: { lane, result }, fields: rest as Record<string, FieldValue>, time: timestampMs(ts, ctx.receivedAt) }]
+    }),
   },
   decoders: [etcRsuLineDecoder()],
 })

@@ -1,5 +1,5 @@
 import { parseHex } from '../common/hex.ts'
-import { defineDeviceKind, type LineDecoder } from '../common/kind.ts'
+import { defineDeviceKind, type LineDecoder, readingType } from '../common/kind.ts'
 import type { FieldValue } from '../common/point.ts'
 import { timestampMs } from '../common/time.ts'
 import { decodeJt808, jt808Points } from './jt808.ts'
@@ -52,10 +52,11 @@ export const position = defineDeviceKind({
   kind: 'position',
   folder: 'position',
   measurement: 'position',
-  schema: PositionReading,
-  toPoints: (r, ctx) => {
-    const { ts, system, ...rest } = r
-    return [{ measurement: 'position', tags: { system: system ?? 'GNSS' }, fields: rest as Record<string, FieldValue>, time: timestampMs(ts, ctx.receivedAt) }]
+  readings: {
+    telemetry: readingType(PositionReading, (r, ctx) => {
+      const { ts, system, ...rest } = r
+      return [{ measurement: 'position', tags: { system: system ?? 'GNSS' }, fields: rest as Record<string, FieldValue>, time: timestampMs(ts, ctx.receivedAt) }]
+    }),
   },
   decoders: [nmeaDecoder, jt808LineDecoder],
 })

@@ -1,4 +1,4 @@
-import { defineDeviceKind, type LineDecoder, type NormalizeContext } from '../common/kind.ts'
+import { defineDeviceKind, type LineDecoder, type NormalizeContext, readingType } from '../common/kind.ts'
 import type { FieldValue, Point } from '../common/point.ts'
 import { compileFlatReading } from '../common/flat-json.ts'
 import { timestampMs } from '../common/time.ts'
@@ -56,8 +56,9 @@ export const waterQuality = defineDeviceKind({
   kind: 'water_quality',
   folder: 'water-quality',
   measurement: 'water_quality',
-  schema: WaterQualityReading,
-  toPoints: (r, ctx) => [waterQualityPoint(r, ctx)],
+  readings: {
+    telemetry: readingType(WaterQualityReading, (r, ctx) => [waterQualityPoint(r, ctx)]),
+  },
   fastTelemetry: fastWaterQualityPoint,
   decoders: [hj212LineDecoder],
 })

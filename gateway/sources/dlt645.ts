@@ -72,8 +72,8 @@ export function createDlt645Source(cfg: Dlt645SourceConfig, opts: SerialLinkOpti
   let loop: Promise<void> | undefined
   const sleeper = createSleeper()
   let pending: { match: (m: Dlt645Message) => boolean; resolve: (o: Outcome) => void } | undefined
-  let chain: Promise<void> = Promise.resolve()
-  const enqueue = (f: () => Promise<void>) => {
+  let chain: Promise<unknown> = Promise.resolve()
+  const enqueue = (f: () => Promise<unknown>) => {
     chain = chain.then(f).catch((err: unknown) => log?.error({ err }, 'ingest failed'))
   }
 

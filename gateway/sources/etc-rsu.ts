@@ -432,9 +432,9 @@ export function createEtcRsuSource(input: z.input<typeof EtcRsuSourceConfig>, op
   let lastFrameAt = 0
   let online = false
   let transactions = 0
-  const pending = new Set<Promise<void>>()
+  const pending = new Set<Promise<unknown>>()
 
-  const track = (p: Promise<void>) => {
+  const track = (p: Promise<unknown>) => {
     pending.add(p)
     p.catch((err: unknown) => ctx?.log.error({ err }, 'ingest failed')).finally(() => pending.delete(p))
   }

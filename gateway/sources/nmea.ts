@@ -29,8 +29,8 @@ export function createNmeaSource(cfg: NmeaSourceConfig, opts: SerialLinkOptions 
   let log: Logger | undefined
   let idle: NodeJS.Timeout | undefined
   // ingest and reject calls are chained so points reach the spool in order; stop() waits for the chain
-  let chain: Promise<void> = Promise.resolve()
-  const enqueue = (f: () => Promise<void>) => {
+  let chain: Promise<unknown> = Promise.resolve()
+  const enqueue = (f: () => Promise<unknown>) => {
     chain = chain.then(f).catch((err: unknown) => log?.error({ err }, 'ingest failed'))
   }
 

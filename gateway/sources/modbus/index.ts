@@ -96,7 +96,7 @@ export function createModbusSource(cfg: ModbusSourceConfig, opts: { recordLatene
     if (Object.keys(fields).length === 0) return
     const kind = deviceKind(d.profile.kind)
     if (!kind) return
-    const parsed = kind.schema.safeParse(fields)
+    const parsed = kind.readings.telemetry.schema.safeParse(fields)
     if (!parsed.success) {
       const detail = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')
       void c.reject({ source: cfg.id, address: link.address, device: d.device, raw: JSON.stringify(fields), reason: 'out_of_range', detail })
@@ -104,7 +104,7 @@ export function createModbusSource(cfg: ModbusSourceConfig, opts: { recordLatene
     }
     // water_quality: the kind's toPoints is waterQualityPoint, which derives gb3838_class.
     const info = c.devices.get(d.device)
-    const points = kind.toPoints(parsed.data, { receivedAt: c.now(), ...(info ? { options: info.options } : {}) })
+    const points = kind.readings.telemetry.toPoints(parsed.data, { receivedAt: c.now(), ...(info ? { options: info.options } : {}) })
     c.ingest({ source: cfg.id, device: d.device, kind: d.profile.kind, protocol, points, frames: o.answers.filter(Boolean).length }).catch((err: unknown) => {
       c.log.error({ err, device: d.device }, 'ingest failed')
     })
