@@ -5,6 +5,7 @@ import type { FieldValue, Point } from '../common/point.ts'
 import { timestampMs } from '../common/time.ts'
 import { decodeDataValue, decodeMessage, diToString, errorReason, errorWordNames } from './dlt645.ts'
 import { EnergyMeterReading } from './schema.ts'
+import { zodReason } from '../common/reasons.ts'
 
 /** An energy meter's reading (JSON over MQTT, Modbus, DL/T 645) as one `energy_meter` point. */
 export const energyTelemetry = readingType(EnergyMeterReading, (r, ctx) => {
@@ -44,7 +45,10 @@ const dlt645Decoder: LineDecoder = {
       }
       if (Object.keys(v.value.fields).length > 0) {
         const reading = EnergyMeterReading.safeParse(v.value.fields)
-        if (!reading.success) return { ok: false, error: `out_of_range: ${reading.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}` }
+        if (!reading.success) {
+          const v = zodReason(reading.error)
+          return { ok: false, error: `${v.reason}: ${v.detail}` }
+        }
         points.push(...energyTelemetry.toPoints(reading.data, ctx))
       }
     } else if (m.kind === 'error_reply') {

@@ -28,7 +28,7 @@ import type { ComponentHealth, Logger, Source, SourceContext } from '../core/typ
 import { createSerialLink, type SerialLink, type SerialLinkOptions } from '../transports/serial.ts'
 import { DEFAULT_DIS, type Dlt645SourceConfig } from './dlt645-config.ts'
 import { createSleeper } from '../core/sleeper.ts'
-import type { Reason } from '../../devices/common/reasons.ts'
+import { type Reason, zodReason } from '../../devices/common/reasons.ts'
 
 interface MeterState {
   address: string
@@ -170,7 +170,8 @@ export function createDlt645Source(cfg: Dlt645SourceConfig, opts: SerialLinkOpti
     if (Object.keys(fields).length > 0) {
       const reading = EnergyMeterReading.safeParse(fields)
       if (!reading.success) {
-        reject(JSON.stringify(fields), 'out_of_range', reading.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '), m.device)
+        const v = zodReason(reading.error)
+        reject(JSON.stringify(fields), v.reason, v.detail, m.device)
       } else {
         stats.points++
         const point = { measurement: 'energy_meter', tags: {}, fields: reading.data as Record<string, number>, time: c.now() }

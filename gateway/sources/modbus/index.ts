@@ -19,6 +19,7 @@ import { createLink, type Link } from './link.ts'
 import { GatewayError } from '../../core/errors.ts'
 import { loadProfile } from './profiles.ts'
 import { openSerial } from '../../transports/serial.ts'
+import { zodReason } from '../../../devices/common/reasons.ts'
 
 export { ModbusRtuOverTcpSourceConfig, ModbusRtuSourceConfig, ModbusTcpSourceConfig } from './config.ts'
 
@@ -98,8 +99,8 @@ export function createModbusSource(cfg: ModbusSourceConfig, opts: { recordLatene
     if (!kind) return
     const parsed = kind.readings.telemetry.schema.safeParse(fields)
     if (!parsed.success) {
-      const detail = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')
-      void c.reject({ source: cfg.id, address: link.address, device: d.device, raw: JSON.stringify(fields), reason: 'out_of_range', detail })
+      const { reason, detail } = zodReason(parsed.error)
+      void c.reject({ source: cfg.id, address: link.address, device: d.device, raw: JSON.stringify(fields), reason, detail })
       return
     }
     // water_quality: the kind's toPoints is waterQualityPoint, which derives gb3838_class.
