@@ -48,6 +48,8 @@ export const REASONS = {
   bad_escape: 'an escape sequence inside the frame is invalid',
   unexpected_ff: 'a raw 0xFF inside an ETC RSU frame (must be escaped)',
   bad_hex: 'the capture line is not valid hexadecimal',
+  not_hex: 'a `smartcity decode` line is not one frame in hexadecimal',
+  decoder_bug: 'a decoder threw (a bug: decoders never throw); `smartcity decode` reports it and goes on',
   bad_header: 'the frame header is malformed',
   bad_body: 'the message body is malformed',
   bad_field: 'a field of the frame is malformed',
