@@ -1,19 +1,24 @@
 /**
- * `smartcity decode <format> FILE`: one JSON object per input line, `{"ok": true, "frame", "points"}` or
- * `{"ok": false, "error"}`. Blank lines and `#` comments are skipped. FILE `-` reads standard input.
+ * `smartcity decode <format> FILE`: one JSON object per input line, `{"ok": true, "frame", "points", "refused"?}` or
+ * `{"ok": false, "error"}`; the exit code is 1 when any line or reading was refused. Blank lines and `#` comments are skipped. FILE `-` reads standard input.
  */
 import { createReadStream } from 'node:fs'
 import { createInterface } from 'node:readline'
-import type { DecodeLineResult, LineDecoder } from '../devices/common/kind.ts'
+import { codecLineDecoder } from '../devices/common/codec-lines.ts'
+import type { DecodeLineResult, LineDecoder, RefusedItem } from '../devices/common/kind.ts'
+import { channelReadingType, parseTopic } from '../devices/common/mqtt-topic.ts'
+import { normalizeJson, type Refusal } from '../devices/common/normalize.ts'
+import type { Point } from '../devices/common/point.ts'
 import { etcRsuLineDecoder } from '../devices/etc/index.ts'
 import { isRsuProfileChoice, RSU_PROFILE_CHOICES } from '../devices/etc/rsu/index.ts'
-import { lineDecoders } from '../devices/index.ts'
-import { parseTopic, validationReason } from '../gateway/sources/mqtt.ts'
+import { deviceKind, deviceKinds, lineDecoders } from '../devices/index.ts'
 
 /**
- * `mqtt`: each line is `<topic> <payload>`, decoded as the gateway's MQTT source does (its topic parser):
- * telemetry and event JSON give points; a presence message (`.../status online|offline`) is a valid
- * message with nothing to store.
+ * `mqtt`: each line is `<topic> <payload>`, decoded exactly as the gateway does (devices/common/mqtt-topic.ts,
+ * then devices/common/normalize.ts `normalizeJson`): telemetry and event JSON give points, item by item (an
+ * array with a bad item is `ok: true` with the good items' points and `refused: [{ index, reason, detail }]`,
+ * the gateway's answer); a presence message (`.../status online|offline`) is a valid message with nothing
+ * to store.
  */
 export const mqttLineDecoder: LineDecoder = {
   format: 'mqtt',
@@ -25,7 +30,8 @@ export const mqttLineDecoder: LineDecoder = {
     const topic = line.slice(0, sp)
     const t = parseTopic(topic)
     if (typeof t === 'string') return { ok: false, error: `bad_topic: ${t}` }
-    const { district, device, channel, kind } = t
+    const { district, device, channel } = t
+    const kind = deviceKind(t.kindName)
     if (!kind) return { ok: false, error: `unknown_kind: ${t.kindName}` }
     const text = line.slice(sp + 1)
     const frame = { topic, district, kind: kind.kind, device, channel }
@@ -34,33 +40,34 @@ export const mqttLineDecoder: LineDecoder = {
       if (s !== 'online' && s !== 'offline') return { ok: false, error: 'bad_status: status payload must be online or offline' }
       return { ok: true, frame: { ...frame, payload: s }, points: [] }
     }
-    const decoder = channel === 'event' ? kind.event : channel === 'telemetry' ? kind : undefined
-    if (!decoder) return { ok: false, error: `bad_topic: no ${channel} messages for ${kind.kind}` }
-    let json: unknown
-    try {
-      json = JSON.parse(text)
-    } catch (err) {
-      return { ok: false, error: `malformed_json: ${(err as Error).message}` }
-    }
-    const items = Array.isArray(json) ? json : [json]
-    const points = []
-    for (const item of items) {
-      const r = decoder.schema.safeParse(item)
-      if (!r.success) {
-        const v = validationReason(r.error)
-        return { ok: false, error: `${v.reason}: ${v.detail}` }
-      }
-      for (const p of decoder.toPoints(r.data, ctx)) {
-        p.tags = { device, kind: kind.kind, district, protocol: 'mqtt', ...p.tags }
-        points.push(p)
-      }
-    }
-    return { ok: true, frame: { ...frame, payload: json }, points }
+    const rt = channelReadingType(kind, channel)
+    if (typeof rt === 'string') return { ok: false, error: `bad_topic: no ${channel} messages for ${kind.kind}` }
+    const found: Point[] = []
+    const refusals: Refusal[] = []
+    normalizeJson(kind, rt.type, Buffer.from(text, 'utf8'), ctx, found, refusals)
+    // The payload itself refused (malformed, too deep, or the one object invalid): an error line.
+    const whole = refusals.find((r) => r.raw === undefined)
+    if (whole) return { ok: false, error: `${whole.reason}: ${whole.detail}` }
+    const points = found.map((p): Point => {
+      // The fast path's pre-formatted field set is the gateway's business, not decode's output.
+      const { fieldsLine: _f, ...q } = p
+      return { ...q, tags: { device, kind: kind.kind, district, protocol: 'mqtt', ...p.tags } }
+    })
+    const out: DecodeLineResult = { ok: true, frame: { ...frame, payload: JSON.parse(text) as unknown }, points }
+    if (refusals.length > 0) out.refused = refusals.map((r): RefusedItem => ({ index: r.index, reason: r.reason, detail: r.detail }))
+    return out
   },
 }
 
+/**
+ * Every format: JSON over MQTT, the kinds' protocol codecs through the generic runner
+ * (devices/common/codec-lines.ts), and, until issue 11 phase 2 replaces them, the kinds' older LineDecoders
+ * (a codec's format wins over a LineDecoder of the same name).
+ */
 export function decoders(): LineDecoder[] {
-  return [mqttLineDecoder, ...lineDecoders()]
+  const codecs = deviceKinds.flatMap((k) => k.codecs ?? []).map((c) => codecLineDecoder(c, deviceKind))
+  const taken = new Set(codecs.map((c) => c.format))
+  return [mqttLineDecoder, ...codecs, ...lineDecoders().filter((d) => !taken.has(d.format))]
 }
 
 export interface DecodeOptions {
@@ -104,7 +111,7 @@ export async function runDecode(format: string, file: string, out: NodeJS.Writab
         // A decoder must never throw; if one does, say so instead of dying mid-file.
         r = { ok: false, error: `decoder_bug: ${(err as Error).message}` }
       }
-      if (!r.ok) failed++
+      if (!r.ok || (r.refused !== undefined && r.refused.length > 0)) failed++
       out.write(`${JSON.stringify(r)}\n`)
     })
     rl.on('close', () => resolve())

@@ -133,10 +133,8 @@ export function createGateway(config: GatewayConfig, opts: GatewayOptions = {}):
     const received = metrics.hot.received.cell({ source: src.id })
     return {
       log: log.child({ component: `source.${src.type}`, id: src.id }),
-      ingest: (b) => {
-        received.n += b.frames ?? 1
-        return pipeline.ingest(b)
-      },
+      // The pipeline counts what a batch received (readings accepted and refused); refusals before readings here.
+      ingest: (b) => pipeline.ingest(b),
       reject: (r) => {
         received.n++
         return pipeline.reject(r)

@@ -1,14 +1,16 @@
+import type { Reason } from './reasons.ts'
+
 /**
- * What every codec returns: decoding never throws on input (docs/style.md section 3). `reason` is a stable
- * snake_case code (it becomes a metric label and the dead-letter reason); `detail` is for people.
+ * What every codec returns: decoding never throws on input (docs/style.md section 3). `reason` is a catalogued
+ * snake_case code (devices/common/reasons.ts) (it becomes a metric label and the dead-letter reason); `detail` is for people.
  */
-export type DecodeResult<T> = { ok: true; value: T } | { ok: false; reason: string; detail?: string }
+export type DecodeResult<T> = { ok: true; value: T } | { ok: false; reason: Reason; detail?: string }
 
 export function ok<T>(value: T): { ok: true; value: T } {
   return { ok: true, value }
 }
 
-export function fail(reason: string, detail?: string): { ok: false; reason: string; detail?: string } {
+export function fail(reason: Reason, detail?: string): { ok: false; reason: Reason; detail?: string } {
   return detail === undefined ? { ok: false, reason } : { ok: false, reason, detail }
 }
 
@@ -19,7 +21,7 @@ export function fail(reason: string, detail?: string): { ok: false; reason: stri
  */
 export type FrameEvent<F> =
   | { ok: true; frame: F; raw: Buffer }
-  | { ok: false; reason: string; raw: Buffer; detail?: string }
+  | { ok: false; reason: Reason; raw: Buffer; detail?: string }
 
 export interface Framer<F = Buffer> {
   push(chunk: Buffer): FrameEvent<F>[]

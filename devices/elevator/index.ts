@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { defineDeviceKind, type NormalizeContext } from '../common/kind.ts'
+import { defineDeviceKind, type NormalizeContext, readingType } from '../common/kind.ts'
 import type { FieldValue, Point } from '../common/point.ts'
 import { timestampMs } from '../common/time.ts'
 import { ElevatorEventMessage, ElevatorStatusReading } from './schema.ts'
@@ -16,8 +16,8 @@ export function elevatorEventReportPoints(m: ElevatorEventMessage, ctx: Normaliz
   return [{ measurement: 'elevator_event_report', tags: { event: m.event }, fields, time: timestampMs(m.ts, ctx.receivedAt) }]
 }
 
-/** How the MQTT source handles `city/<district>/elevator/<device>/event`: validate with `schema`, then `toPoints`. */
-export const elevatorEvents = { schema: ElevatorEventMessage, toPoints: elevatorEventReportPoints } as const
+/** The `event` reading type (`city/<district>/elevator/<device>/event`): validate with `schema`, then `toPoints`. */
+export const elevatorEvents = readingType(ElevatorEventMessage, elevatorEventReportPoints)
 
 /**
  * The JSON Schema of the `/event` payload (draft 2020-12), for monitor vendors. `event.schema.json` next to
@@ -38,11 +38,12 @@ export const elevator = defineDeviceKind({
   kind: 'elevator',
   folder: 'elevator',
   measurement: 'elevator_status',
-  schema: ElevatorStatusReading,
-  toPoints: (r, ctx) => {
-    const { ts, ...rest } = r
-    return [{ measurement: 'elevator_status', tags: {}, fields: rest as Record<string, FieldValue>, time: timestampMs(ts, ctx.receivedAt) }]
+  readings: {
+    telemetry: readingType(ElevatorStatusReading, (r, ctx) => {
+      const { ts, ...rest } = r
+      return [{ measurement: 'elevator_status', tags: {}, fields: rest as Record<string, FieldValue>, time: timestampMs(ts, ctx.receivedAt) }]
+    }),
+    event: elevatorEvents,
   },
   decoders: [],
-  event: elevatorEvents,
 })

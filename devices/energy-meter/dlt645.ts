@@ -9,6 +9,7 @@
 import { bcdToByte, byteToBcd, isBcd } from '../common/bcd.ts'
 import { sum8 } from '../common/checksum.ts'
 import { type DecodeResult, type FrameEvent, type Framer, fail, ok } from '../common/result.ts'
+import { isReason, type Reason } from '../common/reasons.ts'
 
 export type Dlt645Version = '2007' | '1997'
 
@@ -450,10 +451,17 @@ export function errorWordNames(word: number): string[] {
   return names
 }
 
-/** The stable reject reason for an abnormal reply: `meter_error_no_data`, `meter_error_other+unauthorized`... */
-export function errorReason(word: number): string {
+/**
+ * The catalogued reject reason for an abnormal reply: `meter_error_<bit>` (e.g. `meter_error_no_data`) when
+ * one error bit is set, `meter_error_multiple` when several are (the detail names them: errorWordNames),
+ * `meter_error` when none is.
+ */
+export function errorReason(word: number): Reason {
   const names = errorWordNames(word)
-  return names.length === 0 ? 'meter_error' : `meter_error_${names.join('+')}`
+  if (names.length === 0) return 'meter_error'
+  if (names.length > 1) return 'meter_error_multiple'
+  const r = `meter_error_${names[0]}`
+  return isReason(r) ? r : 'meter_error_multiple'
 }
 
 export interface ClockTime {

@@ -1,10 +1,17 @@
 import { parseHex, toHex } from '../common/hex.ts'
-import { defineDeviceKind, type LineDecoder } from '../common/kind.ts'
+import { defineDeviceKind, type LineDecoder, readingType } from '../common/kind.ts'
 import { modbusRtuDecoder } from '../common/modbus/decode-line.ts'
 import type { FieldValue, Point } from '../common/point.ts'
 import { timestampMs } from '../common/time.ts'
 import { decodeDataValue, decodeMessage, diToString, errorReason, errorWordNames } from './dlt645.ts'
 import { EnergyMeterReading } from './schema.ts'
+import { zodReason } from '../common/reasons.ts'
+
+/** An energy meter's reading (JSON over MQTT, Modbus, DL/T 645) as one `energy_meter` point. */
+export const energyTelemetry = readingType(EnergyMeterReading, (r, ctx) => {
+  const { ts, ...rest } = r
+  return [{ measurement: 'energy_meter', tags: {}, fields: rest as Record<string, FieldValue>, time: timestampMs(ts, ctx.receivedAt) }]
+})
 
 /**
  * `smartcity decode dlt645 FILE`: one hex frame per line (FE preamble allowed). A read reply with a
@@ -38,8 +45,11 @@ const dlt645Decoder: LineDecoder = {
       }
       if (Object.keys(v.value.fields).length > 0) {
         const reading = EnergyMeterReading.safeParse(v.value.fields)
-        if (!reading.success) return { ok: false, error: `out_of_range: ${reading.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}` }
-        points.push(...energyMeter.toPoints(reading.data, ctx))
+        if (!reading.success) {
+          const v = zodReason(reading.error)
+          return { ok: false, error: `${v.reason}: ${v.detail}` }
+        }
+        points.push(...energyTelemetry.toPoints(reading.data, ctx))
       }
     } else if (m.kind === 'error_reply') {
       shown['version'] = m.version
@@ -59,11 +69,7 @@ export const energyMeter = defineDeviceKind({
   kind: 'energy_meter',
   folder: 'energy-meter',
   measurement: 'energy_meter',
-  schema: EnergyMeterReading,
-  toPoints: (r, ctx) => {
-    const { ts, ...rest } = r
-    return [{ measurement: 'energy_meter', tags: {}, fields: rest as Record<string, FieldValue>, time: timestampMs(ts, ctx.receivedAt) }]
-  },
+  readings: { telemetry: energyTelemetry },
   // Modbus RTU frames of any device sit here: energy meters are where field engineers most often meet
   // unknown word orders.
   decoders: [dlt645Decoder, modbusRtuDecoder],

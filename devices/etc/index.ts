@@ -1,9 +1,9 @@
-import { type DecodeLineResult, defineDeviceKind, type LineDecoder, type NormalizeContext } from '../common/kind.ts'
+import { type DecodeLineResult, defineDeviceKind, type LineDecoder, type NormalizeContext, readingType } from '../common/kind.ts'
 import type { FieldValue, Point } from '../common/point.ts'
 import { timestampMs } from '../common/time.ts'
 import { parseHex } from '../common/hex.ts'
 import { createRsuReader, isHeartbeat, RSU_STATUS_BITS, type RsuFrame, type RsuProfileChoice, unframeRsu } from './rsu/index.ts'
-import { EtcTransactionReading } from './schema.ts'
+import { EtcTransactionReading, RsuStatusReading } from './schema.ts'
 
 /** `etc_rsu_status` from a B0 (RSU status) frame. */
 export function rsuStatusPoint(frame: RsuFrame, time: number): Point | undefined {
@@ -66,14 +66,24 @@ export function etcRsuLineDecoder(profile: RsuProfileChoice = 'auto'): LineDecod
   }
 }
 
+/** One ETC passage as an `etc_transaction` point tagged with its lane and result. */
+const etcTransaction = readingType(EtcTransactionReading, (r, ctx) => {
+  const { ts, lane, result, ...rest } = r
+  return [{ measurement: 'etc_transaction', tags: { lane, result }, fields: rest as Record<string, FieldValue>, time: timestampMs(ts, ctx.receivedAt) }]
+})
+
 export const etc = defineDeviceKind({
   kind: 'etc',
   folder: 'etc',
   measurement: 'etc_transaction',
-  schema: EtcTransactionReading,
-  toPoints: (r, ctx) => {
-    const { ts, lane, result, ...rest } = r
-    return [{ measurement: 'etc_transaction', tags: { lane, result }, fields: rest as Record<string, FieldValue>, time: timestampMs(ts, ctx.receivedAt) }]
+  readings: {
+    telemetry: etcTransaction,
+    /** A passage the lane controller completed (B2 -> B3/B4 -> B5): the same reading as JSON telemetry. */
+    transaction: etcTransaction,
+    rsu_status: readingType(RsuStatusReading, (r, ctx) => {
+      const { ts, ...rest } = r
+      return [{ measurement: 'etc_rsu_status', tags: {}, fields: rest as Record<string, FieldValue>, time: timestampMs(ts, ctx.receivedAt) }]
+    }),
   },
   decoders: [etcRsuLineDecoder()],
 })

@@ -16,3 +16,16 @@ export const EtcTransactionReading = z.strictObject({
   transaction_ms: z.number().int().min(0).optional(),
 })
 export type EtcTransactionReading = z.infer<typeof EtcTransactionReading>
+
+/**
+ * An RSU's state (B0 status frame, or the link going up or down), as `etc_rsu_status`: `online` always,
+ * the fault bits and the raw status byte when a B0 frame gave them (devices/etc/index.ts `rsuStatusPoint`).
+ */
+export const RsuStatusReading = z.strictObject({
+  ts: Timestamp.optional(),
+  online: z.boolean(),
+  antenna_ok: z.boolean().optional(),
+  psam_ok: z.boolean().optional(),
+  rsu_status: z.number().int().min(0).max(0xffffffff).optional(),
+})
+export type RsuStatusReading = z.infer<typeof RsuStatusReading>

@@ -1,10 +1,10 @@
 import { parseHex } from '../common/hex.ts'
-import { defineDeviceKind, type LineDecoder } from '../common/kind.ts'
+import { defineDeviceKind, type LineDecoder, readingType } from '../common/kind.ts'
 import type { FieldValue } from '../common/point.ts'
 import { timestampMs } from '../common/time.ts'
 import { decodeJt808, jt808Points } from './jt808.ts'
 import { createEpochAssembler, decodeSentence, epochToPoints } from './nmea.ts'
-import { PositionReading } from './schema.ts'
+import { Jt808LocationReading, PositionReading, SatellitesReading } from './schema.ts'
 
 /**
  * `smartcity decode nmea FILE`: one sentence per line. Each line is decoded on its own, so a GGA, RMC or GLL
@@ -52,10 +52,21 @@ export const position = defineDeviceKind({
   kind: 'position',
   folder: 'position',
   measurement: 'position',
-  schema: PositionReading,
-  toPoints: (r, ctx) => {
-    const { ts, system, ...rest } = r
-    return [{ measurement: 'position', tags: { system: system ?? 'GNSS' }, fields: rest as Record<string, FieldValue>, time: timestampMs(ts, ctx.receivedAt) }]
+  readings: {
+    telemetry: readingType(PositionReading, (r, ctx) => {
+      const { ts, system, ...rest } = r
+      return [{ measurement: 'position', tags: { system: system ?? 'GNSS' }, fields: rest as Record<string, FieldValue>, time: timestampMs(ts, ctx.receivedAt) }]
+    }),
+    /** A JT/T 808 location (issue 11 phase 2 hands these from jt808 readings()). */
+    location: readingType(Jt808LocationReading, (r, ctx) => {
+      const { ts, system, ...rest } = r
+      return [{ measurement: 'position', tags: { system }, fields: rest as Record<string, FieldValue>, time: timestampMs(ts, ctx.receivedAt) }]
+    }),
+    /** Satellites of one constellation in an NMEA epoch. */
+    satellites: readingType(SatellitesReading, (r, ctx) => {
+      const { ts, system, ...rest } = r
+      return [{ measurement: 'satellites', tags: { system }, fields: rest as Record<string, FieldValue>, time: timestampMs(ts, ctx.receivedAt) }]
+    }),
   },
   decoders: [nmeaDecoder, jt808LineDecoder],
 })

@@ -7,6 +7,7 @@ import { xorString } from '../common/checksum.ts'
 import type { Point } from '../common/point.ts'
 import { type DecodeResult, type FrameEvent, type Framer, fail, ok } from '../common/result.ts'
 import { type GnssSystem, PositionReading } from './schema.ts'
+import { type Reason, zodReason } from '../common/reasons.ts'
 
 /** Constellation of a satellite or talker. QZSS and SBAS never make a `position` tag of their own. */
 export type Constellation = 'GPS' | 'GLONASS' | 'GALILEO' | 'BDS' | 'QZSS' | 'SBAS' | 'GNSS'
@@ -180,7 +181,7 @@ export function createNmeaFramer(maxChars = MAX_SENTENCE_CHARS): Framer<string> 
 
 class FieldError extends Error {
   constructor(
-    readonly reason: string,
+    readonly reason: Reason,
     detail: string,
   ) {
     super(detail)
@@ -889,7 +890,10 @@ export function epochToPoints(e: PositionEpoch, opts: { satellites?: boolean } =
   if (e.satellitesUsed !== undefined) fields['satellites_used'] = e.satellitesUsed
   if (e.hdop !== undefined) fields['hdop'] = e.hdop
   const check = PositionReading.safeParse({ ts: e.time, ...fields })
-  if (!check.success) return fail('out_of_range', check.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '))
+  if (!check.success) {
+    const v = zodReason(check.error)
+    return fail(v.reason, v.detail)
+  }
   const points: Point[] = [{ measurement: 'position', tags: { system: e.system }, fields, time: e.time }]
   if (opts.satellites) {
     for (const [sys, c] of Object.entries(e.satellites)) {

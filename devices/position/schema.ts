@@ -28,3 +28,46 @@ export const PositionReading = z
   })
   .refine((r) => (r.lat === undefined) === (r.lon === undefined), { message: 'lat and lon come together', params: { reason: 'out_of_range' } })
 export type PositionReading = z.infer<typeof PositionReading>
+
+/**
+ * A JT/T 808 location (0x0200, or one of a 0x0704 batch) in canonical field names, as the terminal gives it
+ * (devices/position/jt808.ts `locationPoint`): the protocol's own ranges (speed and altitude are WORDs, the
+ * satellite count and signal strength BYTEs), wider than `PositionReading`'s, so nothing stored today is
+ * refused. Stored as a `position` point tagged with its `system`.
+ */
+export const Jt808LocationReading = z
+  .strictObject({
+    ts: Timestamp.optional(),
+    system: GnssSystem,
+    lat: z.number().min(-90).max(90).optional(),
+    lon: z.number().min(-180).max(180).optional(),
+    alt_m: z.number().int().min(0).max(0xffff).optional(),
+    speed_kmh: z.number().min(0).max(0xffff / 10).optional(),
+    course_deg: z.number().min(0).max(360).optional(),
+    fix_quality: z.number().int().min(0).max(1),
+    alarm_flags: z.number().int().min(0).max(0xffffffff),
+    status_flags: z.number().int().min(0).max(0xffffffff),
+    mileage_km: z.number().min(0).optional(),
+    fuel_l: z.number().min(0).optional(),
+    recorder_speed_kmh: z.number().min(0).optional(),
+    signal_strength: z.number().int().min(0).max(0xff).optional(),
+    satellites_used: z.number().int().min(0).max(0xff).optional(),
+  })
+  .refine((r) => (r.lat === undefined) === (r.lon === undefined), { message: 'lat and lon come together', params: { reason: 'out_of_range' } })
+export type Jt808LocationReading = z.infer<typeof Jt808LocationReading>
+
+/** Constellations a satellites reading may name (NMEA talkers and GSV signal ids: QZSS and SBAS too). */
+export const Constellation = z.enum(['GPS', 'GLONASS', 'GALILEO', 'BDS', 'QZSS', 'SBAS', 'GNSS'])
+
+/**
+ * Satellites of one constellation in one NMEA fix epoch (devices/position/nmea.ts `epochToPoints`): in view
+ * (GSV), used (GSA), mean SNR. Stored as a `satellites` point tagged with its `system`.
+ */
+export const SatellitesReading = z.strictObject({
+  ts: Timestamp.optional(),
+  system: Constellation,
+  in_view: z.number().int().min(0).max(999),
+  used: z.number().int().min(0).max(999),
+  snr_mean_db: z.number().min(0).max(99).optional(),
+})
+export type SatellitesReading = z.infer<typeof SatellitesReading>

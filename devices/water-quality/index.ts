@@ -1,10 +1,10 @@
-import { defineDeviceKind, type LineDecoder, type NormalizeContext } from '../common/kind.ts'
+import { defineDeviceKind, type LineDecoder, type NormalizeContext, readingType } from '../common/kind.ts'
 import type { FieldValue, Point } from '../common/point.ts'
 import { compileFlatReading } from '../common/flat-json.ts'
 import { timestampMs } from '../common/time.ts'
 import { gb3838Grade, gb3838Line, setGb3838Fields, type WaterBody } from './gb3838.ts'
 import { DATA_CNS, decodeHj212, hj212Data, hj212Point } from './hj212.ts'
-import { WATER_QUALITY_FIELDS, WaterQualityReading } from './schema.ts'
+import { Hj212Reading, WATER_QUALITY_FIELDS, WaterQualityReading } from './schema.ts'
 
 function waterBody(ctx: NormalizeContext): WaterBody {
   return ctx.options?.['waterBody'] === 'lake' ? 'lake' : 'river'
@@ -56,8 +56,14 @@ export const waterQuality = defineDeviceKind({
   kind: 'water_quality',
   folder: 'water-quality',
   measurement: 'water_quality',
-  schema: WaterQualityReading,
-  toPoints: (r, ctx) => [waterQualityPoint(r, ctx)],
+  readings: {
+    telemetry: readingType(WaterQualityReading, (r, ctx) => [waterQualityPoint(r, ctx)]),
+    /** An HJ 212 data upload, its GB 3838 fields already derived by hj212Point (the interval statistics kept). */
+    hj212: readingType(Hj212Reading, (r, ctx) => {
+      const { ts, interval, ...fields } = r
+      return [{ measurement: 'water_quality', tags: { interval }, fields: fields as Record<string, FieldValue>, time: ts ?? ctx.receivedAt }]
+    }),
+  },
   fastTelemetry: fastWaterQualityPoint,
   decoders: [hj212LineDecoder],
 })

@@ -40,3 +40,20 @@ export const WATER_QUALITY_FIELDS = [
   'residual_chlorine_mg_l',
   'orp_mv',
 ] as const
+
+/**
+ * An HJ 212 data upload (CN 2011/2051/2061/2031) as devices/water-quality/hj212.ts `hj212Point` builds it:
+ * the interval (`realtime`, `minute`, `hour`, `day`), the packet's DataTime, and per factor its value under
+ * its canonical name (or its code), with `<field>_min`, `_max`, `_cou`, `_flag` and the other per-factor
+ * keys beside it, plus the derived GB 3838 fields. Field names come from the logger's codes, so they are
+ * not a closed list; values are numbers or text. Stored as a `water_quality` point tagged with `interval`.
+ */
+export const Hj212Reading = z
+  .object({
+    /** The packet's DataTime, epoch ms, as the logger states it (not range-checked: stored as today). */
+    ts: z.number().int().optional(),
+    interval: z.enum(['realtime', 'minute', 'hour', 'day']),
+  })
+  .catchall(z.union([z.number(), z.string().max(1024)]))
+  .refine((r) => Object.keys(r).some((k) => k !== 'ts' && k !== 'interval'), { message: 'reading has no fields', params: { reason: 'empty_reading' } })
+export type Hj212Reading = z.infer<typeof Hj212Reading>

@@ -7,7 +7,7 @@
  */
 import type { z } from 'zod'
 import type { Point } from '../../devices/common/point.ts'
-import type { DeviceRegistry, IngestBatch, Logger, Processor } from '../core/types.ts'
+import type { DeviceRegistry, ProcessedBatch, Logger, Processor } from '../core/types.ts'
 import { type AlarmRule, AlarmRulesConfig, type OfflineRule, type RateRule, type ThresholdRule } from './config.ts'
 import { type AlarmState, type AlarmTransition, classify, createAlarmState, createRateWindow, type Level, type RateWindow, rateLevel } from './rules.ts'
 import { type AlarmMessage, type AlarmStore, emitAlarm, type PublishFn } from './store.ts'
@@ -35,7 +35,7 @@ interface Slot {
   lastSeen?: number
 }
 
-type Batch = Readonly<IngestBatch> & { district: string; site?: string }
+type Batch = ProcessedBatch
 
 export function createAlarmProcessor(cfg: z.input<typeof AlarmRulesConfig>, deps: AlarmProcessorDeps): Processor & { rules(): string[] } {
   const conf = AlarmRulesConfig.parse(cfg)

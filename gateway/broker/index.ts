@@ -19,7 +19,7 @@ import { createPersistence } from './persistence.ts'
 import { createRouter } from './router.ts'
 
 /** Handles one message; the returned promise gates the QoS 1 acknowledgement. */
-export type MessageHandler = (topic: string, payload: Buffer, qos: 0 | 1 | 2) => Promise<void> | undefined
+export type MessageHandler = (topic: string, payload: Buffer, qos: 0 | 1 | 2) => Promise<unknown> | undefined
 
 export interface Broker {
   readonly type: 'embedded' | 'external'
@@ -59,7 +59,7 @@ class Routes {
     this.byTopic.clear()
   }
 
-  dispatch(topic: string, payload: Buffer, qos: 0 | 1 | 2): Promise<void> | undefined {
+  dispatch(topic: string, payload: Buffer, qos: 0 | 1 | 2): Promise<unknown> | undefined {
     let r = this.byTopic.get(topic)
     if (r === undefined) {
       r = this.list.find((x) => x.matchers.some((m) => m.test(topic))) ?? null
@@ -82,12 +82,12 @@ type AckCallback = (err: Error | null) => void
  * one reaction per group instead of a promise and two closures per message.
  */
 export class AckGroups {
-  private promise: Promise<void> | undefined
+  private promise: Promise<unknown> | undefined
   private list: AckCallback[] | undefined
 
   constructor(private readonly log: Logger) {}
 
-  wait(p: Promise<void>, done: AckCallback): void {
+  wait(p: Promise<unknown>, done: AckCallback): void {
     if (p !== this.promise || !this.list) {
       const list: AckCallback[] = []
       this.promise = p
@@ -134,7 +134,7 @@ function createEmbedded(cfg: Extract<BrokerConfig, { type: 'embedded' }>, log: L
       done(null, true)
     },
     authorizePublish: (_client, packet, done) => {
-      let p: Promise<void> | undefined
+      let p: Promise<unknown> | undefined
       try {
         p = routes.dispatch(packet.topic, packet.payload as Buffer, packet.qos)
       } catch (err) {
@@ -244,7 +244,7 @@ function createExternal(cfg: Extract<BrokerConfig, { type: 'external' }>, log: L
       })
       client = c
       c.handleMessage = (packet, callback) => {
-        let p: Promise<void> | undefined
+        let p: Promise<unknown> | undefined
         try {
           p = routes.dispatch(packet.topic, packet.payload as Buffer, packet.qos)
         } catch (err) {

@@ -1,25 +1,34 @@
 /**
- * The hot path after decoding: enrich points with the inventory's tags, run processors, format line
- * protocol, append to the spool. `ingest` resolves once the points are on disk; that is when a reading counts
- * as accepted and when a QoS 1 message may be acknowledged.
+ * The hot path after decoding (issue 11 decision 4): validate and normalize each reading of a batch
+ * (devices/common/normalize.ts, the one place the gateway calls it), dead-letter the refused ones with their
+ * catalogued reason, enrich points with the inventory's tags, run processors, format line protocol, append
+ * to the spool. `ingest` resolves once the points are on disk, with how many readings were stored and
+ * refused; that is when a reading counts as accepted and when a QoS 1 message may be acknowledged.
  */
+import { isUtf8 } from 'node:buffer'
+import { itemRaw } from '../../devices/common/json-readings.ts'
+import type { DeviceKind, NormalizeContext } from '../../devices/common/kind.ts'
+import { normalizeJson, normalizeReading, type Refusal } from '../../devices/common/normalize.ts'
 import type { Point } from '../../devices/common/point.ts'
+import { deviceKind } from '../../devices/index.ts'
 import type { DeadLetterLog } from './deadletter.ts'
 import type { Registry } from './devices.ts'
 import { escapeKey, escapeMeasurement, formatFields, formatTags } from './line-protocol.ts'
 import type { Metrics } from './metrics.ts'
 import type { Spool } from './spool.ts'
-import type { IngestBatch, Logger, Processor, RejectInput } from './types.ts'
+import type { IngestBatch, IngestResult, Logger, ProcessedBatch, Processor, RejectInput } from './types.ts'
 
 export interface Pipeline {
-  ingest(batch: IngestBatch): Promise<void>
-  /** Like ingest, without waiting for the disk (QoS 0): the write still happens with the next group. */
-  ingestNoWait(batch: IngestBatch): void
+  ingest(batch: IngestBatch): Promise<IngestResult>
+  /** Refuse a frame before it has readings (bad CRC, bad topic, ...): count, log and dead-letter it. */
   reject(input: RejectInput): Promise<void>
   /** Points the gateway makes itself (device_status, alarms): spooled with tags as given. */
   writeInternal(points: readonly Point[]): Promise<void>
-  /** Count a received frame or message. */
-  received(source: string): void
+}
+
+/** JSON devices send text: keep it readable in the dead-letter log; anything else is kept as hex. */
+function rawOf(payload: Buffer): string | Uint8Array {
+  return payload.length <= 65_536 && isUtf8(payload) ? payload.toString('utf8') : payload
 }
 
 export function createPipeline(opts: {
@@ -33,12 +42,16 @@ export function createPipeline(opts: {
 }): Pipeline {
   const { spool, metrics, devices, deadLetter, processors } = opts
   const acceptedBy = new Map<string, Map<string, { n: number }>>()
+  const receivedBy = new Map<string, { n: number }>()
   const spooled = metrics.hot.pointsSpooled.cell({})
   const dropped = { n: 0 }
-
-  const received = (source: string) => {
-    metrics.hot.received.cell({ source }).n++
-  }
+  // The commonest answer, one reading stored, for every batch of a spool group: one promise per group, not
+  // one closure and promise per message.
+  const ONE: IngestResult = Object.freeze({ accepted: 1, refused: 0 })
+  let oneGroup: Promise<void> | undefined
+  let oneResult: Promise<IngestResult> = Promise.resolve(ONE)
+  // Refusals of the batch being normalized: used and emptied synchronously, so one array serves them all.
+  const refused: Refusal[] = []
 
   function stagePoint(p: Point, baseTags: string): boolean {
     let fields = p.fieldsLine
@@ -66,11 +79,11 @@ export function createPipeline(opts: {
     }
   }
 
-  /** Stage a batch; returns false when nothing was staged (the batch was refused). */
-  function stageBatch(b: IngestBatch): boolean {
+  /** Stage a batch's points; returns false when nothing was staged (the batch was refused). */
+  function stageBatch(b: IngestBatch, points: Point[], frames: number): boolean {
     const e = devices.resolve(b.device, b.kind, b.protocol, b.district, b.site)
     if (e.kind !== b.kind) {
-      void reject({ source: b.source, address: b.device, raw: JSON.stringify(b.points), reason: 'kind_mismatch', detail: `device ${b.device} is a ${e.kind} in the inventory, got ${b.kind}`, device: b.device })
+      void reject({ source: b.source, address: b.address ?? b.device, raw: itemRaw(b.readings ?? points), reason: 'kind_mismatch', detail: `device ${b.device} is a ${e.kind} in the inventory, got ${b.kind}`, device: b.device })
       return false
     }
     let base = e.tagCache.get(b.protocol)
@@ -79,17 +92,18 @@ export function createPipeline(opts: {
       e.tagCache.set(b.protocol, base)
     }
     let n = 0
-    for (const p of b.points) if (stagePoint(p, base)) n++
+    for (const p of points) if (stagePoint(p, base)) n++
     if (processors.length > 0) {
-      // Processors see the batch with the inventory's district and site: completed in place (the batch is
-      // the source's fresh object for this frame) rather than copied for every reading.
-      const enriched = b as IngestBatch & { district: string; site?: string }
+      // Processors see the batch with its points and the inventory's district and site: completed in place
+      // (the batch is the source's fresh object for this frame) rather than copied for every reading.
+      const enriched = b as IngestBatch & { points: Point[]; district: string; site?: string }
+      enriched.points = points
       enriched.district = e.district
       if (e.site) enriched.site = e.site
       for (const proc of processors) {
         let extra: Point[] | undefined
         try {
-          extra = proc.process(enriched)
+          extra = proc.process(enriched as ProcessedBatch)
         } catch (err) {
           opts.log.error({ err, processor: proc.id }, 'processor failed on a batch')
         }
@@ -97,7 +111,7 @@ export function createPipeline(opts: {
       }
     }
     const now = opts.now()
-    devices.seen(e, now, b.frames ?? 1)
+    devices.seen(e, now, frames)
     const status = devices.drainStatusPoints()
     if (status.length > 0) stageInternal(status)
     spooled.n += n
@@ -111,7 +125,7 @@ export function createPipeline(opts: {
       c = metrics.hot.accepted.cell({ source: b.source, kind: b.kind })
       bySource.set(b.kind, c)
     }
-    c.n += b.frames ?? 1
+    c.n += frames
     return true
   }
 
@@ -127,13 +141,103 @@ export function createPipeline(opts: {
     await deadLetter.write(entry)
   }
 
+  /** Dead-letter the refused readings of a batch; `raw` is the refused thing when it is the whole payload. */
+  function rejectAll(b: IngestBatch, refused: readonly Refusal[], whole: string | Uint8Array): Promise<void>[] {
+    const out: Promise<void>[] = []
+    for (const r of refused) {
+      const input: RejectInput = { source: b.source, address: b.address ?? b.device, raw: r.raw ?? whole, reason: r.reason, device: b.device }
+      input.detail = r.raw !== undefined ? `[${r.index}] ${r.detail}` : r.detail
+      out.push(reject(input))
+    }
+    return out
+  }
+
+  function received(source: string, n: number): void {
+    let c = receivedBy.get(source)
+    if (!c) {
+      c = metrics.hot.received.cell({ source })
+      receivedBy.set(source, c)
+    }
+    c.n += n
+  }
+
+  /** The batch's readings -> points; refusals collected. Written without closures: it runs per message. */
+  function ingestReadings(b: IngestBatch): Promise<IngestResult> {
+    const readings = b.readings!
+    const info = devices.get(b.device)
+    const receivedAt = opts.now()
+    const nctx: NormalizeContext = info ? { receivedAt, options: info.options } : { receivedAt }
+    let kind: DeviceKind | undefined = deviceKind(b.kind)
+    const points: Point[] = []
+    refused.length = 0
+    let whole: string | Uint8Array = ''
+    let accepted = 0
+    for (let i = 0; i < readings.length; i++) {
+      const r = readings[i]!
+      if (kind === undefined || kind.kind !== r.kind) kind = deviceKind(r.kind)
+      if (kind === undefined) {
+        refused.push({ index: i, reason: 'unknown_kind', detail: `no device kind ${r.kind}` })
+        continue
+      }
+      const ctx: NormalizeContext = r.receivedAt === undefined ? nctx : { ...nctx, receivedAt: r.receivedAt }
+      if ('json' in r) {
+        const before = refused.length
+        accepted += normalizeJson(kind, r.type, r.json, ctx, points, refused)
+        if (refused.length > before) whole = rawOf(r.json)
+      } else {
+        const n = normalizeReading(kind, r.type, r.value, ctx)
+        if (n.ok) {
+          accepted++
+          for (const p of n.points) points.push(p)
+        } else refused.push({ index: i, reason: n.reason, detail: n.detail, raw: itemRaw(r.value) })
+      }
+    }
+    received(b.source, (b.frames ?? accepted) + refused.length)
+    // A valid reading may give no points (nothing to store); the device then is not marked seen, as before.
+    const staged = points.length > 0 && stageBatch(b, points, b.frames ?? accepted)
+    // Not staged with points: the inventory says the device is another kind (dead-lettered by stageBatch).
+    if (points.length > 0 && !staged) {
+      accepted = 0
+      refused.push({ index: -1, reason: 'kind_mismatch', detail: '' })
+    }
+    if (refused.length === 0) {
+      if (!staged) return Promise.resolve({ accepted, refused: 0 })
+      if (accepted === 1) return oneCommitted()
+      const result: IngestResult = { accepted, refused: 0 }
+      return spool.committed().then(() => result)
+    }
+    if (points.length > 0 && !staged) {
+      const result: IngestResult = { accepted: 0, refused: refused.length }
+      refused.length = 0
+      return Promise.resolve(result)
+    }
+    const result: IngestResult = { accepted, refused: refused.length }
+    const waits = rejectAll(b, refused, whole)
+    refused.length = 0
+    if (staged) waits.push(spool.committed())
+    return Promise.all(waits).then(() => result)
+  }
+
+  function oneCommitted(): Promise<IngestResult> {
+    const group = spool.committed()
+    if (group !== oneGroup) {
+      oneGroup = group
+      oneResult = group.then(() => ONE)
+    }
+    return oneResult
+  }
+
   return {
-    received,
     ingest(b) {
-      return stageBatch(b) ? spool.committed() : Promise.resolve()
-    },
-    ingestNoWait(b) {
-      stageBatch(b)
+      if (b.readings !== undefined) return ingestReadings(b)
+      // @deprecated phase-2: points a source built itself (sources not yet migrated to readings, issue 11).
+      const points = b.points ?? []
+      const frames = b.frames ?? 1
+      received(b.source, frames)
+      if (!stageBatch(b, points, frames)) return Promise.resolve({ accepted: 0, refused: frames })
+      if (frames === 1) return oneCommitted()
+      const result: IngestResult = { accepted: frames, refused: 0 }
+      return spool.committed().then(() => result)
     },
     reject,
     writeInternal(points) {

@@ -5,6 +5,8 @@
  */
 import type { Logger } from 'pino'
 import type { KindName, Point, Protocol } from '../../devices/common/point.ts'
+import type { Reason } from '../../devices/common/reasons.ts'
+import type { Reading } from '../../devices/common/kind.ts'
 
 export type { Logger }
 
@@ -14,20 +16,40 @@ export interface ComponentHealth {
   detail?: string
 }
 
-/** Normalized points from one frame or message of one device. */
+/**
+ * What one frame or message of one device gave: readings for the pipeline to validate and normalize
+ * (devices/common/normalize.ts), with the wire's own context.
+ */
 export interface IngestBatch {
   /** Source instance id (config `id`), for metrics and the dead-letter log. */
   source: string
   device: string
   kind: KindName
   protocol: Protocol
-  points: Point[]
+  /** The readings of the frame or message, unvalidated: the pipeline validates, normalizes, dead-letters. */
+  readings?: Reading[]
+  /**
+   * Points a source built itself.
+   * @deprecated phase-2: only for sources not yet migrated to `readings` (issue 11); removed at its end.
+   */
+  points?: Point[]
+  /** Topic, `host:port`, serial path or bus address, for the dead-letter record of a refused reading. Defaults to the device. */
+  address?: string
   /** District and site as the wire states them (MQTT topic); the inventory wins when it has the device. */
   district?: string
   site?: string
-  /** The device's own frame counters: one frame may give several points. Defaults to 1. */
+  /** The device's own frame counters: one frame may give several points. Defaults to 1 (points) or the readings accepted. */
   frames?: number
 }
+
+/** The pipeline's answer to a batch, once its points are durable: readings stored and refused. */
+export interface IngestResult {
+  accepted: number
+  refused: number
+}
+
+/** A batch as processors see it: normalized points, with the inventory's district and site. */
+export type ProcessedBatch = Readonly<Omit<IngestBatch, 'points'>> & { readonly points: Point[]; district: string; site?: string }
 
 /** A frame or message that was refused. Never dropped silently: it is counted and dead-lettered. */
 export interface RejectInput {
@@ -36,8 +58,8 @@ export interface RejectInput {
   address: string
   /** Raw payload: text as is, bytes are kept as hex. */
   raw: string | Uint8Array
-  /** Stable snake_case reason code (a metric label). */
-  reason: string
+  /** Catalogued snake_case reason code (devices/common/reasons.ts; a metric label). */
+  reason: Reason
   detail?: string
   device?: string
 }
@@ -74,8 +96,11 @@ export interface DeviceRegistry {
 /** What the gateway offers every source. */
 export interface SourceContext {
   log: Logger
-  /** Normalize, enrich with inventory tags, append to the spool. Resolves once durable on disk. */
-  ingest(batch: IngestBatch): Promise<void>
+  /**
+   * Validate and normalize the readings, enrich with inventory tags, append to the spool; refused readings
+   * are dead-lettered. Resolves once durable on disk, with how many readings were stored and refused.
+   */
+  ingest(batch: IngestBatch): Promise<IngestResult>
   /** Count and dead-letter refused input. Resolves once written. */
   reject(input: RejectInput): Promise<void>
   devices: DeviceRegistry
@@ -143,7 +168,7 @@ export interface Sink {
  */
 export interface Processor {
   id: string
-  process(batch: Readonly<IngestBatch> & { district: string; site?: string }): Point[] | undefined
+  process(batch: ProcessedBatch): Point[] | undefined
   /** Periodic check (device offline, durations elapsing with no new data). */
   tick?(now: number): Point[] | undefined
   stop?(): void

@@ -28,6 +28,7 @@ import type { ComponentHealth, Logger, Source, SourceContext } from '../core/typ
 import { createSerialLink, type SerialLink, type SerialLinkOptions } from '../transports/serial.ts'
 import { DEFAULT_DIS, type Dlt645SourceConfig } from './dlt645-config.ts'
 import { createNap } from '../transports/timers.ts'
+import { type Reason, zodReason } from '../../devices/common/reasons.ts'
 
 interface MeterState {
   address: string
@@ -71,12 +72,12 @@ export function createDlt645Source(cfg: Dlt645SourceConfig, opts: SerialLinkOpti
   let loop: Promise<void> | undefined
   const sleeper = createNap()
   let pending: { match: (m: Dlt645Message) => boolean; resolve: (o: Outcome) => void } | undefined
-  let chain: Promise<void> = Promise.resolve()
-  const enqueue = (f: () => Promise<void>) => {
+  let chain: Promise<unknown> = Promise.resolve()
+  const enqueue = (f: () => Promise<unknown>) => {
     chain = chain.then(f).catch((err: unknown) => log?.error({ err }, 'ingest failed'))
   }
 
-  const reject = (raw: Uint8Array | string, reason: string, detail?: string, device?: string) => {
+  const reject = (raw: Uint8Array | string, reason: Reason, detail?: string, device?: string) => {
     stats.rejected++
     const c = ctx!
     enqueue(() => c.reject({ source: cfg.id, address: cfg.serial.path, raw, reason, ...(detail ? { detail } : {}), ...(device ? { device } : {}) }))
@@ -169,7 +170,8 @@ export function createDlt645Source(cfg: Dlt645SourceConfig, opts: SerialLinkOpti
     if (Object.keys(fields).length > 0) {
       const reading = EnergyMeterReading.safeParse(fields)
       if (!reading.success) {
-        reject(JSON.stringify(fields), 'out_of_range', reading.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '), m.device)
+        const v = zodReason(reading.error)
+        reject(JSON.stringify(fields), v.reason, v.detail, m.device)
       } else {
         stats.points++
         const point = { measurement: 'energy_meter', tags: {}, fields: reading.data as Record<string, number>, time: c.now() }

@@ -58,6 +58,7 @@ import {
 import type { Point } from '../../devices/common/point.ts'
 import type { ComponentHealth, Source, SourceContext } from '../core/types.ts'
 import { createSerialLink, type SerialLink, type SerialLinkOptions, serialPortConfig } from '../transports/serial.ts'
+import type { Reason } from '../../devices/common/reasons.ts'
 
 
 /** The RSU's serial line: 115200 8N1 in the public document (vendors differ). */
@@ -166,7 +167,7 @@ export interface LaneControllerDeps {
   now(): number
   transaction(p: Point): void
   status(p: Point): void
-  reject(raw: Buffer, reason: string, detail?: string): void
+  reject(raw: Buffer, reason: Reason, detail?: string): void
 }
 
 /** The lane-controller state machine over one connection; transport-free so tests can drive it. */
@@ -431,9 +432,9 @@ export function createEtcRsuSource(input: z.input<typeof EtcRsuSourceConfig>, op
   let lastFrameAt = 0
   let online = false
   let transactions = 0
-  const pending = new Set<Promise<void>>()
+  const pending = new Set<Promise<unknown>>()
 
-  const track = (p: Promise<void>) => {
+  const track = (p: Promise<unknown>) => {
     pending.add(p)
     p.catch((err: unknown) => ctx?.log.error({ err }, 'ingest failed')).finally(() => pending.delete(p))
   }

@@ -8,6 +8,7 @@ import { createEpochAssembler, createNmeaFramer, decodeSentence, epochToPoints, 
 import type { ComponentHealth, Logger, Source, SourceContext } from '../core/types.ts'
 import { createSerialLink, type SerialLink, type SerialLinkOptions } from '../transports/serial.ts'
 import type { NmeaSourceConfig } from './nmea-config.ts'
+import type { Reason } from '../../devices/common/reasons.ts'
 
 export interface NmeaSourceStats {
   sentences: number
@@ -28,8 +29,8 @@ export function createNmeaSource(cfg: NmeaSourceConfig, opts: SerialLinkOptions 
   let log: Logger | undefined
   let idle: NodeJS.Timeout | undefined
   // ingest and reject calls are chained so points reach the spool in order; stop() waits for the chain
-  let chain: Promise<void> = Promise.resolve()
-  const enqueue = (f: () => Promise<void>) => {
+  let chain: Promise<unknown> = Promise.resolve()
+  const enqueue = (f: () => Promise<unknown>) => {
     chain = chain.then(f).catch((err: unknown) => log?.error({ err }, 'ingest failed'))
   }
 
@@ -40,7 +41,7 @@ export function createNmeaSource(cfg: NmeaSourceConfig, opts: SerialLinkOptions 
     ctx!.devices.setOnline(cfg.device, on, reason)
   }
 
-  const reject = (raw: string | Uint8Array, reason: string, detail?: string) => {
+  const reject = (raw: string | Uint8Array, reason: Reason, detail?: string) => {
     stats.rejected++
     const c = ctx!
     enqueue(() => c.reject({ source: cfg.id, address: cfg.serial.path, raw, reason, device: cfg.device, ...(detail ? { detail } : {}) }))

@@ -9,6 +9,7 @@ import { createServer, type Server, type Socket } from 'node:net'
 import type { Framer } from '../../devices/common/result.ts'
 import type { ComponentHealth, Logger, Source, SourceContext } from '../core/types.ts'
 import { createOrdered, type Ordered } from '../transports/ordered.ts'
+import type { Reason } from '../../devices/common/reasons.ts'
 
 export interface TcpServerOptions {
   host: string
@@ -174,7 +175,7 @@ export function createTcpServer(opts: TcpServerOptions, onConnection: (conn: Con
 }
 
 /** Refuse input: dead-letter it through the context and, unless `bad` is false, spend the bad-frame budget. */
-export type RejectFn = (reason: string, raw: Uint8Array | string, detail?: string, device?: string, bad?: boolean) => void
+export type RejectFn = (reason: Reason, raw: Uint8Array | string, detail?: string, device?: string, bad?: boolean) => void
 
 export function connRejecter(ctx: SourceContext, source: string, conn: Conn): RejectFn {
   return (reason, raw, detail, device, bad = true) => {

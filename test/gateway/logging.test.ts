@@ -11,6 +11,7 @@ import { tempDir } from '../helpers/env.ts'
 import { gatewayFrom, metricValue } from '../helpers/gateway.ts'
 import { captureLog, duplicateKeys } from '../helpers/logs.ts'
 import { freePort, waitFor } from '../helpers/net.ts'
+import type { Reason } from '../../devices/common/reasons.ts'
 
 describe('log lines', () => {
   const tmp = tempDir()
@@ -88,7 +89,7 @@ describe('log lines', () => {
     const c = captureLog('info')
     let t = 1_000_000
     const note = refusalLog(c.log, () => t, { everyMs: 60_000, maxKeys: 2, maxDetail: 10 })
-    const bad = (device: string, reason = 'wrong_type') => note({ source: 's', address: 'a', raw: '', reason, detail: 'a detail longer than ten', device })
+    const bad = (device: string, reason: Reason = 'wrong_type') => note({ source: 's', address: 'a', raw: '', reason, detail: 'a detail longer than ten', device })
     bad('d1')
     for (let i = 0; i < 5; i++) bad('d1')
     expect(c.records()).toHaveLength(1)

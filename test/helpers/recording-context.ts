@@ -1,15 +1,17 @@
 import { tmpdir } from 'node:os'
 import { pino } from 'pino'
 import type { KindName } from '../../devices/common/point.ts'
-import type { DeviceInfo, DeviceState, IngestBatch, RejectInput, SourceContext } from '../../gateway/core/types.ts'
+import type { DeviceInfo, DeviceState, RejectInput, SourceContext } from '../../gateway/core/types.ts'
+import { normalized, type RecordedBatch } from './normalized.ts'
 
 /** A SourceContext that records what a source hands the gateway (ingest, reject, online/offline), for tests. */
 export interface RecordingContext extends SourceContext {
-  batches: (IngestBatch & { at: number })[]
+  /** What the source handed over, with the points the pipeline would make of its readings. */
+  batches: (RecordedBatch & { at: number })[]
   rejects: RejectInput[]
   states: { device: string; online: boolean; reason?: string; at: number }[]
   /** Batches of one device. */
-  of(device: string): (IngestBatch & { at: number })[]
+  of(device: string): (RecordedBatch & { at: number })[]
 }
 
 export function recordingContext(devices: { id: string; kind: KindName; options?: Record<string, unknown> }[] = []): RecordingContext {
@@ -28,8 +30,11 @@ export function recordingContext(devices: { id: string; kind: KindName; options?
     rejects,
     states,
     of: (device) => batches.filter((b) => b.device === device),
-    async ingest(batch) {
+    async ingest(b) {
+      const info = inventory.get(b.device)
+      const { batch, result } = normalized(b, info ? { receivedAt: Date.now(), options: info.options } : { receivedAt: Date.now() })
       batches.push({ ...batch, at: Date.now() })
+      return result
     },
     async reject(input) {
       rejects.push(input)

@@ -5,6 +5,7 @@
  */
 import { crc16Modbus } from '../checksum.ts'
 import { type DecodeResult, type FrameEvent, type Framer, fail, ok } from '../result.ts'
+import type { Reason } from '../reasons.ts'
 
 export interface RtuFrame {
   unit: number
@@ -85,7 +86,7 @@ export function createRtuFramer(direction: Direction, opts: RtuFramerOptions = {
       const events: FrameEvent<RtuFrame>[] = []
       buf = buf.length === 0 ? Buffer.from(chunk) : Buffer.concat([buf, chunk])
       let junk: number[] = []
-      let junkReason = 'garbage'
+      let junkReason: Reason = 'garbage'
       let junkDetail = ''
       const flushJunk = () => {
         if (junk.length > 0) events.push({ ok: false, reason: junkReason, raw: Buffer.from(junk), detail: junkDetail || `${junk.length} bytes outside any frame` })

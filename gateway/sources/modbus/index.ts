@@ -19,6 +19,7 @@ import { createLink, type Link } from './link.ts'
 import { GatewayError } from '../../core/errors.ts'
 import { loadProfile } from './profiles.ts'
 import { openSerial } from '../../transports/serial.ts'
+import { zodReason } from '../../../devices/common/reasons.ts'
 
 export { ModbusRtuOverTcpSourceConfig, ModbusRtuSourceConfig, ModbusTcpSourceConfig } from './config.ts'
 
@@ -96,15 +97,15 @@ export function createModbusSource(cfg: ModbusSourceConfig, opts: { recordLatene
     if (Object.keys(fields).length === 0) return
     const kind = deviceKind(d.profile.kind)
     if (!kind) return
-    const parsed = kind.schema.safeParse(fields)
+    const parsed = kind.readings.telemetry.schema.safeParse(fields)
     if (!parsed.success) {
-      const detail = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')
-      void c.reject({ source: cfg.id, address: link.address, device: d.device, raw: JSON.stringify(fields), reason: 'out_of_range', detail })
+      const { reason, detail } = zodReason(parsed.error)
+      void c.reject({ source: cfg.id, address: link.address, device: d.device, raw: JSON.stringify(fields), reason, detail })
       return
     }
     // water_quality: the kind's toPoints is waterQualityPoint, which derives gb3838_class.
     const info = c.devices.get(d.device)
-    const points = kind.toPoints(parsed.data, { receivedAt: c.now(), ...(info ? { options: info.options } : {}) })
+    const points = kind.readings.telemetry.toPoints(parsed.data, { receivedAt: c.now(), ...(info ? { options: info.options } : {}) })
     c.ingest({ source: cfg.id, device: d.device, kind: d.profile.kind, protocol, points, frames: o.answers.filter(Boolean).length }).catch((err: unknown) => {
       c.log.error({ err, device: d.device }, 'ingest failed')
     })

@@ -23,8 +23,8 @@ describe('golden Modbus frames through the built-in profiles (docs/protocols.md 
     const read = { ...planProfile(sdm)[0]!, quantity: 2, points: sdm.points.filter((p) => p.address === 0) }
     const fields = toFields(sdm, extractValues(read, { registers: registersOf('01 04 04 43 66 33 34 1B 38') }, sdm.order))
     expect(fields).toEqual({ voltage_a_v: 230.20001 })
-    const reading = energyMeter.schema.parse(fields)
-    expect(energyMeter.toPoints(reading, { receivedAt: 1_795_000_000_000 })).toEqual([
+    const reading = energyMeter.readings.telemetry.schema.parse(fields)
+    expect(energyMeter.readings.telemetry.toPoints(reading, { receivedAt: 1_795_000_000_000 })).toEqual([
       { measurement: 'energy_meter', tags: {}, fields: { voltage_a_v: 230.20001 }, time: 1_795_000_000_000 },
     ])
   })

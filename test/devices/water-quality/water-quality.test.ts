@@ -71,19 +71,19 @@ describe('GB 3838-2002 class by the single-factor method', () => {
 describe('water_quality kind', () => {
   it('normalizes a reading into one point with the class derived at the edge', () => {
     const r = WaterQualityReading.parse({ ts: '2026-11-22T10:00:00+08:00', ph: 7.1, dissolved_oxygen_mg_l: 5.5, water_temp_c: 15 })
-    const [p] = waterQuality.toPoints(r, { receivedAt: 0 })
+    const [p] = waterQuality.readings.telemetry.toPoints(r, { receivedAt: 0 })
     expect(p).toEqual({ measurement: 'water_quality', tags: {}, fields: { ph: 7.1, dissolved_oxygen_mg_l: 5.5, water_temp_c: 15, gb3838_class: 3, gb3838_factor: 'dissolved_oxygen_mg_l' }, time: Date.UTC(2026, 10, 22, 2) })
   })
 
   it('stores no class and no factor for a reading without a graded factor (pH and temperature only)', () => {
-    const [p] = waterQuality.toPoints(WaterQualityReading.parse({ ph: 7.1, water_temp_c: 15, turbidity_ntu: 3 }), { receivedAt: 0 })
+    const [p] = waterQuality.readings.telemetry.toPoints(WaterQualityReading.parse({ ph: 7.1, water_temp_c: 15, turbidity_ntu: 3 }), { receivedAt: 0 })
     expect(p!.fields).toEqual({ ph: 7.1, water_temp_c: 15, turbidity_ntu: 3 })
     expect('gb3838_class' in p!.fields || 'gb3838_factor' in p!.fields).toBe(false)
   })
 
   it('uses the receive time when the reading has none, and the lake option per device', () => {
     const r = WaterQualityReading.parse({ total_phosphorus_mg_l: 0.05 })
-    expect(waterQuality.toPoints(r, { receivedAt: 42, options: { waterBody: 'lake' } })[0]).toMatchObject({ time: 42, fields: { gb3838_class: 3, gb3838_factor: 'total_phosphorus_mg_l' } })
+    expect(waterQuality.readings.telemetry.toPoints(r, { receivedAt: 42, options: { waterBody: 'lake' } })[0]).toMatchObject({ time: 42, fields: { gb3838_class: 3, gb3838_factor: 'total_phosphorus_mg_l' } })
   })
 
   it('refuses unknown fields, wrong types, out-of-range values, bad timestamps and empty readings', () => {

@@ -4,7 +4,7 @@ import type { KindName, Point } from '../../../devices/common/point.ts'
 import { AlarmRulesConfig } from '../../../gateway/alarms/config.ts'
 import { createAlarmProcessor } from '../../../gateway/alarms/processor.ts'
 import { createAlarmStore } from '../../../gateway/alarms/store.ts'
-import type { IngestBatch } from '../../../gateway/core/types.ts'
+import type { ProcessedBatch } from '../../../gateway/core/types.ts'
 
 const S = 1000
 
@@ -25,7 +25,7 @@ function rig(rules: unknown[]) {
   const points: Point[] = []
   const send = (t: number, measurement: string, fields: Point['fields'], opts: { device?: string; kind?: KindName; tags?: Record<string, string> } = {}) => {
     now = t
-    const b: IngestBatch & { district: string } = {
+    const b: ProcessedBatch = {
       source: 'test',
       device: opts.device ?? 'dev-1',
       kind: opts.kind ?? 'water_quality',

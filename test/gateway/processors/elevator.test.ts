@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest'
 import type { Point } from '../../../devices/common/point.ts'
 import { createAlarmStore } from '../../../gateway/alarms/store.ts'
-import type { DeviceInfo, IngestBatch } from '../../../gateway/core/types.ts'
+import type { DeviceInfo, ProcessedBatch } from '../../../gateway/core/types.ts'
 import { createElevatorProcessor } from '../../../gateway/processors/elevator.ts'
 
 const status = (fields: Record<string, unknown>): Point => ({ measurement: 'elevator_status', tags: {}, fields: fields as Point['fields'], time: 0 })
-const batch = (points: Point[], device = 'lift-1'): IngestBatch & { district: string } => ({
+const batch = (points: Point[], device = 'lift-1'): ProcessedBatch => ({
   source: 'mqtt',
   device,
   kind: 'elevator',

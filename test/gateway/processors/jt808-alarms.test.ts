@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Point } from '../../../devices/common/point.ts'
 import { createJt808Framer, decodeJt808, encodeJt808, type Jt808Header, type Jt808Location, type Jt808Message, locationPoint } from '../../../devices/position/jt808.ts'
 import { type AlarmMessage, createAlarmStore } from '../../../gateway/alarms/store.ts'
-import type { IngestBatch } from '../../../gateway/core/types.ts'
+import type { ProcessedBatch } from '../../../gateway/core/types.ts'
 import type { Gateway } from '../../../gateway/gateway.ts'
 import { createJt808AlarmProcessor } from '../../../gateway/processors/jt808-alarms.ts'
 import { tempDir } from '../../helpers/env.ts'
@@ -26,7 +26,7 @@ const position = (alarm: number, i = 0): Point => {
   if (!p.ok) throw new Error(p.reason)
   return p.value
 }
-const batch = (points: Point[], device = '13800000010'): IngestBatch & { district: string } => ({ source: 'jt808', device, kind: 'position', protocol: 'jt808', points, district: 'xian-gaoxin' })
+const batch = (points: Point[], device = '13800000010'): ProcessedBatch => ({ source: 'jt808', device, kind: 'position', protocol: 'jt808', points, district: 'xian-gaoxin' })
 
 describe('JT/T 808 alarm processor', () => {
   it('raises on a bit 0 -> 1 and clears on 1 -> 0, per terminal, with the alarm point shape the source used to write', () => {
@@ -68,7 +68,7 @@ describe('JT/T 808 alarm processor', () => {
   it('looks only at position points with alarm_flags', () => {
     const store = createAlarmStore()
     const proc = createJt808AlarmProcessor({ store })
-    const other: IngestBatch & { district: string } = { source: 'mqtt', device: 'wq-1', kind: 'water_quality', protocol: 'mqtt', points: [{ measurement: 'water_quality', tags: {}, fields: { alarm_flags: 1 }, time: 0 }], district: 'd' }
+    const other: ProcessedBatch = { source: 'mqtt', device: 'wq-1', kind: 'water_quality', protocol: 'mqtt', points: [{ measurement: 'water_quality', tags: {}, fields: { alarm_flags: 1 }, time: 0 }], district: 'd' }
     expect(proc.process(other)).toBeUndefined()
     // An NMEA receiver's position has no alarm word.
     expect(proc.process({ ...batch([{ measurement: 'position', tags: { system: 'BDS' }, fields: { lat: 34.2, lon: 108.9 }, time: 0 }], 'gnss-1'), protocol: 'nmea' })).toBeUndefined()

@@ -1,9 +1,10 @@
 import pino from 'pino'
-import type { DeviceInfo, DeviceState, IngestBatch, RejectInput, SourceContext } from '../../../gateway/core/types.ts'
+import type { DeviceInfo, DeviceState, RejectInput, SourceContext } from '../../../gateway/core/types.ts'
+import { normalized, type RecordedBatch } from '../../helpers/normalized.ts'
 
-/** A SourceContext that records what a source ingests, rejects and reports, for testing a source alone. */
+/** A SourceContext that records what a source ingests (with the points the pipeline would make), rejects and reports. */
 export interface RecordingContext extends SourceContext {
-  batches: IngestBatch[]
+  batches: RecordedBatch[]
   rejects: RejectInput[]
   online: { id: string; online: boolean; reason?: string }[]
   /** Latest online state per device. */
@@ -11,14 +12,16 @@ export interface RecordingContext extends SourceContext {
 }
 
 export function recordingContext(dataDir = '/tmp'): RecordingContext {
-  const batches: IngestBatch[] = []
+  const batches: RecordedBatch[] = []
   const rejects: RejectInput[] = []
   const online: { id: string; online: boolean; reason?: string }[] = []
   const states = new Map<string, boolean>()
   return {
     log: pino({ level: 'silent' }),
     async ingest(b) {
-      batches.push(b)
+      const { batch, result } = normalized(b, { receivedAt: Date.now() })
+      batches.push(batch)
+      return result
     },
     async reject(r) {
       rejects.push(r)

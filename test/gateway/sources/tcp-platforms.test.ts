@@ -4,7 +4,8 @@ import pino from 'pino'
 import { afterEach, describe, expect, it } from 'vitest'
 import { encodeBody, encodeJt808, encodeSubpackages, type Jt808Body, type Jt808Header, createJt808Framer, decodeJt808, type Jt808Message } from '../../../devices/position/jt808.ts'
 import { createHj212Framer, dataCp, decodeHj212, encodeHj212, type Hj212Message, splitHj212 } from '../../../devices/water-quality/hj212.ts'
-import type { DeviceInfo, IngestBatch, RejectInput, SourceContext } from '../../../gateway/core/types.ts'
+import type { DeviceInfo, RejectInput, SourceContext } from '../../../gateway/core/types.ts'
+import { normalized, type RecordedBatch } from '../../helpers/normalized.ts'
 import { createHj212Source } from '../../../gateway/sources/hj212.ts'
 import { Hj212SourceConfig } from '../../../gateway/sources/hj212-config.ts'
 import { createJt808Source } from '../../../gateway/sources/jt808.ts'
@@ -17,13 +18,15 @@ import { freePort, sleep, waitFor } from '../../helpers/net.ts'
 
 /** A SourceContext that records what a source hands the gateway. */
 function recorder(dataDir: string, inventory: DeviceInfo[] = []) {
-  const ingested: IngestBatch[] = []
+  const ingested: RecordedBatch[] = []
   const rejects: RejectInput[] = []
   const offline: string[] = []
   const ctx: SourceContext = {
     log: pino({ level: 'silent' }),
     async ingest(b) {
-      ingested.push(b)
+      const { batch, result } = normalized(b, { receivedAt: Date.now() })
+      ingested.push(batch)
+      return result
     },
     async reject(r) {
       rejects.push(r)
