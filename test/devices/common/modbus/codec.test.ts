@@ -1,16 +1,18 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { modbusRtuDecoder } from '../../../../devices/common/modbus/decode-line.ts'
-import { lineDecoders } from '../../../../devices/index.ts'
+import { codecLineDecoder } from '../../../../devices/common/codec-lines.ts'
+import { modbusRtuCodec } from '../../../../devices/common/modbus/codec.ts'
+import { deviceKind, deviceKinds } from '../../../../devices/index.ts'
 
 const ctx = { receivedAt: 0 }
-// One session, as `smartcity decode` uses for one capture file: a response is read after its request.
-const session = modbusRtuDecoder.session!()
+// One session, as `smartcity decode` uses for one capture file (the generic runner over the codec, one codec
+// state per file): a response is read after its request.
+const session = codecLineDecoder(modbusRtuCodec, deviceKind).session!()
 const decode = (line: string) => session(line, ctx)
 
 describe('decode modbus-rtu', () => {
   it('is offered by the CLI', () => {
-    expect(lineDecoders().some((d) => d.format === 'modbus-rtu')).toBe(true)
+    expect(deviceKinds.some((k) => k.codecs?.some((c) => c.format === 'modbus-rtu'))).toBe(true)
   })
 
   it('decodes the SDM630 voltage response and shows the float in every order', () => {
