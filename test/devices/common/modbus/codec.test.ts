@@ -72,3 +72,24 @@ describe('decode modbus-rtu: points from a capture of a built-in profile', () =>
     expect(decode(hex(encodeRtu(7, encodeResponse({ fc: 4, registers: regs }))))).toMatchObject({ ok: true, points: [] })
   })
 })
+
+describe('decode modbus-rtu: the gateway answer for a reading its schema refuses', () => {
+  // Before issue 11 decode dropped such a reading silently (no points, exit 0) while the gateway dead-lettered
+  // it; now both run the same normalize step, so decode shows the refusal with the gateway's reason.
+  it('reports the refused reading with its catalogued reason', async () => {
+    const { builtinProfile } = await import('../../../../devices/modbus-profiles.ts')
+    const { planProfile } = await import('../../../../devices/common/modbus/planner.ts')
+    const { encodeRequest, encodeResponse } = await import('../../../../devices/common/modbus/pdu.ts')
+    const { encodeRtu } = await import('../../../../devices/common/modbus/rtu.ts')
+    const { REASONS } = await import('../../../../devices/common/reasons.ts')
+    const read = planProfile(builtinProfile('eastron-sdm630')!)[0]!
+    const own = codecLineDecoder(modbusRtuCodec, deviceKind).session!()
+    const hex = (b: Buffer) => b.toString('hex')
+    own(hex(encodeRtu(3, encodeRequest({ fc: 4, address: read.address, quantity: read.quantity }))), ctx)
+    // Every register 0: frequency_hz 0 is outside the energy-meter schema's 40..70 Hz.
+    const res = own(hex(encodeRtu(3, encodeResponse({ fc: 4, registers: Array.from({ length: read.quantity }, () => 0) }))), ctx)
+    expect(res).toMatchObject({ ok: true, points: [], refused: [{ index: 0, detail: expect.stringContaining('frequency_hz') }] })
+    if (!res.ok) return
+    expect(Object.keys(REASONS)).toContain(res.refused![0]!.reason)
+  })
+})
