@@ -13,6 +13,7 @@
 import type { ModbusProfile } from '../../../devices/common/modbus/profile.ts'
 import type { PlannedRead } from '../../../devices/common/modbus/planner.ts'
 import type { Request } from '../../../devices/common/modbus/pdu.ts'
+import type { Reason } from '../../../devices/common/reasons.ts'
 import type { Link, LinkResult } from './link.ts'
 import { type Backoff, createBackoff } from '../../transports/backoff.ts'
 import { createNap, sleep as sleepFor } from '../../transports/timers.ts'
@@ -56,7 +57,7 @@ export interface PollOutcome {
 export interface BusHooks {
   onPoll(o: PollOutcome): void
   /** Device state change: online after an answer, offline after `failuresBeforeBackoff` failed polls. */
-  onState(device: string, online: boolean, reason?: string): void
+  onState(device: string, online: boolean, reason?: Reason): void
 }
 
 interface State {
@@ -157,7 +158,8 @@ export function createBus(link: Link, devices: BusDevice[], opts: BusOptions, ho
       if (st.offline !== true) {
         st.offline = true
         const last = o.failures[o.failures.length - 1]
-        hooks.onState(st.d.device, false, last?.code ?? 'no_answer')
+        // No failure recorded only when the bus stopped mid-poll: nothing answered in time.
+        hooks.onState(st.d.device, false, last?.code ?? 'timeout')
       }
       st.due = t + st.probes.next()
       return
