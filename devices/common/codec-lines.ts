@@ -45,7 +45,8 @@ function decodeWith<F, D, S>(codec: ProtocolCodec<F, D, S>, state: S, kinds: (na
     else if ('json' in r) refused.push({ index, reason: 'unknown_reading_type', detail: 'a codec hands values, not JSON' })
     else {
       const n = normalizeReading(kind, r.type, r.value, r.receivedAt === undefined ? ctx : { ...ctx, receivedAt: r.receivedAt })
-      if (n.ok) points.push(...n.points)
+      // The tags the gateway's pipeline puts on every point of a reading (device, kind, protocol).
+      if (n.ok) for (const p of n.points) points.push({ ...p, tags: { device: r.device, kind: r.kind, protocol: codec.protocol, ...p.tags } })
       else refused.push({ index, reason: n.reason, detail: n.detail })
     }
     index++

@@ -1,6 +1,6 @@
 import { parseHex, toHex } from '../common/hex.ts'
 import { defineDeviceKind, type LineDecoder, readingType } from '../common/kind.ts'
-import { modbusRtuDecoder } from '../common/modbus/decode-line.ts'
+import { modbusRtuCodec } from '../common/modbus/codec.ts'
 import type { FieldValue, Point } from '../common/point.ts'
 import { timestampMs } from '../common/time.ts'
 import { decodeDataValue, decodeMessage, diToString, errorReason, errorWordNames } from './dlt645.ts'
@@ -72,5 +72,6 @@ export const energyMeter = defineDeviceKind({
   readings: { telemetry: energyTelemetry },
   // Modbus RTU frames of any device sit here: energy meters are where field engineers most often meet
   // unknown word orders.
-  decoders: [dlt645Decoder, modbusRtuDecoder],
+  decoders: [dlt645Decoder],
+  codecs: [modbusRtuCodec],
 })

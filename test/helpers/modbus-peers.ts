@@ -5,12 +5,11 @@
  * The peers lay the raw values out with their own code; our source must store `value` (raw x scale) exactly.
  */
 import { readFileSync, writeFileSync } from 'node:fs'
-import { connect } from 'node:net'
 import { join } from 'node:path'
 import { extractValues, planProfile } from '../../devices/common/modbus/planner.ts'
 import { parseProfileText } from '../../devices/common/modbus/profile.ts'
 import type { RegisterValue } from '../../devices/common/modbus/registers.ts'
-import { createLink } from '../../gateway/sources/modbus/link.ts'
+import { createModbusLink } from '../../gateway/sources/modbus/link.ts'
 
 export const FIXTURES = join(import.meta.dirname, '../fixtures/modbus')
 
@@ -70,15 +69,7 @@ export function allTypesProfile(dir: string, order: WireOrder): string {
 export async function readProfileOnce(port: number, unit: number, profileFile: string): Promise<Record<string, RegisterValue>> {
   const r = parseProfileText(readFileSync(profileFile, 'utf8'))
   if (!r.ok) throw new Error(r.problems.join('\n'))
-  const link = createLink({
-    framing: 'tcp',
-    address: `127.0.0.1:${port}`,
-    open: () =>
-      new Promise((resolve, reject) => {
-        const s = connect(port, '127.0.0.1', () => resolve(s))
-        s.once('error', reject)
-      }),
-  })
+  const link = createModbusLink({ framing: 'tcp', address: `tcp://127.0.0.1:${port}` })
   const values = new Map<string, RegisterValue>()
   try {
     for (const read of planProfile(r.profile)) {

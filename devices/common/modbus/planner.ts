@@ -3,6 +3,7 @@
  * by address and merged while the read stays within `maxRegisters` (125 by the spec; 2000 bits for coils) and
  * the hole between two points is at most `maxGap`. Then each answer is cut back into point values. Pure.
  */
+import type { ValueReading } from '../kind.ts'
 import { MAX_READ_BITS } from './pdu.ts'
 import { type ModbusProfile, type ProfilePoint, READ_FC, type Table } from './profile.ts'
 import { decodeRegisters, type Order, type RegisterValue, registerCount, tidyFloat32 } from './registers.ts'
@@ -110,4 +111,15 @@ export function toFields(profile: ModbusProfile, values: ReadonlyMap<string, Reg
     if (typeof v === 'number') fields[p.field] = v
   }
   return fields
+}
+
+/**
+ * The reading a poll of a profile gives: the kind's `telemetry` in canonical names, unvalidated (the
+ * pipeline validates and normalizes; water quality's GB 3838 class comes from there). Undefined when no
+ * point of the profile feeds a field. The one registers-to-reading step of the source and of decode.
+ */
+export function profileReading(profile: ModbusProfile, device: string, values: ReadonlyMap<string, RegisterValue>): ValueReading | undefined {
+  const fields = toFields(profile, values)
+  if (Object.keys(fields).length === 0) return undefined
+  return { kind: profile.kind, type: 'telemetry', device, value: fields }
 }

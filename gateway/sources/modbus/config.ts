@@ -11,15 +11,15 @@ import { z } from 'zod'
  *     id: river-bus-1
  *     path: /dev/ttyUSB0
  *     # baudRate: 9600
- *     # parity: none
+ *     # parity: none           # the serial:// address of gateway/transports/address.ts
  *     # dataBits: 8
  *     # stopBits: 1
  *     # timeoutMs: 1000        # per request; a dead slave costs at most timeoutMs x (retries + 1) per poll
  *     # retries: 1
  *     # pauseMs: 20            # silence between two requests on the bus
  *     # failuresBeforeBackoff: 3
- *     # backoffMs: 5000        # first probe interval of a dead slave, doubling up to maxBackoffMs
- *     # maxBackoffMs: 60000
+ *     # backoffMs: 5000        # first probe interval of a dead slave, doubling up to maxBackoffMs (backoff.ts)
+ *     # maxBackoffMs: 60000    # (not reconnect*: a probe interval; the link reopens a dropped stream itself)
  *     devices:
  *       - { device: wq-0001, unit: 1, profile: generic-sonde, intervalMs: 5000 }
  *       - { device: em-0001, unit: 2, profile: ./profiles/my-meter.yaml }
@@ -34,6 +34,12 @@ const Common = {
   pauseMs: z.number().int().min(0).max(10_000).default(20),
   /** Consecutive failed polls before a device is marked offline and only probed. */
   failuresBeforeBackoff: z.number().int().min(1).max(100).default(3),
+  /**
+   * Probe interval of an offline device (first, then doubling to `maxBackoffMs`; gateway/transports/backoff.ts).
+   * Not spelled `reconnectMinMs`/`reconnectMaxMs`: nothing reconnects, the bus and the other slaves on it stay
+   * up; it says how often a silent slave is asked again. The link's own reopen (a dropped TCP connection or
+   * serial port) is the address table's (gateway/transports/address.ts), with its defaults.
+   */
   backoffMs: z.number().int().min(100).default(5_000),
   maxBackoffMs: z.number().int().min(100).default(60_000),
   /** Override the profiles' largest hole in a merged read. */

@@ -1,49 +1,30 @@
 /**
  * Modbus sources: `modbus-tcp`, `modbus-rtu` (serial, via serialport) and `modbus-rtu-over-tcp`. The factory
- * validates and allocates; `start` loads the profiles (refusing a wrong one with its key path), opens the
- * links lazily and starts one scheduler per bus; `stop` waits for the request in flight.
+ * validates and allocates; `start` loads the profiles (refusing a wrong one with its key path), makes one
+ * link per bus (gateway/transports/address.ts: opened on the first request, reopened with back-off after a
+ * drop) and starts one session per bus (session.ts); `stop` waits for the request in flight and for the
+ * readings being ingested.
+ *
+ * A poll's answers become the profile's `telemetry` reading (canonical names, planner.ts `profileReading`),
+ * handed to the pipeline in poll order per bus (the transports' ordered queue); the pipeline validates and
+ * normalizes it (water quality's GB 3838 class comes from there).
  */
-import { connect } from 'node:net'
-import type { Duplex } from 'node:stream'
+import type { Address } from '../../transports/address.ts'
+import { createOrdered, type Ordered } from '../../transports/ordered.ts'
 import { encodeValue, type Order, registerCount } from '../../../devices/common/modbus/registers.ts'
-import { extractValues, planProfile, toRaw } from '../../../devices/common/modbus/planner.ts'
+import { extractValues, planProfile, profileReading, toRaw } from '../../../devices/common/modbus/planner.ts'
 import type { ProfilePoint } from '../../../devices/common/modbus/profile.ts'
 import type { Request } from '../../../devices/common/modbus/pdu.ts'
 import type { RegisterValue } from '../../../devices/common/modbus/registers.ts'
 import type { Protocol } from '../../../devices/common/point.ts'
-import { deviceKind } from '../../../devices/index.ts'
 import type { ComponentHealth, Source, SourceContext, WriteOutcome, WriteRequest } from '../../core/types.ts'
-import { type Bus, type BusDevice, createBus, type PollOutcome } from './bus.ts'
+import { type Bus, type BusDevice, createBus, type PollOutcome } from './session.ts'
 import type { ModbusSourceConfig } from './config.ts'
-import { createLink, type Link } from './link.ts'
+import { createModbusLink, type Link } from './link.ts'
 import { GatewayError } from '../../core/errors.ts'
 import { loadProfile } from './profiles.ts'
-import { openSerial } from '../../transports/serial.ts'
-import { zodReason } from '../../../devices/common/reasons.ts'
 
 export { ModbusRtuOverTcpSourceConfig, ModbusRtuSourceConfig, ModbusTcpSourceConfig } from './config.ts'
-
-function tcpOpener(host: string, port: number, timeoutMs: number): () => Promise<Duplex> {
-  return () =>
-    new Promise((resolve, reject) => {
-      const s = connect({ host, port })
-      s.setNoDelay(true)
-      const t = setTimeout(() => {
-        s.destroy()
-        reject(new Error(`connect to ${host}:${port} timed out`))
-      }, timeoutMs)
-      s.once('connect', () => {
-        clearTimeout(t)
-        s.removeAllListeners('error')
-        resolve(s)
-      })
-      s.once('error', (err) => {
-        clearTimeout(t)
-        reject(err)
-      })
-    })
-}
-
 
 interface Owned {
   bus: Bus
@@ -63,12 +44,12 @@ export interface ModbusSourceStats {
 export function createModbusSource(cfg: ModbusSourceConfig, opts: { recordLateness?: boolean } = {}): Source & { stats(): ModbusSourceStats } {
   const protocol: Protocol = cfg.type === 'modbus-tcp' ? 'modbus-tcp' : 'modbus-rtu'
   const owned = new Map<string, Owned>()
-  const buses: { bus: Bus; link: Link }[] = []
+  const buses: { bus: Bus; link: Link; queue: Ordered }[] = []
   const offline = new Set<string>()
   const lateness: number[] = []
   let ctx: SourceContext | undefined
 
-  const handle = (link: Link, o: PollOutcome) => {
+  const handle = (link: Link, queue: Ordered, o: PollOutcome) => {
     const c = ctx
     if (!c) return
     const d = o.device
@@ -89,25 +70,11 @@ export function createModbusSource(cfg: ModbusSourceConfig, opts: { recordLatene
       const data = 'registers' in r ? { registers: r.registers } : 'bits' in r ? { bits: r.bits } : {}
       for (const [k, v] of extractValues(read, data, d.profile.order)) values.set(k, v)
     })
-    const fields: Record<string, number> = {}
-    for (const p of d.profile.points) {
-      const v = p.field === undefined ? undefined : values.get(p.name)
-      if (p.field !== undefined && typeof v === 'number') fields[p.field] = v
-    }
-    if (Object.keys(fields).length === 0) return
-    const kind = deviceKind(d.profile.kind)
-    if (!kind) return
-    const parsed = kind.readings.telemetry.schema.safeParse(fields)
-    if (!parsed.success) {
-      const { reason, detail } = zodReason(parsed.error)
-      void c.reject({ source: cfg.id, address: link.address, device: d.device, raw: JSON.stringify(fields), reason, detail })
-      return
-    }
-    // water_quality: the kind's toPoints is waterQualityPoint, which derives gb3838_class.
-    const info = c.devices.get(d.device)
-    const points = kind.readings.telemetry.toPoints(parsed.data, { receivedAt: c.now(), ...(info ? { options: info.options } : {}) })
-    c.ingest({ source: cfg.id, device: d.device, kind: d.profile.kind, protocol, points, frames: o.answers.filter(Boolean).length }).catch((err: unknown) => {
-      c.log.error({ err, device: d.device }, 'ingest failed')
+    const reading = profileReading(d.profile, d.device, values)
+    if (!reading) return
+    const frames = o.answers.filter(Boolean).length
+    queue.push(async () => {
+      await c.ingest({ source: cfg.id, device: d.device, kind: d.profile.kind, protocol, readings: [reading], frames, address: link.address })
     })
   }
 
@@ -118,7 +85,7 @@ export function createModbusSource(cfg: ModbusSourceConfig, opts: { recordLatene
       ctx = c
       // The gateway's context logger already carries component and id.
       const log = c.log
-      const groups = new Map<string, { link: Link; devices: BusDevice[] }>()
+      const groups = new Map<string, { link: Link; devices: BusDevice[]; queue: Ordered }>()
       const cache = new Map<string, Awaited<ReturnType<typeof loadProfile>>>()
       const problems: string[] = []
       for (const [i, e] of cfg.devices.entries()) {
@@ -142,19 +109,22 @@ export function createModbusSource(cfg: ModbusSourceConfig, opts: { recordLatene
           continue
         }
         let key: string
-        let open: () => Promise<Duplex>
+        let address: Address
         if (cfg.type === 'modbus-rtu') {
           key = cfg.path
-          open = () => openSerial(cfg)
+          address = { scheme: 'serial', serial: { path: cfg.path, baudRate: cfg.baudRate, dataBits: cfg.dataBits, parity: cfg.parity, stopBits: cfg.stopBits } }
         } else {
           const host = (cfg.type === 'modbus-tcp' ? e.host : undefined) ?? cfg.host
           const port = (cfg.type === 'modbus-tcp' ? e.port : undefined) ?? cfg.port
           key = `${host}:${port}`
-          open = tcpOpener(host, port, cfg.connectTimeoutMs)
+          address = { scheme: cfg.type === 'modbus-tcp' ? 'tcp' : 'rtu-over-tcp', host, port }
         }
         let g = groups.get(key)
         if (!g) {
-          g = { link: createLink({ framing: cfg.type === 'modbus-tcp' ? 'tcp' : 'rtu', open, address: key }), devices: [] }
+          const link = createModbusLink({ framing: cfg.type === 'modbus-tcp' ? 'tcp' : 'rtu', address, name: key, ...(cfg.type === 'modbus-rtu' ? {} : { connectTimeoutMs: cfg.connectTimeoutMs }) })
+          // Readings of one bus reach the pipeline in poll order; a failed ingest is logged, the bus goes on.
+          const queue = createOrdered({ onError: (err) => log.error({ err, bus: key }, 'ingest failed') })
+          g = { link, devices: [], queue }
           groups.set(key, g)
         }
         const dev: BusDevice = {
@@ -187,7 +157,7 @@ export function createModbusSource(cfg: ModbusSourceConfig, opts: { recordLatene
             startOffsetMs: Math.floor((spread * i) / groups.size),
           },
           {
-            onPoll: (o) => handle(g.link, o),
+            onPoll: (o) => handle(g.link, g.queue, o),
             onState: (device, online, reason) => {
               if (online) offline.delete(device)
               else offline.add(device)
@@ -196,13 +166,14 @@ export function createModbusSource(cfg: ModbusSourceConfig, opts: { recordLatene
           },
         )
         for (const d of g.devices) owned.get(d.device)!.bus = bus
-        buses.push({ bus, link: g.link })
+        buses.push({ bus, link: g.link, queue: g.queue })
       }
       for (const b of buses) b.bus.start()
       log.info({ buses: buses.length, devices: owned.size }, 'modbus source started')
     },
     async stop() {
       await Promise.all(buses.map((b) => b.bus.stop()))
+      await Promise.all(buses.map((b) => b.queue.idle()))
       await Promise.all(buses.map((b) => b.link.close()))
       buses.length = 0
     },

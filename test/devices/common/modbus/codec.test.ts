@@ -1,16 +1,18 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { modbusRtuDecoder } from '../../../../devices/common/modbus/decode-line.ts'
-import { lineDecoders } from '../../../../devices/index.ts'
+import { codecLineDecoder } from '../../../../devices/common/codec-lines.ts'
+import { modbusRtuCodec } from '../../../../devices/common/modbus/codec.ts'
+import { deviceKind, deviceKinds } from '../../../../devices/index.ts'
 
 const ctx = { receivedAt: 0 }
-// One session, as `smartcity decode` uses for one capture file: a response is read after its request.
-const session = modbusRtuDecoder.session!()
+// One session, as `smartcity decode` uses for one capture file (the generic runner over the codec, one codec
+// state per file): a response is read after its request.
+const session = codecLineDecoder(modbusRtuCodec, deviceKind).session!()
 const decode = (line: string) => session(line, ctx)
 
 describe('decode modbus-rtu', () => {
   it('is offered by the CLI', () => {
-    expect(lineDecoders().some((d) => d.format === 'modbus-rtu')).toBe(true)
+    expect(deviceKinds.some((k) => k.codecs?.some((c) => c.format === 'modbus-rtu'))).toBe(true)
   })
 
   it('decodes the SDM630 voltage response and shows the float in every order', () => {
@@ -68,5 +70,26 @@ describe('decode modbus-rtu: points from a capture of a built-in profile', () =>
     expect(res.points[0]).toMatchObject({ measurement: 'energy_meter', tags: { device: 'unit-7', protocol: 'modbus-rtu' }, fields: { voltage_a_v: 230.5, active_power_kw: 1.5, frequency_hz: 50 } })
     // Without the request just before, registers only.
     expect(decode(hex(encodeRtu(7, encodeResponse({ fc: 4, registers: regs }))))).toMatchObject({ ok: true, points: [] })
+  })
+})
+
+describe('decode modbus-rtu: the gateway answer for a reading its schema refuses', () => {
+  // Before issue 11 decode dropped such a reading silently (no points, exit 0) while the gateway dead-lettered
+  // it; now both run the same normalize step, so decode shows the refusal with the gateway's reason.
+  it('reports the refused reading with its catalogued reason', async () => {
+    const { builtinProfile } = await import('../../../../devices/modbus-profiles.ts')
+    const { planProfile } = await import('../../../../devices/common/modbus/planner.ts')
+    const { encodeRequest, encodeResponse } = await import('../../../../devices/common/modbus/pdu.ts')
+    const { encodeRtu } = await import('../../../../devices/common/modbus/rtu.ts')
+    const { REASONS } = await import('../../../../devices/common/reasons.ts')
+    const read = planProfile(builtinProfile('eastron-sdm630')!)[0]!
+    const own = codecLineDecoder(modbusRtuCodec, deviceKind).session!()
+    const hex = (b: Buffer) => b.toString('hex')
+    own(hex(encodeRtu(3, encodeRequest({ fc: 4, address: read.address, quantity: read.quantity }))), ctx)
+    // Every register 0: frequency_hz 0 is outside the energy-meter schema's 40..70 Hz.
+    const res = own(hex(encodeRtu(3, encodeResponse({ fc: 4, registers: Array.from({ length: read.quantity }, () => 0) }))), ctx)
+    expect(res).toMatchObject({ ok: true, points: [], refused: [{ index: 0, detail: expect.stringContaining('frequency_hz') }] })
+    if (!res.ok) return
+    expect(Object.keys(REASONS)).toContain(res.refused![0]!.reason)
   })
 })

@@ -4,11 +4,18 @@
  * does not answer costs the bus at most timeout x (retries + 1) per poll; after `failuresBeforeBackoff`
  * failed polls it is marked offline and only probed (one request, no retries) at a growing interval until it
  * answers again. Writes go ahead of the next poll.
+ *
+ * The probe interval grows through the transports' one back-off helper (gateway/transports/backoff.ts, no
+ * jitter: a probe is scheduled on the bus, which is already one request at a time). Its options keep their
+ * names `backoffMs`/`maxBackoffMs`, not `reconnectMinMs`/`reconnectMaxMs`: nothing reconnects here, the
+ * link stays open and other slaves on it keep answering; it is how often a silent slave is asked again.
  */
 import type { ModbusProfile } from '../../../devices/common/modbus/profile.ts'
 import type { PlannedRead } from '../../../devices/common/modbus/planner.ts'
 import type { Request } from '../../../devices/common/modbus/pdu.ts'
+import type { Reason } from '../../../devices/common/reasons.ts'
 import type { Link, LinkResult } from './link.ts'
+import { type Backoff, createBackoff } from '../../transports/backoff.ts'
 import { createNap, sleep as sleepFor } from '../../transports/timers.ts'
 
 export interface BusDevice {
@@ -50,14 +57,14 @@ export interface PollOutcome {
 export interface BusHooks {
   onPoll(o: PollOutcome): void
   /** Device state change: online after an answer, offline after `failuresBeforeBackoff` failed polls. */
-  onState(device: string, online: boolean, reason?: string): void
+  onState(device: string, online: boolean, reason?: Reason): void
 }
 
 interface State {
   d: BusDevice
   due: number
   failures: number
-  backoffMs: number
+  probes: Backoff
   offline: boolean | undefined
 }
 
@@ -78,7 +85,8 @@ export interface Bus {
 
 export function createBus(link: Link, devices: BusDevice[], opts: BusOptions, hooks: BusHooks): Bus {
   const now = opts.now ?? Date.now
-  const states: State[] = devices.map((d) => ({ d, due: 0, failures: 0, backoffMs: opts.backoffMs, offline: undefined }))
+  const probes = () => createBackoff({ minMs: opts.backoffMs, maxMs: Math.max(opts.backoffMs, opts.maxBackoffMs), jitter: 0 })
+  const states: State[] = devices.map((d) => ({ d, due: 0, failures: 0, probes: probes(), offline: undefined }))
   const writes: WriteJob[] = []
   let running = false
   let loop: Promise<void> | undefined
@@ -135,7 +143,7 @@ export function createBus(link: Link, devices: BusDevice[], opts: BusOptions, ho
     const t = now()
     if (o.answered) {
       st.failures = 0
-      st.backoffMs = opts.backoffMs
+      st.probes.reset()
       if (st.offline !== false) {
         st.offline = false
         hooks.onState(st.d.device, true)
@@ -150,10 +158,10 @@ export function createBus(link: Link, devices: BusDevice[], opts: BusOptions, ho
       if (st.offline !== true) {
         st.offline = true
         const last = o.failures[o.failures.length - 1]
-        hooks.onState(st.d.device, false, last?.code ?? 'no_answer')
+        // No failure recorded only when the bus stopped mid-poll: nothing answered in time.
+        hooks.onState(st.d.device, false, last?.code ?? 'timeout')
       }
-      st.due = t + st.backoffMs
-      st.backoffMs = Math.min(st.backoffMs * 2, opts.maxBackoffMs)
+      st.due = t + st.probes.next()
       return
     }
     st.due += st.d.intervalMs
