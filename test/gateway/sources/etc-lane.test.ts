@@ -3,8 +3,10 @@ import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { parseHex } from '../../../devices/common/hex.ts'
 import { CLASSIC_PROFILE, decodeRsu, encodeRsu, PROFILE_2019, type RsuFrame, type RsuProfile, unframeRsu } from '../../../devices/etc/rsu/index.ts'
+import { normalizeReading } from '../../../devices/common/normalize.ts'
 import type { Point } from '../../../devices/common/point.ts'
-import { createLaneController, EtcRsuSourceConfig } from '../../../gateway/sources/etc-rsu.ts'
+import { etc } from '../../../devices/etc/index.ts'
+import { createLaneController, EtcRsuSourceConfig } from '../../../gateway/sources/etc-rsu/index.ts'
 
 /** `wire`: the layout the test's RSU speaks (frames it sends, and how it reads the lane's answers). */
 function lane(over: Record<string, unknown> = {}, wire: RsuProfile = CLASSIC_PROFILE) {
@@ -22,7 +24,12 @@ function lane(over: Record<string, unknown> = {}, wire: RsuProfile = CLASSIC_PRO
       sentBytes.push(b)
     },
     now: () => now,
-    transaction: (p) => tx.push(p),
+    // The points the pipeline stores for the reading (devices/common/normalize.ts), refused ones as errors.
+    transaction: (r) => {
+      const n = normalizeReading(etc, r.type, 'value' in r ? r.value : undefined, { receivedAt: now })
+      if (!n.ok) throw new Error(`${n.reason}: ${n.detail}`)
+      tx.push(...n.points)
+    },
     status: () => {},
     reject: (_raw, reason) => rejects.push(reason),
   })

@@ -6,7 +6,7 @@ import { Duplex } from 'node:stream'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { encodeRsu } from '../../../devices/etc/rsu/index.ts'
-import { createEtcRsuSource } from '../../../gateway/sources/etc-rsu.ts'
+import { createEtcRsuSource } from '../../../gateway/sources/etc-rsu/index.ts'
 import { recordingContext } from './record-context.ts'
 
 const GOOD = [
