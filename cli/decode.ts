@@ -9,8 +9,7 @@ import type { DecodeLineResult, LineDecoder, RefusedItem } from '../devices/comm
 import { channelReadingType, parseTopic } from '../devices/common/mqtt-topic.ts'
 import { normalizeJson, type Refusal } from '../devices/common/normalize.ts'
 import type { Point } from '../devices/common/point.ts'
-import { etcRsuLineDecoder } from '../devices/etc/index.ts'
-import { isRsuProfileChoice, RSU_PROFILE_CHOICES } from '../devices/etc/rsu/index.ts'
+import { etcRsuCodec, isRsuProfileChoice, RSU_PROFILE_CHOICES } from '../devices/etc/rsu/index.ts'
 import { deviceKind, deviceKinds, lineDecoders } from '../devices/index.ts'
 
 /**
@@ -80,7 +79,7 @@ export async function runDecode(format: string, file: string, out: NodeJS.Writab
     process.stderr.write(format !== 'etc-rsu' ? `--profile is for etc-rsu, not ${format}\n` : `unknown etc-rsu profile ${opts.profile}; profiles: ${RSU_PROFILE_CHOICES.join(', ')}\n`)
     return 2
   }
-  const dec = opts.profile !== undefined && isRsuProfileChoice(opts.profile) ? etcRsuLineDecoder(opts.profile) : decoders().find((d) => d.format === format)
+  const dec = opts.profile !== undefined && isRsuProfileChoice(opts.profile) ? codecLineDecoder(etcRsuCodec(opts.profile), deviceKind) : decoders().find((d) => d.format === format)
   if (!dec) {
     process.stderr.write(`unknown format ${format}; formats: ${decoders().map((d) => d.format).join(', ')}\n`)
     return 2

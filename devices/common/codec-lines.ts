@@ -32,7 +32,7 @@ export function codecLineDecoder<F, D, S>(codec: ProtocolCodec<F, D, S>, kinds: 
 function decodeWith<F, D, S>(codec: ProtocolCodec<F, D, S>, state: S, kinds: (name: string) => DeviceKind | undefined, line: string, ctx: NormalizeContext): DecodeLineResult {
   const f = codec.parseLine(line)
   if (!f.ok) return { ok: false, error: errorText(f) }
-  const d = codec.decode(f.value)
+  const d = codec.decode(f.value, state)
   if (!d.ok) return { ok: false, error: errorText(d) }
   const out = codec.readings(d.value, state, ctx)
   const points: Point[] = []
@@ -51,5 +51,6 @@ function decodeWith<F, D, S>(codec: ProtocolCodec<F, D, S>, state: S, kinds: (na
     }
     index++
   }
-  return refused.length > 0 ? { ok: true, frame: d.value, points, refused } : { ok: true, frame: d.value, points }
+  const frame = codec.frameJson ? codec.frameJson(d.value) : d.value
+  return refused.length > 0 ? { ok: true, frame, points, refused } : { ok: true, frame, points }
 }

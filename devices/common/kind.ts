@@ -125,7 +125,8 @@ export interface ProtocolCodec<Frame = unknown, Decoded = unknown, State = unkno
   parseLine(line: string): DecodeResult<Frame>
   /** A fresh framer for one byte stream (connection or serial bus). */
   framer(): Framer<Frame>
-  decode(frame: Frame): DecodeResult<Decoded>
+  /** `state` for protocols whose frames are read in the light of the ones before (the ETC RSU's layout). */
+  decode(frame: Frame, state: State): DecodeResult<Decoded>
   /**
    * A decoded frame -> the readings it carries (possibly none: a heartbeat). `state` is per connection or
    * bus (a Modbus request awaiting its response, JT/T 808 sub-packages); refused parts come back in
@@ -133,6 +134,8 @@ export interface ProtocolCodec<Frame = unknown, Decoded = unknown, State = unkno
    */
   readings(decoded: Decoded, state: State, ctx: NormalizeContext): { readings: Reading[]; refused?: { reason: Reason; detail?: string }[] }
   newState(): State
+  /** What `smartcity decode` prints as `frame` for a decoded frame (default: the decoded value itself). */
+  frameJson?(decoded: Decoded): unknown
 }
 
 export function defineDeviceKind<R extends KindReadings>(kind: DeviceKind<R>): DeviceKind<R> {

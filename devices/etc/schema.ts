@@ -19,7 +19,7 @@ export type EtcTransactionReading = z.infer<typeof EtcTransactionReading>
 
 /**
  * An RSU's state (B0 status frame, or the link going up or down), as `etc_rsu_status`: `online` always,
- * the fault bits and the raw status byte when a B0 frame gave them (devices/etc/index.ts `rsuStatusPoint`).
+ * the fault bits and the raw status byte when a B0 frame gave them (devices/etc/rsu/codec.ts `rsuStatusValue`).
  */
 export const RsuStatusReading = z.strictObject({
   ts: Timestamp.optional(),

@@ -22,6 +22,8 @@
  *   rejects with `link_not_open` after `waitMs` (default: no limit) and `link_closed` after `close()`.
  *   A polling master (Modbus RTU, DL/T 645) calls it before each request with its request timeout, writes
  *   the request on the stream and matches the answer (`matcher.ts`).
+ * - `ready()` starts the link; for `tcp-listen` it resolves once the server listens and rejects with the
+ *   first listen's error (EADDRINUSE), for a listening source's `start()`.
  * - `close()` stops for good, at once even during a back-off wait, and resolves once the stream is closed.
  *
  *   const link = createLink('tcp://127.0.0.1:4001', { reconnectMinMs: 250, reconnectMaxMs: 5_000 })
@@ -127,6 +129,12 @@ export interface Link {
   readonly address: string
   /** Begin opening; keep a stream open until `close()`. Idempotent. */
   start(): void
+  /**
+   * Start; for `tcp-listen`, resolve once the server listens or reject with the error of the first listen
+   * (EADDRINUSE...), so a source's `start()` can fail as the gateway's start-up expects. Other schemes
+   * resolve at once (their opens are retried with the back-off).
+   */
+  ready(): Promise<void>
   /** The open stream, or the next one; rejects with `link_not_open` after `waitMs`, `link_closed` after close. */
   open(o?: { waitMs?: number }): Promise<Duplex>
   on<E extends keyof LinkEvents>(event: E, cb: LinkEvents[E]): () => void
@@ -181,6 +189,7 @@ export function createLink(address: string | Address, o: LinkOptions = {}): Link
   let bound: { host: string; port: number } | undefined
   let incoming: Socket | undefined
   let takePeer: ((s: Socket) => void) | undefined
+  let firstListen: Promise<void> | undefined
 
   const emit = <E extends keyof LinkEvents>(e: E, ...args: Parameters<LinkEvents[E]>) => {
     for (const cb of listeners[e]) {
@@ -194,7 +203,7 @@ export function createLink(address: string | Address, o: LinkOptions = {}): Link
 
   function listen(host: string, port: number): Promise<void> {
     if (server) return Promise.resolve()
-    return new Promise((resolve, reject) => {
+    const p = new Promise<void>((resolve, reject) => {
       const srv = createServer({ noDelay: true }, (s) => {
         if (stop.signal.aborted) return void s.destroy()
         s.on('error', () => {}) // 'close' follows; the link reports it
@@ -219,6 +228,8 @@ export function createLink(address: string | Address, o: LinkOptions = {}): Link
         resolve()
       })
     })
+    firstListen ??= p
+    return p
   }
 
   async function openOnce(signal: AbortSignal): Promise<Duplex> {
@@ -299,6 +310,10 @@ export function createLink(address: string | Address, o: LinkOptions = {}): Link
     start() {
       if (loop || stop.signal.aborted) return
       loop = run()
+    },
+    async ready() {
+      link.start()
+      if (a.scheme === 'tcp-listen' && !o.open) await firstListen
     },
     open(opts = {}) {
       if (stop.signal.aborted) return Promise.reject(new AddressError('link_closed', `${name} is closed`))

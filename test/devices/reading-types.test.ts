@@ -8,7 +8,8 @@ import { parseHex } from '../../devices/common/hex.ts'
 import type { DeviceKind } from '../../devices/common/kind.ts'
 import { normalizeReading } from '../../devices/common/normalize.ts'
 import type { Point } from '../../devices/common/point.ts'
-import { etc, rsuStatusPoint } from '../../devices/etc/index.ts'
+import { etc } from '../../devices/etc/index.ts'
+import { rsuStatusValue } from '../../devices/etc/rsu/index.ts'
 import { position } from '../../devices/position/index.ts'
 import { decodeJt808, locationPoint, locationsOf } from '../../devices/position/jt808.ts'
 import { decodeHj212, hj212Data, hj212Point } from '../../devices/water-quality/hj212.ts'
@@ -69,12 +70,13 @@ describe('new reading types accept what today is stored', () => {
   })
 
   it('ETC transaction and RSU status (transaction, rsu_status)', () => {
-    // What the ETC source's lane controller stores for a passage (gateway/sources/etc-rsu.ts finish()).
+    // What the ETC source's lane controller stores for a passage (gateway/sources/etc-rsu/lane.ts finish()).
     const t: Point = { measurement: 'etc_transaction', tags: { lane: 'G30-K1021-L3', result: 'ok' }, fields: { obu_id: '02A1B2C3', transaction_ms: 412, plate: '陕A12345', plate_color: 0, vehicle_class: 1, fee_fen: 1500, balance_fen: 98500, card_id: '6101' }, time: receivedAt }
     expect(again(etc, 'transaction', t, ['lane', 'result'])).toEqual([t])
-    const s = rsuStatusPoint({ rsctl: 0x98, type: 'B0', fields: { rsuStatus: 0x05 } } as Parameters<typeof rsuStatusPoint>[0], receivedAt)
-    expect(s).toBeDefined()
-    expect(again(etc, 'rsu_status', s!, [])).toEqual([s])
+    const v = rsuStatusValue({ rsctl: 0x98, type: 'B0', fields: { rsuStatus: 0x05 } })
+    expect(v).toBeDefined()
+    const s: Point = { measurement: 'etc_rsu_status', tags: {}, fields: { ...v! }, time: receivedAt }
+    expect(again(etc, 'rsu_status', s, [])).toEqual([s])
     const down: Point = { measurement: 'etc_rsu_status', tags: {}, fields: { online: false }, time: receivedAt }
     expect(again(etc, 'rsu_status', down, [])).toEqual([down])
   })

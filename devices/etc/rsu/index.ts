@@ -7,7 +7,9 @@
  *   decode.ts    DATA -> fields, and `auto` (which layout a frame is in)
  *   encode.ts    fields -> DATA, the exact inverse
  *   meaning.ts   heartbeats, status bits, card ids, BCD times
+ *   codec.ts     the ProtocolCodec: what the gateway's lane controller and `smartcity decode` use
  */
+export * from './codec.ts'
 export * from './decode.ts'
 export * from './encode.ts'
 export * from './framing.ts'

@@ -1,6 +1,8 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { etcRsuLineDecoder } from '../../../devices/etc/index.ts'
+import { codecLineDecoder } from '../../../devices/common/codec-lines.ts'
+import { etcRsuCodec } from '../../../devices/etc/rsu/index.ts'
+import { deviceKind } from '../../../devices/index.ts'
 import {
   bcdTimeToMs,
   CLASSIC_PROFILE,
@@ -230,7 +232,7 @@ describe('etc-rsu framer', () => {
 })
 
 describe('smartcity decode etc-rsu', () => {
-  const dec = etcRsuLineDecoder('classic')
+  const dec = codecLineDecoder(etcRsuCodec('classic'), deviceKind)
   it('prints a B0 as a frame and an etc_rsu_status point', () => {
     const wire = encodeRsu({
       rsctl: 0x98,

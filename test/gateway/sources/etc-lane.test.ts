@@ -3,8 +3,11 @@ import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { parseHex } from '../../../devices/common/hex.ts'
 import { CLASSIC_PROFILE, decodeRsu, encodeRsu, PROFILE_2019, type RsuFrame, type RsuProfile, unframeRsu } from '../../../devices/etc/rsu/index.ts'
+import { normalizeReading } from '../../../devices/common/normalize.ts'
 import type { Point } from '../../../devices/common/point.ts'
-import { createLaneController, EtcRsuSourceConfig } from '../../../gateway/sources/etc-rsu.ts'
+import { etc } from '../../../devices/etc/index.ts'
+import { reconnectOf } from '../../../gateway/sources/etc-rsu/config.ts'
+import { createLaneController, EtcRsuSourceConfig } from '../../../gateway/sources/etc-rsu/index.ts'
 
 /** `wire`: the layout the test's RSU speaks (frames it sends, and how it reads the lane's answers). */
 function lane(over: Record<string, unknown> = {}, wire: RsuProfile = CLASSIC_PROFILE) {
@@ -22,7 +25,12 @@ function lane(over: Record<string, unknown> = {}, wire: RsuProfile = CLASSIC_PRO
       sentBytes.push(b)
     },
     now: () => now,
-    transaction: (p) => tx.push(p),
+    // The points the pipeline stores for the reading (devices/common/normalize.ts), refused ones as errors.
+    transaction: (r) => {
+      const n = normalizeReading(etc, r.type, 'value' in r ? r.value : undefined, { receivedAt: now })
+      if (!n.ok) throw new Error(`${n.reason}: ${n.detail}`)
+      tx.push(...n.points)
+    },
     status: () => {},
     reject: (_raw, reason) => rejects.push(reason),
   })
@@ -152,5 +160,31 @@ describe('ETC lane controller', () => {
     expect(a.error?.issues.map((i) => i.path.join('.'))).toEqual(['serial'])
     const b = EtcRsuSourceConfig.safeParse({ type: 'etc-rsu', device: 'r' })
     expect(b.error?.issues.map((i) => i.path.join('.'))).toEqual(['port'])
+  })
+})
+
+describe('ETC lane controller readings (issue 11)', () => {
+  it('leaves plate_color out of the transaction when the B3 carries none (a vendor layout), so the schema takes it', () => {
+    // A vendor's B3 without the plate colour: the lane kept NaN, which the point-building code dropped and
+    // the `transaction` schema would refuse; the reading leaves the field out (the same stored point).
+    const b3 = CLASSIC_PROFILE.frames['B3']!
+    const vendor: RsuProfile = { ...CLASSIC_PROFILE, name: 'vendor-no-colour', frames: { ...CLASSIC_PROFILE.frames, B3: { ...b3, fields: b3.fields.filter((f) => f.name !== 'plateColor') } } }
+    const t = lane({ tariff: { '1': 700 }, profile: vendor }, vendor)
+    t.rsu({ rsctl: 0x18, type: 'B2', fields: { obuId: 'AABBCCDD', errorCode: 0, contractProvider: '00'.repeat(8), contractType: 1, contractVersion: 1, applicationSerial: '00'.repeat(8), signedDate: '20240101', expiredDate: '20991231', equipmentStatus: 0, obuStatus: 0x2000 } })
+    t.rsu({ rsctl: 0x28, type: 'B3', fields: { obuId: 'AABBCCDD', errorCode: 0, plate: '京N8Y2B6', vehicleClass: 1, userType: 0 } })
+    t.rsu({ rsctl: 0x38, type: 'B4', fields: { obuId: 'AABBCCDD', errorCode: 0, cardType: 0x16, balanceFen: 1000, issuerFile: '00'.repeat(43), lastStationFile: '00'.repeat(43) } })
+    const c6 = t.sent.at(-1)!
+    t.rsu({ rsctl: 0x48, type: 'B5', fields: { obuId: 'AABBCCDD', errorCode: 0, transTime: String(c6.fields['transTime']), psamSerial: 1, cardSerial: 1, transType: 9, balanceFen: 300, tac: '00000000', keyType: 0 } })
+    expect(t.rejects).toEqual([])
+    expect(t.tx).toHaveLength(1)
+    expect(t.tx[0]!.fields).toEqual({ obu_id: 'AABBCCDD', transaction_ms: 0, plate: '京N8Y2B6', vehicle_class: 1, fee_fen: 700, balance_fen: 300, card_id: '00000000000000000000' })
+  })
+  it('client back-off: reconnectMinMs/reconnectMaxMs, with reconnectMs the deprecated spelling of the minimum', () => {
+    const of = (c: Record<string, unknown>) => reconnectOf(EtcRsuSourceConfig.parse({ type: 'etc-rsu', device: 'r', port: 1, ...c }))
+    expect(of({})).toEqual({ reconnectMinMs: 2000, reconnectMaxMs: 30_000 })
+    expect(of({ reconnectMs: 500 })).toEqual({ reconnectMinMs: 500, reconnectMaxMs: 30_000 })
+    expect(of({ reconnectMs: 500, reconnectMinMs: 100, reconnectMaxMs: 1000 })).toEqual({ reconnectMinMs: 100, reconnectMaxMs: 1000 })
+    // An old `reconnectMs` above the new default maximum keeps its wait.
+    expect(of({ reconnectMs: 60_000 })).toEqual({ reconnectMinMs: 60_000, reconnectMaxMs: 60_000 })
   })
 })

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { createEtcRsuSource } from '../../../gateway/sources/etc-rsu.ts'
+import { createEtcRsuSource } from '../../../gateway/sources/etc-rsu/index.ts'
 import type { Source } from '../../../gateway/core/types.ts'
 import { type RsuSim, startRsuSim } from '../../../simulators/etc/rsu.ts'
 import { SCENARIOS } from '../../../simulators/etc/traffic.ts'

@@ -1,7 +1,7 @@
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { Source } from '../../../gateway/core/types.ts'
-import { createEtcRsuSource } from '../../../gateway/sources/etc-rsu.ts'
+import { createEtcRsuSource } from '../../../gateway/sources/etc-rsu/index.ts'
 import { type RsuSim, startRsuSim } from '../../../simulators/etc/rsu.ts'
 import { makeBlacklist, SCENARIOS } from '../../../simulators/etc/traffic.ts'
 import { createPtyPair, type PtyPair } from '../../../simulators/serial/pty.ts'
