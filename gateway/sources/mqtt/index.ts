@@ -27,17 +27,28 @@ function rawOf(payload: Buffer): string | Uint8Array {
 export function createMqttSource(cfg: MqttSourceConfig, deps: MqttSourceDeps): Source {
   let ctx: SourceContext | undefined
   let handled = 0
+  let stopped = false
+  // Everything handed over so far, as one promise: messages of one spool group share the pipeline's promise,
+  // so this joins once per group (and per message only when a message has its own answer, e.g. refusals).
+  let inFlight: Promise<unknown> = Promise.resolve()
+  let lastIngest: Promise<unknown> = inFlight
+  let lastReject: Promise<unknown> = Promise.resolve()
 
   function reject(c: SourceContext, topic: string, payload: Buffer, reason: Reason, detail?: string, device?: string): Promise<void> {
     const input: RejectInput = { source: cfg.id, address: topic, raw: rawOf(payload), reason }
     if (detail !== undefined) input.detail = detail
     if (device !== undefined) input.device = device
-    return c.reject(input)
+    const p = c.reject(input)
+    lastReject = Promise.allSettled([lastReject, p])
+    return p
   }
 
   // Written without closures: this runs for every message, and each closure is an allocation
   // (and, under tsx, a call to esbuild's __name helper).
   function handle(c: SourceContext, topic: string, payload: Buffer, qos: 0 | 1 | 2): Promise<unknown> | undefined {
+    // Stopped: take nothing more. A QoS 1 message is refused to the broker (no PUBACK, the device sends it
+    // again); QoS 0 is at most once by definition. The gateway stops the broker before its sources anyway.
+    if (stopped) return qos === 0 ? undefined : STOPPED
     handled++
     if (payload.length > cfg.maxPayloadBytes) return reject(c, topic, payload, 'payload_too_large', `${payload.length} bytes > ${cfg.maxPayloadBytes}`)
     const t = parseTopic(topic)
@@ -58,6 +69,10 @@ export function createMqttSource(cfg: MqttSourceConfig, deps: MqttSourceDeps): S
     const rt = channelReadingType(kind, channel)
     if (typeof rt === 'string') return reject(c, topic, payload, 'bad_topic', rt, device)
     const done = c.ingest({ source: cfg.id, device, kind: kind.kind, protocol: 'mqtt', readings: [{ kind: kind.kind, type: rt.type, device, json: payload }], address: topic, district })
+    if (done !== lastIngest) {
+      lastIngest = done
+      inFlight = Promise.allSettled([inFlight, done])
+    }
     // QoS 0 has no acknowledgement to hold back. The broker only waits for the promise (its value unused).
     return qos === 0 ? undefined : done
   }
@@ -67,13 +82,23 @@ export function createMqttSource(cfg: MqttSourceConfig, deps: MqttSourceDeps): S
     type: 'mqtt',
     async start(c) {
       ctx = c
+      stopped = false
       deps.broker.onMessages(cfg.topics, cfg.qos, (topic, payload, qos) => handle(c, topic, payload, qos))
     },
     async stop() {
+      // Waits for the work in flight: everything handed to the pipeline is durable (or refused) when this
+      // resolves, and nothing is handed over after it.
+      stopped = true
       ctx = undefined
+      await Promise.allSettled([inFlight, lastReject])
     },
     health() {
       return ctx ? { status: 'ok', detail: `${handled} messages on ${cfg.topics.join(', ')}` } : { status: 'down', detail: 'stopped' }
     },
   }
 }
+
+/** What a stopped source answers a QoS 1 message with: not taken, so no acknowledgement. */
+const STOPPED: Promise<never> = Promise.reject(new Error('the MQTT source is stopped'))
+// Handled by whoever awaits it; this keeps the shared rejected promise from being reported as unhandled.
+STOPPED.catch(() => undefined)
