@@ -15,8 +15,8 @@ import { ModbusRtuOverTcpSourceConfig, ModbusRtuSourceConfig, ModbusTcpSourceCon
 import { createModbusSource } from './modbus/index.ts'
 import { createMqttSource, type MqttSourceDeps } from './mqtt/index.ts'
 import { MqttSourceConfig } from './mqtt/config.ts'
-import { createNmeaSource } from './nmea.ts'
-import { NmeaSourceConfig } from './nmea-config.ts'
+import { createNmeaSource } from './nmea/index.ts'
+import { NmeaSourceConfig } from './nmea/config.ts'
 
 export const SourceConfig = z.discriminatedUnion('type', [
   MqttSourceConfig,
