@@ -4,8 +4,8 @@
  */
 import { z } from 'zod'
 import type { Source } from '../core/types.ts'
-import { createDlt645Source } from './dlt645.ts'
-import { Dlt645SourceConfig } from './dlt645-config.ts'
+import { createDlt645Source } from './dlt645/index.ts'
+import { Dlt645SourceConfig } from './dlt645/config.ts'
 import { createEtcRsuSource, EtcRsuSourceConfig } from './etc-rsu.ts'
 import { createHj212Source } from './hj212.ts'
 import { Hj212SourceConfig } from './hj212-config.ts'

@@ -6,10 +6,10 @@
 import { PassThrough } from 'node:stream'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { encodeMessage } from '../../../devices/energy-meter/dlt645.ts'
+import { encodeMessage } from '../../../devices/energy-meter/dlt645/index.ts'
 import { withChecksum } from '../../../devices/position/nmea/index.ts'
-import { createDlt645Source } from '../../../gateway/sources/dlt645.ts'
-import { Dlt645SourceConfig } from '../../../gateway/sources/dlt645-config.ts'
+import { createDlt645Source } from '../../../gateway/sources/dlt645/index.ts'
+import { Dlt645SourceConfig } from '../../../gateway/sources/dlt645/config.ts'
 import { createNmeaSource } from '../../../gateway/sources/nmea/index.ts'
 import { NmeaSourceConfig } from '../../../gateway/sources/nmea/config.ts'
 import { recordingContext } from './record-context.ts'
@@ -50,7 +50,7 @@ describe('serial sources never throw on bad input', () => {
       fc.asyncProperty(chunks(GOOD_DLT), async (input) => {
         const stream = new PassThrough()
         const src = createDlt645Source(
-          Dlt645SourceConfig.parse({ type: 'dlt645', serial: { path: 'mem' }, meters: [{ address: '000000000161' }], dis: ['00010000'], pollIntervalMs: 100, responseTimeoutMs: 20 }),
+          Dlt645SourceConfig.parse({ type: 'dlt645', serial: { path: '/mem' }, meters: [{ address: '000000000161' }], dis: ['00010000'], pollIntervalMs: 100, responseTimeoutMs: 20 }),
           { open: async () => stream },
         )
         const ctx = recordingContext()
