@@ -125,8 +125,10 @@ export function createDlt645Source(cfg: Dlt645SourceConfig, opts: Pick<LinkOptio
       running = false
       nap.wake()
       bus?.detach()
+      // Closing the link first ends a loop waiting for the port at once (open() rejects with link_closed).
+      const closing = link?.close()
       await loop
-      await link?.close()
+      await closing
       await bus?.idle()
     },
     health(): ComponentHealth {
