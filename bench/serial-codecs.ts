@@ -3,8 +3,9 @@
  * and DL/T 645 reply bytes -> frames -> values. Prints JSON; `npm run bench` collects it.
  *   node --import tsx bench/serial-codecs.ts
  */
-import { createDlt645Framer, decodeDataValue, decodeMessage, encodeDataValue, encodeMessage } from '../devices/energy-meter/dlt645.ts'
-import { createEpochAssembler, createNmeaFramer, decodeSentence, epochToPoints } from '../devices/position/nmea.ts'
+import { createDlt645Framer, decodeDataValue, decodeMessage, encodeDataValue, encodeMessage } from '../devices/energy-meter/dlt645/index.ts'
+import { createEpochAssembler, createNmeaFramer, decodeSentence } from '../devices/position/nmea/index.ts'
+import { epochToPoints } from '../devices/position/index.ts'
 import { createGnssReceiver } from '../simulators/gnss/receiver.ts'
 
 function nmea(epochs: number) {

@@ -5,7 +5,7 @@
 import { createReadStream } from 'node:fs'
 import { createInterface } from 'node:readline'
 import { codecLineDecoder } from '../devices/common/codec-lines.ts'
-import type { DecodeLineResult, LineDecoder, RefusedItem } from '../devices/common/kind.ts'
+import type { DecodeLineResult, DecodeSession, LineDecoder, RefusedItem } from '../devices/common/kind.ts'
 import { channelReadingType, parseTopic } from '../devices/common/mqtt-topic.ts'
 import { normalizeJson, type Refusal } from '../devices/common/normalize.ts'
 import type { Point } from '../devices/common/point.ts'
@@ -85,7 +85,7 @@ export async function runDecode(format: string, file: string, out: NodeJS.Writab
     return 2
   }
   const input = file === '-' ? process.stdin : createReadStream(file)
-  const decodeLine = dec.session ? dec.session() : dec.decodeLine.bind(dec)
+  const decodeLine: DecodeSession = dec.session ? dec.session() : dec.decodeLine.bind(dec)
   // `smartcity decode ... | head` closes our stdout early: stop quietly instead of dying on EPIPE.
   let closed = false
   out.on('error', (err: NodeJS.ErrnoException) => {
@@ -113,7 +113,15 @@ export async function runDecode(format: string, file: string, out: NodeJS.Writab
       if (!r.ok || (r.refused !== undefined && r.refused.length > 0)) failed++
       out.write(`${JSON.stringify(r)}\n`)
     })
-    rl.on('close', () => resolve())
+    rl.on('close', () => {
+      // A codec that holds readings until a later frame (an NMEA epoch) gives them at the end of the file.
+      const r = closed ? undefined : decodeLine.end?.({ receivedAt: Date.now() })
+      if (r !== undefined) {
+        if (!r.ok || (r.refused !== undefined && r.refused.length > 0)) failed++
+        out.write(`${JSON.stringify(r)}\n`)
+      }
+      resolve()
+    })
   })
   return failed > 0 ? 1 : 0
 }

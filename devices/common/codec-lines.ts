@@ -5,8 +5,9 @@
  * `{ ok: true, frame, points, refused? }` (points may be empty); anything else `{ ok: false, error }` with
  * `error` = `reason: detail`.
  */
-import type { DecodeLineResult, DeviceKind, LineDecoder, NormalizeContext, ProtocolCodec, RefusedItem } from './kind.ts'
+import type { DecodeLineResult, DecodeSession, DeviceKind, LineDecoder, NormalizeContext, ProtocolCodec, Reading, RefusedItem } from './kind.ts'
 import { normalizeReading } from './normalize.ts'
+import type { Reason } from './reasons.ts'
 import type { Point } from './point.ts'
 
 /** `reason: detail` (or the reason alone), as decode prints an error. */
@@ -16,15 +17,33 @@ export function errorText(r: { reason: string; detail?: string | undefined }): s
 
 /** A codec as a LineDecoder; `kinds` finds the kind a reading names (devices/index.ts `deviceKind`). */
 export function codecLineDecoder<F, D, S>(codec: ProtocolCodec<F, D, S>, kinds: (name: string) => DeviceKind | undefined): LineDecoder {
-  const session = () => {
+  const session = (): DecodeSession => {
     const state = codec.newState()
-    return (line: string, ctx: NormalizeContext): DecodeLineResult => decodeWith(codec, state, kinds, line, ctx)
+    const s: DecodeSession = (line, ctx) => decodeWith(codec, state, kinds, line, ctx)
+    const flush = codec.flush
+    if (flush !== undefined) {
+      // What the codec still holds at the end of the file, as the gateway's flush would store it.
+      s.end = (ctx) => {
+        const out = flush(state, ctx)
+        if (out.readings.length === 0 && (out.refused ?? []).length === 0) return undefined
+        return normalizeAll(out, kinds, ctx, { end: 'flush' }, codec.protocol)
+      }
+    }
+    return s
   }
   return {
     format: codec.format,
     protocol: codec.protocol,
     description: codec.description,
-    decodeLine: (line, ctx) => session()(line, ctx),
+    // One line on its own is a one-line capture: what the codec still holds at its end belongs to it.
+    decodeLine: (line, ctx) => {
+      const s = session()
+      const r = s(line, ctx)
+      const e = r.ok ? s.end?.(ctx) : undefined
+      if (!r.ok || e === undefined || !e.ok) return r
+      const refused = [...(r.refused ?? []), ...(e.refused ?? [])]
+      return refused.length > 0 ? { ...r, points: [...r.points, ...e.points], refused } : { ...r, points: [...r.points, ...e.points] }
+    },
     session,
   }
 }
@@ -34,7 +53,10 @@ function decodeWith<F, D, S>(codec: ProtocolCodec<F, D, S>, state: S, kinds: (na
   if (!f.ok) return { ok: false, error: errorText(f) }
   const d = codec.decode(f.value, state)
   if (!d.ok) return { ok: false, error: errorText(d) }
-  const out = codec.readings(d.value, state, ctx)
+  return normalizeAll(codec.readings(d.value, state, ctx), kinds, ctx, codec.frameJson ? codec.frameJson(d.value) : d.value, codec.protocol)
+}
+
+function normalizeAll(out: { readings: Reading[]; refused?: { reason: Reason; detail?: string }[] }, kinds: (name: string) => DeviceKind | undefined, ctx: NormalizeContext, frame: unknown, protocol: string): DecodeLineResult {
   const points: Point[] = []
   const refused: RefusedItem[] = []
   let index = 0
@@ -46,11 +68,10 @@ function decodeWith<F, D, S>(codec: ProtocolCodec<F, D, S>, state: S, kinds: (na
     else {
       const n = normalizeReading(kind, r.type, r.value, r.receivedAt === undefined ? ctx : { ...ctx, receivedAt: r.receivedAt })
       // The tags the gateway's pipeline puts on every point of a reading (device, kind, protocol).
-      if (n.ok) for (const p of n.points) points.push({ ...p, tags: { device: r.device, kind: r.kind, protocol: codec.protocol, ...p.tags } })
+      if (n.ok) for (const p of n.points) points.push({ ...p, tags: { device: r.device, kind: r.kind, protocol, ...p.tags } })
       else refused.push({ index, reason: n.reason, detail: n.detail })
     }
     index++
   }
-  const frame = codec.frameJson ? codec.frameJson(d.value) : d.value
   return refused.length > 0 ? { ok: true, frame, points, refused } : { ok: true, frame, points }
 }

@@ -33,8 +33,14 @@ export interface LineDecoder {
    * For formats where a line is read in the light of the lines before it (a Modbus response after its
    * request): a fresh decoder for one capture file, its state its own.
    */
-  session?(): (line: string, ctx: NormalizeContext) => DecodeLineResult
+  session?(): DecodeSession
 }
+
+/**
+ * A decoder for one capture file. `end`, when there, is called once at the end of the file: what the codec
+ * still held (an NMEA epoch the gateway closes when the line goes quiet), printed as one more line.
+ */
+export type DecodeSession = ((line: string, ctx: NormalizeContext) => DecodeLineResult) & { end?: (ctx: NormalizeContext) => DecodeLineResult | undefined }
 
 /**
  * One reading type of a kind (issue 11): the zod schema of a reading in the kind's canonical field names and
@@ -133,6 +139,11 @@ export interface ProtocolCodec<Frame = unknown, Decoded = unknown, State = unkno
    * `refused` with their catalogued reason, the readings of the other parts still count.
    */
   readings(decoded: Decoded, state: State, ctx: NormalizeContext): { readings: Reading[]; refused?: { reason: Reason; detail?: string }[] }
+  /**
+   * For codecs that hold readings back until a later frame (NMEA: an epoch closes on the next time of day):
+   * the readings still held. The source calls it when the line goes quiet or closes; decode at end of file.
+   */
+  flush?(state: State, ctx: NormalizeContext): { readings: Reading[]; refused?: { reason: Reason; detail?: string }[] }
   newState(): State
   /** What `smartcity decode` prints as `frame` for a decoded frame (default: the decoded value itself). */
   frameJson?(decoded: Decoded): unknown

@@ -1,33 +1,12 @@
 import { parseHex } from '../common/hex.ts'
-import { defineDeviceKind, type LineDecoder, readingType } from '../common/kind.ts'
-import type { FieldValue } from '../common/point.ts'
+import { defineDeviceKind, type LineDecoder, readingType, type ValueReading } from '../common/kind.ts'
+import { normalizeReading } from '../common/normalize.ts'
+import { type DecodeResult, fail, ok } from '../common/result.ts'
+import type { FieldValue, Point } from '../common/point.ts'
 import { timestampMs } from '../common/time.ts'
 import { decodeJt808, jt808Points } from './jt808.ts'
-import { createEpochAssembler, decodeSentence, epochToPoints } from './nmea.ts'
+import { epochReadings, nmeaCodec, type PositionEpoch } from './nmea/index.ts'
 import { Jt808LocationReading, PositionReading, SatellitesReading } from './schema.ts'
-
-/**
- * `smartcity decode nmea FILE`: one sentence per line. Each line is decoded on its own, so a GGA, RMC or GLL
- * line gives the position point that sentence alone carries (the serial source combines a whole epoch).
- */
-const nmeaDecoder: LineDecoder = {
-  format: 'nmea',
-  protocol: 'nmea',
-  description: 'NMEA 0183 sentences (GPS/BeiDou/GNSS), one per line',
-  decodeLine(line, ctx) {
-    const r = decodeSentence(line.trim())
-    if (!r.ok) return { ok: false, error: r.detail ? `${r.reason}: ${r.detail}` : r.reason }
-    const asm = createEpochAssembler()
-    const epochs = [...asm.push(r.value, ctx.receivedAt), ...asm.flush()]
-    const points = []
-    for (const e of epochs) {
-      const p = epochToPoints(e, { satellites: false })
-      if (!p.ok) return { ok: false, error: p.detail ? `${p.reason}: ${p.detail}` : p.reason }
-      points.push(...p.value)
-    }
-    return { ok: true, frame: r.value, points }
-  },
-}
 
 /** `smartcity decode jt808 FILE`: one hex frame per line (with or without the 7E flags). */
 export const jt808LineDecoder: LineDecoder = {
@@ -68,5 +47,20 @@ export const position = defineDeviceKind({
       return [{ measurement: 'satellites', tags: { system }, fields: rest as Record<string, FieldValue>, time: timestampMs(ts, ctx.receivedAt) }]
     }),
   },
-  decoders: [nmeaDecoder, jt808LineDecoder],
+  decoders: [jt808LineDecoder],
+  codecs: [nmeaCodec],
 })
+
+/**
+ * An NMEA epoch -> the points the gateway stores for it (tests, benchmarks): the codec's readings through the
+ * one normalize step; the first refused reading fails the whole.
+ */
+export function epochToPoints(e: PositionEpoch, opts: { satellites?: boolean } = {}): DecodeResult<Point[]> {
+  const points: Point[] = []
+  for (const r of epochReadings(e, { device: 'nmea', satellites: opts.satellites ?? false }) as ValueReading[]) {
+    const n = normalizeReading(position, r.type, r.value, { receivedAt: e.time })
+    if (!n.ok) return fail(n.reason, n.detail)
+    points.push(...n.points)
+  }
+  return ok(points)
+}

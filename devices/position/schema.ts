@@ -60,14 +60,15 @@ export type Jt808LocationReading = z.infer<typeof Jt808LocationReading>
 export const Constellation = z.enum(['GPS', 'GLONASS', 'GALILEO', 'BDS', 'QZSS', 'SBAS', 'GNSS'])
 
 /**
- * Satellites of one constellation in one NMEA fix epoch (devices/position/nmea.ts `epochToPoints`): in view
- * (GSV), used (GSA), mean SNR. Stored as a `satellites` point tagged with its `system`.
+ * Satellites of one constellation in one NMEA fix epoch (devices/position/nmea/readings.ts `epochReadings`): in
+ * view (GSV), used (GSA), mean SNR. Stored as a `satellites` point tagged with its `system`. No upper bounds:
+ * the source stored any count and SNR the receiver gave before these readings were validated (issue 11).
  */
 export const SatellitesReading = z.strictObject({
   ts: Timestamp.optional(),
   system: Constellation,
-  in_view: z.number().int().min(0).max(999),
-  used: z.number().int().min(0).max(999),
-  snr_mean_db: z.number().min(0).max(99).optional(),
+  in_view: z.number().int().min(0),
+  used: z.number().int().min(0),
+  snr_mean_db: z.number().min(0).optional(),
 })
 export type SatellitesReading = z.infer<typeof SatellitesReading>

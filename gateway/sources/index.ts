@@ -4,8 +4,8 @@
  */
 import { z } from 'zod'
 import type { Source } from '../core/types.ts'
-import { createDlt645Source } from './dlt645.ts'
-import { Dlt645SourceConfig } from './dlt645-config.ts'
+import { createDlt645Source } from './dlt645/index.ts'
+import { Dlt645SourceConfig } from './dlt645/config.ts'
 import { createEtcRsuSource, EtcRsuSourceConfig } from './etc-rsu/index.ts'
 import { createHj212Source } from './hj212.ts'
 import { Hj212SourceConfig } from './hj212-config.ts'
@@ -15,8 +15,8 @@ import { ModbusRtuOverTcpSourceConfig, ModbusRtuSourceConfig, ModbusTcpSourceCon
 import { createModbusSource } from './modbus/index.ts'
 import { createMqttSource, type MqttSourceDeps } from './mqtt/index.ts'
 import { MqttSourceConfig } from './mqtt/config.ts'
-import { createNmeaSource } from './nmea.ts'
-import { NmeaSourceConfig } from './nmea-config.ts'
+import { createNmeaSource } from './nmea/index.ts'
+import { NmeaSourceConfig } from './nmea/config.ts'
 
 export const SourceConfig = z.discriminatedUnion('type', [
   MqttSourceConfig,

@@ -13,7 +13,7 @@ import {
   encodeDataValue,
   encodeMessage,
   WILDCARD_ADDRESS,
-} from '../../devices/energy-meter/dlt645.ts'
+} from '../../devices/energy-meter/dlt645/index.ts'
 import { byteToBcd } from '../../devices/common/bcd.ts'
 import { utcMsToBeijing } from '../../devices/common/time.ts'
 

@@ -1,13 +1,13 @@
 /**
  * A simulated BeiDou/GNSS receiver (pure logic, no I/O): drives a route through the district and produces
- * one NMEA 0183 epoch per call, with the same encoder the gateway decodes with (devices/position/nmea.ts).
+ * one NMEA 0183 epoch per call, with the same encoder the gateway decodes with (devices/position/nmea/encode.ts).
  *
  * Per epoch (NMEA 4.11 style, like a u-blox M8/F9 or a Chinese BDS+GPS module):
  *   GNRMC, GNVTG, GNGGA, GNGSA (GPS, system id 1), GNGSA (BeiDou, system id 4),
  *   GPGSV x n, GBGSV x n (or BDGSV with `beidouTalker: 'BD'`), GNGLL, GNZDA.
  * In a tunnel the fix is lost: RMC/GLL status V, GGA quality 0, empty coordinates, no satellites.
  */
-import { encodeSentence, type NmeaSentence, type SatelliteInView, type Talker } from '../../devices/position/nmea.ts'
+import { encodeSentence, type NmeaSentence, type SatelliteInView, type Talker } from '../../devices/position/nmea/index.ts'
 
 export type LatLon = readonly [lat: number, lon: number]
 

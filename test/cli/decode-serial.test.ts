@@ -29,7 +29,11 @@ describe('smartcity decode for the serial protocols', () => {
   const tmp = tempDir()
   afterAll(() => tmp.cleanup())
 
-  it('decode nmea: one JSON object per sentence, with the point a fix sentence gives', async () => {
+  // Issue 11: decode assembles epochs as the serial source does (the gateway's answer won over the old
+  // one-sentence-alone decode): a sentence line prints no points until a sentence of a new time closes its
+  // epoch; the epoch still open at the end of the file is printed as one more line (`frame: {end: 'flush'}`),
+  // with the GSA's BeiDou satellite deciding the system tag, and a satellites point (the source's default).
+  it('decode nmea: one JSON object per sentence, the fix epoch\'s points once it closes', async () => {
     const f = join(tmp.dir, 'nmea.txt')
     writeFileSync(
       f,
@@ -41,12 +45,20 @@ describe('smartcity decode for the serial protocols', () => {
       ].join('\n'),
     )
     const out = await decode('nmea', f)
-    expect(out).toHaveLength(4)
-    expect(out[0]).toMatchObject({ ok: true, frame: { type: 'GGA', talker: 'GP', quality: 2 }, points: [{ measurement: 'position', fields: { fix_quality: 2, lat: 44.06882644, lon: -121.314475755 } }] })
+    expect(out).toHaveLength(5)
+    expect(out[0]).toMatchObject({ ok: true, frame: { type: 'GGA', talker: 'GP', quality: 2 }, points: [] })
     expect(out[1]).toMatchObject({ ok: true, frame: { type: 'GSA', talker: 'BD', svids: [214] }, points: [] })
     expect(out[2]).toMatchObject({ ok: false })
     expect(String(out[2]!['error'])).toMatch(/^bad_checksum/)
     expect(out[3]).toMatchObject({ ok: true, frame: { type: 'proprietary', address: 'PSTI' }, points: [] })
+    expect(out[4]).toMatchObject({
+      ok: true,
+      frame: { end: 'flush' },
+      points: [
+        { measurement: 'position', tags: { system: 'BDS' }, fields: { fix_quality: 2, lat: 44.06882644, lon: -121.314475755 } },
+        { measurement: 'satellites', tags: { system: 'BDS' }, fields: { in_view: 0, used: 1 } },
+      ],
+    })
   })
 
   it('decode dlt645: one JSON object per hex frame', async () => {

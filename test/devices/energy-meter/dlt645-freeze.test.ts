@@ -13,10 +13,12 @@
  * Every frame's CS is checked by the decoder, so a mistyped byte fails the test.
  */
 import { describe, expect, it } from 'vitest'
-import { dataItem, decodeDataValue, encodeDataValue, encodeMessage } from '../../../devices/energy-meter/dlt645.ts'
-import { energyMeter } from '../../../devices/energy-meter/index.ts'
+import { dataItem, decodeDataValue, dlt645Codec, encodeDataValue, encodeMessage } from '../../../devices/energy-meter/dlt645/index.ts'
+import { codecLineDecoder } from '../../../devices/common/codec-lines.ts'
+import { deviceKind } from '../../../devices/index.ts'
 
-const dlt645 = energyMeter.decoders.find((d) => d.format === 'dlt645')!
+// `smartcity decode dlt645`'s decoder: the codec through the generic runner.
+const dlt645 = codecLineDecoder(dlt645Codec, deviceKind)
 const decode = (line: string) => dlt645.decodeLine(line, { receivedAt: 1_700_000_000_000 })
 
 describe('DL/T 645-2007 replies with an identifier the table does not know', () => {

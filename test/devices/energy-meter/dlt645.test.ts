@@ -16,8 +16,10 @@ import {
   encodeValue,
   errorReason,
   interpretFrame,
-} from '../../../devices/energy-meter/dlt645.ts'
-import { energyMeter } from '../../../devices/energy-meter/index.ts'
+  dlt645Codec,
+} from '../../../devices/energy-meter/dlt645/index.ts'
+import { codecLineDecoder } from '../../../devices/common/codec-lines.ts'
+import { deviceKind } from '../../../devices/index.ts'
 
 const hex = (s: string) => parseHex(s)!
 
@@ -126,7 +128,7 @@ describe('DL/T 645 golden frames (public worked examples)', () => {
   })
 
   it('the dlt645 line decoder gives one energy_meter point per reply', () => {
-    const d = energyMeter.decoders.find((x) => x.format === 'dlt645')!
+    const d = codecLineDecoder(dlt645Codec, deviceKind)
     const r = d.decodeLine(GOLDEN.voltageReply2, { receivedAt: 1_795_000_000_000 })
     expect(r).toMatchObject({ ok: true, points: [{ measurement: 'energy_meter', fields: { voltage_a_v: 229.8 }, time: 1_795_000_000_000 }] })
     expect(d.decodeLine('zz', { receivedAt: 0 })).toMatchObject({ ok: false })
@@ -236,7 +238,7 @@ describe('DL/T 645 properties', () => {
             if (m.ok && m.value.kind === 'read_reply') decodeDataValue(m.value.version, m.value.di, m.value.data)
           }
           decodeMessage(c)
-          energyMeter.decoders[0]!.decodeLine(c.toString('hex'), { receivedAt: 0 })
+          codecLineDecoder(dlt645Codec, deviceKind).decodeLine(c.toString('hex'), { receivedAt: 0 })
         }
       }),
       { numRuns: 500 },

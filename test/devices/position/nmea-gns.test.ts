@@ -10,8 +10,9 @@
  * The expected values are gpsd's own reports for the same lines (the .chk files) where they say them.
  */
 import { describe, expect, it } from 'vitest'
-import { position } from '../../../devices/position/index.ts'
-import { createEpochAssembler, decodeSentence, encodeSentence, gnsQuality, type NmeaSentence, type PositionEpoch, withChecksum } from '../../../devices/position/nmea.ts'
+import { codecLineDecoder } from '../../../devices/common/codec-lines.ts'
+import { deviceKind } from '../../../devices/index.ts'
+import { createEpochAssembler, decodeSentence, encodeSentence, gnsQuality, type NmeaSentence, nmeaCodec, type PositionEpoch, withChecksum } from '../../../devices/position/nmea/index.ts'
 
 function sentence(line: string): NmeaSentence {
   const r = decodeSentence(line)
@@ -26,7 +27,8 @@ function epochs(lines: string[]): PositionEpoch[] {
   return [...out, ...asm.flush()]
 }
 
-const nmea = position.decoders.find((d) => d.format === 'nmea')!
+// `smartcity decode nmea`'s decoder: the codec through the generic runner.
+const nmea = codecLineDecoder(nmeaCodec, deviceKind)
 
 describe('NMEA GNS from real receivers', () => {
   it('decodes a SiRF-TriG GNGNS field by field (beidou-gb.log)', () => {

@@ -9,7 +9,8 @@
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { createEpochAssembler, createNmeaFramer, decodeSentence, epochToPoints, type PositionEpoch } from '../../../devices/position/nmea.ts'
+import { createEpochAssembler, createNmeaFramer, decodeSentence, type PositionEpoch } from '../../../devices/position/nmea/index.ts'
+import { epochToPoints } from '../../../devices/position/index.ts'
 
 const DIR = join(import.meta.dirname, '../../fixtures/nmea')
 const WEEK_ROLLOVER_MS = 1024 * 7 * 86_400_000

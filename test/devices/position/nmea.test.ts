@@ -1,17 +1,12 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { position } from '../../../devices/position/index.ts'
-import {
-  createEpochAssembler,
-  createNmeaFramer,
-  decodeSentence,
-  encodeSentence,
-  epochToPoints,
-  gnsQuality,
-  type NmeaSentence,
-  type PositionEpoch,
-  withChecksum,
-} from '../../../devices/position/nmea.ts'
+import { codecLineDecoder } from '../../../devices/common/codec-lines.ts'
+import { deviceKind } from '../../../devices/index.ts'
+import { epochToPoints } from '../../../devices/position/index.ts'
+import { createEpochAssembler, createNmeaFramer, decodeSentence, encodeSentence, gnsQuality, type NmeaSentence, nmeaCodec, type PositionEpoch, withChecksum } from '../../../devices/position/nmea/index.ts'
+
+// `smartcity decode nmea`'s decoder: the codec through the generic runner.
+const nmea = codecLineDecoder(nmeaCodec, deviceKind)
 
 function run(lines: string[], receivedAt = Date.UTC(2026, 10, 22, 12)): PositionEpoch[] {
   const asm = createEpochAssembler()
@@ -149,7 +144,7 @@ describe('NMEA epochs', () => {
   })
 
   it('the nmea line decoder prints one point for a fix sentence, none for GSV', () => {
-    const d = position.decoders.find((x) => x.format === 'nmea')!
+    const d = nmea
     expect(d.decodeLine(epoch[2]!, { receivedAt: Date.UTC(2026, 10, 22, 10, 30, 1) })).toMatchObject({ ok: true, frame: { type: 'GGA' }, points: [{ measurement: 'position', fields: { fix_quality: 1 } }] })
     expect(d.decodeLine(epoch[6]!, { receivedAt: 0 })).toMatchObject({ ok: true, points: [] })
     expect(d.decodeLine('$GPGGA,broken*00', { receivedAt: 0 })).toMatchObject({ ok: false })
@@ -189,7 +184,7 @@ describe('NMEA framer', () => {
             const s = decodeSentence(ev.frame)
             if (s.ok) for (const e of asm.push(s.value, 0)) epochToPoints(e, { satellites: true })
           }
-          position.decoders[0]!.decodeLine(c.toString('latin1'), { receivedAt: 0 })
+          nmea.decodeLine(c.toString('latin1'), { receivedAt: 0 })
         }
         for (const e of asm.flush()) epochToPoints(e)
       }),

@@ -4,8 +4,8 @@
  */
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { createDlt645Source } from '../../../gateway/sources/dlt645.ts'
-import { Dlt645SourceConfig } from '../../../gateway/sources/dlt645-config.ts'
+import { createDlt645Source } from '../../../gateway/sources/dlt645/index.ts'
+import { Dlt645SourceConfig } from '../../../gateway/sources/dlt645/config.ts'
 import { startDlt645Simulator } from '../../../simulators/dlt645/index.ts'
 import { createPtyPair } from '../../../simulators/serial/pty.ts'
 import { have, tempDir } from '../../helpers/env.ts'

@@ -5,9 +5,9 @@
  */
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { withChecksum } from '../../../devices/position/nmea.ts'
-import { createNmeaSource } from '../../../gateway/sources/nmea.ts'
-import { NmeaSourceConfig } from '../../../gateway/sources/nmea-config.ts'
+import { withChecksum } from '../../../devices/position/nmea/index.ts'
+import { createNmeaSource } from '../../../gateway/sources/nmea/index.ts'
+import { NmeaSourceConfig } from '../../../gateway/sources/nmea/config.ts'
 import { openSerial, SerialPortConfig } from '../../../gateway/transports/serial.ts'
 import { startGnssSimulator } from '../../../simulators/gnss/index.ts'
 import { createPtyPair, type PtyPair } from '../../../simulators/serial/pty.ts'

@@ -6,12 +6,12 @@
 import { PassThrough } from 'node:stream'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { encodeMessage } from '../../../devices/energy-meter/dlt645.ts'
-import { withChecksum } from '../../../devices/position/nmea.ts'
-import { createDlt645Source } from '../../../gateway/sources/dlt645.ts'
-import { Dlt645SourceConfig } from '../../../gateway/sources/dlt645-config.ts'
-import { createNmeaSource } from '../../../gateway/sources/nmea.ts'
-import { NmeaSourceConfig } from '../../../gateway/sources/nmea-config.ts'
+import { encodeMessage } from '../../../devices/energy-meter/dlt645/index.ts'
+import { withChecksum } from '../../../devices/position/nmea/index.ts'
+import { createDlt645Source } from '../../../gateway/sources/dlt645/index.ts'
+import { Dlt645SourceConfig } from '../../../gateway/sources/dlt645/config.ts'
+import { createNmeaSource } from '../../../gateway/sources/nmea/index.ts'
+import { NmeaSourceConfig } from '../../../gateway/sources/nmea/config.ts'
 import { recordingContext } from './record-context.ts'
 
 const GOOD_NMEA = Buffer.from(withChecksum('GNGGA,103000.00,3412.34567,N,10856.78901,E,1,12,0.9,410.5,M,-28.0,M,,') + withChecksum('GBGSV,1,1,01,08,60,010,44,1'), 'latin1')
@@ -31,7 +31,7 @@ describe('serial sources never throw on bad input', () => {
     await fc.assert(
       fc.asyncProperty(chunks(GOOD_NMEA), async (input) => {
         const stream = new PassThrough()
-        const src = createNmeaSource(NmeaSourceConfig.parse({ type: 'nmea', device: 'rx', serial: { path: 'mem' }, idleFlushMs: 10 }), { open: async () => stream })
+        const src = createNmeaSource(NmeaSourceConfig.parse({ type: 'nmea', device: 'rx', serial: { path: '/mem' }, idleFlushMs: 10 }), { open: async () => stream })
         const ctx = recordingContext()
         await src.start(ctx)
         await new Promise((r) => setImmediate(r))
@@ -50,7 +50,7 @@ describe('serial sources never throw on bad input', () => {
       fc.asyncProperty(chunks(GOOD_DLT), async (input) => {
         const stream = new PassThrough()
         const src = createDlt645Source(
-          Dlt645SourceConfig.parse({ type: 'dlt645', serial: { path: 'mem' }, meters: [{ address: '000000000161' }], dis: ['00010000'], pollIntervalMs: 100, responseTimeoutMs: 20 }),
+          Dlt645SourceConfig.parse({ type: 'dlt645', serial: { path: '/mem' }, meters: [{ address: '000000000161' }], dis: ['00010000'], pollIntervalMs: 100, responseTimeoutMs: 20 }),
           { open: async () => stream },
         )
         const ctx = recordingContext()

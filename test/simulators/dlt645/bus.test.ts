@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { type Dlt645Message, decodeDataValue, decodeMessage, encodeMessage } from '../../../devices/energy-meter/dlt645.ts'
+import { type Dlt645Message, decodeDataValue, decodeMessage, encodeMessage } from '../../../devices/energy-meter/dlt645/index.ts'
 import { createMeterBus } from '../../../simulators/dlt645/bus.ts'
 
 const T0 = Date.UTC(2026, 10, 22, 2, 0, 0)

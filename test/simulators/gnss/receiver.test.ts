@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { createEpochAssembler, createNmeaFramer, decodeSentence, type PositionEpoch } from '../../../devices/position/nmea.ts'
+import { createEpochAssembler, createNmeaFramer, decodeSentence, type PositionEpoch } from '../../../devices/position/nmea/index.ts'
 import { createGnssReceiver } from '../../../simulators/gnss/receiver.ts'
 
 function decodeAll(bytes: string, receivedAt: number): PositionEpoch[] {

@@ -1,6 +1,6 @@
 import { z } from 'zod'
-import { type Dlt645Version, normalizeAddress, parseDi } from '../../devices/energy-meter/dlt645.ts'
-import { serialPortConfig } from '../transports/serial.ts'
+import { type Dlt645Version, normalizeAddress, parseDi } from '../../../devices/energy-meter/dlt645/index.ts'
+import { serialPortConfig } from '../../transports/serial.ts'
 
 /** What a master reads from each meter unless the meter says otherwise. */
 export const DEFAULT_DIS: Record<Dlt645Version, string[]> = {

@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { serialPortConfig } from '../transports/serial.ts'
+import { serialPortConfig } from '../../transports/serial.ts'
 
 /**
  * A GNSS receiver (BeiDou/GPS/...) speaking NMEA 0183 on a serial port. One `position` point per fix epoch,
