@@ -249,7 +249,8 @@ describe('smartcity decode etc-rsu', () => {
         profile: 'classic',
         fields: { rsuStatus: 2, psamTerminalId: '610100000001', rsuAlgId: 0, rsuManuId: 0x11, rsuId: '000102', rsuVersion: '0100', reserved: '' },
       },
-      points: [{ measurement: 'etc_rsu_status', tags: {}, fields: { online: true, antenna_ok: false, psam_ok: true, rsu_status: 2 }, time: 1_795_000_000_000 }],
+      // The tags the pipeline adds from the reading (issue 11: decode prints what the gateway stores).
+      points: [{ measurement: 'etc_rsu_status', tags: { device: expect.any(String), kind: 'etc', protocol: 'etc-rsu' }, fields: { online: true, antenna_ok: false, psam_ok: true, rsu_status: 2 }, time: 1_795_000_000_000 }],
     })
   })
   it('prints an error with the reason for a bad line', () => {

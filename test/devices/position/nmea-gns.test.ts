@@ -59,7 +59,8 @@ describe('NMEA GNS from real receivers', () => {
     expect(r.points).toEqual([
       {
         measurement: 'position',
-        tags: { system: 'GNSS' },
+        // With the tags the pipeline adds from the reading (issue 11: decode prints what the gateway stores).
+        tags: { device: 'nmea', kind: 'position', protocol: 'nmea', system: 'GNSS' },
         fields: { fix_quality: 1, fix_mode: 3, lat: 43 + 33.190206 / 60, lon: 1 + 27.61838 / 60, alt_m: 250.8, satellites_used: 14, hdop: 1.3 },
         time: Date.UTC(2025, 8, 4, 4, 35, 39),
       },
