@@ -25,7 +25,8 @@ import {
 } from '../../devices/water-quality/hj212.ts'
 import type { SourceContext } from '../core/types.ts'
 import type { Hj212SourceConfig } from './hj212-config.ts'
-import { type Conn, type ConnHandler, connRejecter, createTcpSource, framePump, type TcpSource } from './tcp-server.ts'
+import { type Conn, type ConnHandler, framePump } from '../transports/tcp-server.ts'
+import { connRejecter, createTcpSource, type TcpSource } from './tcp-source.ts'
 
 /** What a platform request ended with: QnRtn from 9011, ExeRtn from 9012, and any data uploaded under its QN. */
 export interface Hj212CommandResult {

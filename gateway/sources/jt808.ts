@@ -28,7 +28,8 @@ import {
 } from '../../devices/position/jt808.ts'
 import type { SourceContext } from '../core/types.ts'
 import type { Jt808SourceConfig } from './jt808-config.ts'
-import { type Conn, type ConnHandler, connRejecter, createTcpSource, framePump, type TcpSource } from './tcp-server.ts'
+import { type Conn, type ConnHandler, framePump } from '../transports/tcp-server.ts'
+import { connRejecter, createTcpSource, type TcpSource } from './tcp-source.ts'
 
 export type Jt808Source = TcpSource
 
