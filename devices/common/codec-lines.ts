@@ -14,11 +14,22 @@ export function errorText(r: { reason: string; detail?: string | undefined }): s
   return r.detail === undefined || r.detail === '' ? r.reason : `${r.reason}: ${r.detail}`
 }
 
-/** A codec as a LineDecoder; `kinds` finds the kind a reading names (devices/index.ts `deviceKind`). */
-export function codecLineDecoder<F, D, S>(codec: ProtocolCodec<F, D, S>, kinds: (name: string) => DeviceKind | undefined): LineDecoder {
+/**
+ * Points the gateway derives from a reading's points after normalizing (its processors, e.g. JT/T 808 alarm
+ * bits): given the device and kind of the reading and its points, the derived points (or undefined). The
+ * CLI composes it from the gateway's processor, fresh per file, so decode prints what the gateway stores.
+ */
+export type DerivePoints = (device: string, kind: DeviceKind['kind'], points: Point[]) => Point[] | undefined
+
+/**
+ * A codec as a LineDecoder; `kinds` finds the kind a reading names (devices/index.ts `deviceKind`);
+ * `derive` makes the per-file derivation step, when the gateway has one for this protocol.
+ */
+export function codecLineDecoder<F, D, S>(codec: ProtocolCodec<F, D, S>, kinds: (name: string) => DeviceKind | undefined, derive?: () => DerivePoints): LineDecoder {
   const session = () => {
     const state = codec.newState()
-    return (line: string, ctx: NormalizeContext): DecodeLineResult => decodeWith(codec, state, kinds, line, ctx)
+    const d = derive?.()
+    return (line: string, ctx: NormalizeContext): DecodeLineResult => decodeWith(codec, state, kinds, line, ctx, d)
   }
   return {
     format: codec.format,
@@ -29,7 +40,7 @@ export function codecLineDecoder<F, D, S>(codec: ProtocolCodec<F, D, S>, kinds: 
   }
 }
 
-function decodeWith<F, D, S>(codec: ProtocolCodec<F, D, S>, state: S, kinds: (name: string) => DeviceKind | undefined, line: string, ctx: NormalizeContext): DecodeLineResult {
+function decodeWith<F, D, S>(codec: ProtocolCodec<F, D, S>, state: S, kinds: (name: string) => DeviceKind | undefined, line: string, ctx: NormalizeContext, derive?: DerivePoints): DecodeLineResult {
   const f = codec.parseLine(line)
   if (!f.ok) return { ok: false, error: errorText(f) }
   const d = codec.decode(f.value)
@@ -45,8 +56,11 @@ function decodeWith<F, D, S>(codec: ProtocolCodec<F, D, S>, state: S, kinds: (na
     else if ('json' in r) refused.push({ index, reason: 'unknown_reading_type', detail: 'a codec hands values, not JSON' })
     else {
       const n = normalizeReading(kind, r.type, r.value, r.receivedAt === undefined ? ctx : { ...ctx, receivedAt: r.receivedAt })
-      if (n.ok) points.push(...n.points)
-      else refused.push({ index, reason: n.reason, detail: n.detail })
+      if (n.ok) {
+        points.push(...n.points)
+        const more = derive?.(r.device, kind.kind, n.points)
+        if (more !== undefined) points.push(...more)
+      } else refused.push({ index, reason: n.reason, detail: n.detail })
     }
     index++
   }

@@ -2,14 +2,14 @@ import { readFileSync } from 'node:fs'
 import { connect, type Socket } from 'node:net'
 import pino from 'pino'
 import { afterEach, describe, expect, it } from 'vitest'
-import { encodeBody, encodeJt808, encodeSubpackages, type Jt808Body, type Jt808Header, createJt808Framer, decodeJt808, type Jt808Message } from '../../../devices/position/jt808.ts'
+import { encodeBody, encodeJt808, encodeSubpackages, type Jt808Body, type Jt808Header, createJt808Framer, decodeJt808, type Jt808Message } from '../../../devices/position/jt808/index.ts'
 import { createHj212Framer, dataCp, decodeHj212, encodeHj212, type Hj212Message, splitHj212 } from '../../../devices/water-quality/hj212.ts'
 import type { DeviceInfo, RejectInput, SourceContext } from '../../../gateway/core/types.ts'
 import { normalized, type RecordedBatch } from '../../helpers/normalized.ts'
 import { createHj212Source } from '../../../gateway/sources/hj212.ts'
 import { Hj212SourceConfig } from '../../../gateway/sources/hj212-config.ts'
-import { createJt808Source } from '../../../gateway/sources/jt808.ts'
-import { Jt808SourceConfig } from '../../../gateway/sources/jt808-config.ts'
+import { createJt808Source } from '../../../gateway/sources/jt808/index.ts'
+import { Jt808SourceConfig } from '../../../gateway/sources/jt808/config.ts'
 import { DISTRICT_ROUTES } from '../../../simulators/jt808/index.ts'
 import { createTerminal } from '../../../simulators/jt808/terminal.ts'
 import { createStation } from '../../../simulators/hj212/station.ts'
@@ -98,7 +98,9 @@ describe('jt808 source (recording context)', () => {
     await again.start()
     expect(await again.report()).toBe(0)
     expect(rec.ingested).toHaveLength(1)
-    expect(rec.ingested[0]).toMatchObject({ source: 'jt808', device: '13800000001', kind: 'position', protocol: 'jt808', frames: 1 })
+    // One location, one reading: the pipeline counts the accepted readings as the device's frames (issue 11).
+    expect(rec.ingested[0]).toMatchObject({ source: 'jt808', device: '13800000001', kind: 'position', protocol: 'jt808' })
+    expect(rec.ingested[0]!.readings).toHaveLength(1)
     expect(rec.rejects).toEqual([])
   })
 
@@ -120,7 +122,7 @@ describe('jt808 source (recording context)', () => {
     expect(parts.length).toBeGreaterThan(3)
     for (const p of parts) c.s.write(p)
     await waitFor(() => rec.ingested.length === 1, 5000, 'batch ingested')
-    expect(rec.ingested[0]!.frames).toBe(40)
+    expect(rec.ingested[0]!.readings).toHaveLength(40)
     expect(rec.ingested[0]!.points.filter((p) => p.measurement === 'position')).toHaveLength(40)
     await waitFor(() => c.jt.length === 1 + parts.length, 5000, 'answers')
     // auth ok, then one 0x8001 per part (the last one once the whole batch is stored), each acknowledging
