@@ -67,3 +67,14 @@ describe('smartcity decode jt808 prints what the gateway stores (issue 11)', () 
     expect(r.out[0]).toMatchObject({ ok: true, points: [], refused: [{ index: 0, reason: 'out_of_range' }] })
   })
 })
+
+describe('smartcity decode hj212: a data upload with no factor values (issue 11)', () => {
+  it('is a valid frame with nothing to store, as the gateway answers it (9014, no refusal)', async () => {
+    const { encodeHj212 } = await import('../../devices/water-quality/hj212/index.ts')
+    const hb = encodeHj212({ qn: '20260101080000000', st: '21', cn: '2011', mn: 'MN-HB', flag: 5, cp: [[['DataTime', '20260101080000']]] }).toString().trim()
+    const r = await decode('hj212', [hb])
+    expect(r.code).toBe(0)
+    expect(r.out).toEqual([expect.objectContaining({ ok: true, points: [] })])
+    expect(r.out[0]!['refused']).toBeUndefined()
+  })
+})
