@@ -11,7 +11,7 @@
  */
 import type { ProtocolCodec, Reading } from '../../common/kind.ts'
 import { type DecodeResult, fail, ok } from '../../common/result.ts'
-import { DATA_CNS, hj212Data } from './data.ts'
+import { DATA_CNS, type Hj212Data, hj212Data } from './data.ts'
 import { createHj212Framer } from './framer.ts'
 import { createHj212Reassembler, type Hj212Reassembler } from './reassembly.ts'
 import { hj212Reading } from './readings.ts'
@@ -50,13 +50,21 @@ export function hj212Readings(m: Hj212Message, state: Hj212State, now: number, o
   return ok(value === undefined ? [] : [{ kind: 'water_quality', type: 'hj212', device: whole.mn, value }])
 }
 
-export const hj212Codec: ProtocolCodec<Buffer, Hj212Message, Hj212State> = {
+/** A packet as decode prints it: the message and its CP's data view (DataTime, factors, parameters). */
+export type Hj212Decoded = Hj212Message & { data: Hj212Data }
+
+export const hj212Codec: ProtocolCodec<Buffer, Hj212Decoded, Hj212State> = {
   protocol: 'hj212',
   format: 'hj212',
   description: 'HJ 212-2017 / HJ/T 212-2005 packets, one per line (## ... CRC)',
   parseLine: (line) => ok(Buffer.from(line.trim(), 'utf8')),
   framer: () => createHj212Framer(),
-  decode: (frame) => decodeHj212(frame),
+  decode(frame) {
+    const m = decodeHj212(frame)
+    if (!m.ok) return m
+    const data = hj212Data(m.value.cp)
+    return data.ok ? ok({ ...m.value, data: data.value }) : data
+  },
   readings(m, state, ctx) {
     const r = hj212Readings(m, state, ctx.receivedAt, ctx.options)
     if (r.ok) return { readings: r.value }
