@@ -8,8 +8,8 @@
  */
 import { connect, type Socket } from 'node:net'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
-import { createJt808Framer, decodeJt808, encodeJt808, type Jt808Header, type Jt808Message } from '../devices/position/jt808.ts'
-import { createHj212Framer, dataCp, decodeHj212, encodeHj212, formatHj212Time } from '../devices/water-quality/hj212.ts'
+import { createJt808Framer, decodeJt808, encodeJt808, type Jt808Header, type Jt808Message } from '../devices/position/jt808/index.ts'
+import { createHj212Framer, dataCp, decodeHj212, encodeHj212, formatHj212Time } from '../devices/water-quality/hj212/index.ts'
 
 const [jtPort, hjPort, terminals, stations, seconds, interval, hjInterval] = process.argv.slice(2).map(Number) as [number, number, number, number, number, number, number]
 

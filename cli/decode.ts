@@ -4,13 +4,14 @@
  */
 import { createReadStream } from 'node:fs'
 import { createInterface } from 'node:readline'
-import { codecLineDecoder } from '../devices/common/codec-lines.ts'
+import { codecLineDecoder, type DerivePoints } from '../devices/common/codec-lines.ts'
 import type { DecodeLineResult, DecodeSession, LineDecoder, RefusedItem } from '../devices/common/kind.ts'
 import { channelReadingType, parseTopic } from '../devices/common/mqtt-topic.ts'
 import { normalizeJson, type Refusal } from '../devices/common/normalize.ts'
 import type { Point } from '../devices/common/point.ts'
 import { etcRsuCodec, isRsuProfileChoice, RSU_PROFILE_CHOICES } from '../devices/etc/rsu/index.ts'
 import { deviceKind, deviceKinds, lineDecoders } from '../devices/index.ts'
+import { createJt808AlarmProcessor } from '../gateway/processors/jt808-alarms.ts'
 
 /**
  * `mqtt`: each line is `<topic> <payload>`, decoded exactly as the gateway does (devices/common/mqtt-topic.ts,
@@ -64,9 +65,21 @@ export const mqttLineDecoder: LineDecoder = {
  * (a codec's format wins over a LineDecoder of the same name).
  */
 export function decoders(): LineDecoder[] {
-  const codecs = deviceKinds.flatMap((k) => k.codecs ?? []).map((c) => codecLineDecoder(c, deviceKind))
+  const codecs = deviceKinds.flatMap((k) => k.codecs ?? []).map((c) => codecLineDecoder(c, deviceKind, DERIVE[c.format]))
   const taken = new Set(codecs.map((c) => c.format))
   return [mqttLineDecoder, ...codecs, ...lineDecoders().filter((d) => !taken.has(d.format))]
+}
+
+/**
+ * The gateway's processors that derive points from a protocol's readings, run by decode per file exactly as
+ * the pipeline runs them per device: JT/T 808 alarm bits (`alarm_flags`) -> `alarm` points
+ * (gateway/processors/jt808-alarms.ts; without publish or store, so decode does no I/O).
+ */
+const DERIVE: Readonly<Record<string, () => DerivePoints>> = {
+  jt808: () => {
+    const p = createJt808AlarmProcessor({})
+    return (device, kind, points) => p.process({ source: 'decode', protocol: 'jt808', device, kind, points, district: '' })
+  },
 }
 
 export interface DecodeOptions {

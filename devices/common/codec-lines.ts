@@ -15,18 +15,29 @@ export function errorText(r: { reason: string; detail?: string | undefined }): s
   return r.detail === undefined || r.detail === '' ? r.reason : `${r.reason}: ${r.detail}`
 }
 
-/** A codec as a LineDecoder; `kinds` finds the kind a reading names (devices/index.ts `deviceKind`). */
-export function codecLineDecoder<F, D, S>(codec: ProtocolCodec<F, D, S>, kinds: (name: string) => DeviceKind | undefined): LineDecoder {
+/**
+ * Points the gateway derives from a reading's points after normalizing (its processors, e.g. JT/T 808 alarm
+ * bits): given the device and kind of the reading and its points, the derived points (or undefined). The
+ * CLI composes it from the gateway's processor, fresh per file, so decode prints what the gateway stores.
+ */
+export type DerivePoints = (device: string, kind: DeviceKind['kind'], points: Point[]) => Point[] | undefined
+
+/**
+ * A codec as a LineDecoder; `kinds` finds the kind a reading names (devices/index.ts `deviceKind`);
+ * `derive` makes the per-file derivation step, when the gateway has one for this protocol.
+ */
+export function codecLineDecoder<F, D, S>(codec: ProtocolCodec<F, D, S>, kinds: (name: string) => DeviceKind | undefined, derive?: () => DerivePoints): LineDecoder {
   const session = (): DecodeSession => {
     const state = codec.newState()
-    const s: DecodeSession = (line, ctx) => decodeWith(codec, state, kinds, line, ctx)
+    const d = derive?.()
+    const s: DecodeSession = (line, ctx) => decodeWith(codec, state, kinds, line, ctx, d)
     const flush = codec.flush
     if (flush !== undefined) {
       // What the codec still holds at the end of the file, as the gateway's flush would store it.
       s.end = (ctx) => {
         const out = flush(state, ctx)
         if (out.readings.length === 0 && (out.refused ?? []).length === 0) return undefined
-        return normalizeAll(out, kinds, ctx, { end: 'flush' }, codec.protocol)
+        return normalizeAll(out, kinds, ctx, { end: 'flush' }, codec.protocol, d)
       }
     }
     return s
@@ -48,15 +59,15 @@ export function codecLineDecoder<F, D, S>(codec: ProtocolCodec<F, D, S>, kinds: 
   }
 }
 
-function decodeWith<F, D, S>(codec: ProtocolCodec<F, D, S>, state: S, kinds: (name: string) => DeviceKind | undefined, line: string, ctx: NormalizeContext): DecodeLineResult {
+function decodeWith<F, D, S>(codec: ProtocolCodec<F, D, S>, state: S, kinds: (name: string) => DeviceKind | undefined, line: string, ctx: NormalizeContext, derive?: DerivePoints): DecodeLineResult {
   const f = codec.parseLine(line)
   if (!f.ok) return { ok: false, error: errorText(f) }
   const d = codec.decode(f.value, state)
   if (!d.ok) return { ok: false, error: errorText(d) }
-  return normalizeAll(codec.readings(d.value, state, ctx), kinds, ctx, codec.frameJson ? codec.frameJson(d.value) : d.value, codec.protocol)
+  return normalizeAll(codec.readings(d.value, state, ctx), kinds, ctx, codec.frameJson ? codec.frameJson(d.value) : d.value, codec.protocol, derive)
 }
 
-function normalizeAll(out: { readings: Reading[]; refused?: { reason: Reason; detail?: string }[] }, kinds: (name: string) => DeviceKind | undefined, ctx: NormalizeContext, frame: unknown, protocol: string): DecodeLineResult {
+function normalizeAll(out: { readings: Reading[]; refused?: { reason: Reason; detail?: string }[] }, kinds: (name: string) => DeviceKind | undefined, ctx: NormalizeContext, frame: unknown, protocol: string, derive?: DerivePoints): DecodeLineResult {
   const points: Point[] = []
   const refused: RefusedItem[] = []
   let index = 0
@@ -67,9 +78,12 @@ function normalizeAll(out: { readings: Reading[]; refused?: { reason: Reason; de
     else if ('json' in r) refused.push({ index, reason: 'unknown_reading_type', detail: 'a codec hands values, not JSON' })
     else {
       const n = normalizeReading(kind, r.type, r.value, r.receivedAt === undefined ? ctx : { ...ctx, receivedAt: r.receivedAt })
-      // The tags the gateway's pipeline puts on every point of a reading (device, kind, protocol).
-      if (n.ok) for (const p of n.points) points.push({ ...p, tags: { device: r.device, kind: r.kind, protocol, ...p.tags } })
-      else refused.push({ index, reason: n.reason, detail: n.detail })
+      if (n.ok) {
+        // Processors derive from the points (as the pipeline runs them, before it adds the batch's tags).
+        const more = derive?.(r.device, kind.kind, n.points)
+        // The tags the gateway's pipeline puts on every point of a reading (device, kind, protocol).
+        for (const p of more === undefined ? n.points : [...n.points, ...more]) points.push({ ...p, tags: { device: r.device, kind: r.kind, protocol, ...p.tags } })
+      } else refused.push({ index, reason: n.reason, detail: n.detail })
     }
     index++
   }

@@ -1,31 +1,11 @@
-import { parseHex } from '../common/hex.ts'
-import { defineDeviceKind, type LineDecoder, readingType, type ValueReading } from '../common/kind.ts'
+import { defineDeviceKind, readingType, type ValueReading } from '../common/kind.ts'
 import { normalizeReading } from '../common/normalize.ts'
 import { type DecodeResult, fail, ok } from '../common/result.ts'
 import type { FieldValue, Point } from '../common/point.ts'
 import { timestampMs } from '../common/time.ts'
-import { decodeJt808, jt808Points } from './jt808.ts'
+import { jt808Codec } from './jt808/index.ts'
 import { epochReadings, nmeaCodec, type PositionEpoch } from './nmea/index.ts'
 import { Jt808LocationReading, PositionReading, SatellitesReading } from './schema.ts'
-
-/** `smartcity decode jt808 FILE`: one hex frame per line (with or without the 7E flags). */
-export const jt808LineDecoder: LineDecoder = {
-  format: 'jt808',
-  protocol: 'jt808',
-  description: 'JT/T 808-2013/2019 frames, one hex frame per line',
-  decodeLine(line, ctx) {
-    const bytes = parseHex(line)
-    if (!bytes) return { ok: false, error: 'not_hex: the line is not an even number of hex digits' }
-    const m = decodeJt808(bytes)
-    if (!m.ok) return { ok: false, error: m.detail === undefined ? m.reason : `${m.reason}: ${m.detail}` }
-    const { points, refused } = jt808Points(m.value, ctx.receivedAt)
-    if (refused.length > 0 && points.length === 0) {
-      const r = refused[0]!
-      return { ok: false, error: r.detail === undefined ? r.reason : `${r.reason}: ${r.detail}` }
-    }
-    return { ok: true, frame: m.value, points }
-  },
-}
 
 export const position = defineDeviceKind({
   kind: 'position',
@@ -36,7 +16,7 @@ export const position = defineDeviceKind({
       const { ts, system, ...rest } = r
       return [{ measurement: 'position', tags: { system: system ?? 'GNSS' }, fields: rest as Record<string, FieldValue>, time: timestampMs(ts, ctx.receivedAt) }]
     }),
-    /** A JT/T 808 location (issue 11 phase 2 hands these from jt808 readings()). */
+    /** A JT/T 808 location (devices/position/jt808/readings.ts `locationReading`). */
     location: readingType(Jt808LocationReading, (r, ctx) => {
       const { ts, system, ...rest } = r
       return [{ measurement: 'position', tags: { system }, fields: rest as Record<string, FieldValue>, time: timestampMs(ts, ctx.receivedAt) }]
@@ -47,8 +27,8 @@ export const position = defineDeviceKind({
       return [{ measurement: 'satellites', tags: { system }, fields: rest as Record<string, FieldValue>, time: timestampMs(ts, ctx.receivedAt) }]
     }),
   },
-  decoders: [jt808LineDecoder],
-  codecs: [nmeaCodec],
+  decoders: [],
+  codecs: [nmeaCodec, jt808Codec],
 })
 
 /**

@@ -31,7 +31,7 @@ export type PositionReading = z.infer<typeof PositionReading>
 
 /**
  * A JT/T 808 location (0x0200, or one of a 0x0704 batch) in canonical field names, as the terminal gives it
- * (devices/position/jt808.ts `locationPoint`): the protocol's own ranges (speed and altitude are WORDs, the
+ * (devices/position/jt808/readings.ts `locationReading`): the protocol's own ranges (speed and altitude are WORDs, the
  * satellite count and signal strength BYTEs), wider than `PositionReading`'s, so nothing stored today is
  * refused. Stored as a `position` point tagged with its `system`.
  */

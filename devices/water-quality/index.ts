@@ -1,9 +1,9 @@
-import { defineDeviceKind, type LineDecoder, type NormalizeContext, readingType } from '../common/kind.ts'
+import { defineDeviceKind, type NormalizeContext, readingType } from '../common/kind.ts'
 import type { FieldValue, Point } from '../common/point.ts'
 import { compileFlatReading } from '../common/flat-json.ts'
 import { timestampMs } from '../common/time.ts'
 import { gb3838Grade, gb3838Line, setGb3838Fields, type WaterBody } from './gb3838.ts'
-import { DATA_CNS, decodeHj212, hj212Data, hj212Point } from './hj212.ts'
+import { hj212Codec } from './hj212/index.ts'
 import { Hj212Reading, WATER_QUALITY_FIELDS, WaterQualityReading } from './schema.ts'
 
 function waterBody(ctx: NormalizeContext): WaterBody {
@@ -34,36 +34,19 @@ export function fastWaterQualityPoint(payload: Buffer, ctx: NormalizeContext): P
   return { measurement: 'water_quality', tags: {}, fields, time: r.ts ?? ctx.receivedAt, fieldsLine: r.line + gb3838Line(g) }
 }
 
-/** `smartcity decode hj212 FILE`: one packet per line, trailing CR LF optional. */
-export const hj212LineDecoder: LineDecoder = {
-  format: 'hj212',
-  protocol: 'hj212',
-  description: 'HJ 212-2017 / HJ/T 212-2005 packets, one per line (## ... CRC)',
-  decodeLine(line, ctx) {
-    const m = decodeHj212(line.trim())
-    if (!m.ok) return { ok: false, error: m.detail === undefined ? m.reason : `${m.reason}: ${m.detail}` }
-    const data = hj212Data(m.value.cp)
-    if (!data.ok) return { ok: false, error: data.detail === undefined ? data.reason : `${data.reason}: ${data.detail}` }
-    const frame = { ...m.value, data: data.value }
-    if (!DATA_CNS.has(m.value.cn)) return { ok: true, frame, points: [] }
-    const p = hj212Point(m.value, data.value, { receivedAt: ctx.receivedAt, waterBody: waterBody(ctx) })
-    if (!p.ok) return { ok: false, error: p.detail === undefined ? p.reason : `${p.reason}: ${p.detail}` }
-    return { ok: true, frame, points: [p.value] }
-  },
-}
-
 export const waterQuality = defineDeviceKind({
   kind: 'water_quality',
   folder: 'water-quality',
   measurement: 'water_quality',
   readings: {
     telemetry: readingType(WaterQualityReading, (r, ctx) => [waterQualityPoint(r, ctx)]),
-    /** An HJ 212 data upload, its GB 3838 fields already derived by hj212Point (the interval statistics kept). */
+    /** An HJ 212 data upload, its GB 3838 fields already derived by hj212/readings.ts `hj212Reading` (the interval statistics kept). */
     hj212: readingType(Hj212Reading, (r, ctx) => {
       const { ts, interval, ...fields } = r
       return [{ measurement: 'water_quality', tags: { interval }, fields: fields as Record<string, FieldValue>, time: ts ?? ctx.receivedAt }]
     }),
   },
   fastTelemetry: fastWaterQualityPoint,
-  decoders: [hj212LineDecoder],
+  decoders: [],
+  codecs: [hj212Codec],
 })

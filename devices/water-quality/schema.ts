@@ -42,7 +42,7 @@ export const WATER_QUALITY_FIELDS = [
 ] as const
 
 /**
- * An HJ 212 data upload (CN 2011/2051/2061/2031) as devices/water-quality/hj212.ts `hj212Point` builds it:
+ * An HJ 212 data upload (CN 2011/2051/2061/2031) as devices/water-quality/hj212/readings.ts `hj212Reading` builds it:
  * the interval (`realtime`, `minute`, `hour`, `day`), the packet's DataTime, and per factor its value under
  * its canonical name (or its code), with `<field>_min`, `_max`, `_cou`, `_flag` and the other per-factor
  * keys beside it, plus the derived GB 3838 fields. Field names come from the logger's codes, so they are

@@ -7,11 +7,11 @@
  * - an MQTT message on `city/<district>/alarms/jt808_<name>` and an entry `jt808_<name>/<terminal>` in the
  *   alarm store (`/api/alarms`, acknowledgement), both through `emitAlarm`.
  * A bit going 0 -> 1 raises, 1 -> 0 clears; one alarm per terminal and bit. Severity per bit is the table
- * `JT808_ALARMS` in devices/position/jt808.ts (devices/position/README.md lists it). Before a terminal's
+ * `JT808_ALARMS` in devices/position/jt808/readings.ts (devices/position/README.md lists it). Before a terminal's
  * first location every bit counts as clear, so the bits set in its first location are raised.
  * The alarm time is the location's time (the terminal's clock, as the points are stored).
  */
-import { alarmChanges, alarmPoint } from '../../devices/position/jt808.ts'
+import { alarmChanges, alarmPoint } from '../../devices/position/jt808/index.ts'
 import type { Point } from '../../devices/common/point.ts'
 import { type AlarmStore, emitAlarm, type PublishFn } from '../alarms/store.ts'
 import type { Logger, Processor } from '../core/types.ts'

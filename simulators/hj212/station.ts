@@ -18,7 +18,7 @@ import {
   QN_RTN,
   requestAnswer,
   wantsAnswer,
-} from '../../devices/water-quality/hj212.ts'
+} from '../../devices/water-quality/hj212/index.ts'
 import { createMatcher } from '../../gateway/transports/matcher.ts'
 import { dialFramed, hangUp } from '../common/link.ts'
 import { createStationModel, type StationModel } from '../water-quality/model.ts'

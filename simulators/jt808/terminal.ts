@@ -16,7 +16,7 @@ import {
   JT808_MSG,
   JT808_STATUS,
   type LocationItem,
-} from '../../devices/position/jt808.ts'
+} from '../../devices/position/jt808/index.ts'
 import { createMatcher } from '../../gateway/transports/matcher.ts'
 import { dialFramed, hangUp } from '../common/link.ts'
 

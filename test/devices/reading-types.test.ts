@@ -11,9 +11,11 @@ import type { Point } from '../../devices/common/point.ts'
 import { etc } from '../../devices/etc/index.ts'
 import { rsuStatusValue } from '../../devices/etc/rsu/index.ts'
 import { position } from '../../devices/position/index.ts'
-import { decodeJt808, locationPoint, locationsOf } from '../../devices/position/jt808.ts'
-import { decodeHj212, hj212Data, hj212Point } from '../../devices/water-quality/hj212.ts'
+import { decodeJt808, locationsOf } from '../../devices/position/jt808/index.ts'
+import { decodeHj212, hj212Data } from '../../devices/water-quality/hj212/index.ts'
 import { waterQuality } from '../../devices/water-quality/index.ts'
+import { hj212Point } from '../helpers/hj212.ts'
+import { locationPoint } from '../helpers/jt808.ts'
 
 const receivedAt = 1_795_000_000_000
 

@@ -2,9 +2,8 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { parseHex } from '../../../devices/common/hex.ts'
 import { beijingToUtcMs } from '../../../devices/common/time.ts'
-import { jt808LineDecoder } from '../../../devices/position/index.ts'
+import { decoders } from '../../../cli/decode.ts'
 import {
-  alarmPoints,
   createJt808Framer,
   createJt808Reassembler,
   decodeBody,
@@ -18,9 +17,12 @@ import {
   type Jt808Header,
   type Jt808Location,
   type Jt808Message,
-  locationPoint,
   terminalId,
-} from '../../../devices/position/jt808.ts'
+} from '../../../devices/position/jt808/index.ts'
+import { alarmPoints, locationPoint } from '../../helpers/jt808.ts'
+
+/** `smartcity decode jt808`: the codec, normalize and the gateway's alarm processor, as the gateway stores. */
+const jt808LineDecoder = decoders().find((d) => d.format === 'jt808')!
 
 const hex = (s: string) => parseHex(s)!
 

@@ -13,13 +13,16 @@ import {
   executionResult,
   type Hj212Message,
   hj212Data,
-  hj212Point,
   hj212Version,
   requestAnswer,
   splitHj212,
   wantsAnswer,
-} from '../../../devices/water-quality/hj212.ts'
-import { hj212LineDecoder } from '../../../devices/water-quality/index.ts'
+} from '../../../devices/water-quality/hj212/index.ts'
+import { decoders } from '../../../cli/decode.ts'
+import { hj212Point } from '../../helpers/hj212.ts'
+
+/** `smartcity decode hj212`: the codec and normalize, as the gateway stores. */
+const hj212LineDecoder = decoders().find((d) => d.format === 'hj212')!
 
 const STANDARD_SEGMENT = 'QN=20160801085857223;ST=32;CN=1062;PW=100000;MN=010000A8900016F000169DC0;Flag=5;CP=&&RtdInterval=30&&'
 

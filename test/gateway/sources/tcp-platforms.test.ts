@@ -2,14 +2,14 @@ import { readFileSync } from 'node:fs'
 import { connect, type Socket } from 'node:net'
 import pino from 'pino'
 import { afterEach, describe, expect, it } from 'vitest'
-import { encodeBody, encodeJt808, encodeSubpackages, type Jt808Body, type Jt808Header, createJt808Framer, decodeJt808, type Jt808Message } from '../../../devices/position/jt808.ts'
-import { createHj212Framer, dataCp, decodeHj212, encodeHj212, type Hj212Message, splitHj212 } from '../../../devices/water-quality/hj212.ts'
+import { encodeBody, encodeJt808, encodeSubpackages, type Jt808Body, type Jt808Header, createJt808Framer, decodeJt808, type Jt808Message } from '../../../devices/position/jt808/index.ts'
+import { createHj212Framer, dataCp, decodeHj212, encodeHj212, type Hj212Message, splitHj212 } from '../../../devices/water-quality/hj212/index.ts'
 import type { DeviceInfo, RejectInput, SourceContext } from '../../../gateway/core/types.ts'
 import { normalized, type RecordedBatch } from '../../helpers/normalized.ts'
-import { createHj212Source } from '../../../gateway/sources/hj212.ts'
-import { Hj212SourceConfig } from '../../../gateway/sources/hj212-config.ts'
-import { createJt808Source } from '../../../gateway/sources/jt808.ts'
-import { Jt808SourceConfig } from '../../../gateway/sources/jt808-config.ts'
+import { createHj212Source } from '../../../gateway/sources/hj212/index.ts'
+import { Hj212SourceConfig } from '../../../gateway/sources/hj212/config.ts'
+import { createJt808Source } from '../../../gateway/sources/jt808/index.ts'
+import { Jt808SourceConfig } from '../../../gateway/sources/jt808/config.ts'
 import { DISTRICT_ROUTES } from '../../../simulators/jt808/index.ts'
 import { createTerminal } from '../../../simulators/jt808/terminal.ts'
 import { createStation } from '../../../simulators/hj212/station.ts'
@@ -98,7 +98,9 @@ describe('jt808 source (recording context)', () => {
     await again.start()
     expect(await again.report()).toBe(0)
     expect(rec.ingested).toHaveLength(1)
-    expect(rec.ingested[0]).toMatchObject({ source: 'jt808', device: '13800000001', kind: 'position', protocol: 'jt808', frames: 1 })
+    // One location, one reading: the pipeline counts the accepted readings as the device's frames (issue 11).
+    expect(rec.ingested[0]).toMatchObject({ source: 'jt808', device: '13800000001', kind: 'position', protocol: 'jt808' })
+    expect(rec.ingested[0]!.readings).toHaveLength(1)
     expect(rec.rejects).toEqual([])
   })
 
@@ -120,7 +122,7 @@ describe('jt808 source (recording context)', () => {
     expect(parts.length).toBeGreaterThan(3)
     for (const p of parts) c.s.write(p)
     await waitFor(() => rec.ingested.length === 1, 5000, 'batch ingested')
-    expect(rec.ingested[0]!.frames).toBe(40)
+    expect(rec.ingested[0]!.readings).toHaveLength(40)
     expect(rec.ingested[0]!.points.filter((p) => p.measurement === 'position')).toHaveLength(40)
     await waitFor(() => c.jt.length === 1 + parts.length, 5000, 'answers')
     // auth ok, then one 0x8001 per part (the last one once the whole batch is stored), each acknowledging
@@ -207,6 +209,52 @@ describe('hj212 source (recording context)', () => {
     expect(p.tags).toEqual({ interval: 'hour' })
     // Lake: TP 0.04 is class III (<= 0.05) and TN 0.9 class III (<= 1.0); the tie goes to TP, first in Table 1.
     expect(p.fields).toEqual({ ph: 7.5, total_phosphorus_mg_l: 0.04, total_nitrogen_mg_l: 0.9, gb3838_class: 3, gb3838_factor: 'total_phosphorus_mg_l' })
+  })
+
+  it('a data upload with no factor values (a heartbeat) is answered 9014, counted for presence, stores nothing, refuses nothing (issue 11)', async () => {
+    const tmp = tempDir()
+    stops.push(async () => tmp.cleanup())
+    const port = await freePort()
+    const src = createHj212Source(Hj212SourceConfig.parse({ type: 'hj212', port }))
+    const rec = recorder(tmp.dir, [{ id: 'MN-HB', kind: 'water_quality', district: 'd', options: {}, configured: true }])
+    const online: string[] = []
+    const setOnline = rec.ctx.devices.setOnline
+    rec.ctx.devices.setOnline = (id, on, why) => {
+      if (on) online.push(id)
+      setOnline(id, on, why)
+    }
+    await src.start(rec.ctx)
+    stops.push(() => src.stop())
+    const c = await client(port)
+    stops.push(async () => void c.s.destroy())
+    const hb: Hj212Message = { qn: '20260101080000000', st: '21', cn: '2011', mn: 'MN-HB', flag: 5, cp: [[['DataTime', '20260101080000']]] }
+    c.s.write(encodeHj212(hb))
+    await waitFor(() => c.hj.length === 1, 5000, '9014 answer')
+    expect(c.hj.map((m) => [m.cn, m.qn])).toEqual([['9014', hb.qn]])
+    expect(online).toEqual(['MN-HB'])
+    expect(rec.ingested).toEqual([])
+    expect(rec.rejects).toEqual([])
+  })
+
+  it('a platform request nobody answers times out (CommandError timeout); closing the connection fails the ones in flight (not_connected)', async () => {
+    const tmp = tempDir()
+    stops.push(async () => tmp.cleanup())
+    const port = await freePort()
+    const src = createHj212Source(Hj212SourceConfig.parse({ type: 'hj212', port }))
+    const rec = recorder(tmp.dir)
+    await src.start(rec.ctx)
+    stops.push(() => src.stop())
+    const c = await client(port)
+    stops.push(async () => void c.s.destroy())
+    const up: Hj212Message = { qn: '20260101080000000', st: '21', cn: '2011', mn: 'MN-Q', flag: 5, cp: dataCp(Date.UTC(2026, 0, 1), { w01001: { Rtd: '7.1', Flag: 'N' } }) }
+    c.s.write(encodeHj212(up))
+    await waitFor(() => c.hj.length === 1, 5000, '9014 answer')
+    await expect(src.command('MN-Q', '1061', [], 150)).rejects.toMatchObject({ code: 'timeout', message: expect.stringContaining('no 9012 from MN-Q') })
+    const pending = src.command('MN-Q', '1061', [], 10_000)
+    await waitFor(() => c.hj.length === 3, 5000, 'the two requests reached the logger')
+    expect(c.hj.slice(1).map((m) => m.cn)).toEqual(['1061', '1061'])
+    c.s.destroy()
+    await expect(pending).rejects.toMatchObject({ code: 'not_connected' })
   })
 
   it('platform requests follow 9011 -> upload -> 9012 with the station simulator (1061, 1062, 1011, unsupported CN)', async () => {

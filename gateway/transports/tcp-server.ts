@@ -4,12 +4,19 @@
  * timeout, a per-connection rate limit (token bucket), a bad-frame budget after which the connection is
  * closed, and backpressure (the socket pauses while too much work is queued). A connection costs a socket,
  * a framer and a few numbers, so thousands of idle ones are cheap.
+ *
+ * A transport (issue 11): how bytes reach the gateway from devices that dial in. It knows nothing of the
+ * pipeline; gateway/sources/tcp-source.ts wraps it into a source (start/stop/health, refusals).
  */
 import { createServer, type Server, type Socket } from 'node:net'
 import type { Framer } from '../../devices/common/result.ts'
-import type { ComponentHealth, Logger, Source, SourceContext } from '../core/types.ts'
-import { createOrdered, type Ordered } from '../transports/ordered.ts'
 import type { Reason } from '../../devices/common/reasons.ts'
+import { createOrdered, type Ordered } from './ordered.ts'
+
+/** Where the server reports a handler that failed (the gateway's Logger fits). */
+export interface TcpServerLog {
+  error(obj: object, msg: string): void
+}
 
 export interface TcpServerOptions {
   host: string
@@ -19,7 +26,7 @@ export interface TcpServerOptions {
   ratePerSec: number
   /** Bad frames after which the connection is closed. */
   maxBadFrames: number
-  log: Logger
+  log: TcpServerLog
 }
 
 export interface Conn {
@@ -174,17 +181,10 @@ export function createTcpServer(opts: TcpServerOptions, onConnection: (conn: Con
   }
 }
 
-/** Refuse input: dead-letter it through the context and, unless `bad` is false, spend the bad-frame budget. */
+/** The `data` of a connection handler: frame the bytes, refuse what the framer refuses, handle frames in order. */
+/** Refuse input (count, dead-letter) and, unless `bad` is false, spend the connection's bad-frame budget. */
 export type RejectFn = (reason: Reason, raw: Uint8Array | string, detail?: string, device?: string, bad?: boolean) => void
 
-export function connRejecter(ctx: SourceContext, source: string, conn: Conn): RejectFn {
-  return (reason, raw, detail, device, bad = true) => {
-    void ctx.reject({ source, address: conn.address, raw, reason, ...(detail !== undefined ? { detail } : {}), ...(device !== undefined ? { device } : {}) })
-    if (bad) conn.bad()
-  }
-}
-
-/** The `data` of a connection handler: frame the bytes, refuse what the framer refuses, handle frames in order. */
 export function framePump<F>(framer: Framer<F>, conn: Conn, reject: RejectFn, handle: (frame: F, raw: Buffer) => Promise<void>): (chunk: Buffer) => void {
   return (chunk) => {
     for (const e of framer.push(chunk)) {
@@ -198,39 +198,3 @@ export function framePump<F>(framer: Framer<F>, conn: Conn, reject: RejectFn, ha
   }
 }
 
-export interface TcpSource extends Source {
-  /** Where the server listens once started. */
-  address(): { host: string; port: number } | undefined
-  connections(): number
-}
-
-/** A source that is a TCP server: the common start/stop/health around a per-connection handler. */
-export function createTcpSource(o: {
-  id: string
-  type: string
-  server: Omit<TcpServerOptions, 'log'>
-  onStart?(ctx: SourceContext): Promise<void>
-  onStop?(): Promise<void>
-  connection(ctx: SourceContext, conn: Conn): ConnHandler
-}): TcpSource {
-  let server: TcpServer | undefined
-  let bound: { host: string; port: number } | undefined
-  return {
-    id: o.id,
-    type: o.type,
-    async start(ctx) {
-      await o.onStart?.(ctx)
-      server = createTcpServer({ ...o.server, log: ctx.log }, (conn) => o.connection(ctx, conn))
-      bound = await server.listen()
-    },
-    async stop() {
-      await server?.stop()
-      await o.onStop?.()
-    },
-    health(): ComponentHealth {
-      return server ? { status: 'ok', detail: `listening on ${bound?.host}:${bound?.port}, ${server.connections()} connections` } : { status: 'down', detail: 'not started' }
-    },
-    address: () => bound,
-    connections: () => server?.connections() ?? 0,
-  }
-}

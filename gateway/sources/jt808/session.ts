@@ -1,0 +1,161 @@
+/**
+ * One JT/T 808 terminal connection: framer -> packet (check code) -> subpackage reassembly (in the codec's
+ * per-connection state) -> body -> register / authenticate / heartbeat / locations. Every message that needs
+ * one gets a 0x8001 (0x8100 for registration) with the terminal's own platform serial number; locations go
+ * to the pipeline as the codec's readings and are acknowledged once durable (0x8001 bad_message when every
+ * location of the message was refused). Every refused frame goes to ctx.reject with a catalogued reason.
+ * The session derives nothing: the alarm bits of the stored `alarm_flags` become alarms in the pipeline
+ * (gateway/processors/jt808-alarms.ts), like every other alarm.
+ */
+import {
+  createJt808Framer,
+  decodeBody,
+  decodePacket,
+  encodeJt808,
+  type Jt808Body,
+  type Jt808Header,
+  JT808_MSG,
+  JT808_REGISTER_RESULT,
+  JT808_RESULT,
+  jt808Codec,
+  terminalId,
+} from '../../../devices/position/jt808/index.ts'
+import type { SourceContext } from '../../core/types.ts'
+import { type Conn, type ConnHandler, framePump } from '../../transports/tcp-server.ts'
+import { connRejecter } from '../tcp-source.ts'
+import type { Jt808SourceConfig } from './config.ts'
+
+/** What a session needs of its source: codes and serial numbers outlive a connection. */
+export interface Jt808Platform {
+  cfg: Jt808SourceConfig
+  /** The code a terminal must authenticate with (config first, then issued at registration). */
+  expectedCode(term: string): string | undefined
+  /** Issue a code to a terminal and resolve once it is on disk. */
+  issue(term: string): Promise<string>
+  nextSerial(term: string): number
+}
+
+export function jt808Session(p: Jt808Platform, c: SourceContext, conn: Conn): ConnHandler {
+  const { cfg } = p
+  const framer = createJt808Framer({ maxFrameBytes: cfg.maxFrameBytes })
+  const state = jt808Codec.newState()
+  let authed: string | undefined
+  const reject = connRejecter(c, cfg.id, conn)
+
+  function reply(to: Jt808Header, body: Jt808Body, msgId: number): void {
+    const header: Jt808Header = { msgId, version: to.version, protocolVersion: to.protocolVersion, phone: to.phone, serial: p.nextSerial(terminalId(to.phone)), encryption: 0 }
+    conn.send(encodeJt808({ header, body }))
+  }
+
+  function general(to: Jt808Header, result: number): void {
+    reply(to, { type: 'platform_response', ackSerial: to.serial, ackMsgId: to.msgId, result }, JT808_MSG.platformResponse)
+  }
+
+  async function handle(frame: Buffer, raw: Buffer): Promise<void> {
+    if (conn.closed) return
+    const pk = decodePacket(frame)
+    if (!pk.ok) return reject(pk.reason, raw, pk.detail)
+    const { header } = pk.value
+    const term = terminalId(header.phone)
+    if (!conn.allow(c.now())) return reject('rate_limited', raw, `over ${cfg.rateLimitPerSec} frames/s`, term)
+    let packet = pk.value
+    if (header.subpackage) {
+      const expired = state.reassembler.expire(c.now())
+      if (expired > 0) reject('incomplete_subpackages', '', `${expired} split messages not completed within a minute`, term, false)
+      const r = state.reassembler.add(packet, c.now())
+      if (!r.done) {
+        general(header, JT808_RESULT.ok)
+        return
+      }
+      // The part that completes the message is answered like a whole message, after its handling below.
+      packet = r.packet
+    }
+    /** The frame answers refer to: the message itself, or the part that completed it. */
+    const ackTo = header
+    const body = decodeBody(packet.header, packet.body)
+    if (!body.ok) {
+      general(ackTo, JT808_RESULT.badMessage)
+      return reject(body.reason, raw, body.detail, term)
+    }
+    const b = body.value
+    switch (b.type) {
+      case 'register': {
+        const known = c.devices.get(term)
+        if ((cfg.requireInventory || !cfg.allowRegistration) && !known && cfg.authCodes[term] === undefined) {
+          reply(ackTo, { type: 'register_response', ackSerial: ackTo.serial, result: JT808_REGISTER_RESULT.noTerminal }, JT808_MSG.registerResponse)
+          return reject('unknown_terminal', raw, `terminal ${term} may not register`, term)
+        }
+        const code = p.expectedCode(term) ?? (await p.issue(term))
+        reply(ackTo, { type: 'register_response', ackSerial: ackTo.serial, result: JT808_REGISTER_RESULT.ok, authCode: code }, JT808_MSG.registerResponse)
+        return
+      }
+      case 'auth': {
+        const want = p.expectedCode(term)
+        if (want === undefined || want !== b.authCode) {
+          general(ackTo, JT808_RESULT.fail)
+          reject(want === undefined ? 'unknown_terminal' : 'bad_auth_code', raw, want === undefined ? `no auth code for terminal ${term}` : 'auth code does not match', term, false)
+          conn.close()
+          return
+        }
+        if (cfg.requireInventory && !c.devices.get(term)) {
+          general(ackTo, JT808_RESULT.fail)
+          reject('unknown_device', raw, `terminal ${term} is not in the inventory`, term, false)
+          conn.close()
+          return
+        }
+        authed = term
+        general(ackTo, JT808_RESULT.ok)
+        return
+      }
+      case 'terminal_response':
+        // An answer to a platform command: nothing to store, nothing to answer.
+        if (authed === undefined) return reject('not_authenticated', raw, undefined, term)
+        return
+      case 'heartbeat':
+      case 'location':
+      case 'location_batch': {
+        if (authed === undefined) {
+          general(ackTo, JT808_RESULT.fail)
+          return reject('not_authenticated', raw, `0x${packet.header.msgId.toString(16).padStart(4, '0')} before authentication`, term)
+        }
+        if (authed !== term) {
+          general(ackTo, JT808_RESULT.fail)
+          return reject('terminal_mismatch', raw, `connection authenticated as ${authed}, frame from ${term}`, term)
+        }
+        if (b.type === 'heartbeat') {
+          general(ackTo, JT808_RESULT.ok)
+          return
+        }
+        // The message is whole here, so the codec's readings are its locations (no reassembly left to do).
+        const { readings } = jt808Codec.readings({ header: packet.header, body: b }, state, { receivedAt: c.now() })
+        if (readings.length === 0) {
+          general(ackTo, JT808_RESULT.ok)
+          return
+        }
+        // Answered only once stored: a failed ingest goes unanswered and the terminal resends. The pipeline
+        // validates each location and dead-letters the refused ones (a latitude over 90: out_of_range).
+        const r = await c.ingest({ source: cfg.id, device: term, kind: 'position', protocol: 'jt808', readings })
+        general(ackTo, r.accepted > 0 ? JT808_RESULT.ok : JT808_RESULT.badMessage)
+        return
+      }
+      case 'platform_response':
+      case 'register_response':
+        general(ackTo, JT808_RESULT.unsupported)
+        return reject('unexpected_message', raw, `platform message 0x${packet.header.msgId.toString(16)} from a terminal`, term)
+      default:
+        general(ackTo, JT808_RESULT.unsupported)
+        return reject('unsupported_message', raw, `message 0x${packet.header.msgId.toString(16).padStart(4, '0')}`, term, false)
+    }
+  }
+
+  return {
+    data: framePump(framer, conn, reject, handle),
+    closed(why) {
+      if (authed !== undefined) c.devices.setOnline(authed, false, why)
+      const pending = state.reassembler.pending()
+      if (pending > 0) {
+        void c.reject({ source: cfg.id, address: conn.address, raw: '', reason: 'incomplete_subpackages', detail: `${pending} split messages never completed`, ...(authed ? { device: authed } : {}) })
+      }
+    },
+  }
+}
