@@ -44,11 +44,12 @@ export async function run(): Promise<Record<string, unknown>> {
     log: pino({ level: 'silent' }),
     async ingest(b) {
       batches++
-      points += b.points?.length ?? 0
+      // One telemetry reading per device poll; the pipeline would make one point of each.
+      points += b.readings.length
       return { accepted: b.frames ?? 1, refused: 0 }
     },
     async reject() {},
-    devices: { get: () => undefined, list: () => [], setOnline() {} },
+    devices: { get: () => undefined, list: () => [], setOnline: () => false },
     async publish() {},
     dataDir: tmpdir(),
     now: () => Date.now(),

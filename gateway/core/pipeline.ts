@@ -83,7 +83,7 @@ export function createPipeline(opts: {
   function stageBatch(b: IngestBatch, points: Point[], frames: number): boolean {
     const e = devices.resolve(b.device, b.kind, b.protocol, b.district, b.site)
     if (e.kind !== b.kind) {
-      void reject({ source: b.source, address: b.address ?? b.device, raw: itemRaw(b.readings ?? points), reason: 'kind_mismatch', detail: `device ${b.device} is a ${e.kind} in the inventory, got ${b.kind}`, device: b.device })
+      void reject({ source: b.source, address: b.address ?? b.device, raw: itemRaw(b.readings), reason: 'kind_mismatch', detail: `device ${b.device} is a ${e.kind} in the inventory, got ${b.kind}`, device: b.device })
       return false
     }
     let base = e.tagCache.get(b.protocol)
@@ -163,7 +163,7 @@ export function createPipeline(opts: {
 
   /** The batch's readings -> points; refusals collected. Written without closures: it runs per message. */
   function ingestReadings(b: IngestBatch): Promise<IngestResult> {
-    const readings = b.readings!
+    const readings = b.readings
     const info = devices.get(b.device)
     const receivedAt = opts.now()
     const nctx: NormalizeContext = info ? { receivedAt, options: info.options } : { receivedAt }
@@ -228,17 +228,7 @@ export function createPipeline(opts: {
   }
 
   return {
-    ingest(b) {
-      if (b.readings !== undefined) return ingestReadings(b)
-      // @deprecated phase-2: points a source built itself (sources not yet migrated to readings, issue 11).
-      const points = b.points ?? []
-      const frames = b.frames ?? 1
-      received(b.source, frames)
-      if (!stageBatch(b, points, frames)) return Promise.resolve({ accepted: 0, refused: frames })
-      if (frames === 1) return oneCommitted()
-      const result: IngestResult = { accepted: frames, refused: 0 }
-      return spool.committed().then(() => result)
-    },
+    ingest: ingestReadings,
     reject,
     writeInternal(points) {
       stageInternal(points)

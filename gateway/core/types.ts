@@ -27,18 +27,13 @@ export interface IngestBatch {
   kind: KindName
   protocol: Protocol
   /** The readings of the frame or message, unvalidated: the pipeline validates, normalizes, dead-letters. */
-  readings?: Reading[]
-  /**
-   * Points a source built itself.
-   * @deprecated phase-2: only for sources not yet migrated to `readings` (issue 11); removed at its end.
-   */
-  points?: Point[]
+  readings: Reading[]
   /** Topic, `host:port`, serial path or bus address, for the dead-letter record of a refused reading. Defaults to the device. */
   address?: string
   /** District and site as the wire states them (MQTT topic); the inventory wins when it has the device. */
   district?: string
   site?: string
-  /** The device's own frame counters: one frame may give several points. Defaults to 1 (points) or the readings accepted. */
+  /** The device's own frame counters: one frame may give several points. Defaults to the readings accepted. */
   frames?: number
 }
 
@@ -49,7 +44,7 @@ export interface IngestResult {
 }
 
 /** A batch as processors see it: normalized points, with the inventory's district and site. */
-export type ProcessedBatch = Readonly<Omit<IngestBatch, 'points'>> & { readonly points: Point[]; district: string; site?: string }
+export type ProcessedBatch = Readonly<Omit<IngestBatch, 'readings'>> & { readonly points: Point[]; district: string; site?: string }
 
 /** A frame or message that was refused. Never dropped silently: it is counted and dead-lettered. */
 export interface RejectInput {
@@ -89,8 +84,12 @@ export interface DeviceState extends DeviceInfo {
 export interface DeviceRegistry {
   get(id: string): DeviceInfo | undefined
   list(): DeviceState[]
-  /** Mark a device online or offline as a source sees it (poll answered, connection closed, ...). */
-  setOnline(id: string, online: boolean, reason?: string): void
+  /**
+   * Mark a device online or offline as a source sees it (poll answered, connection closed, ...). The
+   * registry deduplicates: saying what it already knows does nothing. Returns whether presence changed, so
+   * no source needs a "last online" flag of its own.
+   */
+  setOnline(id: string, online: boolean, reason?: string): boolean
 }
 
 /** What the gateway offers every source. */

@@ -105,11 +105,4 @@ describe('pipeline: readings in, points or dead letters out', () => {
     await new Promise((ok) => setTimeout(ok, 50))
     expect(r.dead().map((d) => d['reason'])).toEqual(['kind_mismatch'])
   })
-
-  it('still takes the points of sources not yet migrated (phase 2)', async () => {
-    r = rig()
-    const res = await r.pipeline.ingest({ source: 't', device: 'lift-1', kind: 'elevator', protocol: 'mqtt', points: [{ measurement: 'elevator_status', tags: {}, fields: { floor: 1 }, time: 5 }], frames: 1 })
-    expect(res).toEqual({ accepted: 1, refused: 0 })
-    expect(r.lines()).toHaveLength(1)
-  })
 })

@@ -9,13 +9,13 @@ export type RecordedBatch = IngestBatch & { points: Point[]; refused: Refusal[] 
 
 /**
  * What the pipeline makes of a batch, without I/O (devices/common/normalize.ts): its readings normalized into
- * points (or the points of a source not yet migrated), for recording contexts in source tests.
+ * points, for recording contexts in source tests.
  */
 export function normalized(b: IngestBatch, ctx: NormalizeContext): { batch: RecordedBatch; result: IngestResult } {
-  const points: Point[] = b.points ? [...b.points] : []
+  const points: Point[] = []
   const refused: Refusal[] = []
-  let accepted = b.readings ? 0 : (b.frames ?? 1)
-  for (const r of b.readings ?? []) {
+  let accepted = 0
+  for (const r of b.readings) {
     const kind = deviceKind(r.kind)
     if (!kind) {
       refused.push({ index: -1, reason: 'unknown_kind', detail: r.kind })

@@ -43,9 +43,11 @@ export function recordingContext(devices: { id: string; kind: KindName; options?
       get: (id): DeviceInfo | undefined => inventory.get(id),
       list: () => [...inventory.values()],
       setOnline(id, online, reason) {
+        const was = [...states].reverse().find((s) => s.device === id)?.online
         states.push({ device: id, online, at: Date.now(), ...(reason !== undefined ? { reason } : {}) })
         const d = inventory.get(id)
         if (d) d.online = online
+        return was !== online
       },
     },
     async publish() {},

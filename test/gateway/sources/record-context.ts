@@ -31,7 +31,9 @@ export function recordingContext(dataDir = '/tmp'): RecordingContext {
       list: (): DeviceState[] => [],
       setOnline(id, on, reason) {
         online.push(reason === undefined ? { id, online: on } : { id, online: on, reason })
+        const changed = states.get(id) !== on
         states.set(id, on)
+        return changed
       },
     },
     async publish() {},

@@ -36,6 +36,7 @@ function recorder(dataDir: string, inventory: DeviceInfo[] = []) {
       list: () => [],
       setOnline: (id, online) => {
         if (!online) offline.push(id)
+        return true
       },
     },
     publish: async () => {},
@@ -221,7 +222,7 @@ describe('hj212 source (recording context)', () => {
     const setOnline = rec.ctx.devices.setOnline
     rec.ctx.devices.setOnline = (id, on, why) => {
       if (on) online.push(id)
-      setOnline(id, on, why)
+      return setOnline(id, on, why)
     }
     await src.start(rec.ctx)
     stops.push(() => src.stop())
