@@ -30,19 +30,23 @@ export function createTcpSource(o: {
 }): TcpSource {
   let server: TcpServer | undefined
   let bound: { host: string; port: number } | undefined
+  let stopped = false
   return {
     id: o.id,
     type: o.type,
     async start(ctx) {
+      stopped = false
       await o.onStart?.(ctx)
       server = createTcpServer({ ...o.server, log: ctx.log }, (conn) => o.connection(ctx, conn))
       bound = await server.listen()
     },
     async stop() {
+      stopped = true
       await server?.stop()
       await o.onStop?.()
     },
     health(): ComponentHealth {
+      if (stopped) return { status: 'down', detail: 'stopped' }
       return server ? { status: 'ok', detail: `listening on ${bound?.host}:${bound?.port}, ${server.connections()} connections` } : { status: 'down', detail: 'not started' }
     },
     address: () => bound,

@@ -76,6 +76,11 @@ export interface RsuSim {
   stats(): RsuSimStats
   /** Every vehicle of a bounded run has gone through. */
   done(): Promise<void>
+  /**
+   * Fault injection: send one corrupt frame on the link now (`bcc`: a B3 whose BCC is wrong; `garbage`:
+   * bytes that are no frame at all), as a noisy serial line or broken firmware would.
+   */
+  sendBad(kind?: 'bcc' | 'garbage'): void
   stop(): Promise<void>
 }
 
@@ -344,6 +349,19 @@ export async function startRsuSim(o: RsuSimOptions): Promise<RsuSim> {
     tariff: traffic.tariff,
     stats: () => ({ vehicles, expected: { ...expected }, finished, heartbeats, ef04Reads, mismatches: [...mismatches] }),
     done: () => allDone,
+    sendBad(kind = 'bcc') {
+      if (!socket || socket.destroyed) return
+      if (kind === 'garbage') {
+        socket.write(Buffer.from([0xff, 0xff, 0x00, 0x13, 0x37, 0xff]))
+        return
+      }
+      const frame = Buffer.from(encodeRsu({ rsctl: rsuRsctl(seq++), type: 'B3', fields: fieldsForLayout(profile, 'B3', { obuId: 'DEADBEEF', errorCode: 0, plate: '陕A12345', plateColor: 0, vehicleClass: 1, userType: 0 }) }, profile))
+      // One payload byte changed (never into a flag or escape byte), so the BCC no longer matches.
+      const i = 5
+      frame[i] = frame[i]! ^ 0x01
+      if (frame[i] === 0xff || frame[i] === 0xfe) frame[i] = frame[i]! ^ 0x03
+      socket.write(frame)
+    },
     async stop() {
       stopped = true
       initialised?.()

@@ -50,8 +50,11 @@ export async function startMqttStation(o: MqttStationOptions): Promise<MqttStati
     sent: () => sent,
     async stop() {
       clearInterval(timer)
-      await client.publishAsync(`${base}/status`, 'offline', { qos: 1, retain: true }).catch(() => undefined)
-      await client.endAsync()
+      // Say goodbye, but never wait on a broker that does not acknowledge (gone, or refusing): at most 1 s,
+      // then close without waiting for what is still in flight.
+      const bye = client.publishAsync(`${base}/status`, 'offline', { qos: 1, retain: true }).catch(() => undefined)
+      await Promise.race([bye, new Promise((r) => setTimeout(r, 1000).unref())])
+      await client.endAsync(true)
     },
   }
 }

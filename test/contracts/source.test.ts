@@ -228,8 +228,8 @@ sourceContract('etc-rsu (the gateway dials the RSU)', {
       devices: [{ id: 'rsu-c-1', kind: 'etc' }],
       async talk() {},
       async bad() {
-        // simulators/etc/rsu.ts has no public hook to send a corrupt frame yet (like Modbus' `Slave.fault`), and the
-        // gateway dials the RSU, so no second talker can reach the lane controller: (c) cannot see a refusal today.
+        // The gateway dials the RSU, so the RSU itself sends the corrupt frame (a B3 whose BCC is wrong).
+        rsu.sendBad('bcc')
       },
       stop: () => rsu.stop(),
     }

@@ -48,6 +48,7 @@ export function createModbusSource(cfg: ModbusSourceConfig, opts: { recordLatene
   const offline = new Set<string>()
   const lateness: number[] = []
   let ctx: SourceContext | undefined
+  let running = false
 
   const handle = (link: Link, queue: Ordered, o: PollOutcome) => {
     const c = ctx
@@ -169,6 +170,7 @@ export function createModbusSource(cfg: ModbusSourceConfig, opts: { recordLatene
         buses.push({ bus, link: g.link, queue: g.queue })
       }
       for (const b of buses) b.bus.start()
+      running = true
       log.info({ buses: buses.length, devices: owned.size }, 'modbus source started')
     },
     async stop() {
@@ -176,8 +178,10 @@ export function createModbusSource(cfg: ModbusSourceConfig, opts: { recordLatene
       await Promise.all(buses.map((b) => b.queue.idle()))
       await Promise.all(buses.map((b) => b.link.close()))
       buses.length = 0
+      running = false
     },
     health(): ComponentHealth {
+      if (!running) return { status: 'down', detail: 'not running' }
       const st = source.stats()
       const counts = `${owned.size} devices on ${buses.length} buses, ${st.polls} polls (${st.failedPolls} unanswered)`
       if (offline.size === 0) return { status: 'ok', detail: counts }
