@@ -8,7 +8,7 @@ import { parseHex } from '../../common/hex.ts'
 import type { ProtocolCodec } from '../../common/kind.ts'
 import { fail, ok } from '../../common/result.ts'
 import { createDlt645Framer } from './frame.ts'
-import { type Dlt645Decoded, type Dlt645State, decodeDlt645, defaultDevice, dlt645Readings } from './readings.ts'
+import { type Dlt645Decoded, type Dlt645State, decodeDlt645, defaultDevice, dlt645Flush, dlt645Readings } from './readings.ts'
 
 export * from './encode.ts'
 export * from './frame.ts'
@@ -17,9 +17,10 @@ export * from './readings.ts'
 export * from './values.ts'
 
 /**
- * `smartcity decode dlt645 FILE`: one hex frame per line (FE preamble allowed). A read reply with a canonical
- * field gives one `energy_meter` point; requests, address and error replies give none, and so does a reply
- * whose data identifier the table does not know (`known: false`, its data as `raw` hex).
+ * `smartcity decode dlt645 FILE`: one hex frame per line (FE preamble allowed), requests and replies as on the
+ * wire. The read replies of one meter's poll cycle give one `energy_meter` point, as the gateway stores it,
+ * printed on the line that closes the cycle (or at the end); requests, address and error replies carry no
+ * field, and neither does a reply whose data identifier the table does not know (`known: false`, `raw` hex).
  */
 export const dlt645Codec: ProtocolCodec<Buffer, Dlt645Decoded, Dlt645State> = {
   protocol: 'dlt645',
@@ -32,5 +33,6 @@ export const dlt645Codec: ProtocolCodec<Buffer, Dlt645Decoded, Dlt645State> = {
   framer: createDlt645Framer,
   decode: decodeDlt645,
   readings: dlt645Readings,
+  flush: dlt645Flush,
   newState: () => ({ deviceOf: defaultDevice }),
 }

@@ -1,8 +1,10 @@
 /**
  * DL/T 645 replies -> energy-meter `telemetry` readings (canonical field names, validated by the pipeline
- * against devices/energy-meter/schema.ts). The master (gateway/sources/dlt645/) merges the replies of one
- * meter in one poll cycle into one reading, as it stored one point per meter per cycle; `smartcity decode`
- * has no cycles and gives one reading per reply.
+ * against devices/energy-meter/schema.ts). The gateway stores one reading per meter per poll cycle: the
+ * master (gateway/sources/dlt645/) knows its cycles and builds it with `meterReading`; a capture read by
+ * `smartcity decode` shows the cycles on the wire, so `dlt645Readings` merges the replies of one meter until
+ * the master moves on (a request to another meter, or a data identifier of the meter asked again) and hands
+ * the same reading.
  */
 import { toHex } from '../../common/hex.ts'
 import type { Reading } from '../../common/kind.ts'
@@ -75,11 +77,31 @@ export function meterReading(device: string, fields: Readonly<Record<string, num
 /** Which device a meter address is: the source's configured ids; decode uses the source's default name. */
 export interface Dlt645State {
   deviceOf(address: string): string
+  /** The poll cycle being read on the wire: one meter's fields so far. */
+  cycle?: { address: string; fields: Record<string, number> }
 }
 
 export const defaultDevice = (address: string): string => `dlt645-${address}`
 
-/** A decoded frame -> its reading (a read reply with canonical fields), else none (requests, errors, unknown DIs). */
+/**
+ * A decoded frame on the wire -> the reading of a poll cycle it closes (none while a meter's cycle goes on;
+ * requests, errors and unknown DIs carry no fields). `dlt645Flush` hands the cycle still open at the end.
+ */
 export function dlt645Readings(d: Dlt645Decoded, state: Dlt645State): { readings: Reading[] } {
-  return { readings: d.fields === undefined ? [] : [meterReading(state.deviceOf(d.address), d.fields)] }
+  const readings: Reading[] = []
+  const c = state.cycle
+  const movesOn = c !== undefined && (d.address !== c.address ? d.kind === 'read_request' || d.fields !== undefined : d.fields !== undefined && Object.keys(d.fields).some((k) => k in c.fields))
+  if (movesOn) readings.push(...dlt645Flush(state).readings)
+  if (d.fields !== undefined) {
+    state.cycle ??= { address: d.address, fields: {} }
+    Object.assign(state.cycle.fields, d.fields)
+  }
+  return { readings }
+}
+
+/** The cycle still open (end of a capture): its reading. */
+export function dlt645Flush(state: Dlt645State): { readings: Reading[] } {
+  const c = state.cycle
+  state.cycle = undefined
+  return { readings: c === undefined ? [] : [meterReading(state.deviceOf(c.address), c.fields)] }
 }

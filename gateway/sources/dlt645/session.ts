@@ -145,12 +145,20 @@ export function createDlt645Bus(cfg: Dlt645SourceConfig, version: Dlt645Version,
       const fields: Record<string, number> = {}
       let answered = false
       let good = 0 // decoded replies: the meter's frame counter
+      // Stopped or port gone mid-cycle: what the meter already answered is still stored (nothing lost).
+      let closed = false
       for (const di of m.dis) {
-        if (!running()) return 'closed'
+        if (!running()) {
+          closed = true
+          break
+        }
         const o = await bus.transact({ kind: 'read_request', version, address: m.address, di }, (x) =>
           (x.kind === 'read_reply' && x.address === m.address && x.di === di) || (x.kind === 'error_reply' && x.address === m.address),
         )
-        if (o.kind === 'closed') return 'closed'
+        if (o.kind === 'closed') {
+          closed = true
+          break
+        }
         if (o.kind === 'timeout') {
           stats.timeouts++
           if (!answered) return 'silent' // do not spend a time-out on each DI of a silent meter
@@ -182,6 +190,7 @@ export function createDlt645Bus(cfg: Dlt645SourceConfig, version: Dlt645Version,
           await ctx.ingest({ source: cfg.id, device: m.device, kind: 'energy_meter', protocol: 'dlt645', address: cfg.serial.path, readings, frames: good })
         })
       }
+      if (closed) return 'closed'
       return answered ? 'ok' : 'silent'
     },
     idle: () => queue.idle(),
