@@ -6,7 +6,7 @@
  * its own InfluxDB (Debian's influxd) and gateway child process on free loopback ports.
  */
 import { execFile } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, describe, expect, it } from 'vitest'
@@ -91,7 +91,11 @@ describe.skipIf(!have('influxd'))('smartcity simulate', () => {
   it('ci-smoke against a configuration without the hj212 source fails (exit 1) and the summary names the missing source', { timeout: 90_000 }, async () => {
     const junit = join(tmp.dir, 'broken.xml')
     const r = await simulate(['simulators/scenarios/ci-smoke.yaml', '--gateway-config', join(FIXTURES, 'gateway-no-hj212.yaml'), '--speed', '4', '--junit', junit])
+    // A failing run keeps its directory (gateway log, dead letters) and says where.
+    const dir = /^run directory \(gateway log, dead letters, reports\): (.+)$/m.exec(r.stdout)?.[1]
+    if (dir) rmSync(dir, { recursive: true, force: true })
     expect(r.code, r.stderr).toBe(1)
+    expect(dir).toBeDefined()
     expect(r.stdout).toMatch(/^FAIL ci-smoke/m)
     expect(r.stdout).toMatch(/FAIL gateway serves water_quality over HJ 212 over TCP \(devices\[3\]\): .*gateway-no-hj212\.yaml has no hj212 source \(sources: mqtt, jt808\)/)
     const j = checkJunit(readFileSync(junit, 'utf8'))

@@ -12,7 +12,7 @@ export interface XmlElement {
 
 const ENTITIES: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" }
 
-function unescape(s: string): string {
+function decodeEntities(s: string): string {
   return s.replace(/&(#x[0-9a-fA-F]+|#\d+|\w+);/g, (m, e: string) => {
     if (e.startsWith('#x')) return String.fromCodePoint(Number.parseInt(e.slice(2), 16))
     if (e.startsWith('#')) return String.fromCodePoint(Number(e.slice(1)))
@@ -69,7 +69,7 @@ export function parseXml(xml: string): XmlElement {
         const end = xml.indexOf('"', name.lastIndex + 2)
         if (end < 0) throw new Error('unterminated attribute')
         if (a[0] in el.attrs) throw new Error(`duplicate attribute ${a[0]}`)
-        el.attrs[a[0]] = unescape(xml.slice(name.lastIndex + 2, end))
+        el.attrs[a[0]] = decodeEntities(xml.slice(name.lastIndex + 2, end))
         i = end + 1
       }
       const parent = stack[stack.length - (stack[stack.length - 1] === el ? 2 : 1)]
@@ -79,7 +79,7 @@ export function parseXml(xml: string): XmlElement {
       const end = xml.indexOf('<', i)
       const text = xml.slice(i, end < 0 ? xml.length : end)
       const top = stack[stack.length - 1]
-      if (top) top.text += unescape(text)
+      if (top) top.text += decodeEntities(text)
       else if (text.trim() !== '') throw new Error('text outside the root element')
       i = end < 0 ? xml.length : end
     }
