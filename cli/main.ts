@@ -62,7 +62,7 @@ const FLAG_HELP: Record<string, string> = {
   profile: '--profile NAME         etc-rsu frame layouts: classic, 2019 or auto (default auto)',
   'gateway-config': '--gateway-config FILE  the gateway configuration to run the scenario against',
   gateway: '--gateway URL          a gateway already running there (with --gateway-config: its sources and sinks)',
-  seed: '--seed N               seed of the value models (default 1): the same seed, the same readings',
+  seed: '--seed N               seed of the value models (their random draws; default 1)',
   speed: '--speed X              run periods, faults and the duration X times faster (default 1)',
   junit: '--junit FILE           write a JUnit XML report (one test case per assertion)',
   json: '--json FILE            write a JSON report',

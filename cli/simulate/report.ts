@@ -68,7 +68,7 @@ export function summary(r: RunReport): string {
   lines.push('ran:')
   for (const d of r.devices) lines.push(`  ${d.started ? ' ' : '!'} ${d.entry}: ${d.ids.length} device(s) (${d.ids.slice(0, 3).join(', ')}${d.ids.length > 3 ? ', ...' : ''}), ${d.acknowledged} acknowledged${d.started ? '' : ', NOT STARTED'}`)
   lines.push(`    gateway ${r.gateway.started ? `child process from ${r.gateway.config}` : `already running (${r.gateway.config})`}${r.gateway.restarts ? `, restarted ${r.gateway.restarts}x` : ''}${r.gateway.peakRssMb !== undefined ? `, peak RSS ${r.gateway.peakRssMb.toFixed(0)} MB` : ''}`)
-  lines.push(`    InfluxDB ${r.influx.url} database "${r.influx.database}"${r.influx.startedByRunner ? ' (started by the runner)' : ''}`)
+  if (r.influx.url) lines.push(`    InfluxDB ${r.influx.url} database "${r.influx.database}"${r.influx.startedByRunner ? ' (started by the runner)' : ''}`)
   const broken = r.timeline.filter((t) => t.event.startsWith('fault'))
   if (broken.length > 0) {
     lines.push('broken:')
@@ -87,6 +87,6 @@ export function summary(r: RunReport): string {
     }
   }
   for (const a of r.assertions.filter((x) => x.skipped)) lines.push(`    skipped ${a.name}: ${a.message}`)
-  if (!r.ok) lines.push(`run directory (gateway log, dead letters, reports): ${r.runDir}`)
+  if (!r.ok && r.runDir) lines.push(`run directory (gateway log, dead letters, reports): ${r.runDir}`)
   return `${lines.join('\n')}\n`
 }

@@ -277,7 +277,6 @@ export async function runSimulate(file: string | undefined, values: Values, out:
     report.ok = assertions.every((a) => a.ok || a.skipped)
     const junit = str(values['junit'])
     const json = str(values['json'])
-    writeFileSync(join(runDir, 'report.json'), `${JSON.stringify(report, null, 2)}\n`)
     if (junit) {
       mkdirSync(dirname(resolve(junit)), { recursive: true })
       writeFileSync(junit, junitXml(report))
@@ -285,6 +284,15 @@ export async function runSimulate(file: string | undefined, values: Values, out:
     if (json) {
       mkdirSync(dirname(resolve(json)), { recursive: true })
       writeFileSync(json, `${JSON.stringify(report, null, 2)}\n`)
+    }
+    if (existsSync(join(runDir, 'gateway.json'))) {
+      writeFileSync(join(runDir, 'report.json'), `${JSON.stringify(report, null, 2)}\n`)
+      writeFileSync(join(runDir, 'junit.xml'), junitXml(report))
+    }
+    // Nothing ran yet (a bad configuration, no InfluxDB): there is no run directory worth keeping.
+    if (!existsSync(join(runDir, 'gateway.json'))) {
+      rmSync(runDir, { recursive: true, force: true })
+      report.runDir = ''
     }
     out(`\n${summary(report)}`)
     return report.ok ? 0 : 1
@@ -295,6 +303,16 @@ export async function runSimulate(file: string | undefined, values: Values, out:
   }
   assertions.push({ name: 'gateway configuration is valid', ok: true, message: cfgName, details: [] })
   const cfg: GatewayConfig = structuredClone(cfgResult.config)
+  if (gatewayUrl) {
+    // A gateway already running: its HTTP API must answer (200 or 503: up, or up with a component down).
+    const status = await fetch(new URL('/healthz', gatewayUrl), { signal: AbortSignal.timeout(5_000) }).then(
+      (r) => r.status,
+      (err: Error) => `${err.message}${err.cause instanceof Error ? ` (${err.cause.message})` : ''}`,
+    )
+    const up = status === 200 || status === 503
+    assertions.push({ name: 'gateway reachable', ok: up, message: up ? `${gatewayUrl} /healthz ${status}` : `${gatewayUrl}/healthz: ${status}`, details: [] })
+    if (!up) return finish()
+  }
 
   // Where the gateway runs: free loopback ports and a run directory of its own.
   if (owned) {

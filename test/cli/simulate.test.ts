@@ -6,12 +6,13 @@
  * its own InfluxDB (Debian's influxd) and gateway child process on free loopback ports.
  */
 import { execFile } from 'node:child_process'
-import { readFileSync, rmSync } from 'node:fs'
+import { readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, describe, expect, it } from 'vitest'
 import type { RunReport } from '../../cli/simulate/report.ts'
 import { have, tempDir } from '../helpers/env.ts'
+import { freePort } from '../helpers/net.ts'
 import { parseXml, type XmlElement } from '../helpers/xml.ts'
 
 const run = promisify(execFile)
@@ -121,5 +122,30 @@ describe.skipIf(!have('influxd'))('smartcity simulate', () => {
     expect(stored?.ok, stored?.details.join('\n')).toBe(true)
     // Readings were acknowledged across the outages, not only before them.
     expect(report.acknowledged).toBeGreaterThan(100)
+  })
+})
+
+describe('smartcity simulate refuses before running anything', () => {
+  const tmp = tempDir('simulate-refuse-')
+  afterAll(() => tmp.cleanup())
+
+  it('a scenario that does not validate: exit 2, every problem with its line', { timeout: 30_000 }, async () => {
+    const file = join(tmp.dir, 'bad.yaml')
+    writeFileSync(file, 'name: bad\nduration: 10s\ndevices:\n  - kind: elevator\n    protocol: mqtt\n    cuont: 2\n')
+    const r = await simulate([file])
+    expect(r.code).toBe(2)
+    expect(r.stderr).toContain(`${file}:6: devices[0].cuont: unknown key; did you mean "count"?`)
+  })
+
+  it('--gateway URL where nothing answers: exit 1, the summary says the gateway is not reachable, the JUnit has the case', { timeout: 30_000 }, async () => {
+    const cfg = join(tmp.dir, 'remote.yaml')
+    writeFileSync(cfg, 'sources: [{ type: mqtt }]\nsinks: [{ type: influx-v1, url: "http://127.0.0.1:8086", database: x }]\n')
+    const junit = join(tmp.dir, 'remote.xml')
+    const url = `http://127.0.0.1:${await freePort()}`
+    const r = await simulate(['simulators/scenarios/ci-smoke.yaml', '--gateway', url, '--gateway-config', cfg, '--junit', junit])
+    expect(r.code, r.stderr).toBe(1)
+    expect(r.stdout).toContain(`FAIL gateway reachable: ${url}/healthz: fetch failed`)
+    const j = checkJunit(readFileSync(junit, 'utf8'))
+    expect(j.cases.find((c) => c.attrs['name'] === 'gateway reachable')?.children[0]?.name).toBe('failure')
   })
 })
