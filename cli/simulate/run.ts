@@ -140,6 +140,9 @@ function gatewayProcess(configFile: string, logFile: string) {
   let child: ChildProcess | undefined
   let stderr = ''
   let peakKb = 0
+  /** Exits the runner did not cause (a crash, a start failure after a restart). */
+  const unexpected: string[] = []
+  let killing = false
   const sampler = setInterval(() => {
     const pid = child?.pid
     if (pid === undefined || child?.exitCode !== null) return
@@ -153,6 +156,7 @@ function gatewayProcess(configFile: string, logFile: string) {
   sampler.unref()
   return {
     stderr: () => stderr,
+    unexpectedExits: () => [...unexpected],
     peakRssMb: () => (peakKb > 0 ? peakKb / 1024 : undefined),
     running: () => child !== undefined && child.exitCode === null && child.signalCode === null,
     async start(timeoutMs = 60_000): Promise<void> {
@@ -160,6 +164,9 @@ function gatewayProcess(configFile: string, logFile: string) {
       const c = spawn(process.execPath, [smartcityBin(), 'gateway', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] })
       child = c
       c.stdout?.pipe(out)
+      c.once('exit', (code, sig) => {
+        if (!killing) unexpected.push(`the gateway exited on its own (${sig ?? `exit ${code}`}): ${stderr.trim().split('\n').slice(-3).join(' | ')}`)
+      })
       await new Promise<void>((ok, fail) => {
         const timer = setTimeout(() => fail(new Error(`the gateway did not start within ${timeoutMs / 1000} s: ${stderr.trim()}`)), timeoutMs)
         c.stderr?.on('data', (d: Buffer) => {
@@ -178,8 +185,12 @@ function gatewayProcess(configFile: string, logFile: string) {
     async kill(signal: NodeJS.Signals, waitMs = 15_000): Promise<void> {
       const c = child
       if (!c || c.exitCode !== null || c.signalCode !== null) return
+      killing = true
       await new Promise<void>((ok) => {
-        c.once('exit', () => ok())
+        c.once('exit', () => {
+          killing = false
+          ok()
+        })
         c.kill(signal)
         setTimeout(() => c.kill('SIGKILL'), waitMs).unref()
       })
@@ -464,6 +475,10 @@ export async function runSimulate(file: string | undefined, values: Values, out:
     for (const p of plan) report.devices.push({ entry: `${p.label} (devices[${p.index}])`, ids: p.ids, acknowledged: p.ids.reduce((n, id) => n + truth.ackedBy(id), 0), started: p.handle !== undefined })
     if (sc.faults.length > 0) assertions.push({ name: 'faults applied as scheduled', ok: faultProblems.length === 0, message: faultProblems.length === 0 ? `${sc.faults.length} fault(s)` : `${faultProblems.length} fault(s) not applied`, details: faultProblems })
 
+    if (gw) {
+      const exits = gw.unexpectedExits()
+      assertions.push({ name: 'gateway kept running', ok: exits.length === 0 && gw.running(), message: exits.length === 0 ? (gw.running() ? 'no exit but the ones the faults caused' : 'not running at the end') : `${exits.length} unexpected exit(s)`, details: exits })
+    }
     // Expectations. Stored readings: wait (up to `settle`) for the spool to drain, then compare point by point.
     const ex = sc.expect
     if (ex.readings_stored === 'all_acknowledged') {
