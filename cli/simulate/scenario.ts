@@ -130,6 +130,12 @@ export const Scenario = z
     expect: Expect.default({ counts: [] }),
   })
   .superRefine((s, ctx) => {
+    s.devices.forEach((d, i) => {
+      // Cars are numbered by their building and terminals count up from first_phone.
+      if (d.ids && (d.kind === 'elevator' || d.protocol === 'jt808')) {
+        ctx.addIssue({ code: 'custom', path: ['devices', i, 'ids'], message: `not for ${d.kind === 'elevator' ? 'elevators (use building and count: cars are <building>-L<n>)' : 'JT/T 808 terminals (use first_phone and count)'}` })
+      }
+    })
     s.faults.forEach((f, i) => {
       if (f.at > s.duration) ctx.addIssue({ code: 'custom', path: ['faults', i, 'at'], message: `after the end of the run (duration ${s.duration / 1000} s)` })
     })

@@ -50,6 +50,11 @@ describe('simulate scenario files', () => {
     expect(r.ok ? [] : r.problems).toEqual(['x.yaml:7: faults[0].at: after the end of the run (duration 10 s)'])
   })
 
+  it('ids are refused where the simulator numbers its devices itself', () => {
+    const r = parseScenarioText('name: x\nduration: 10s\ndevices:\n  - kind: position\n    protocol: jt808\n    ids: ["13900000001"]\n', 'x.yaml')
+    expect(r.ok ? [] : r.problems).toEqual(['x.yaml:6: devices[0].ids: not for JT/T 808 terminals (use first_phone and count)'])
+  })
+
   it('the shipped scenarios load and stay under a minute', async () => {
     for (const f of ['ci-smoke.yaml', 'faults-smoke.yaml']) {
       const r = await loadScenario(join(SCENARIOS, f))
