@@ -214,7 +214,31 @@ function describeDiff(d: Difference): string {
   return `${p.measurement} ${p.device}${tags} at ${new Date(p.time).toISOString()}: ${d.what}`
 }
 
+/**
+ * Run a scenario file. SIGINT or SIGTERM (a CI job cancelled) stops the simulators, the gateway and the
+ * InfluxDB the runner started before exiting (130, 143): a cancelled run leaves no process behind.
+ */
 export async function runSimulate(file: string | undefined, values: Values, out: (s: string) => void = (s) => process.stdout.write(s)): Promise<number> {
+  const abort: Abort = { cleanup: async () => {} }
+  const onSignal = (sig: NodeJS.Signals) => {
+    out(`${sig}: stopping the simulators, the gateway and InfluxDB\n`)
+    void bounded(abort.cleanup(), 20_000).finally(() => process.exit(sig === 'SIGINT' ? 130 : 143))
+  }
+  process.once('SIGINT', onSignal)
+  process.once('SIGTERM', onSignal)
+  try {
+    return await simulate(file, values, out, abort)
+  } finally {
+    process.off('SIGINT', onSignal)
+    process.off('SIGTERM', onSignal)
+  }
+}
+
+interface Abort {
+  cleanup(): Promise<void>
+}
+
+async function simulate(file: string | undefined, values: Values, out: (s: string) => void, abort: Abort): Promise<number> {
   if (!file) {
     process.stderr.write('usage: smartcity simulate SCENARIO.yaml [--gateway-config FILE | --gateway URL] [--seed N] [--speed X] [--junit FILE] [--json FILE]\n')
     return 2
@@ -350,6 +374,8 @@ export async function runSimulate(file: string | undefined, values: Values, out:
       return finish()
     }
     db = influxd({ bin, dir: join(runDir, 'influxdb'), port: await portOr(0), rpcPort: await portOr(0) })
+    const started = db
+    abort.cleanup = () => started.stop()
     await db.start()
     const parsed = parseConfig({ sinks: [{ type: 'influx-v1', url: db.url, database: 'simulate', flushIntervalMs: 200, minBackoffMs: 100, maxBackoffMs: 2_000 }] })
     if (!parsed.ok) throw new Error(parsed.problems.join('; '))
@@ -383,6 +409,11 @@ export async function runSimulate(file: string | undefined, values: Values, out:
     }
   }
   let exitCode = 1
+  abort.cleanup = async () => {
+    await stopAll()
+    await gw?.kill('SIGTERM')
+    await db?.stop()
+  }
   try {
     if (gw) {
       try {
