@@ -156,6 +156,7 @@ function gatewayProcess(configFile: string, logFile: string) {
   sampler.unref()
   return {
     stderr: () => stderr,
+    pid: () => child?.pid,
     unexpectedExits: () => [...unexpected],
     peakRssMb: () => (peakKb > 0 ? peakKb / 1024 : undefined),
     running: () => child !== undefined && child.exitCode === null && child.signalCode === null,
@@ -422,7 +423,7 @@ async function simulate(file: string | undefined, values: Values, out: (s: strin
         assertions.push({ name: 'gateway starts', ok: false, message: (err as Error).message, details: [] })
         return finish()
       }
-      note(`gateway up (child process, config ${runConfig})`)
+      note(`gateway up (child process ${gw.pid()}, config ${runConfig})`)
     }
     const mqttUrl = cfg.broker.type === 'embedded' ? `mqtt://${cfg.broker.host === '0.0.0.0' ? '127.0.0.1' : cfg.broker.host}:${cfg.broker.port}` : cfg.broker.url
     const ctx: DemoContext = { district: sc.district, dataDir: runDir, log, freePort: () => portOr(0), mqttUrl }
@@ -464,13 +465,14 @@ async function simulate(file: string | undefined, values: Values, out: (s: strin
           faultProblems.push('gateway_kill: the runner did not start the gateway (--gateway URL)')
           return
         }
+        const pid = gw.pid()
         await gw.kill('SIGKILL')
-        note('fault: gateway killed (SIGKILL)')
+        note(`fault: gateway killed (SIGKILL, pid ${pid})`)
         await sleep(f.restart / speed)
         try {
           await gw.start()
           report.gateway.restarts++
-          note('fault over: gateway started again from its spool')
+          note(`fault over: gateway started again from its spool (pid ${gw.pid()})`)
         } catch (err) {
           faultProblems.push(`gateway_kill: the gateway did not start again: ${(err as Error).message}`)
         }

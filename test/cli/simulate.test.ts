@@ -5,7 +5,7 @@
  * silent, the gateway killed with SIGKILL, InfluxDB stopped) loses no acknowledged reading. Each run starts
  * its own InfluxDB (Debian's influxd) and gateway child process on free loopback ports.
  */
-import { execFile } from 'node:child_process'
+import { execFile, spawn } from 'node:child_process'
 import { readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
@@ -108,13 +108,45 @@ describe.skipIf(!have('influxd'))('smartcity simulate', () => {
     expect(failed).not.toContain('readings stored: all acknowledged')
   })
 
+  it('SIGTERM (a cancelled CI job) stops the gateway child and InfluxDB before the runner exits 143', { timeout: 60_000 }, async () => {
+    const p = spawn(process.execPath, [BIN, 'simulate', 'simulators/scenarios/ci-smoke.yaml', '--gateway-config', join(FIXTURES, 'gateway.yaml')], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    const exited = new Promise<number | null>((ok) => p.once('exit', (code) => ok(code)))
+    const pid = await new Promise<number>((ok, fail) => {
+      const timer = setTimeout(() => fail(new Error(`no "simulators up" line: ${stdout}`)), 40_000)
+      p.stdout!.on('data', (d: Buffer) => {
+        stdout += d.toString()
+        const m = /gateway up \(child process (\d+),/.exec(stdout)
+        if (m && /simulators up/.test(stdout)) {
+          clearTimeout(timer)
+          ok(Number(m[1]))
+        }
+      })
+    })
+    const alive = (pid: number) => {
+      try {
+        process.kill(pid, 0)
+        return true
+      } catch {
+        return false
+      }
+    }
+    expect(alive(pid)).toBe(true)
+    p.kill('SIGTERM')
+    expect(await exited).toBe(143)
+    expect(alive(pid)).toBe(false)
+    expect(stdout).toContain('SIGTERM: stopping the simulators, the gateway and InfluxDB')
+    const dir = /config (\/\S+)\/gateway\.json/.exec(stdout)?.[1]
+    if (dir) rmSync(dir, { recursive: true, force: true })
+  })
+
   it('faults-smoke: a station silent, the gateway SIGKILLed and restarted, InfluxDB stopped: zero acknowledged readings lost', { timeout: 90_000 }, async () => {
     const json = join(tmp.dir, 'faults.json')
     const r = await simulate(['simulators/scenarios/faults-smoke.yaml', '--gateway-config', join(FIXTURES, 'gateway.yaml'), '--json', json])
     expect(r.code, r.stdout + r.stderr).toBe(0)
     const report = JSON.parse(readFileSync(json, 'utf8')) as RunReport
     const events = report.timeline.map((t) => t.event)
-    expect(events).toContain('fault: gateway killed (SIGKILL)')
+    expect(events.some((e) => /^fault: gateway killed \(SIGKILL, pid \d+\)$/.test(e))).toBe(true)
     expect(events.some((e) => /^fault: device wq-f-001 silent/.test(e))).toBe(true)
     expect(events.some((e) => /^fault: InfluxDB stopped/.test(e))).toBe(true)
     expect(report.gateway.restarts).toBe(1)
