@@ -4,6 +4,7 @@
  *   smartcity demo [flags]                        a simulated district: broker, gateway, simulators, InfluxDB
  *   smartcity decode <format> FILE                decode captured frames, one JSON object per line
  *   smartcity check-config FILE                   validate a configuration, every problem with its line and key path
+ *   smartcity simulate SCENARIO.yaml [flags]      run a scenario against a gateway configuration: a verdict
  *   smartcity help [command], smartcity --version
  */
 // First: makes disabled `debug` loggers no-ops before aedes, mqtt-packet and MQTT.js load them.
@@ -33,6 +34,12 @@ const FLAGS = {
   duration: { type: 'string' },
   parts: { type: 'string' },
   profile: { type: 'string' },
+  'gateway-config': { type: 'string' },
+  gateway: { type: 'string' },
+  seed: { type: 'string' },
+  speed: { type: 'string' },
+  junit: { type: 'string' },
+  json: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean' },
 } as const
@@ -53,7 +60,14 @@ const FLAG_HELP: Record<string, string> = {
   duration: '--duration SECONDS     stop after this long',
   parts: '--parts A,B            only these parts (water-mqtt, modbus, serial, city-services, tcp-platforms)',
   profile: '--profile NAME         etc-rsu frame layouts: classic, 2019 or auto (default auto)',
+  'gateway-config': '--gateway-config FILE  the gateway configuration to run the scenario against',
+  gateway: '--gateway URL          a gateway already running there (with --gateway-config: its sources and sinks)',
+  seed: '--seed N               seed of the value models (their random draws; default 1)',
+  speed: '--speed X              run periods, faults and the duration X times faster (default 1)',
+  junit: '--junit FILE           write a JUnit XML report (one test case per assertion)',
+  json: '--json FILE            write a JSON report',
 }
+const SIMULATE_FLAGS = ['gateway-config', 'gateway', 'seed', 'speed', 'junit', 'json']
 const OVERRIDES = ['mqtt-port', 'mqtt-url', 'influx-url', 'influx-db', 'influx-org', 'influx-bucket', 'influx-token', 'http-port', 'data-dir', 'log-level']
 
 /** The commands, their synopsis, what they do and the flags they take (`smartcity help <command>`). */
@@ -73,6 +87,12 @@ const COMMANDS: Record<string, { synopsis: string; summary: string; what: string
     what: 'validate a configuration: every problem with its line and key path (exit 1); warnings on stderr (exit 0)',
     flags: OVERRIDES,
   },
+  simulate: {
+    synopsis: 'smartcity simulate SCENARIO.yaml [flags]',
+    summary: 'run a scenario against a gateway configuration',
+    what: 'run a scenario (simulators, faults, expectations) against a gateway configuration: a summary, exit 0 when every expectation held, 1 otherwise, 2 for a bad scenario',
+    flags: ['gateway-config', 'gateway', 'seed', 'speed', 'junit', 'json'],
+  },
   help: { synopsis: 'smartcity help [command]', summary: "a command's usage and flags", what: "print a command's usage and flags", flags: [] },
 }
 
@@ -85,7 +105,7 @@ ${Object.values(COMMANDS)
 
 flags (override the configuration file):
 ${Object.entries(FLAG_HELP)
-  .map(([k, line]) => `  ${line}${k === 'duration' || k === 'parts' ? ' (demo)' : k === 'profile' ? ' (decode etc-rsu)' : ''}`)
+  .map(([k, line]) => `  ${line}${k === 'duration' || k === 'parts' ? ' (demo)' : k === 'profile' ? ' (decode etc-rsu)' : SIMULATE_FLAGS.includes(k) ? ' (simulate)' : ''}`)
   .join('\n')}
 
 smartcity help <command> (or smartcity <command> --help) shows one command's usage.
@@ -195,6 +215,13 @@ async function main(argv: string[]): Promise<number> {
     case 'demo': {
       const { runDemo } = await import('./demo.ts')
       const code = await runDemo(values)
+      // Everything was stopped in order; a handle some library left behind must not keep us alive.
+      setTimeout(() => process.exit(code), 2_000).unref()
+      return code
+    }
+    case 'simulate': {
+      const { runSimulate } = await import('./simulate/run.ts')
+      const code = await runSimulate(rest[0], values)
       // Everything was stopped in order; a handle some library left behind must not keep us alive.
       setTimeout(() => process.exit(code), 2_000).unref()
       return code

@@ -29,6 +29,11 @@ export interface DemoPartHandle {
   /** Lines for "what runs where", given where the gateway listens once it has started. */
   describe(gateway?: { mqtt: string; http?: string }): string[]
   stop(): Promise<void>
+  /**
+   * Make one device go quiet for `forMs`, then come back (`smartcity simulate`'s `device_silent` fault);
+   * false when this part has no such device or cannot silence it.
+   */
+  silence?(id: string, forMs: number): boolean
 }
 
 export interface DemoPart {

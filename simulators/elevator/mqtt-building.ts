@@ -20,6 +20,8 @@ export interface MqttBuildingOptions extends BuildingOptions {
   reportEvents?: boolean
   /** Clock (epoch ms) driving the passenger model; default Date.now. */
   now?: () => number
+  /** Called with the car id and each status object (with `ts`) once the broker acknowledged it (`smartcity simulate`). */
+  onAcked?: (id: string, status: Record<string, unknown> & { ts: number }) => void
 }
 
 export interface MqttBuilding {
@@ -55,11 +57,12 @@ export async function startMqttBuilding(o: MqttBuildingOptions): Promise<MqttBui
   let sent = 0
   let busy = false
 
-  const publish = (i: number, suffix: string, payload: string) => {
+  const publish = (i: number, suffix: string, payload: string, status?: Record<string, unknown> & { ts: number }) => {
     const c = clients[i]!
     c.publishAsync(`${base(ids[i]!)}/${suffix}`, payload, { qos: 1 })
       .then(() => {
         if (suffix === 'telemetry') sent++
+        if (status) o.onAcked?.(ids[i]!, status)
       })
       .catch(() => {
         // Disconnected: the status is published again on the next change or heartbeat.
@@ -91,7 +94,7 @@ export async function startMqttBuilding(o: MqttBuildingOptions): Promise<MqttBui
         if (json === l.json && t - l.at < heartbeatMs) continue
         l.json = json
         l.at = t
-        publish(i, 'telemetry', `{"ts":${t},${json.slice(1)}`)
+        publish(i, 'telemetry', `{"ts":${t},${json.slice(1)}`, o.onAcked ? { ...b.status(i), ts: t } : undefined)
       }
     } finally {
       busy = false

@@ -43,6 +43,8 @@ export interface StationOptions {
   seed?: number
   now?: () => number
   onError?: (err: Error) => void
+  /** Called with each upload the platform answered 9014 (accepted): ground truth for `smartcity simulate`. */
+  onAcked?: (upload: Hj212Message) => void
 }
 
 export interface StationStats {
@@ -157,7 +159,10 @@ export function createStation(o: StationOptions): Station {
     const s = socket
     if (!s || s.destroyed) return Promise.reject(new Error('not connected'))
     const answer = waiting.wait(m.qn!, { timeoutMs: 10_000, what: `answer to QN ${m.qn}` }).then((a) => {
-      if (a.cn === '9014') st.answered++
+      if (a.cn === '9014') {
+        st.answered++
+        o.onAcked?.(m)
+      }
       else st.refused++
       return a.cn
     })

@@ -52,6 +52,7 @@ export interface FleetOptions {
   autoReport?: boolean
   random?: () => number
   onError?: (err: Error) => void
+  onAcked?: TerminalOptions['onAcked']
 }
 
 export interface Fleet {
@@ -89,6 +90,7 @@ export function createFleet(o: FleetOptions): Fleet {
           ...(o.maxReports !== undefined ? { maxReports: o.maxReports } : {}),
           ...(o.autoReport !== undefined ? { autoReport: o.autoReport } : {}),
           ...(o.onError ? { onError: o.onError } : {}),
+          ...(o.onAcked ? { onAcked: o.onAcked } : {}),
         }),
       )
     }

@@ -48,6 +48,8 @@ export interface TerminalOptions {
   /** Clock for the reported GNSS time (tests inject one that steps). */
   now?: () => number
   onError?: (err: Error) => void
+  /** Called with each location the platform acknowledged (result 0): ground truth for `smartcity simulate`. */
+  onAcked?: (phone: string, location: Jt808Location) => void
 }
 
 export interface TerminalStats {
@@ -165,8 +167,12 @@ export function createTerminal(o: TerminalOptions): Terminal {
   async function report(): Promise<number> {
     const h = header(JT808_MSG.location)
     st.sent++
-    const r = await request({ header: h, body: { type: 'location', ...location() } })
-    if (r.body.type === 'platform_response' && r.body.result === 0) st.acked++
+    const loc = location()
+    const r = await request({ header: h, body: { type: 'location', ...loc } })
+    if (r.body.type === 'platform_response' && r.body.result === 0) {
+      st.acked++
+      o.onAcked?.(o.phone, loc)
+    }
     else st.refused++
     if (o.maxReports !== undefined && st.acked + st.refused >= o.maxReports) doneResolve()
     return r.body.type === 'platform_response' ? r.body.result : -1

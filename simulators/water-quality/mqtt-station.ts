@@ -4,7 +4,7 @@
  * at QoS 1 on .../telemetry.
  */
 import mqtt, { type MqttClient } from 'mqtt'
-import { createStationModel, type StationModel } from './model.ts'
+import { createStationModel, DEFAULT_STATION, type StationModel, type StationParams } from './model.ts'
 
 export interface MqttStationOptions {
   url: string
@@ -13,6 +13,10 @@ export interface MqttStationOptions {
   intervalMs: number
   seed: number
   qos?: 0 | 1
+  /** Parameters of the river model (defaults: DEFAULT_STATION). */
+  params?: Partial<StationParams>
+  /** Called with each telemetry object once the broker acknowledged it (ground truth for `smartcity simulate`). */
+  onAcked?: (telemetry: { ts: number } & Record<string, number>) => void
 }
 
 export interface MqttStation {
@@ -25,7 +29,7 @@ export interface MqttStation {
 
 export async function startMqttStation(o: MqttStationOptions): Promise<MqttStation> {
   const base = `city/${o.district}/water_quality/${o.id}`
-  const model = createStationModel(o.seed)
+  const model = createStationModel(o.seed, { ...DEFAULT_STATION, ...o.params })
   let sent = 0
   const client: MqttClient = await mqtt.connectAsync(o.url, {
     clientId: `sim-${o.id}`,
@@ -36,8 +40,10 @@ export async function startMqttStation(o: MqttStationOptions): Promise<MqttStati
   const tick = async () => {
     const ts = Date.now()
     try {
-      await client.publishAsync(`${base}/telemetry`, JSON.stringify({ ts, ...model.read(ts) }), { qos: o.qos ?? 1 })
+      const telemetry = { ts, ...model.read(ts) }
+      await client.publishAsync(`${base}/telemetry`, JSON.stringify(telemetry), { qos: o.qos ?? 1 })
       sent++
+      o.onAcked?.(telemetry)
     } catch {
       // broker away: MQTT.js reconnects; this reading is lost at the device, as with a real station
     }

@@ -1,0 +1,588 @@
+/**
+ * `smartcity simulate SCENARIO.yaml`: run a scenario against a gateway configuration and give a verdict.
+ *
+ * The runner starts InfluxDB (cli/influxd.ts) unless the configuration names one, runs the gateway as a
+ * child process from the configuration (on free ports, its data in a run directory, so it can be killed
+ * and started again), starts the scenario's simulators through the demo parts (cli/demo-parts/), applies
+ * the faults on schedule, records what every simulator had acknowledged (cli/simulate/truth.ts), then
+ * checks the expectations and writes the summary, JUnit XML and JSON (cli/simulate/report.ts).
+ */
+import { type ChildProcess, spawn } from 'node:child_process'
+import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { dirname, join, resolve } from 'node:path'
+import pino from 'pino'
+import { type GatewayConfig, loadConfig, parseConfig } from '../../gateway/config.ts'
+import { cityServices } from '../demo-parts/city-services.ts'
+import { tcpPlatforms } from '../demo-parts/tcp-platforms.ts'
+import type { DemoContext, DemoPart, DemoPartHandle } from '../demo-parts/types.ts'
+import { waterMqtt } from '../demo-parts/water-mqtt.ts'
+import { portOr } from '../flags.ts'
+import { findInfluxd, type Influxd, influxd } from '../influxd.ts'
+import { type Assertion, junitXml, type RunReport, summary } from './report.ts'
+import { type DeviceEntry, type Fault, loadScenario, type Scenario } from './scenario.ts'
+import { compare, countPoints, createTruth, type Difference, fromElevator, fromHj212, fromJt808, fromMqttWater, type InfluxTarget, type Truth } from './truth.ts'
+
+type Values = Record<string, string | boolean | undefined>
+
+const str = (v: string | boolean | undefined) => (typeof v === 'string' ? v : undefined)
+
+/** bin/smartcity.js of this checkout (from cli/simulate/ or dist/cli/simulate/). */
+function smartcityBin(): string {
+  for (const up of ['../..', '../../..']) {
+    const p = resolve(import.meta.dirname, up, 'bin', 'smartcity.js')
+    if (existsSync(p)) return p
+  }
+  throw new Error('bin/smartcity.js not found')
+}
+
+interface Planned {
+  index: number
+  entry: DeviceEntry
+  label: string
+  ids: string[]
+  /** Why the gateway configuration cannot serve this entry (then it is not started). */
+  problem?: string
+  handle?: DemoPartHandle
+}
+
+const LABEL: Record<string, string> = { mqtt: 'MQTT JSON', jt808: 'JT/T 808 over TCP', hj212: 'HJ 212 over TCP' }
+const pad = (n: number, w: number) => String(n).padStart(w, '0')
+
+function idsOf(e: DeviceEntry, i: number): string[] {
+  if (e.ids) return e.ids
+  const n = Array.from({ length: e.count }, (_, k) => k + 1)
+  if (e.protocol === 'mqtt' && e.kind === 'elevator') return n.map((k) => `${e.building ?? `tower${i + 1}`}-L${k}`)
+  if (e.protocol === 'mqtt') return n.map((k) => `${e.id_prefix ?? `wq${i + 1}-`}${pad(k, 3)}`)
+  if (e.protocol === 'jt808') return n.map((k) => String((e.first_phone ?? 13_900_200_001 + 1000 * i) + k - 1))
+  return n.map((k) => `${e.id_prefix ?? `SIMWQ${i + 1}-`}${pad(k, 6)}`)
+}
+
+/** The gateway's sources that serve an entry, or why none does. */
+function servedBy(e: DeviceEntry, ids: string[], cfg: GatewayConfig, file: string): string | undefined {
+  const inv = new Set(cfg.devices.map((d) => d.id))
+  const need = (type: string) => cfg.sources.find((s) => s.type === type) as (GatewayConfig['sources'][number] & { requireInventory?: boolean; passwords?: Record<string, string>; defaultPassword?: string | null }) | undefined
+  const src = need(e.protocol)
+  if (!src) return `${file} has no ${e.protocol} source (sources: ${cfg.sources.map((s) => s.type).join(', ') || 'none'}), so ${ids.length} ${e.kind} device(s) over ${LABEL[e.protocol]} have nothing to talk to`
+  if (src.requireInventory) {
+    const missing = ids.filter((id) => !inv.has(id))
+    if (missing.length > 0) return `the ${e.protocol} source requires the inventory and ${file} has no devices ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', ...' : ''}`
+  }
+  if (e.protocol === 'hj212' && e.password === undefined) {
+    const unknown = ids.filter((mn) => src.passwords?.[mn] === undefined && (src.defaultPassword ?? undefined) === undefined)
+    if (unknown.length > 0) return `the hj212 source has no password for MN ${unknown.slice(0, 5).join(', ')} (and no defaultPassword); give the entry a password or add them to passwords`
+  }
+  return undefined
+}
+
+function partFor(p: Planned, cfg: GatewayConfig, truth: Truth, seed: number, speed: number): DemoPart {
+  const e = p.entry
+  const scaled = (ms: number | undefined, dflt: number) => Math.max(50, (ms ?? dflt) / speed)
+  const s = seed * 1000 + p.index * 100
+  if (e.protocol === 'mqtt' && e.kind === 'elevator') {
+    return cityServices({
+      etc: false,
+      cars: p.ids.length,
+      building: p.ids[0]!.replace(/-L1$/, ''),
+      seed: s,
+      heartbeatMs: scaled(e.period, 10_000),
+      stepMs: Math.max(50, 200 / speed),
+      faultEveryMs: 0,
+      reportEvents: e.report_events,
+      onAcked: (id, st) => truth.add(fromElevator(id, st)),
+    })
+  }
+  if (e.protocol === 'mqtt') {
+    return waterMqtt({
+      stations: p.ids.map((id) => ({ id, site: `${e.kind} ${id}`, ...(e.water_body ? { waterBody: e.water_body } : {}) })),
+      intervalMs: scaled(e.period, 5_000),
+      seed: s,
+      ...(e.model ? { params: e.model } : {}),
+      ...(e.pollute ? { pollute: 0 } : {}),
+      onAcked: (id, t) => truth.add(fromMqttWater(id, t)),
+    })
+  }
+  const jt = cfg.sources.find((x) => x.type === 'jt808') as { port: number } | undefined
+  const hj = cfg.sources.find((x) => x.type === 'hj212') as { port: number; passwords: Record<string, string>; defaultPassword?: string | null } | undefined
+  if (e.protocol === 'jt808') {
+    return tcpPlatforms({
+      vehicles: { bus: 0, taxi: 0, sanitation: 0, [e.vehicle]: p.ids.length },
+      firstPhone: Number(p.ids[0]),
+      intervalSec: scaled(e.period, 10_000) / 1000,
+      heartbeatSec: 30,
+      alarmProbability: e.alarm_probability,
+      stations: [],
+      seed: s,
+      ports: { jt808: jt?.port ?? 0 },
+      onLocation: (phone, l) => {
+        const pt = fromJt808(phone, l)
+        if (pt) truth.add(pt)
+      },
+    })
+  }
+  return tcpPlatforms({
+    vehicles: { bus: 0, taxi: 0, sanitation: 0 },
+    stations: p.ids.map((mn) => ({ mn, pw: e.password ?? hj?.passwords[mn] ?? hj?.defaultPassword ?? '', site: `HJ 212 station ${mn}` })),
+    realtimeSec: scaled(e.period, 30_000) / 1000,
+    minuteSec: scaled(e.minute_period, 60_000) / 1000,
+    flagProbability: e.flag_probability,
+    seed: s,
+    ports: { hj212: hj?.port ?? 0 },
+    onUpload: (mn, m) => {
+      const pt = fromHj212(mn, m)
+      if (pt) truth.add(pt)
+    },
+  })
+}
+
+/** A gateway child process: started, killed, started again; its peak RSS sampled from /proc. */
+function gatewayProcess(configFile: string, logFile: string) {
+  let child: ChildProcess | undefined
+  let stderr = ''
+  let peakKb = 0
+  /** Exits the runner did not cause (a crash, a start failure after a restart). */
+  const unexpected: string[] = []
+  let killing = false
+  const sampler = setInterval(() => {
+    const pid = child?.pid
+    if (pid === undefined || child?.exitCode !== null) return
+    try {
+      const m = /VmRSS:\s+(\d+)\s+kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+      if (m) peakKb = Math.max(peakKb, Number(m[1]))
+    } catch {
+      // exited between the check and the read
+    }
+  }, 250)
+  sampler.unref()
+  return {
+    stderr: () => stderr,
+    pid: () => child?.pid,
+    unexpectedExits: () => [...unexpected],
+    peakRssMb: () => (peakKb > 0 ? peakKb / 1024 : undefined),
+    running: () => child !== undefined && child.exitCode === null && child.signalCode === null,
+    async start(timeoutMs = 60_000): Promise<void> {
+      const out = createWriteStream(logFile, { flags: 'a' })
+      const c = spawn(process.execPath, [smartcityBin(), 'gateway', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] })
+      child = c
+      c.stdout?.pipe(out)
+      c.once('exit', (code, sig) => {
+        if (!killing) unexpected.push(`the gateway exited on its own (${sig ?? `exit ${code}`}): ${stderr.trim().split('\n').slice(-3).join(' | ')}`)
+      })
+      await new Promise<void>((ok, fail) => {
+        const timer = setTimeout(() => fail(new Error(`the gateway did not start within ${timeoutMs / 1000} s: ${stderr.trim()}`)), timeoutMs)
+        c.stderr?.on('data', (d: Buffer) => {
+          stderr = (stderr + d.toString()).slice(-8000)
+          if (/^gateway \S+: mqtt /m.test(stderr)) {
+            clearTimeout(timer)
+            ok()
+          }
+        })
+        c.once('exit', (code, sig) => {
+          clearTimeout(timer)
+          fail(new Error(`the gateway exited (${sig ?? code}) before it was up: ${stderr.trim()}`))
+        })
+      })
+    },
+    async kill(signal: NodeJS.Signals, waitMs = 15_000): Promise<void> {
+      const c = child
+      if (!c || c.exitCode !== null || c.signalCode !== null) return
+      killing = true
+      await new Promise<void>((ok) => {
+        c.once('exit', () => {
+          killing = false
+          ok()
+        })
+        c.kill(signal)
+        setTimeout(() => c.kill('SIGKILL'), waitMs).unref()
+      })
+    },
+    close: () => clearInterval(sampler),
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+async function bounded<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
+  let t: NodeJS.Timeout | undefined
+  const r = await Promise.race([p.catch(() => undefined), new Promise<undefined>((ok) => (t = setTimeout(() => ok(undefined), ms)))])
+  clearTimeout(t)
+  return r
+}
+
+function describeDiff(d: Difference): string {
+  const p = d.point
+  const tags = Object.entries(p.tags).map(([k, v]) => ` ${k}=${v}`).join('')
+  return `${p.measurement} ${p.device}${tags} at ${new Date(p.time).toISOString()}: ${d.what}`
+}
+
+/**
+ * Run a scenario file. SIGINT or SIGTERM (a CI job cancelled) stops the simulators, the gateway and the
+ * InfluxDB the runner started before exiting (130, 143): a cancelled run leaves no process behind.
+ */
+export async function runSimulate(file: string | undefined, values: Values, out: (s: string) => void = (s) => process.stdout.write(s)): Promise<number> {
+  const abort: Abort = { cleanup: async () => {} }
+  const onSignal = (sig: NodeJS.Signals) => {
+    out(`${sig}: stopping the simulators, the gateway and InfluxDB\n`)
+    void bounded(abort.cleanup(), 20_000).finally(() => process.exit(sig === 'SIGINT' ? 130 : 143))
+  }
+  process.once('SIGINT', onSignal)
+  process.once('SIGTERM', onSignal)
+  try {
+    return await simulate(file, values, out, abort)
+  } finally {
+    process.off('SIGINT', onSignal)
+    process.off('SIGTERM', onSignal)
+  }
+}
+
+interface Abort {
+  cleanup(): Promise<void>
+}
+
+async function simulate(file: string | undefined, values: Values, out: (s: string) => void, abort: Abort): Promise<number> {
+  if (!file) {
+    process.stderr.write('usage: smartcity simulate SCENARIO.yaml [--gateway-config FILE | --gateway URL] [--seed N] [--speed X] [--junit FILE] [--json FILE]\n')
+    return 2
+  }
+  const loaded = await loadScenario(file)
+  if (!loaded.ok) {
+    process.stderr.write(`${file}: ${loaded.problems.length} problem(s)\n${loaded.problems.map((p) => `  ${p}\n`).join('')}`)
+    return 2
+  }
+  const sc: Scenario = loaded.scenario
+  const seed = str(values['seed']) === undefined ? 1 : Number(values['seed'])
+  const speed = str(values['speed']) === undefined ? 1 : Number(values['speed'])
+  if (!Number.isInteger(seed)) {
+    process.stderr.write(`--seed: not an integer: ${values['seed']}\n`)
+    return 2
+  }
+  if (!(speed > 0 && speed <= 1000)) {
+    process.stderr.write(`--speed: a factor above 0 and at most 1000: ${values['speed']}\n`)
+    return 2
+  }
+  const gatewayUrl = str(values['gateway'])
+  const configFile = str(values['gateway-config'])
+  if (gatewayUrl && !configFile) {
+    process.stderr.write('--gateway URL needs --gateway-config FILE too: the configuration tells where its sources listen and where it stores\n')
+    return 2
+  }
+  const owned = gatewayUrl === undefined
+  const t0 = Date.now()
+  const runDir = mkdtempSync(join(tmpdir(), `smartcity-simulate-${sc.name.replace(/[^A-Za-z0-9_-]/g, '_')}-`))
+  const timeline: RunReport['timeline'] = []
+  const plain = (s: string) => out(`[${String(Math.round((Date.now() - t0) / 1000)).padStart(4)}s] ${s}\n`)
+  const note = (event: string) => {
+    timeline.push({ atMs: Date.now() - t0, event })
+    plain(event)
+  }
+  const assertions: Assertion[] = []
+  const truth = createTruth()
+  const durationMs = sc.duration / speed
+
+  // The gateway configuration: the user's (validated as `smartcity gateway` would), or one made for the scenario.
+  const cfgResult = configFile
+    ? await loadConfig(configFile)
+    : parseConfig({
+        gateway: { id: 'simulate', district: sc.district },
+        sources: [
+          { type: 'mqtt' },
+          ...(sc.devices.some((d) => d.protocol === 'jt808') ? [{ type: 'jt808' as const }] : []),
+          ...(sc.devices.some((d) => d.protocol === 'hj212') ? [{ type: 'hj212' as const, defaultPassword: '123456' }] : []),
+        ],
+      })
+  const cfgName = configFile ?? '(a configuration made for the scenario)'
+  const report: RunReport = {
+    scenario: sc.name,
+    file,
+    ok: false,
+    startedAt: new Date(t0).toISOString(),
+    durationMs: 0,
+    seed,
+    speed,
+    runDir,
+    gateway: { config: cfgName, started: owned, restarts: 0 },
+    influx: { url: '', database: '', startedByRunner: false },
+    devices: [],
+    timeline,
+    acknowledged: 0,
+    assertions,
+  }
+  const finish = (): number => {
+    report.durationMs = Date.now() - t0
+    report.acknowledged = truth.acked()
+    report.ok = assertions.every((a) => a.ok || a.skipped)
+    const junit = str(values['junit'])
+    const json = str(values['json'])
+    if (junit) {
+      mkdirSync(dirname(resolve(junit)), { recursive: true })
+      writeFileSync(junit, junitXml(report))
+    }
+    if (json) {
+      mkdirSync(dirname(resolve(json)), { recursive: true })
+      writeFileSync(json, `${JSON.stringify(report, null, 2)}\n`)
+    }
+    if (existsSync(join(runDir, 'gateway.json'))) {
+      writeFileSync(join(runDir, 'report.json'), `${JSON.stringify(report, null, 2)}\n`)
+      writeFileSync(join(runDir, 'junit.xml'), junitXml(report))
+    }
+    // Nothing ran yet (a bad configuration, no InfluxDB): there is no run directory worth keeping.
+    if (!existsSync(join(runDir, 'gateway.json'))) {
+      rmSync(runDir, { recursive: true, force: true })
+      report.runDir = ''
+    }
+    out(`\n${summary(report)}`)
+    return report.ok ? 0 : 1
+  }
+  if (!cfgResult.ok) {
+    assertions.push({ name: 'gateway configuration is valid', ok: false, message: `${cfgName}: ${cfgResult.problems.length} problem(s)`, details: cfgResult.problems })
+    return finish()
+  }
+  assertions.push({ name: 'gateway configuration is valid', ok: true, message: cfgName, details: [] })
+  const cfg: GatewayConfig = structuredClone(cfgResult.config)
+  if (gatewayUrl) {
+    // A gateway already running: its HTTP API must answer (200 or 503: up, or up with a component down).
+    const status = await fetch(new URL('/healthz', gatewayUrl), { signal: AbortSignal.timeout(5_000) }).then(
+      (r) => r.status,
+      (err: Error) => `${err.message}${err.cause instanceof Error ? ` (${err.cause.message})` : ''}`,
+    )
+    const up = status === 200 || status === 503
+    assertions.push({ name: 'gateway reachable', ok: up, message: up ? `${gatewayUrl} /healthz ${status}` : `${gatewayUrl}/healthz: ${status}`, details: [] })
+    if (!up) return finish()
+  }
+
+  // Where the gateway runs: free loopback ports and a run directory of its own.
+  if (owned) {
+    cfg.dataDir = join(runDir, 'gateway')
+    cfg.http = { ...cfg.http, enabled: true, host: '127.0.0.1', port: await portOr(0) }
+    if (cfg.broker.type === 'embedded') cfg.broker = { ...cfg.broker, host: '127.0.0.1', port: await portOr(0) }
+    for (const s of cfg.sources) if (s.type === 'jt808' || s.type === 'hj212') s.port = await portOr(0)
+    if (cfg.log.level !== 'silent') cfg.log.level = 'warn'
+  }
+  let db: Influxd | undefined
+  let sink = cfg.sinks.find((s) => s.type === 'influx-v1')
+  if (!sink && cfg.sinks.length > 0) {
+    assertions.push({ name: 'readings stored', ok: false, message: 'this slice checks InfluxDB 1.x sinks (influx-v1) only; the configuration has only influx-v2 sinks', details: [] })
+    return finish()
+  }
+  if (!sink) {
+    if (!owned) {
+      assertions.push({ name: 'readings stored', ok: false, message: `${cfgName} has no sink, so there is nothing to check`, details: [] })
+      return finish()
+    }
+    const bin = findInfluxd()
+    if (!bin) {
+      assertions.push({ name: 'InfluxDB available', ok: false, message: 'no InfluxDB: the configuration names none and influxd is not on the PATH (Debian: apt-get install influxdb)', details: [] })
+      return finish()
+    }
+    db = influxd({ bin, dir: join(runDir, 'influxdb'), port: await portOr(0), rpcPort: await portOr(0) })
+    const started = db
+    abort.cleanup = () => started.stop()
+    await db.start()
+    const parsed = parseConfig({ sinks: [{ type: 'influx-v1', url: db.url, database: 'simulate', flushIntervalMs: 200, minBackoffMs: 100, maxBackoffMs: 2_000 }] })
+    if (!parsed.ok) throw new Error(parsed.problems.join('; '))
+    sink = parsed.config.sinks[0] as Extract<GatewayConfig['sinks'][number], { type: 'influx-v1' }>
+    cfg.sinks.push(sink)
+    report.influx.startedByRunner = true
+  }
+  const target: InfluxTarget = { url: sink.url, database: sink.database, username: sink.username, password: sink.password }
+  report.influx.url = target.url
+  report.influx.database = target.database
+
+  const plan: Planned[] = sc.devices.map((entry, index) => {
+    const ids = idsOf(entry, index)
+    const problem = servedBy(entry, ids, cfg, cfgName)
+    return { index, entry, ids, label: `${entry.kind} over ${LABEL[entry.protocol]}`, ...(problem ? { problem } : {}) }
+  })
+  for (const p of plan) assertions.push({ name: `gateway serves ${p.label} (devices[${p.index}])`, ok: p.problem === undefined, message: p.problem ?? `${p.ids.length} device(s)`, details: [] })
+
+  const runConfig = join(runDir, 'gateway.json')
+  writeFileSync(runConfig, `${JSON.stringify(cfg, null, 2)}\n`)
+  const gw = owned ? gatewayProcess(runConfig, join(runDir, 'gateway.log')) : undefined
+  // Simulator hiccups (a reconnect while the gateway is down) are part of the faults; only errors are shown.
+  const log = pino({ level: 'error' }, pino.destination(2))
+  const since = t0 - 60_000
+  const stopped = new Set<Planned>()
+  const stopAll = async () => {
+    for (const p of plan) {
+      if (!p.handle || stopped.has(p)) continue
+      stopped.add(p)
+      await bounded(p.handle.stop(), 10_000)
+    }
+  }
+  let exitCode = 1
+  abort.cleanup = async () => {
+    await stopAll()
+    await gw?.kill('SIGTERM')
+    await db?.stop()
+  }
+  try {
+    if (gw) {
+      try {
+        await gw.start()
+      } catch (err) {
+        assertions.push({ name: 'gateway starts', ok: false, message: (err as Error).message, details: [] })
+        return finish()
+      }
+      note(`gateway up (child process ${gw.pid()}, config ${runConfig})`)
+    }
+    const mqttUrl = cfg.broker.type === 'embedded' ? `mqtt://${cfg.broker.host === '0.0.0.0' ? '127.0.0.1' : cfg.broker.host}:${cfg.broker.port}` : cfg.broker.url
+    const ctx: DemoContext = { district: sc.district, dataDir: runDir, log, freePort: () => portOr(0), mqttUrl }
+    for (const p of plan) {
+      if (p.problem) {
+        note(`not started: ${p.label}: ${p.problem}`)
+        continue
+      }
+      try {
+        const h = await partFor(p, cfg, truth, seed, speed).prepare(ctx)
+        await h.start()
+        p.handle = h
+      } catch (err) {
+        p.problem = `could not start: ${(err as Error).message}`
+        const a = assertions.find((x) => x.name.endsWith(`(devices[${p.index}])`))
+        if (a) Object.assign(a, { ok: false, message: p.problem })
+        note(`not started: ${p.label}: ${p.problem}`)
+      }
+    }
+    note(`simulators up: ${plan.filter((p) => p.handle).reduce((n, p) => n + p.ids.length, 0)} devices; running ${Math.round(durationMs / 100) / 10} s`)
+
+    // Faults on schedule (times scale with --speed like the periods).
+    const faultProblems: string[] = []
+    const pending: Promise<void>[] = []
+    const timers: NodeJS.Timeout[] = []
+    const apply = async (f: Fault) => {
+      const lasting = (ms: number) => `${Math.round(ms / speed / 100) / 10} s`
+      if (f.type === 'device_silent') {
+        const p = plan.find((x) => x.ids.includes(f.device))
+        if (!p?.handle?.silence?.(f.device, f.for / speed)) {
+          faultProblems.push(`device_silent ${f.device}: ${p ? (p.handle ? 'this kind of device cannot be silenced yet' : 'its simulator is not running') : 'no such device in the scenario'}`)
+          return
+        }
+        note(`fault: device ${f.device} silent for ${lasting(f.for)}`)
+        await sleep(f.for / speed)
+        note(`fault over: device ${f.device} reporting again`)
+      } else if (f.type === 'gateway_kill') {
+        if (!gw) {
+          faultProblems.push('gateway_kill: the runner did not start the gateway (--gateway URL)')
+          return
+        }
+        const pid = gw.pid()
+        await gw.kill('SIGKILL')
+        note(`fault: gateway killed (SIGKILL, pid ${pid})`)
+        await sleep(f.restart / speed)
+        try {
+          await gw.start()
+          report.gateway.restarts++
+          note(`fault over: gateway started again from its spool (pid ${gw.pid()})`)
+        } catch (err) {
+          faultProblems.push(`gateway_kill: the gateway did not start again: ${(err as Error).message}`)
+        }
+      } else {
+        if (!db) {
+          faultProblems.push('influxdb_stop: the runner did not start InfluxDB (the configuration names one)')
+          return
+        }
+        await db.stop()
+        note(`fault: InfluxDB stopped for ${lasting(f.for)}`)
+        await sleep(f.for / speed)
+        await db.start()
+        note('fault over: InfluxDB started again')
+      }
+    }
+    for (const f of sc.faults) {
+      timers.push(
+        setTimeout(() => {
+          pending.push(apply(f).catch((err: Error) => void faultProblems.push(`${f.type}: ${err.message}`)))
+        }, f.at / speed),
+      )
+    }
+    const every = Math.max(5_000, durationMs / 10)
+    const progress = setInterval(() => plain(`${truth.acked()} readings acknowledged, ${timeline.filter((t) => t.event.startsWith('fault:')).length}/${sc.faults.length} faults applied, ${Math.max(0, Math.round((t0 + durationMs - Date.now()) / 1000))} s left`), every)
+    progress.unref()
+    const runStart = Date.now()
+    await sleep(durationMs)
+    clearInterval(progress)
+    for (const t of timers) clearTimeout(t)
+    await Promise.all(pending)
+    await stopAll()
+    note(`simulators stopped after ${Math.round((Date.now() - runStart) / 1000)} s: ${truth.acked()} readings acknowledged`)
+    for (const p of plan) report.devices.push({ entry: `${p.label} (devices[${p.index}])`, ids: p.ids, acknowledged: p.ids.reduce((n, id) => n + truth.ackedBy(id), 0), started: p.handle !== undefined })
+    if (sc.faults.length > 0) assertions.push({ name: 'faults applied as scheduled', ok: faultProblems.length === 0, message: faultProblems.length === 0 ? `${sc.faults.length} fault(s)` : `${faultProblems.length} fault(s) not applied`, details: faultProblems })
+
+    if (gw) {
+      const exits = gw.unexpectedExits()
+      assertions.push({ name: 'gateway kept running', ok: exits.length === 0 && gw.running(), message: exits.length === 0 ? (gw.running() ? 'no exit but the ones the faults caused' : 'not running at the end') : `${exits.length} unexpected exit(s)`, details: exits })
+    }
+    // Expectations. Stored readings: wait (up to `settle`) for the spool to drain, then compare point by point.
+    const ex = sc.expect
+    if (ex.readings_stored === 'all_acknowledged') {
+      const expected = truth.points()
+      const deadline = Date.now() + sc.settle
+      let r = await compare(target, expected, since, truth.candidates).catch((err: Error) => ({ checked: expected.length, differences: [], error: err.message }))
+      while ((r.differences.length > 0 || 'error' in r) && Date.now() < deadline) {
+        await sleep(1_000)
+        r = await compare(target, expected, since, truth.candidates).catch((err: Error) => ({ checked: expected.length, differences: [], error: err.message }))
+      }
+      const missing = r.differences.filter((d) => d.what === 'missing').length
+      assertions.push(
+        'error' in r
+          ? { name: 'readings stored: all acknowledged', ok: false, message: `InfluxDB query failed: ${(r as { error: string }).error}`, details: [] }
+          : r.differences.length === 0
+            ? { name: 'readings stored: all acknowledged', ok: expected.length > 0, message: expected.length > 0 ? `${truth.acked()} acknowledged readings (${expected.length} points) all in InfluxDB with their values and times` : 'no reading was acknowledged', details: [] }
+            : { name: 'readings stored: all acknowledged', ok: false, message: `${r.differences.length} of ${expected.length} acknowledged points not as sent (${missing} missing, ${r.differences.length - missing} with other values)`, details: r.differences.map(describeDiff) },
+      )
+    }
+    for (const c of ex.counts) {
+      const name = `count ${c.measurement}${c.device ? ` ${c.device}` : ''}`
+      try {
+        const n = await countPoints(target, c.measurement, c.device, since)
+        const acked = truth.points().filter((p) => p.measurement === c.measurement && (c.device === undefined || p.device === c.device)).length
+        const want = c.equals === 'acknowledged' ? acked : c.equals
+        const bad = [want !== undefined && n !== want ? `expected ${want}` : '', c.min !== undefined && n < c.min ? `expected at least ${c.min}` : '', c.max !== undefined && n > c.max ? `expected at most ${c.max}` : ''].filter(Boolean)
+        assertions.push({ name, ok: bad.length === 0, message: `${n} point(s)${bad.length > 0 ? `, ${bad.join(', ')}` : ''}`, details: [] })
+      } catch (err) {
+        assertions.push({ name, ok: false, message: `InfluxDB query failed: ${(err as Error).message}`, details: [] })
+      }
+    }
+    if (ex.no_unexpected_refusals !== undefined && ex.no_unexpected_refusals !== false) {
+      const allow = new Set(typeof ex.no_unexpected_refusals === 'object' ? ex.no_unexpected_refusals.allow : [])
+      const dl = join(cfg.dataDir, 'deadletter', 'deadletter.jsonl')
+      const refusals = (existsSync(dl) ? readFileSync(dl, 'utf8').split('\n') : [])
+        .filter(Boolean)
+        .map((l) => {
+          try {
+            return JSON.parse(l) as { time?: string; reason?: string; device?: string; source?: string; detail?: string }
+          } catch {
+            return {}
+          }
+        })
+        .filter((r) => r.time === undefined || Date.parse(r.time) >= t0)
+      const unexpected = refusals.filter((r) => !allow.has(r.reason ?? ''))
+      const byReason = new Map<string, number>()
+      for (const r of unexpected) byReason.set(r.reason ?? '?', (byReason.get(r.reason ?? '?') ?? 0) + 1)
+      assertions.push({
+        name: 'no unexpected refusals',
+        ok: unexpected.length === 0,
+        message: unexpected.length === 0 ? `${refusals.length} refusal(s), all allowed` : `${unexpected.length} refused input(s): ${[...byReason].map(([k, v]) => `${k} x${v}`).join(', ')}`,
+        details: unexpected.map((r) => `${r.time ?? ''} ${r.source ?? ''} ${r.device ?? ''}: ${r.reason ?? ''}${r.detail ? ` (${r.detail})` : ''}`),
+      })
+    }
+    if (ex.max_rss_mb !== undefined) {
+      const peak = gw?.peakRssMb()
+      if (peak !== undefined) report.gateway.peakRssMb = peak
+      assertions.push(
+        peak === undefined
+          ? { name: `gateway peak RSS at most ${ex.max_rss_mb} MB`, ok: false, skipped: true, message: 'not measured: the runner did not start the gateway', details: [] }
+          : { name: `gateway peak RSS at most ${ex.max_rss_mb} MB`, ok: peak <= ex.max_rss_mb, message: `peak ${peak.toFixed(1)} MB`, details: [] },
+      )
+    }
+    exitCode = finish()
+  } finally {
+    await stopAll()
+    await gw?.kill('SIGTERM')
+    gw?.close()
+    await db?.stop()
+  }
+  // A passing run leaves nothing behind; a failing one keeps its gateway log, dead letters and reports.
+  if (exitCode === 0) rmSync(runDir, { recursive: true, force: true })
+  return exitCode
+}

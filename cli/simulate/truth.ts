@@ -1,0 +1,168 @@
+/**
+ * Ground truth of a simulated run: every reading a simulator sent and had acknowledged (MQTT PUBACK, the
+ * JT/T 808 platform's 0x8001 with result 0, the HJ 212 platform's 9014), as the point it must become, and
+ * the point-by-point comparison with what InfluxDB holds. The expected points are built from what the
+ * simulators sent (their model values), not by running the gateway's decoders, so a wrong decode shows.
+ */
+import { JT808_STATUS, type Jt808Location } from '../../devices/position/jt808.ts'
+import { type Hj212Message, hj212Data, INTERVAL_TAG, WATER_FACTORS } from '../../devices/water-quality/hj212.ts'
+
+export type Value = number | string | boolean
+
+export interface ExpectedPoint {
+  measurement: string
+  device: string
+  /** Tags besides `device` that tell series apart (HJ 212 `interval`, JT/T 808 `system`). */
+  tags: Record<string, string>
+  time: number
+  fields: Record<string, Value>
+}
+
+export interface Truth {
+  add(p: ExpectedPoint): void
+  /** One point per series and time (as InfluxDB keeps them): the last acknowledged. */
+  points(): ExpectedPoint[]
+  /**
+   * Every reading acknowledged for that series and time. Two readings of one second (JT/T 808 and HJ 212
+   * times are whole seconds) are one point in InfluxDB, and which write lands last is the sink's order,
+   * not the acknowledgements': the stored point must be one of them.
+   */
+  candidates(p: ExpectedPoint): ExpectedPoint[]
+  acked(): number
+  ackedBy(device: string): number
+}
+
+const keyOf = (p: Pick<ExpectedPoint, 'measurement' | 'device' | 'tags' | 'time'>) =>
+  `${p.measurement}|${p.device}|${Object.entries(p.tags)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',')}|${p.time}`
+
+export function createTruth(): Truth {
+  const byKey = new Map<string, ExpectedPoint[]>()
+  const perDevice = new Map<string, number>()
+  let n = 0
+  return {
+    add(p) {
+      n++
+      perDevice.set(p.device, (perDevice.get(p.device) ?? 0) + 1)
+      const k = keyOf(p)
+      const list = byKey.get(k)
+      if (list) list.push(p)
+      else byKey.set(k, [p])
+    },
+    points: () => [...byKey.values()].map((l) => l[l.length - 1]!),
+    candidates: (p) => byKey.get(keyOf(p)) ?? [p],
+    acked: () => n,
+    ackedBy: (d) => perDevice.get(d) ?? 0,
+  }
+}
+
+/** A water-quality station's MQTT telemetry object. */
+export function fromMqttWater(device: string, t: { ts: number } & Record<string, number>): ExpectedPoint {
+  const { ts, ...fields } = t
+  return { measurement: 'water_quality', device, tags: {}, time: ts, fields }
+}
+
+/** An elevator monitor's status object (undefined members are not sent). */
+export function fromElevator(device: string, s: Record<string, unknown> & { ts: number }): ExpectedPoint {
+  const fields: Record<string, Value> = {}
+  for (const [k, v] of Object.entries(s)) if (k !== 'ts' && (typeof v === 'number' || typeof v === 'string' || typeof v === 'boolean')) fields[k] = v
+  return { measurement: 'elevator_status', device, tags: {}, time: s.ts, fields }
+}
+
+/** A JT/T 808 location report (the simulators drive north and east of the equator and Greenwich). */
+export function fromJt808(device: string, l: Jt808Location): ExpectedPoint | undefined {
+  if (l.time === null) return undefined
+  const fields: Record<string, Value> = { lat: l.latE6 / 1e6, lon: l.lonE6 / 1e6, speed_kmh: l.speed01 / 10, alt_m: l.altitudeM, course_deg: l.courseDeg }
+  // docs/data-model.md: `system` names the one constellation used, GNSS for several (status bits 18-21).
+  const used = (['bds', 'gps', 'glonass', 'galileo'] as const).filter((b) => (l.status & JT808_STATUS[b]) !== 0)
+  const system = used.length === 1 ? used[0]!.toUpperCase() : 'GNSS'
+  return { measurement: 'position', device, tags: { system }, time: l.time, fields }
+}
+
+/** An HJ 212 data upload (2011 real-time: Rtd; 2051 minute: Avg). */
+export function fromHj212(device: string, m: Hj212Message): ExpectedPoint | undefined {
+  const d = hj212Data(m.cp)
+  if (!d.ok || d.value.dataTime === undefined) return undefined
+  const key = m.cn === '2011' ? 'Rtd' : 'Avg'
+  const fields: Record<string, Value> = {}
+  for (const [code, vals] of Object.entries(d.value.factors)) {
+    const f = WATER_FACTORS[code]
+    const v = vals[key]
+    if (f !== undefined && v !== undefined) fields[f] = Number(v)
+  }
+  return { measurement: 'water_quality', device, tags: { interval: INTERVAL_TAG[m.cn] ?? 'realtime' }, time: d.value.dataTime, fields }
+}
+
+export interface InfluxTarget {
+  url: string
+  database: string
+  username?: string | undefined
+  password?: string | undefined
+}
+
+export interface StoredSeries {
+  tags: Record<string, string>
+  rows: Record<string, unknown>[]
+}
+
+/** InfluxQL against the sink's database, epoch ms, every series with its tags. */
+export async function influxQuery(t: InfluxTarget, q: string): Promise<StoredSeries[]> {
+  const headers: Record<string, string> = {}
+  if (t.username) headers['authorization'] = `Basic ${Buffer.from(`${t.username}:${t.password ?? ''}`).toString('base64')}`
+  const res = await fetch(`${t.url}/query?db=${encodeURIComponent(t.database)}&epoch=ms&q=${encodeURIComponent(q)}`, { headers, signal: AbortSignal.timeout(10_000) })
+  const body = (await res.json()) as { error?: string; results?: { error?: string; series?: { tags?: Record<string, string>; columns: string[]; values: unknown[][] }[] }[] }
+  const r0 = body.results?.[0]
+  if (body.error || r0?.error) throw new Error(body.error ?? r0?.error)
+  return (r0?.series ?? []).map((s) => ({ tags: s.tags ?? {}, rows: s.values.map((row) => Object.fromEntries(s.columns.map((c, i) => [c, row[i]]))) }))
+}
+
+export interface Difference {
+  point: ExpectedPoint
+  /** `missing`, or the fields that differ. */
+  what: string
+}
+
+const same = (want: Value, got: unknown) => (typeof want === 'number' ? typeof got === 'number' && Math.abs(got - want) <= 1e-9 * Math.max(1, Math.abs(want)) : got === want)
+
+/** Each expected point against InfluxDB: missing ones and ones whose fields differ from every candidate. */
+export async function compare(t: InfluxTarget, expected: readonly ExpectedPoint[], since: number, candidates: (p: ExpectedPoint) => ExpectedPoint[] = (p) => [p]): Promise<{ checked: number; differences: Difference[] }> {
+  const differences: Difference[] = []
+  const byMeasurement = new Map<string, ExpectedPoint[]>()
+  for (const p of expected) byMeasurement.set(p.measurement, [...(byMeasurement.get(p.measurement) ?? []), p])
+  for (const [m, points] of byMeasurement) {
+    const stored = new Map<string, Record<string, unknown>>()
+    const tagNames = new Set(points.flatMap((p) => Object.keys(p.tags)))
+    const series = await influxQuery(t, `SELECT * FROM "${m.replace(/"/g, '\\"')}" WHERE time >= ${since}ms GROUP BY *`)
+    for (const s of series) {
+      for (const row of s.rows) {
+        const device = s.tags['device'] ?? ''
+        const tags: Record<string, string> = {}
+        for (const k of tagNames) if (s.tags[k] !== undefined && s.tags[k] !== '') tags[k] = s.tags[k]
+        stored.set(keyOf({ measurement: m, device, tags, time: Number(row['time']) }), row)
+      }
+    }
+    for (const p of points) {
+      const row = stored.get(keyOf(p))
+      if (!row) {
+        differences.push({ point: p, what: 'missing' })
+        continue
+      }
+      if (candidates(p).some((c) => Object.entries(c.fields).every(([k, v]) => same(v, row[k])))) continue
+      const bad = Object.entries(p.fields)
+        .filter(([k, v]) => !same(v, row[k]))
+        .map(([k, v]) => `${k} sent ${JSON.stringify(v)} stored ${JSON.stringify(row[k] ?? null)}`)
+      if (bad.length > 0) differences.push({ point: p, what: bad.join(', ') })
+    }
+  }
+  return { checked: expected.length, differences }
+}
+
+/** Points of `measurement` (of `device`) since `since`: the largest field count (InfluxQL count(*)). */
+export async function countPoints(t: InfluxTarget, measurement: string, device: string | undefined, since: number): Promise<number> {
+  const where = `time >= ${since}ms${device ? ` AND "device" = '${device.replace(/'/g, "\\'")}'` : ''}`
+  const s = await influxQuery(t, `SELECT count(*) FROM "${measurement.replace(/"/g, '\\"')}" WHERE ${where}`)
+  const row = s[0]?.rows[0] ?? {}
+  return Math.max(0, ...Object.entries(row).filter(([k]) => k.startsWith('count_')).map(([, v]) => Number(v) || 0))
+}
