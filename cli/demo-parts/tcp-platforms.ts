@@ -3,9 +3,9 @@
  * through the district) and HJ 212 water-quality station data loggers. The gateway listens on two free
  * loopback ports (or the ports given); the simulators connect once it is up.
  */
-import type { Hj212Message } from '../../devices/water-quality/hj212.ts'
+import type { Hj212Message } from '../../devices/water-quality/hj212/index.ts'
 import { createStation, type Station } from '../../simulators/hj212/station.ts'
-import type { Jt808Location } from '../../devices/position/jt808.ts'
+import type { Jt808Location } from '../../devices/position/jt808/index.ts'
 import { createTerminal, DISTRICT_ROUTES, seeded, type Terminal, type VehicleType } from '../../simulators/jt808/index.ts'
 import type { DemoPart } from './types.ts'
 

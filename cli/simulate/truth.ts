@@ -4,8 +4,8 @@
  * the point-by-point comparison with what InfluxDB holds. The expected points are built from what the
  * simulators sent (their model values), not by running the gateway's decoders, so a wrong decode shows.
  */
-import { JT808_STATUS, type Jt808Location } from '../../devices/position/jt808.ts'
-import { type Hj212Message, hj212Data, INTERVAL_TAG, WATER_FACTORS } from '../../devices/water-quality/hj212.ts'
+import { JT808_STATUS, type Jt808Location } from '../../devices/position/jt808/index.ts'
+import { type Hj212Message, hj212Data, INTERVAL_TAG, WATER_FACTORS } from '../../devices/water-quality/hj212/index.ts'
 
 export type Value = number | string | boolean
 
