@@ -65,10 +65,13 @@ describe('smartcity decode for the serial protocols', () => {
     const f = join(tmp.dir, 'dlt645.txt')
     writeFileSync(f, 'FE FE FE FE 68 61 01 00 00 00 00 68 11 04 33 33 34 33 14 16\n68 61 01 00 00 00 00 68 91 08 33 33 34 33 59 33 33 33 8A 16\n68 61 01 00 00 00 00 68 91 08 33 33 34 33 59 33 33 33 8B 16\n')
     const out = await decode('dlt645', f)
-    expect(out).toHaveLength(3)
+    // The meter's poll cycle (here one reply) gives one point, as the gateway stores it: printed on the line
+    // that closes the cycle, here the end of the capture.
+    expect(out).toHaveLength(4)
     expect(out[0]).toMatchObject({ ok: true, frame: { kind: 'read_request', address: '000000000161', di: '00010000' }, points: [] })
-    expect(out[1]).toMatchObject({ ok: true, frame: { kind: 'read_reply', values: { import_energy_kwh: 0.26 } }, points: [{ measurement: 'energy_meter', fields: { import_energy_kwh: 0.26 } }] })
+    expect(out[1]).toMatchObject({ ok: true, frame: { kind: 'read_reply', values: { import_energy_kwh: 0.26 } }, points: [] })
     expect(out[2]).toMatchObject({ ok: false })
     expect(String(out[2]!['error'])).toMatch(/^bad_checksum/)
+    expect(out[3]).toMatchObject({ ok: true, frame: { end: 'flush' }, points: [{ measurement: 'energy_meter', fields: { import_energy_kwh: 0.26 } }] })
   })
 })

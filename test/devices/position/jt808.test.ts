@@ -65,16 +65,18 @@ describe('JT/T 808 frames from SmallChi/JT808 tests', () => {
     expect(r.ok).toBe(true)
     if (!r.ok) return
     const t = Date.UTC(2018, 6, 15, 2, 10, 10) // 10:10:10 GMT+8
+    // With the tags the pipeline adds from the reading (decode prints what the gateway stores).
+    const common = { device: '112233445566', kind: 'position', protocol: 'jt808' }
     expect(r.points).toEqual([
       {
         measurement: 'position',
-        tags: { system: 'GNSS' },
+        tags: { ...common, system: 'GNSS' },
         fields: { lat: 12.222222, lon: 132.444444, alt_m: 40, speed_kmh: 6, course_deg: 0, fix_quality: 1, alarm_flags: 1, status_flags: 2, mileage_km: 10, fuel_l: 5.5 },
         time: t,
       },
       {
         measurement: 'alarm',
-        tags: { rule: 'jt808_emergency', severity: 'critical' },
+        tags: { ...common, rule: 'jt808_emergency', severity: 'critical' },
         fields: { active: true, value: 0, message: 'JT/T 808 alarm bit 0 emergency raised' },
         time: t,
       },

@@ -76,10 +76,11 @@ describe('HJ 212 public frames', () => {
     const r = hj212LineDecoder.decodeLine(TRACY_2011, { receivedAt: 0 })
     expect(r.ok).toBe(true)
     if (!r.ok) return
+    // With the tags the pipeline adds from the reading (decode prints what the gateway stores).
     expect(r.points).toEqual([
       {
         measurement: 'water_quality',
-        tags: { interval: 'realtime' },
+        tags: { device: '88888880000001234567', kind: 'water_quality', protocol: 'hj212', interval: 'realtime' },
         fields: {
           ph: 0,
           ammonia_nitrogen_mg_l: 0,
