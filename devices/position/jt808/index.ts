@@ -28,9 +28,19 @@ export * from './header.ts'
 export * from './readings.ts'
 export * from './reassembly.ts'
 
-/** Per-connection state (per capture file for decode): split messages waiting for their other parts. */
+/**
+ * Per-connection state (per capture file for decode): split messages waiting for their other parts. The
+ * reassembler is made on the first sub-package: most terminals never split a message, and a gateway holds
+ * tens of thousands of connections, so an idle one costs no reassembler.
+ */
 export interface Jt808State {
-  reassembler: Jt808Reassembler
+  reassembler?: Jt808Reassembler
+}
+
+/** The state's reassembler, made when first needed. */
+export function reassemblerOf(state: Jt808State): Jt808Reassembler {
+  state.reassembler ??= createJt808Reassembler()
+  return state.reassembler
 }
 
 /**
@@ -41,7 +51,7 @@ export interface Jt808State {
  */
 export function assembleJt808(state: Jt808State, msg: Jt808Message, now: number): DecodeResult<Jt808Message | undefined> {
   if (!msg.header.subpackage || msg.body.type !== 'fragment') return ok(msg)
-  const r = state.reassembler.add({ header: msg.header, body: Buffer.from(msg.body.hex, 'hex') }, now)
+  const r = reassemblerOf(state).add({ header: msg.header, body: Buffer.from(msg.body.hex, 'hex') }, now)
   if (!r.done) return ok(undefined)
   const body = decodeBody(r.packet.header, r.packet.body)
   return body.ok ? ok({ header: r.packet.header, body: body.value }) : fail(body.reason, body.detail)
@@ -74,7 +84,7 @@ export const jt808Codec: ProtocolCodec<Buffer, Jt808Message, Jt808State> = {
     if (!whole.ok) return { readings: [], refused: [refusal(whole.reason, whole.detail)] }
     return { readings: whole.value === undefined ? [] : jt808Readings(whole.value) }
   },
-  newState: () => ({ reassembler: createJt808Reassembler() }),
+  newState: (): Jt808State => ({}),
 }
 
 function refusal(reason: Reason, detail: string | undefined): { reason: Reason; detail?: string } {

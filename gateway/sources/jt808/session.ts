@@ -18,6 +18,7 @@ import {
   JT808_REGISTER_RESULT,
   JT808_RESULT,
   jt808Codec,
+  reassemblerOf,
   terminalId,
 } from '../../../devices/position/jt808/index.ts'
 import type { SourceContext } from '../../core/types.ts'
@@ -60,9 +61,9 @@ export function jt808Session(p: Jt808Platform, c: SourceContext, conn: Conn): Co
     if (!conn.allow(c.now())) return reject('rate_limited', raw, `over ${cfg.rateLimitPerSec} frames/s`, term)
     let packet = pk.value
     if (header.subpackage) {
-      const expired = state.reassembler.expire(c.now())
+      const expired = reassemblerOf(state).expire(c.now())
       if (expired > 0) reject('incomplete_subpackages', '', `${expired} split messages not completed within a minute`, term, false)
-      const r = state.reassembler.add(packet, c.now())
+      const r = reassemblerOf(state).add(packet, c.now())
       if (!r.done) {
         general(header, JT808_RESULT.ok)
         return
@@ -152,7 +153,7 @@ export function jt808Session(p: Jt808Platform, c: SourceContext, conn: Conn): Co
     data: framePump(framer, conn, reject, handle),
     closed(why) {
       if (authed !== undefined) c.devices.setOnline(authed, false, why)
-      const pending = state.reassembler.pending()
+      const pending = state.reassembler?.pending() ?? 0
       if (pending > 0) {
         void c.reject({ source: cfg.id, address: conn.address, raw: '', reason: 'incomplete_subpackages', detail: `${pending} split messages never completed`, ...(authed ? { device: authed } : {}) })
       }
