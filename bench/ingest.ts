@@ -161,7 +161,7 @@ export async function run_(): Promise<Record<string, unknown>> {
   await db.start()
   try {
     // BENCH_ONLY=qos0,qos1_lean,... runs a subset (e.g. while profiling one of them).
-    const names = ['qos0', 'qos1', 'qos1_10_connections', 'qos0_lean', 'qos1_lean', 'qos1_10_connections_lean', 'qos0_sustained']
+    const names = ['qos0', 'qos1', 'qos1_10_connections', 'qos0_lean', 'qos1_lean', 'qos1_10_connections_lean', 'qos0_sustained', 'qos0_sustained_mqttjs']
     const only = new Set((process.env['BENCH_ONLY'] ?? names.join(',')).split(','))
     // Three processes share two cores here, so one run can land badly: each figure is the median run of
     // BENCH_RUNS (default 3), with every run's rate and CPU listed.
@@ -188,12 +188,13 @@ export async function run_(): Promise<Record<string, unknown>> {
     }
     /**
      * Sustained: the highest rate the whole path holds for BENCH_SUSTAIN_SECONDS (30 s), as a busy district
-     * would send, not a burst the gateway can spool before InfluxDB has to keep up. The lean publisher paces
-     * QoS 0 readings at a share of the raw rate, rising along a ladder; a rate is held when the publisher
+     * would send, not a burst the gateway can spool before InfluxDB has to keep up. The publisher (lean, or
+     * MQTT.js for `_mqttjs`) paces QoS 0 readings at a share of the raw rate, rising along a ladder; a rate is held when the publisher
      * kept its pace (the gateway did not push back) and the last reading was stored within 3 s of being sent.
      */
-    const sustained = async (): Promise<Record<string, unknown>> => {
-      if (!only.has('qos0_sustained')) return {}
+    const sustained = async (name: 'qos0_sustained' | 'qos0_sustained_mqttjs'): Promise<Record<string, unknown>> => {
+      if (!only.has(name)) return {}
+      const publisher = name === 'qos0_sustained' ? 'lean-publisher' : 'publisher'
       const seconds = Number(process.env['BENCH_SUSTAIN_SECONDS'] ?? 30)
       const ladder = (process.env['BENCH_SUSTAIN_LADDER'] ?? '0.35,0.45,0.5,0.55,0.6,0.65,0.7,0.75,0.8').split(',').map(Number)
       const probes: Record<string, unknown>[] = []
@@ -201,13 +202,13 @@ export async function run_(): Promise<Record<string, unknown>> {
       for (const share of ladder) {
         const rate = Math.round(raw * share)
         await quiesce(db.pid())
-        const r = await endToEnd(db.url, 0, rate * seconds, dir, 1, 1, 'lean-publisher', rate)
+        const r = await endToEnd(db.url, 0, rate * seconds, dir, 1, 1, publisher, rate)
         const held = r.lost === 0 && r.publish_ms <= seconds * 1000 * 1.05 && r.stored_after_publish_ms <= 3000
         probes.push({ share_of_raw: share, rate_per_s: rate, held, publish_ms: r.publish_ms, stored_after_publish_ms: r.stored_after_publish_ms, gateway_cpu_us_per_reading: r.gateway_cpu_us_per_reading, gateway_peak_rss_mb: r.gateway_peak_rss_mb, lost: r.lost })
         if (!held) break
         best = { share, per_s: rate }
       }
-      return { qos0_sustained: { publisher: 'lean (pre-encoded MQTT 3.1.1), paced', seconds, held_per_s: best?.per_s ?? 0, ratio_to_raw: best?.share ?? 0, probes } }
+      return { [name]: { publisher: publisher === 'publisher' ? 'MQTT.js, paced' : 'lean (pre-encoded MQTT 3.1.1), paced', seconds, held_per_s: best?.per_s ?? 0, ratio_to_raw: best?.share ?? 0, probes } }
     }
     return {
       influx_raw_points_per_s: raw,
@@ -221,7 +222,8 @@ export async function run_(): Promise<Record<string, unknown>> {
       ...(await scenario('qos0_lean', 0, 1)),
       ...(await scenario('qos1_lean', 1, 1)),
       ...(await scenario('qos1_10_connections_lean', 1, 10)),
-      ...(await sustained()),
+      ...(await sustained('qos0_sustained')),
+      ...(await sustained('qos0_sustained_mqttjs')),
       goals: { qos0_cpu_us: 8, qos1_cpu_us: 15, qos0_ratio: 0.5, qos1_ratio: 0.35, rss_mb: 200, qos0_sustained_ratio: 0.55 },
     }
   } finally {

@@ -13,6 +13,8 @@ import { publisherArgs, stationPayload } from './stations.ts'
 
 const { url, qos, count, devices, base, connections, first, step, topics, sent } = publisherArgs(process.argv.slice(2))
 const payload = (i: number): string => stationPayload(i, base)
+/** Readings per second per connection when paced (BENCH_RATE, QoS 0), else 0: as fast as TCP takes them. */
+const PACE = Number(process.env['BENCH_RATE'] ?? 0) / connections
 
 /**
  * Connection `c` publishes readings i = first + step * c, then every `step * connections` (so device
@@ -23,9 +25,15 @@ async function run(client: MqttClient, c: number): Promise<void> {
   const stride = step * connections
   if (qos === 0) {
     let n = 0
+    const t0 = performance.now()
     for (let i = start; i < count; i += stride) {
       const ok = client.publish(topics[i % devices]!, payload(i), { qos: 0 })
       if (!ok || ++n % 500 === 0) await new Promise<void>((r) => (client.stream.writableNeedDrain ? client.stream.once('drain', () => r()) : setImmediate(r)))
+      // Paced (BENCH_RATE, the sustained scenario): reading n of this connection is due n / PACE s after the start.
+      if (PACE > 0 && n % 64 === 0) {
+        const ahead = t0 + (n * 1000) / PACE - performance.now()
+        if (ahead > 1) await new Promise<void>((r) => setTimeout(r, ahead))
+      }
     }
     await new Promise<void>((r) => client.stream.write('', () => r()))
     return
