@@ -5,32 +5,10 @@
  * wire), so gateway/transports/ itself imports nothing else of gateway/ (nor simulators/, cli/).
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
-import { join, relative, resolve, dirname } from 'node:path'
+import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { deviceKinds } from '../../devices/index.ts'
-
-const ROOT = resolve(import.meta.dirname, '..', '..')
-
-function files(dir: string): string[] {
-  const out: string[] = []
-  for (const e of readdirSync(join(ROOT, dir))) {
-    const p = join(dir, e)
-    if (statSync(join(ROOT, p)).isDirectory()) out.push(...files(p))
-    else if (p.endsWith('.ts')) out.push(p)
-  }
-  return out
-}
-
-function imports(file: string): string[] {
-  const src = readFileSync(join(ROOT, file), 'utf8')
-  const re = /(?:import|export)[^'"]*?from\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g
-  const out: string[] = []
-  for (const m of src.matchAll(re)) {
-    const spec = m[1] ?? m[2]
-    if (spec?.startsWith('.')) out.push(relative(ROOT, resolve(ROOT, dirname(file), spec)))
-  }
-  return out
-}
+import { importsOf as imports, ROOT, tsFiles as files } from '../helpers/imports.ts'
 
 describe('the house', () => {
   const kindFolders = readdirSync(join(ROOT, 'devices')).filter((e) => e !== 'common' && statSync(join(ROOT, 'devices', e)).isDirectory())

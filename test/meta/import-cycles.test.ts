@@ -3,34 +3,10 @@
  * which one is imported first, and says two parts each need the other. The graph is read from the import
  * and export statements themselves (type-only imports included: they are a dependency too).
  */
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
-import { dirname, join, relative, resolve } from 'node:path'
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-
-const ROOT = resolve(import.meta.dirname, '..', '..')
-
-function files(dir: string): string[] {
-  const out: string[] = []
-  for (const e of readdirSync(join(ROOT, dir))) {
-    const p = join(dir, e)
-    if (statSync(join(ROOT, p)).isDirectory()) out.push(...files(p))
-    else if (p.endsWith('.ts')) out.push(p)
-  }
-  return out
-}
-
-/** Relative imports of a file (static, re-exports, side-effect and dynamic), as repository paths. */
-export function importsOf(file: string, src = readFileSync(join(ROOT, file), 'utf8')): string[] {
-  // Comments may quote imports; they are no dependency.
-  const code = src.replace(/\/\*[\s\S]*?\*\//g, '').replace(/^\s*\/\/.*$/gm, '')
-  const re = /(?:^|[;\s])(?:import|export)\s[^'";]*?from\s*['"]([^'"]+)['"]|(?:^|[;\s])import\s*['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g
-  const out: string[] = []
-  for (const m of code.matchAll(re)) {
-    const spec = m[1] ?? m[2] ?? m[3]
-    if (spec?.startsWith('.')) out.push(relative(ROOT, resolve(ROOT, dirname(file), spec)))
-  }
-  return out
-}
+import { importsOf, ROOT, tsFiles as files } from '../helpers/imports.ts'
 
 /** Every circle of the graph, one per strongly connected component, as a path that returns to its start. */
 export function cycles(graph: Map<string, string[]>): string[][] {
