@@ -12,6 +12,9 @@ import { AlarmRulesConfig } from './alarms/config.ts'
 import { BrokerConfig } from './broker/config.ts'
 import { SinkConfig } from './sinks/config.ts'
 import { SourceConfig } from './sources/index.ts'
+import { issueProblems, keyPath, knownKeys, lineAt, lineOf } from './yaml-problems.ts'
+
+export { nearestKey } from './yaml-problems.ts'
 
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 /** The pino levels (`log.level`, `--log-level`). */
@@ -113,12 +116,6 @@ function substitute(text: string, env: NodeJS.ProcessEnv, missing: (name: string
 
 type Path = (string | number)[]
 
-function keyPath(path: readonly PropertyKey[]): string {
-  let s = ''
-  for (const p of path) s += typeof p === 'number' ? `[${p}]` : s ? `.${String(p)}` : String(p)
-  return s || '(root)'
-}
-
 /** Apply CLI overrides to raw (unvalidated) config data. */
 export function applyOverrides(raw: Record<string, unknown>, o: ConfigOverrides): Record<string, unknown> {
   const cfg: Record<string, unknown> = { ...raw }
@@ -185,30 +182,6 @@ interface Origin {
   lines: LineCounter
 }
 
-/** The YAML node at `path` in `root` (keys compared as text), or undefined. */
-function nodeAt(root: unknown, path: readonly PropertyKey[]): { node: unknown; key?: unknown } | undefined {
-  let node: unknown = root
-  let key: unknown
-  for (const seg of path) {
-    if (isMap(node)) {
-      const pair = node.items.find((p) => String(isScalar(p.key) ? p.key.value : p.key) === String(seg))
-      if (!pair) return undefined
-      key = pair.key
-      node = pair.value
-    } else if (isSeq(node) && typeof seg === 'number') {
-      node = node.items[seg]
-      key = undefined
-      if (node === undefined) return undefined
-    } else return undefined
-  }
-  return { node, key }
-}
-
-function lineOf(o: Origin, node: unknown): number | undefined {
-  const range = (node as { range?: [number, number, number] } | null)?.range
-  return range ? o.lines.linePos(range[0]).line : undefined
-}
-
 /** The flag behind a key path when the flag was given (its value, not the file's, is what failed). */
 function flagFor(path: string, o: ConfigOverrides, value: unknown): string | undefined {
   const flags: [RegExp, keyof ConfigOverrides, string][] = [
@@ -224,36 +197,6 @@ function flagFor(path: string, o: ConfigOverrides, value: unknown): string | und
     [/^sinks\[\d+\]\.token$/, 'influxToken', '--influx-token'],
   ]
   return flags.find(([re, key]) => re.test(path) && o[key] !== undefined && o[key] === value)?.[2]
-}
-
-/** Edit distance (optimal string alignment: a swap of two neighbours counts one), case-insensitive. */
-function distance(a0: string, b0: string): number {
-  const a = a0.toLowerCase()
-  const b = b0.toLowerCase()
-  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)))
-  for (let i = 1; i <= a.length; i++) {
-    for (let j = 1; j <= b.length; j++) {
-      const row = d[i]!
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1
-      row[j] = Math.min(d[i - 1]![j]! + 1, row[j - 1]! + 1, d[i - 1]![j - 1]! + cost)
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) row[j] = Math.min(row[j]!, d[i - 2]![j - 2]! + 1)
-    }
-  }
-  return d[a.length]![b.length]!
-}
-
-/** The known key nearest to `key`, when it is near enough to be a typo of it. */
-export function nearestKey(key: string, known: readonly string[]): string | undefined {
-  let best: string | undefined
-  let bestD = Number.POSITIVE_INFINITY
-  for (const k of known) {
-    const d = distance(key, k)
-    if (d < bestD) {
-      best = k
-      bestD = d
-    }
-  }
-  return best !== undefined && bestD <= Math.max(1, Math.min(3, Math.floor(key.length / 3))) ? best : undefined
 }
 
 /** What substitution did: its problems, the key paths of unset variables, the text of values it typed. */
@@ -299,26 +242,12 @@ function validate(raw: unknown, overrides: ConfigOverrides, origin?: Origin, sub
     const flag = flagFor(kp, overrides, getAt(data, full))
     if (flag) return `${flag} (${kp})`
     if (!origin) return kp
-    let line: number | undefined
-    for (let n = full.length; n >= 0 && line === undefined; n--) {
-      const at = nodeAt(origin.doc.contents, full.slice(0, n))
-      // A key the file names: its line; a key it leaves out: the line of the mapping it belongs in.
-      if (at) line = lineOf(origin, n === full.length && key !== undefined ? at.key : (at.node ?? at.key))
-    }
+    const line = lineAt(origin.doc, origin.lines, path, key)
     return `${origin.file}${line !== undefined ? `:${line}` : ''}: ${kp}`
   }
   // The keys each object schema knows, by key path, for "did you mean" on an unknown key.
-  const known = new Map<string, string[]>()
-  const parse = () =>
-    GatewayConfig.safeParse(data, {
-      error: (iss) => {
-        if (iss.code === 'unrecognized_keys') {
-          const shape = (iss.inst as { _zod?: { def?: { shape?: Record<string, unknown> } } } | undefined)?._zod?.def?.shape
-          if (shape) known.set(keyPath(iss.path ?? []), Object.keys(shape))
-        }
-        return undefined
-      },
-    })
+  const { known, error } = knownKeys()
+  const parse = () => GatewayConfig.safeParse(data, { error })
   let r = parse()
   // A substituted value YAML typed as a number or boolean where the schema wants a string (a password of
   // digits) is taken as the text it was: the environment cannot know which keys are strings.
@@ -330,18 +259,7 @@ function validate(raw: unknown, overrides: ConfigOverrides, origin?: Origin, sub
     }
     if (patched) r = parse()
   }
-  if (!r.success) {
-    for (const issue of r.error.issues) {
-      if (skip.has(keyPath(issue.path))) continue
-      if (issue.code === 'unrecognized_keys') {
-        const keys = known.get(keyPath(issue.path)) ?? []
-        for (const k of issue.keys) {
-          const near = nearestKey(k, keys)
-          problems.push(`${where(issue.path, k)}: unknown key; ${near ? `did you mean "${near}"?` : `known keys: ${keys.join(', ')}`}`)
-        }
-      } else problems.push(`${where(issue.path)}: ${issue.message}`)
-    }
-  }
+  if (!r.success) problems.push(...issueProblems(r.error.issues, known, where, skip))
   if (problems.length > 0 || !r.success) return { ok: false, problems }
   const cfg = r.data
   const ids = new Set<string>()
@@ -398,7 +316,7 @@ function substituteDocument(o: Origin, env: NodeJS.ProcessEnv): Substituted {
       })
     } else if (isScalar(node) && typeof node.value === 'string' && node.value.includes('${')) {
       const kp = keyPath(path)
-      const line = lineOf(o, node)
+      const line = lineOf(o.lines, node)
       const at = `${o.file}${line !== undefined ? `:${line}` : ''}: ${kp}`
       const text = substitute(node.value, env, (name) => {
         sub.problems.push(`${at}: environment variable ${name} is not set`)

@@ -5,9 +5,9 @@
  * `FILE:LINE: key.path: message`, as `smartcity check-config` reports a gateway configuration.
  */
 import { readFile } from 'node:fs/promises'
-import { isMap, isScalar, isSeq, LineCounter, parseDocument } from 'yaml'
+import { LineCounter, parseDocument } from 'yaml'
 import { z } from 'zod'
-import { nearestKey } from '../../gateway/config.ts'
+import { issueProblems, keyPath, knownKeys, lineAt } from '../../gateway/yaml-problems.ts'
 
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
 
@@ -144,76 +144,19 @@ export type Scenario = z.infer<typeof Scenario>
 
 export type ScenarioResult = { ok: true; scenario: Scenario } | { ok: false; problems: string[] }
 
-function keyPath(path: readonly PropertyKey[]): string {
-  let s = ''
-  for (const p of path) s += typeof p === 'number' ? `[${p}]` : s ? `.${String(p)}` : String(p)
-  return s || '(root)'
-}
-
-/**
- * Parse and validate scenario text. gateway/config.ts does the same for a gateway configuration but does
- * not export its YAML-to-zod formatting (only `nearestKey`), so the few lines that map an issue's path to
- * its line are repeated here.
- */
+/** Parse and validate scenario text: every problem as `FILE:LINE: key.path: message`, as check-config prints. */
 export function parseScenarioText(text: string, file: string): ScenarioResult {
   const lines = new LineCounter()
   const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true, lineCounter: lines })
   if (doc.errors.length > 0) return { ok: false, problems: doc.errors.map((e) => `${file}:${e.linePos?.[0].line ?? 1}: ${e.message.split('\n')[0]}`) }
-  const lineAt = (path: readonly PropertyKey[], key?: string): number | undefined => {
-    const full = key === undefined ? path : [...path, key]
-    for (let n = full.length; n >= 0; n--) {
-      let node: unknown = doc.contents
-      let keyNode: unknown
-      let found = true
-      for (const seg of full.slice(0, n)) {
-        if (isMap(node)) {
-          const pair = node.items.find((p) => String(isScalar(p.key) ? p.key.value : p.key) === String(seg))
-          if (!pair) {
-            found = false
-            break
-          }
-          keyNode = pair.key
-          node = pair.value
-        } else if (isSeq(node) && typeof seg === 'number' && node.items[seg] !== undefined) {
-          node = node.items[seg]
-          keyNode = undefined
-        } else {
-          found = false
-          break
-        }
-      }
-      if (!found) continue
-      const at = (n === full.length && key !== undefined ? keyNode : (node ?? keyNode)) as { range?: [number, number, number] } | undefined
-      if (at?.range) return lines.linePos(at.range[0]).line
-    }
-    return undefined
-  }
-  const known = new Map<string, string[]>()
-  const r = Scenario.safeParse(doc.toJS() ?? {}, {
-    error: (iss) => {
-      if (iss.code === 'unrecognized_keys') {
-        const shape = (iss.inst as { _zod?: { def?: { shape?: Record<string, unknown> } } } | undefined)?._zod?.def?.shape
-        if (shape) known.set(keyPath(iss.path ?? []), Object.keys(shape))
-      }
-      return undefined
-    },
-  })
+  const { known, error } = knownKeys()
+  const r = Scenario.safeParse(doc.toJS() ?? {}, { error })
   if (r.success) return { ok: true, scenario: r.data }
-  const problems: string[] = []
   const where = (path: readonly PropertyKey[], key?: string) => {
-    const line = lineAt(path, key)
+    const line = lineAt(doc, lines, path, key)
     return `${file}${line !== undefined ? `:${line}` : ''}: ${keyPath(key === undefined ? path : [...path, key])}`
   }
-  for (const issue of r.error.issues) {
-    if (issue.code === 'unrecognized_keys') {
-      const keys = known.get(keyPath(issue.path)) ?? []
-      for (const k of issue.keys) {
-        const near = nearestKey(k, keys)
-        problems.push(`${where(issue.path, k)}: unknown key; ${near ? `did you mean "${near}"?` : `known keys: ${keys.join(', ')}`}`)
-      }
-    } else problems.push(`${where(issue.path)}: ${issue.message}`)
-  }
-  return { ok: false, problems }
+  return { ok: false, problems: issueProblems(r.error.issues, known, where) }
 }
 
 export async function loadScenario(file: string): Promise<ScenarioResult> {
