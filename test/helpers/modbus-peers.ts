@@ -10,6 +10,9 @@ import { extractValues, planProfile } from '../../devices/common/modbus/planner.
 import { parseProfileText } from '../../devices/common/modbus/profile.ts'
 import type { RegisterValue } from '../../devices/common/modbus/registers.ts'
 import { createModbusLink } from '../../gateway/sources/modbus/link.ts'
+import { expect, it } from 'vitest'
+import { waitFor } from './net.ts'
+import type { RecordingContext } from './recording-context.ts'
 
 export const FIXTURES = join(import.meta.dirname, '../fixtures/modbus')
 
@@ -82,4 +85,21 @@ export async function readProfileOnce(port: number, unit: number, profileFile: s
     await link.close()
   }
   return Object.fromEntries(values)
+}
+
+/**
+ * The tests both peers pass (pymodbus, modbus-serial): the modbus-tcp source polling devices `em-<order>`, one
+ * per word order, each laid out with every type, stores exactly ALL_TYPES_FIELDS for each.
+ */
+export function itStoresEveryTypeInEveryOrder(ctx: RecordingContext): void {
+  for (const o of ORDERS) {
+    it(`stores exactly the expected canonical values for every type in ${o} order`, async () => {
+      const device = `em-${o.toLowerCase()}`
+      const batch = await waitFor(() => ctx.of(device)[0], 15_000, `a batch from ${device}`)
+      expect(batch).toMatchObject({ source: 'modbus-tcp', kind: 'energy_meter', protocol: 'modbus-tcp' })
+      expect(batch.points).toHaveLength(1)
+      expect(batch.points[0]!.measurement).toBe('energy_meter')
+      expect(batch.points[0]!.fields).toEqual(ALL_TYPES_FIELDS)
+    })
+  }
 }

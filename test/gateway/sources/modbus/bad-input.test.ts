@@ -1,12 +1,12 @@
 import { mkdtempSync, writeFileSync } from 'node:fs'
-import { createServer, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { describe, expect, it } from 'vitest'
-import { createMbapFramer, encodeMbap } from '../../../../devices/common/modbus/mbap.ts'
+import { encodeMbap } from '../../../../devices/common/modbus/mbap.ts'
 import { encodeResponse } from '../../../../devices/common/modbus/pdu.ts'
 import { ModbusTcpSourceConfig } from '../../../../gateway/sources/modbus/config.ts'
 import { createModbusSource } from '../../../../gateway/sources/modbus/index.ts'
-import { freePort, waitFor } from '../../../helpers/net.ts'
+import { startMbapPeer } from '../../../helpers/mbap-peer.ts'
+import { waitFor } from '../../../helpers/net.ts'
 import { recordingContext } from '../../../helpers/recording-context.ts'
 
 /**
@@ -15,33 +15,22 @@ import { recordingContext } from '../../../helpers/recording-context.ts'
  */
 describe('modbus-tcp source against a misbehaving peer', () => {
   it('dead-letters wrong answers with a reason and keeps polling', async () => {
-    const port = await freePort()
     let n = 0
-    const sockets = new Set<Socket>()
-    const server = createServer((sock) => {
-      sockets.add(sock)
-      const framer = createMbapFramer()
-      sock.on('error', () => {})
-      sock.on('data', (chunk: Buffer) => {
-        for (const ev of framer.push(chunk)) {
-          if (!ev.ok) continue
-          const { transaction: t, unit } = ev.frame
-          const q = ev.frame.pdu.readUInt16BE(3)
-          const good = encodeResponse({ fc: 3, registers: Array.from({ length: q }, () => 712) })
-          const answers = [
-            encodeMbap(t, unit, Buffer.from([0x03, 0x05, 1, 2, 3, 4, 5])), // odd byte count
-            encodeMbap(t, unit, Buffer.from([0x04, 0x02, 0, 1])), // another function
-            encodeMbap(t, unit, encodeResponse({ fc: 3, registers: [] })), // too few registers
-            encodeMbap(t, unit, Buffer.from([0x83])), // truncated exception
-            Buffer.from([0, 1, 0x12, 0x34, 0, 9, 1, 2, 3]), // protocol id not 0: out of step, connection dropped
-            encodeMbap(t, unit, good),
-          ]
-          sock.write(answers[Math.min(n++, answers.length - 1)]!)
-        }
-      })
-      sock.on('close', () => sockets.delete(sock))
+    const peer = await startMbapPeer((frame, sock) => {
+      const { transaction: t, unit } = frame
+      const q = frame.pdu.readUInt16BE(3)
+      const good = encodeResponse({ fc: 3, registers: Array.from({ length: q }, () => 712) })
+      const answers = [
+        encodeMbap(t, unit, Buffer.from([0x03, 0x05, 1, 2, 3, 4, 5])), // odd byte count
+        encodeMbap(t, unit, Buffer.from([0x04, 0x02, 0, 1])), // another function
+        encodeMbap(t, unit, encodeResponse({ fc: 3, registers: [] })), // too few registers
+        encodeMbap(t, unit, Buffer.from([0x83])), // truncated exception
+        Buffer.from([0, 1, 0x12, 0x34, 0, 9, 1, 2, 3]), // protocol id not 0: out of step, connection dropped
+        encodeMbap(t, unit, good),
+      ]
+      sock.write(answers[Math.min(n++, answers.length - 1)]!)
     })
-    await new Promise<void>((r) => server.listen(port, '127.0.0.1', () => r()))
+    const { port } = peer
     const ctx = recordingContext([{ id: 'wq-bad', kind: 'water_quality' }])
     const profile = { name: 'one', kind: 'water_quality', points: [{ name: 'ph', function: 'holding', address: 0, type: 'uint16', scale: 0.01, field: 'ph' }] }
     const file = `${mkdtempSync(`${tmpdir()}/mb-bad-`)}/one.json`
@@ -58,8 +47,7 @@ describe('modbus-tcp source against a misbehaving peer', () => {
       expect(ctx.rejects[4]!.detail).toMatch(/bad_mbap_header/)
     } finally {
       await src.stop()
-      for (const s of sockets) s.destroy()
-      await new Promise((r) => server.close(r))
+      await peer.close()
     }
   })
 })

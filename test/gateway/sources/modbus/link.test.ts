@@ -1,8 +1,8 @@
-import { createServer, type Socket } from 'node:net'
 import { describe, expect, it } from 'vitest'
-import { createMbapFramer, encodeMbap } from '../../../../devices/common/modbus/mbap.ts'
+import { encodeMbap } from '../../../../devices/common/modbus/mbap.ts'
 import { encodeResponse } from '../../../../devices/common/modbus/pdu.ts'
 import { createModbusLink } from '../../../../gateway/sources/modbus/link.ts'
+import { startMbapPeer } from '../../../helpers/mbap-peer.ts'
 import { freePort } from '../../../helpers/net.ts'
 
 /**
@@ -13,26 +13,15 @@ import { freePort } from '../../../helpers/net.ts'
  */
 describe('modbus link', () => {
   it('fails a request at once when the peer drops, then reopens; ignores a late answer', async () => {
-    const port = await freePort()
     let n = 0
-    const sockets = new Set<Socket>()
-    const server = createServer((sock) => {
-      sockets.add(sock)
-      const framer = createMbapFramer()
-      sock.on('error', () => {})
-      sock.on('close', () => sockets.delete(sock))
-      sock.on('data', (chunk: Buffer) => {
-        for (const ev of framer.push(chunk)) {
-          if (!ev.ok) continue
-          const k = n++
-          const answer = encodeMbap(ev.frame.transaction, ev.frame.unit, encodeResponse({ fc: 3, registers: [k] }))
-          if (k === 0) sock.destroy()
-          else if (k === 2) setTimeout(() => sock.write(answer), 300) // after the request's time-out
-          else sock.write(answer)
-        }
-      })
+    const peer = await startMbapPeer((frame, sock) => {
+      const k = n++
+      const answer = encodeMbap(frame.transaction, frame.unit, encodeResponse({ fc: 3, registers: [k] }))
+      if (k === 0) sock.destroy()
+      else if (k === 2) setTimeout(() => sock.write(answer), 300) // after the request's time-out
+      else sock.write(answer)
     })
-    await new Promise<void>((r) => server.listen(port, '127.0.0.1', () => r()))
+    const { port } = peer
     const link = createModbusLink({ framing: 'tcp', address: `tcp://127.0.0.1:${port}`, name: `127.0.0.1:${port}` })
     try {
       expect(link.address).toBe(`127.0.0.1:${port}`)
@@ -48,8 +37,7 @@ describe('modbus link', () => {
       expect(await link.request(1, { fc: 3, address: 0, quantity: 1 }, 2_000)).toMatchObject({ ok: true, response: { registers: [3] } })
     } finally {
       await link.close()
-      for (const s of sockets) s.destroy()
-      await new Promise<void>((r) => server.close(() => r()))
+      await peer.close()
     }
   })
 

@@ -15,7 +15,7 @@ import { ModbusTcpSourceConfig } from '../../../../gateway/sources/modbus/config
 import { createModbusSource } from '../../../../gateway/sources/modbus/index.ts'
 import { tempDir } from '../../../helpers/env.ts'
 import { gatewayFrom, metricValue } from '../../../helpers/gateway.ts'
-import { ALL_TYPES, ALL_TYPES_FIELDS, allTypesProfile, FIXTURES, ORDERS, readProfileOnce, type WireOrder } from '../../../helpers/modbus-peers.ts'
+import { ALL_TYPES, ALL_TYPES_FIELDS, allTypesProfile, FIXTURES, ORDERS, readProfileOnce, type WireOrder, itStoresEveryTypeInEveryOrder } from '../../../helpers/modbus-peers.ts'
 import { layOut, type ModbusSerialServer, registersIn, startModbusSerialServer } from '../../../helpers/modbus-serial.ts'
 import { freePort, sleep, waitFor } from '../../../helpers/net.ts'
 import { recordingContext } from '../../../helpers/recording-context.ts'
@@ -144,16 +144,7 @@ describe('modbus-tcp source against modbus-serial ServerTCP (a second independen
     tmp.cleanup()
   })
 
-  for (const o of ORDERS) {
-    it(`stores exactly the expected canonical values for every type in ${o} order`, async () => {
-      const device = `em-${o.toLowerCase()}`
-      const batch = await waitFor(() => ctx.of(device)[0], 15_000, `a batch from ${device}`)
-      expect(batch).toMatchObject({ source: 'modbus-tcp', kind: 'energy_meter', protocol: 'modbus-tcp' })
-      expect(batch.points).toHaveLength(1)
-      expect(batch.points[0]!.measurement).toBe('energy_meter')
-      expect(batch.points[0]!.fields).toEqual(ALL_TYPES_FIELDS)
-    })
-  }
+  itStoresEveryTypeInEveryOrder(ctx)
 
   it('reads coils, discrete inputs, bits of a register and strings', async () => {
     const batch = await waitFor(() => ctx.of('wq-bits')[0], 15_000, 'a batch from wq-bits')

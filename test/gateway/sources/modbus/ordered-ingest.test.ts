@@ -1,14 +1,14 @@
 import { mkdtempSync, writeFileSync } from 'node:fs'
-import { createServer, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { setTimeout as delay } from 'node:timers/promises'
 import { describe, expect, it } from 'vitest'
-import { createMbapFramer, encodeMbap } from '../../../../devices/common/modbus/mbap.ts'
+import { encodeMbap } from '../../../../devices/common/modbus/mbap.ts'
 import { encodeResponse } from '../../../../devices/common/modbus/pdu.ts'
 import type { IngestBatch } from '../../../../gateway/core/types.ts'
 import { ModbusTcpSourceConfig } from '../../../../gateway/sources/modbus/config.ts'
 import { createModbusSource } from '../../../../gateway/sources/modbus/index.ts'
-import { freePort, waitFor } from '../../../helpers/net.ts'
+import { startMbapPeer } from '../../../helpers/mbap-peer.ts'
+import { waitFor } from '../../../helpers/net.ts'
 import { recordingContext } from '../../../helpers/recording-context.ts'
 
 /**
@@ -18,23 +18,10 @@ import { recordingContext } from '../../../helpers/recording-context.ts'
  */
 describe('modbus source: ordered ingest per bus', () => {
   it('never overlaps two ingests of one bus, keeps poll order, and stop() waits for them', async () => {
-    const port = await freePort()
     let reg = 0
-    const sockets = new Set<Socket>()
-    const server = createServer((sock) => {
-      sockets.add(sock)
-      const framer = createMbapFramer()
-      sock.on('error', () => {})
-      sock.on('close', () => sockets.delete(sock))
-      sock.on('data', (chunk: Buffer) => {
-        for (const ev of framer.push(chunk)) {
-          if (!ev.ok) continue
-          // Each answer one higher: pH 7.00, 7.01, ... tells the poll order.
-          sock.write(encodeMbap(ev.frame.transaction, ev.frame.unit, encodeResponse({ fc: 3, registers: [700 + reg++] })))
-        }
-      })
-    })
-    await new Promise<void>((r) => server.listen(port, '127.0.0.1', () => r()))
+    // Each answer one higher: pH 7.00, 7.01, ... tells the poll order.
+    const peer = await startMbapPeer((frame, sock) => sock.write(encodeMbap(frame.transaction, frame.unit, encodeResponse({ fc: 3, registers: [700 + reg++] }))))
+    const { port } = peer
     const ctx = recordingContext([{ id: 'wq-1', kind: 'water_quality' }])
     const record = ctx.ingest.bind(ctx)
     let inFlight = 0
@@ -64,8 +51,7 @@ describe('modbus source: ordered ingest per bus', () => {
       await waitFor(() => (started >= 4 ? true : undefined), 10_000, 'four polls handed to ingest')
     } finally {
       await src.stop()
-      for (const s of sockets) s.destroy()
-      await new Promise<void>((r) => server.close(() => r()))
+      await peer.close()
     }
     expect(finished).toBe(started)
     expect(maxInFlight).toBe(1)

@@ -4,7 +4,7 @@ import type { Source } from '../../../../gateway/core/types.ts'
 import { ModbusTcpSourceConfig } from '../../../../gateway/sources/modbus/config.ts'
 import { createModbusSource } from '../../../../gateway/sources/modbus/index.ts'
 import { havePython, PYMODBUS_HELPERS, PYMODBUS_PACKAGES, tempDir } from '../../../helpers/env.ts'
-import { ALL_TYPES, ALL_TYPES_FIELDS, allTypesProfile, FIXTURES, ORDERS, readProfileOnce, type WireOrder } from '../../../helpers/modbus-peers.ts'
+import { ALL_TYPES, allTypesProfile, FIXTURES, ORDERS, readProfileOnce, type WireOrder, itStoresEveryTypeInEveryOrder } from '../../../helpers/modbus-peers.ts'
 import { sleep, waitFor } from '../../../helpers/net.ts'
 import { type PyEntry, type PymodbusServer, startPymodbus } from '../../../helpers/pymodbus.ts'
 import { recordingContext } from '../../../helpers/recording-context.ts'
@@ -45,16 +45,7 @@ describe.skipIf(!havePython(PYMODBUS_HELPERS, PYMODBUS_PACKAGES))('modbus-tcp so
     tmp.cleanup()
   })
 
-  for (const o of ORDERS) {
-    it(`stores exactly the expected canonical values for every type in ${o} order`, async () => {
-      const device = `em-${o.toLowerCase()}`
-      const batch = await waitFor(() => ctx.of(device)[0], 15_000, `a batch from ${device}`)
-      expect(batch).toMatchObject({ source: 'modbus-tcp', kind: 'energy_meter', protocol: 'modbus-tcp' })
-      expect(batch.points).toHaveLength(1)
-      expect(batch.points[0]!.measurement).toBe('energy_meter')
-      expect(batch.points[0]!.fields).toEqual(ALL_TYPES_FIELDS)
-    })
-  }
+  itStoresEveryTypeInEveryOrder(ctx)
 
   it('marks the devices online and rejects nothing', async () => {
     await waitFor(() => ctx.states.filter((s) => s.online).length >= 4, 10_000, 'four devices online')
