@@ -2,205 +2,30 @@
  * `smartcity simulate SCENARIO.yaml`: run a scenario against a gateway configuration and give a verdict.
  *
  * The runner starts InfluxDB (cli/influxd.ts) unless the configuration names one, runs the gateway as a
- * child process from the configuration (on free ports, its data in a run directory, so it can be killed
- * and started again), starts the scenario's simulators through the demo parts (cli/demo-parts/), applies
- * the faults on schedule, records what every simulator had acknowledged (cli/simulate/truth.ts), then
- * checks the expectations and writes the summary, JUnit XML and JSON (cli/simulate/report.ts).
+ * child process from the configuration (cli/simulate/gateway-process.ts: on free ports, its data in a run
+ * directory, so it can be killed and started again), starts the scenario's simulators through the demo parts
+ * (cli/simulate/devices.ts, cli/demo-parts/), applies the faults on schedule, records what every simulator
+ * had acknowledged (cli/simulate/truth.ts), then checks the expectations and writes the summary, JUnit XML
+ * and JSON (cli/simulate/report.ts).
  */
-import { type ChildProcess, spawn } from 'node:child_process'
-import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
 import pino from 'pino'
 import { type GatewayConfig, loadConfig, parseConfig } from '../../gateway/config.ts'
-import { cityServices } from '../demo-parts/city-services.ts'
-import { tcpPlatforms } from '../demo-parts/tcp-platforms.ts'
-import type { DemoContext, DemoPart, DemoPartHandle } from '../demo-parts/types.ts'
-import { waterMqtt } from '../demo-parts/water-mqtt.ts'
+import type { DemoContext } from '../demo-parts/types.ts'
 import { portOr } from '../flags.ts'
 import { findInfluxd, type Influxd, influxd } from '../influxd.ts'
+import { idsOf, LABEL, type Planned, partFor, servedBy } from './devices.ts'
+import { gatewayProcess } from './gateway-process.ts'
 import { type Assertion, junitXml, type RunReport, summary } from './report.ts'
-import { type DeviceEntry, type Fault, loadScenario, type Scenario } from './scenario.ts'
-import { compare, countPoints, createTruth, type Difference, fromElevator, fromHj212, fromJt808, fromMqttWater, type InfluxTarget, type Truth } from './truth.ts'
+import { type Fault, loadScenario, type Scenario } from './scenario.ts'
+import { compare, countPoints, createTruth, type Difference, type InfluxTarget } from './truth.ts'
 
 type Values = Record<string, string | boolean | undefined>
 
 const str = (v: string | boolean | undefined) => (typeof v === 'string' ? v : undefined)
-
-/** bin/smartcity.js of this checkout (from cli/simulate/ or dist/cli/simulate/). */
-function smartcityBin(): string {
-  for (const up of ['../..', '../../..']) {
-    const p = resolve(import.meta.dirname, up, 'bin', 'smartcity.js')
-    if (existsSync(p)) return p
-  }
-  throw new Error('bin/smartcity.js not found')
-}
-
-interface Planned {
-  index: number
-  entry: DeviceEntry
-  label: string
-  ids: string[]
-  /** Why the gateway configuration cannot serve this entry (then it is not started). */
-  problem?: string
-  handle?: DemoPartHandle
-}
-
-const LABEL: Record<string, string> = { mqtt: 'MQTT JSON', jt808: 'JT/T 808 over TCP', hj212: 'HJ 212 over TCP' }
-const pad = (n: number, w: number) => String(n).padStart(w, '0')
-
-function idsOf(e: DeviceEntry, i: number): string[] {
-  if (e.ids) return e.ids
-  const n = Array.from({ length: e.count }, (_, k) => k + 1)
-  if (e.protocol === 'mqtt' && e.kind === 'elevator') return n.map((k) => `${e.building ?? `tower${i + 1}`}-L${k}`)
-  if (e.protocol === 'mqtt') return n.map((k) => `${e.id_prefix ?? `wq${i + 1}-`}${pad(k, 3)}`)
-  if (e.protocol === 'jt808') return n.map((k) => String((e.first_phone ?? 13_900_200_001 + 1000 * i) + k - 1))
-  return n.map((k) => `${e.id_prefix ?? `SIMWQ${i + 1}-`}${pad(k, 6)}`)
-}
-
-/** The gateway's sources that serve an entry, or why none does. */
-function servedBy(e: DeviceEntry, ids: string[], cfg: GatewayConfig, file: string): string | undefined {
-  const inv = new Set(cfg.devices.map((d) => d.id))
-  const need = (type: string) => cfg.sources.find((s) => s.type === type) as (GatewayConfig['sources'][number] & { requireInventory?: boolean; passwords?: Record<string, string>; defaultPassword?: string | null }) | undefined
-  const src = need(e.protocol)
-  if (!src) return `${file} has no ${e.protocol} source (sources: ${cfg.sources.map((s) => s.type).join(', ') || 'none'}), so ${ids.length} ${e.kind} device(s) over ${LABEL[e.protocol]} have nothing to talk to`
-  if (src.requireInventory) {
-    const missing = ids.filter((id) => !inv.has(id))
-    if (missing.length > 0) return `the ${e.protocol} source requires the inventory and ${file} has no devices ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', ...' : ''}`
-  }
-  if (e.protocol === 'hj212' && e.password === undefined) {
-    const unknown = ids.filter((mn) => src.passwords?.[mn] === undefined && (src.defaultPassword ?? undefined) === undefined)
-    if (unknown.length > 0) return `the hj212 source has no password for MN ${unknown.slice(0, 5).join(', ')} (and no defaultPassword); give the entry a password or add them to passwords`
-  }
-  return undefined
-}
-
-function partFor(p: Planned, cfg: GatewayConfig, truth: Truth, seed: number, speed: number): DemoPart {
-  const e = p.entry
-  const scaled = (ms: number | undefined, dflt: number) => Math.max(50, (ms ?? dflt) / speed)
-  const s = seed * 1000 + p.index * 100
-  if (e.protocol === 'mqtt' && e.kind === 'elevator') {
-    return cityServices({
-      etc: false,
-      cars: p.ids.length,
-      building: p.ids[0]!.replace(/-L1$/, ''),
-      seed: s,
-      heartbeatMs: scaled(e.period, 10_000),
-      stepMs: Math.max(50, 200 / speed),
-      faultEveryMs: 0,
-      reportEvents: e.report_events,
-      onAcked: (id, st) => truth.add(fromElevator(id, st)),
-    })
-  }
-  if (e.protocol === 'mqtt') {
-    return waterMqtt({
-      stations: p.ids.map((id) => ({ id, site: `${e.kind} ${id}`, ...(e.water_body ? { waterBody: e.water_body } : {}) })),
-      intervalMs: scaled(e.period, 5_000),
-      seed: s,
-      ...(e.model ? { params: e.model } : {}),
-      ...(e.pollute ? { pollute: 0 } : {}),
-      onAcked: (id, t) => truth.add(fromMqttWater(id, t)),
-    })
-  }
-  const jt = cfg.sources.find((x) => x.type === 'jt808') as { port: number } | undefined
-  const hj = cfg.sources.find((x) => x.type === 'hj212') as { port: number; passwords: Record<string, string>; defaultPassword?: string | null } | undefined
-  if (e.protocol === 'jt808') {
-    return tcpPlatforms({
-      vehicles: { bus: 0, taxi: 0, sanitation: 0, [e.vehicle]: p.ids.length },
-      firstPhone: Number(p.ids[0]),
-      intervalSec: scaled(e.period, 10_000) / 1000,
-      heartbeatSec: 30,
-      alarmProbability: e.alarm_probability,
-      stations: [],
-      seed: s,
-      ports: { jt808: jt?.port ?? 0 },
-      onLocation: (phone, l) => {
-        const pt = fromJt808(phone, l)
-        if (pt) truth.add(pt)
-      },
-    })
-  }
-  return tcpPlatforms({
-    vehicles: { bus: 0, taxi: 0, sanitation: 0 },
-    stations: p.ids.map((mn) => ({ mn, pw: e.password ?? hj?.passwords[mn] ?? hj?.defaultPassword ?? '', site: `HJ 212 station ${mn}` })),
-    realtimeSec: scaled(e.period, 30_000) / 1000,
-    minuteSec: scaled(e.minute_period, 60_000) / 1000,
-    flagProbability: e.flag_probability,
-    seed: s,
-    ports: { hj212: hj?.port ?? 0 },
-    onUpload: (mn, m) => {
-      const pt = fromHj212(mn, m)
-      if (pt) truth.add(pt)
-    },
-  })
-}
-
-/** A gateway child process: started, killed, started again; its peak RSS sampled from /proc. */
-function gatewayProcess(configFile: string, logFile: string) {
-  let child: ChildProcess | undefined
-  let stderr = ''
-  let peakKb = 0
-  /** Exits the runner did not cause (a crash, a start failure after a restart). */
-  const unexpected: string[] = []
-  let killing = false
-  const sampler = setInterval(() => {
-    const pid = child?.pid
-    if (pid === undefined || child?.exitCode !== null) return
-    try {
-      const m = /VmRSS:\s+(\d+)\s+kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
-      if (m) peakKb = Math.max(peakKb, Number(m[1]))
-    } catch {
-      // exited between the check and the read
-    }
-  }, 250)
-  sampler.unref()
-  return {
-    stderr: () => stderr,
-    pid: () => child?.pid,
-    unexpectedExits: () => [...unexpected],
-    peakRssMb: () => (peakKb > 0 ? peakKb / 1024 : undefined),
-    running: () => child !== undefined && child.exitCode === null && child.signalCode === null,
-    async start(timeoutMs = 60_000): Promise<void> {
-      const out = createWriteStream(logFile, { flags: 'a' })
-      const c = spawn(process.execPath, [smartcityBin(), 'gateway', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] })
-      child = c
-      c.stdout?.pipe(out)
-      c.once('exit', (code, sig) => {
-        if (!killing) unexpected.push(`the gateway exited on its own (${sig ?? `exit ${code}`}): ${stderr.trim().split('\n').slice(-3).join(' | ')}`)
-      })
-      await new Promise<void>((ok, fail) => {
-        const timer = setTimeout(() => fail(new Error(`the gateway did not start within ${timeoutMs / 1000} s: ${stderr.trim()}`)), timeoutMs)
-        c.stderr?.on('data', (d: Buffer) => {
-          stderr = (stderr + d.toString()).slice(-8000)
-          if (/^gateway \S+: mqtt /m.test(stderr)) {
-            clearTimeout(timer)
-            ok()
-          }
-        })
-        c.once('exit', (code, sig) => {
-          clearTimeout(timer)
-          fail(new Error(`the gateway exited (${sig ?? code}) before it was up: ${stderr.trim()}`))
-        })
-      })
-    },
-    async kill(signal: NodeJS.Signals, waitMs = 15_000): Promise<void> {
-      const c = child
-      if (!c || c.exitCode !== null || c.signalCode !== null) return
-      killing = true
-      await new Promise<void>((ok) => {
-        c.once('exit', () => {
-          killing = false
-          ok()
-        })
-        c.kill(signal)
-        setTimeout(() => c.kill('SIGKILL'), waitMs).unref()
-      })
-    },
-    close: () => clearInterval(sampler),
-  }
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 async function bounded<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
   let t: NodeJS.Timeout | undefined
