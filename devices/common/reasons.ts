@@ -47,7 +47,6 @@ export const REASONS = {
   missing_etx: 'the frame does not end with ETX',
   bad_escape: 'an escape sequence inside the frame is invalid',
   unexpected_ff: 'a raw 0xFF inside an ETC RSU frame (must be escaped)',
-  bad_hex: 'the capture line is not valid hexadecimal',
   not_hex: 'a `smartcity decode` line is not one frame in hexadecimal',
   decoder_bug: 'a decoder threw (a bug: decoders never throw); `smartcity decode` reports it and goes on',
   bad_header: 'the frame header is malformed',

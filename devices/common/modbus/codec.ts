@@ -10,7 +10,7 @@
  * gateway polling an SDM630 decodes to the voltages the gateway stores.
  */
 import { BUILTIN_PROFILES } from '../../modbus-profiles.ts'
-import { parseHex } from '../hex.ts'
+import { hexLine, } from '../hex.ts'
 import type { ProtocolCodec, Reading } from '../kind.ts'
 import { type DecodeResult, fail, ok } from '../result.ts'
 import { extractValues, planProfile, profileReading } from './planner.ts'
@@ -121,9 +121,8 @@ export const modbusRtuCodec: ProtocolCodec<RtuFrame, ModbusRtuDecoded, ModbusRtu
   format: 'modbus-rtu',
   description: 'Modbus RTU frames as hex, one per line (requests and responses); register answers shown in every byte/word order',
   parseLine(line) {
-    const bytes = parseHex(line)
-    if (!bytes) return fail('not_hex', 'the line is not an even number of hex digits')
-    return decodeRtu(bytes)
+    const bytes = hexLine(line)
+    return bytes.ok ? decodeRtu(bytes.value) : bytes
   },
   framer: () => createRtuFramer('response'),
   decode: decodeFrame,

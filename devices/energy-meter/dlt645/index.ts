@@ -4,9 +4,8 @@
  * (a reply -> energy-meter `telemetry` readings). `dlt645Codec` is what `smartcity decode dlt645` runs; the
  * master (gateway/sources/dlt645/) uses the same framer, decoder and `meterReading`.
  */
-import { parseHex } from '../../common/hex.ts'
+import { hexLine } from '../../common/hex.ts'
 import type { ProtocolCodec } from '../../common/kind.ts'
-import { fail, ok } from '../../common/result.ts'
 import { createDlt645Framer } from './frame.ts'
 import { type Dlt645Decoded, type Dlt645State, decodeDlt645, defaultDevice, dlt645Flush, dlt645Readings } from './readings.ts'
 
@@ -27,8 +26,7 @@ export const dlt645Codec: ProtocolCodec<Buffer, Dlt645Decoded, Dlt645State> = {
   format: 'dlt645',
   description: 'DL/T 645-2007/1997 frames, one hex frame per line',
   parseLine(line) {
-    const bytes = parseHex(line)
-    return bytes ? ok(Buffer.from(bytes)) : fail('not_hex', 'a line holds one frame in hex')
+    return hexLine(line)
   },
   framer: createDlt645Framer,
   decode: decodeDlt645,

@@ -7,8 +7,7 @@
  * (gateway/sources/etc-rsu/lane.ts) makes that reading, not a single frame.
  */
 import type { NormalizeContext, ProtocolCodec, Reading } from '../../common/kind.ts'
-import { parseHex } from '../../common/hex.ts'
-import { fail } from '../../common/result.ts'
+import { hexLine } from '../../common/hex.ts'
 import type { RsuStatusReading } from '../schema.ts'
 import { createRsuReader, type RsuRead, type RsuReader } from './decode.ts'
 import { createRsuFramer, type RsuRawFrame, unframeRsu } from './framing.ts'
@@ -51,9 +50,8 @@ export function etcRsuCodec(profile: RsuProfileChoice = 'auto'): ProtocolCodec<R
     format: 'etc-rsu',
     description: 'ETC RSU <-> lane controller frames (FF FF ... FF, stuffed, XOR BCC), one hex frame per line; --profile classic|2019|auto',
     parseLine(line) {
-      const b = parseHex(line)
-      if (!b) return fail('bad_hex', 'the line is not an even number of hex digits')
-      return unframeRsu(b)
+      const b = hexLine(line)
+      return b.ok ? unframeRsu(b.value) : b
     },
     framer: () => createRsuFramer(),
     decode: (frame, reader) => reader.read(frame),

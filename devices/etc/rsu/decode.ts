@@ -2,7 +2,7 @@
  * DATA -> fields by a profile's layout, and telling the layout from the frame (`auto`). Never throws.
  */
 import { isBcd } from '../../common/bcd.ts'
-import { parseHex } from '../../common/hex.ts'
+import { hexLine } from '../../common/hex.ts'
 import { type DecodeResult, fail, ok } from '../../common/result.ts'
 import { hex2, type RsuRawFrame, rsctlSender, unframeRsu } from './framing.ts'
 import { fieldSize, type RsuFieldValue, type RsuFrame, type RsuProfile, restBytes } from './layout.ts'
@@ -82,9 +82,8 @@ export function decodeRsu(bytes: Uint8Array, profile: RsuProfile = CLASSIC_PROFI
 
 /** A hex line (as `smartcity decode etc-rsu` reads it) -> decoded frame. */
 export function decodeRsuHex(line: string, profile: RsuProfile = CLASSIC_PROFILE): DecodeResult<RsuFrame> {
-  const b = parseHex(line)
-  if (!b) return fail('bad_hex', 'the line is not an even number of hex digits')
-  return decodeRsu(b, profile)
+  const b = hexLine(line)
+  return b.ok ? decodeRsu(b.value, profile) : b
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@
  * - this file: the public surface and `jt808Codec`, the ProtocolCodec the gateway source and
  *   `smartcity decode jt808` both use.
  */
-import { parseHex } from '../../common/hex.ts'
+import { hexLine } from '../../common/hex.ts'
 import type { ProtocolCodec, Reading } from '../../common/kind.ts'
 import type { Reason } from '../../common/reasons.ts'
 import { type DecodeResult, fail, type Framer, ok } from '../../common/result.ts'
@@ -74,8 +74,7 @@ export const jt808Codec: ProtocolCodec<Buffer, Jt808Message, Jt808State> = {
   format: 'jt808',
   description: 'JT/T 808-2013/2019 frames, one hex frame per line',
   parseLine(line) {
-    const bytes = parseHex(line)
-    return bytes ? ok(Buffer.from(bytes)) : fail('not_hex', 'the line is not an even number of hex digits')
+    return hexLine(line)
   },
   framer: (): Framer<Buffer> => createJt808Framer(),
   decode: (frame) => decodeJt808(frame),

@@ -255,6 +255,6 @@ describe('smartcity decode etc-rsu', () => {
   })
   it('prints an error with the reason for a bad line', () => {
     expect(dec.decodeLine('FF FF 08 B2 00 00 00 00 80 3B FF', { receivedAt: 0 })).toEqual({ ok: false, error: 'bcc_mismatch: BCC 3B, computed 3A' })
-    expect(dec.decodeLine('zz', { receivedAt: 0 })).toMatchObject({ ok: false, error: expect.stringMatching(/^bad_hex/) })
+    expect(dec.decodeLine('zz', { receivedAt: 0 })).toMatchObject({ ok: false, error: expect.stringMatching(/^not_hex/) })
   })
 })
