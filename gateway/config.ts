@@ -77,6 +77,18 @@ export const GatewayConfig = z.strictObject({
   devices: z.array(DeviceConfig).default([]),
   /** Alarm rules and elevator fault detection (gateway/alarms/config.ts). */
   alarms: AlarmRulesConfig.prefault({}),
+  // --- record and replay (issue 12 item 6) ---
+  /** Record every source's raw bytes and messages (gateway/core/recorder.ts); `--record DIR` sets `dir`. */
+  record: z
+    .strictObject({
+      dir: z.string().min(1),
+      /** A recording file over this is closed and its connection goes on in the next part. */
+      maxFileBytes: z.number().int().min(4 * 1024).default(64 * 1024 * 1024),
+      /** All files of this run together; past it recording stops (a warning and a metric). */
+      maxTotalBytes: z.number().int().min(4 * 1024).default(1024 * 1024 * 1024),
+    })
+    .optional(),
+  // --- end record ---
 })
 export type GatewayConfig = z.infer<typeof GatewayConfig>
 export type GatewayConfigInput = z.input<typeof GatewayConfig>
@@ -93,6 +105,8 @@ export interface ConfigOverrides {
   httpPort?: number
   dataDir?: string
   logLevel?: string
+  /** `--record DIR`: `record.dir` (recording on, the file's caps or the defaults). */
+  recordDir?: string
 }
 
 export type ConfigResult = { ok: true; config: GatewayConfig; warnings: string[] } | { ok: false; problems: string[] }
@@ -128,6 +142,7 @@ export function applyOverrides(raw: Record<string, unknown>, o: ConfigOverrides)
   if (o.dataDir !== undefined) cfg['dataDir'] = o.dataDir
   if (o.logLevel !== undefined) obj('log')['level'] = o.logLevel
   if (o.httpPort !== undefined) obj('http')['port'] = o.httpPort
+  if (o.recordDir !== undefined) obj('record')['dir'] = o.recordDir
   if (o.mqttUrl !== undefined) {
     const prev = (cfg['broker'] ?? {}) as Record<string, unknown>
     cfg['broker'] = {
@@ -188,6 +203,7 @@ function flagFor(path: string, o: ConfigOverrides, value: unknown): string | und
     [/^log\.level$/, 'logLevel', '--log-level'],
     [/^dataDir$/, 'dataDir', '--data-dir'],
     [/^http\.port$/, 'httpPort', '--http-port'],
+    [/^record\.dir$/, 'recordDir', '--record'],
     [/^broker\.port$/, 'mqttPort', '--mqtt-port'],
     [/^broker\.url$/, 'mqttUrl', '--mqtt-url'],
     [/^sinks\[\d+\]\.url$/, 'influxUrl', '--influx-url'],

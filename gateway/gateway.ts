@@ -23,6 +23,7 @@ import { createDrain, type Drain } from './core/drain.ts'
 import { StartError } from './core/errors.ts'
 import { createMetrics } from './core/metrics.ts'
 import { createPipeline, type Pipeline } from './core/pipeline.ts'
+import { createRecorder, type Recorder } from './core/recorder.ts'
 import { createSpool } from './core/spool.ts'
 import type { ComponentHealth, Logger, Processor, Sink, Source, SourceContext } from './core/types.ts'
 import { buildApp } from './http/app.ts'
@@ -112,6 +113,21 @@ export function createGateway(config: GatewayConfig, opts: GatewayOptions = {}):
   const sinks: Sink[] = sinkCfgs.map((c) => createSink(c, log.child({ component: `sink.${c.type}`, id: c.id })))
   const drains: Drain[] = sinks.map((s, i) => createDrain(s, spool, deadLetter, metrics, log.child({ component: 'drain', id: s.id }), sinkCfgs[i]!))
   const sources: Source[] = config.sources.map((c) => createSource(c, { mqtt: { broker } }))
+  // --- record (issue 12 item 6): one tap per source, handed through its context ---
+  const recorder: Recorder | undefined = config.record
+    ? createRecorder({
+        dir: config.record.dir,
+        maxFileBytes: config.record.maxFileBytes,
+        maxTotalBytes: config.record.maxTotalBytes,
+        gatewayId: config.gateway.id,
+        now,
+        log: log.child({ component: 'recorder' }),
+        onWritten: (n) => metrics.recordBytes.inc(n),
+        onFile: () => metrics.recordFiles.inc(),
+        onDropped: (reason, n) => metrics.recordDropped.labels(reason).inc(n),
+      })
+    : undefined
+  // --- end record ---
   let http: FastifyInstance | undefined
   let httpUrl: string | undefined
   let timer: NodeJS.Timeout | undefined
@@ -143,6 +159,7 @@ export function createGateway(config: GatewayConfig, opts: GatewayOptions = {}):
       publish: (topic, payload, o) => broker.publish(topic, payload, o),
       dataDir: config.dataDir,
       now,
+      ...(recorder ? { record: recorder.tap({ id: src.id, type: src.type }) } : {}),
     }
   }
 
@@ -246,6 +263,7 @@ export function createGateway(config: GatewayConfig, opts: GatewayOptions = {}):
     for (const s of startedSources.reverse()) await s.stop().catch((err) => log.warn({ err, source: s.id }, 'source stop failed'))
     startedSources = []
     for (const p of processors) p.stop?.()
+    await recorder?.close()
     spool.commitNow()
     await Promise.all(drains.map((d) => d.stop()))
     await Promise.all(sinkStarts)

@@ -70,6 +70,15 @@ export function createMetrics() {
       },
     }),
     deviceOnline: new Gauge({ name: 'smartcity_device_online', help: '1 when a device is online', labelNames: ['device', 'kind'], registers: [registry] }),
+    // Record and replay (gateway/core/recorder.ts), present whether or not the gateway records.
+    recordBytes: new Counter({ name: 'smartcity_record_bytes_total', help: 'Bytes written to recording files (--record)', registers: [registry] }),
+    recordFiles: new Counter({ name: 'smartcity_record_files_total', help: 'Recording files opened (one per connection and part)', registers: [registry] }),
+    recordDropped: new Counter({
+      name: 'smartcity_record_dropped_total',
+      help: 'Records left out of the recording, by reason (total_cap: record.maxTotalBytes reached; backlog: the disk is behind; write_failed)',
+      labelNames: ['reason'],
+      registers: [registry],
+    }),
   }
   return m
 }

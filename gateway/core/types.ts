@@ -7,6 +7,7 @@ import type { Logger } from 'pino'
 import type { KindName, Point, Protocol } from '../../devices/common/point.ts'
 import type { Reason } from '../../devices/common/reasons.ts'
 import type { Reading } from '../../devices/common/kind.ts'
+import type { RecordTap } from '../transports/record.ts'
 
 export type { Logger }
 
@@ -109,6 +110,11 @@ export interface SourceContext {
   dataDir: string
   /** Monotonic-enough wall clock, injectable in tests. */
   now(): number
+  /**
+   * Present while the gateway records (`--record DIR`, config `record:`): hand it to the transports
+   * (tcp-server, address.ts links, the Modbus link) or call it for each MQTT message; it writes the files.
+   */
+  record?: RecordTap | undefined
 }
 
 /** A write through a source to a device (Modbus `POST /api/devices/:id/write`). */

@@ -37,7 +37,7 @@ export function createTcpSource(o: {
     async start(ctx) {
       stopped = false
       await o.onStart?.(ctx)
-      server = createTcpServer({ ...o.server, log: ctx.log }, (conn) => o.connection(ctx, conn))
+      server = createTcpServer({ ...o.server, log: ctx.log, record: ctx.record }, (conn) => o.connection(ctx, conn))
       bound = await server.listen()
     },
     async stop() {

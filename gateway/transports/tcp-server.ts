@@ -12,6 +12,7 @@ import { createServer, type Server, type Socket } from 'node:net'
 import type { Framer } from '../../devices/common/result.ts'
 import type { Reason } from '../../devices/common/reasons.ts'
 import { createOrdered, type Ordered } from './ordered.ts'
+import type { RecordTap } from './record.ts'
 
 /** Where the server reports a handler that failed (the gateway's Logger fits). */
 export interface TcpServerLog {
@@ -27,6 +28,8 @@ export interface TcpServerOptions {
   /** Bad frames after which the connection is closed. */
   maxBadFrames: number
   log: TcpServerLog
+  /** Record every connection's bytes, both ways (gateway/core/recorder.ts; `smartcity gateway --record`). */
+  record?: RecordTap | undefined
 }
 
 export interface Conn {
@@ -74,6 +77,7 @@ export function createTcpServer(opts: TcpServerOptions, onConnection: (conn: Con
     socket.setNoDelay(true)
     socket.setTimeout(opts.idleTimeoutSec * 1000)
     const address = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`
+    const rec = opts.record?.connection({ transport: 'tcp', peer: address })
     let tokens = opts.ratePerSec * 2
     let last = 0
     let badCount = 0
@@ -114,7 +118,10 @@ export function createTcpServer(opts: TcpServerOptions, onConnection: (conn: Con
         return false
       },
       send(bytes) {
-        if (!closed && socket.writable) socket.write(bytes)
+        if (!closed && socket.writable) {
+          rec?.out(bytes)
+          socket.write(bytes)
+        }
       },
       close() {
         if (closed) return
@@ -128,6 +135,7 @@ export function createTcpServer(opts: TcpServerOptions, onConnection: (conn: Con
     const handler = onConnection(conn)
     socket.on('data', (chunk: Buffer) => {
       if (closed) return
+      rec?.in(chunk)
       try {
         handler.data(chunk)
       } catch (err) {
@@ -152,6 +160,7 @@ export function createTcpServer(opts: TcpServerOptions, onConnection: (conn: Con
       sockets.delete(socket)
       void queue.idle().then(() => queues.delete(queue))
       closed = true
+      rec?.close()
       handler.closed(closedBy ?? (stopping ? 'stopped' : 'end'))
     })
   }

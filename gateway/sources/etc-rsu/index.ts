@@ -46,7 +46,7 @@ export function createEtcRsuSource(input: z.input<typeof EtcRsuSourceConfig>, op
     async start(c) {
       session.begin(c)
       const backoff = cfg.mode === 'serial' ? { reconnectMinMs: cfg.serial!.reconnectMinMs, reconnectMaxMs: cfg.serial!.reconnectMaxMs } : reconnectOf(cfg)
-      const l = createLink(linkAddress(cfg), { ...backoff, ...(opts.open ? { open: opts.open } : {}) })
+      const l = createLink(linkAddress(cfg), { ...backoff, record: c.record, ...(opts.open ? { open: opts.open } : {}) })
       link = l
       l.on('open', (s) => {
         if (s instanceof Socket) s.setNoDelay(true)

@@ -50,6 +50,7 @@ export function createMqttSource(cfg: MqttSourceConfig, deps: MqttSourceDeps): S
     // again); QoS 0 is at most once by definition. The gateway stops the broker before its sources anyway.
     if (stopped) return qos === 0 ? undefined : STOPPED
     handled++
+    c.record?.message(topic, payload, qos)
     if (payload.length > cfg.maxPayloadBytes) return reject(c, topic, payload, 'payload_too_large', `${payload.length} bytes > ${cfg.maxPayloadBytes}`)
     const t = parseTopic(topic)
     if (typeof t === 'string') return reject(c, topic, payload, 'bad_topic', t)
