@@ -9,8 +9,10 @@ import { z } from 'zod'
  *   # host: 127.0.0.1
  *   port: 7808
  *   # Authentication codes from config, by terminal id (phone number without leading zeros). Terminals
- *   # that register (0x0100) get a code issued and kept in <dataDir>/jt808-<id>-auth.json.
+ *   # that register (0x0100) get a code derived from authSecret: HMAC-SHA256(authSecret, terminal id).
  *   # authCodes: {}
+ *   # authSecret: ...                # default: generated once, kept in <dataDir>/jt808-<id>-secret; give
+ *   #                                # every gateway a terminal may reach the same one (${VAR} works)
  *   # allowRegistration: true        # false: only terminals in authCodes or the inventory may register
  *   # requireInventory: false        # true: refuse terminals missing from the inventory
  *   # idleTimeoutSec: 180            # no frame for this long closes the connection
@@ -25,6 +27,8 @@ export const Jt808SourceConfig = z.strictObject({
   host: z.string().min(1).default('127.0.0.1'),
   port: z.number().int().min(0).max(65_535).default(7808),
   authCodes: z.record(z.string().regex(/^\d{1,20}$/, 'terminal phone number digits'), z.string().min(1).max(64)).default({}),
+  /** Derives the codes issued at registration; the same secret on two gateways gives the same codes. */
+  authSecret: z.string().min(16, 'at least 16 characters').optional(),
   allowRegistration: z.boolean().default(true),
   requireInventory: z.boolean().default(false),
   idleTimeoutSec: z.number().int().min(1).max(86_400).default(180),
