@@ -5,6 +5,7 @@
  *   smartcity decode <format> FILE                decode captured frames, one JSON object per line
  *   smartcity check-config FILE                   validate a configuration, every problem with its line and key path
  *   smartcity simulate SCENARIO.yaml [flags]      run a scenario against a gateway configuration: a verdict
+ *   smartcity replay FILE|DIR [flags]             send a recording (--record) again through its transports
  *   smartcity help [command], smartcity --version
  */
 // First: makes disabled `debug` loggers no-ops before aedes, mqtt-packet and MQTT.js load them.
@@ -71,18 +72,24 @@ const FLAG_HELP: Record<string, string> = {
   speed: '--speed X              run periods, faults and the duration X times faster (default 1)',
   junit: '--junit FILE           write a JUnit XML report (one test case per assertion)',
   json: '--json FILE            write a JSON report',
+  record: '--record DIR           record every source\'s raw bytes and messages under DIR (record.dir)',
+  to: '--to HOST:PORT          where TCP recordings go (a device that dialled in) or are answered (a device the gateway dials)',
+  mqtt: '--mqtt URL             the broker MQTT recordings are published to',
+  serial: '--serial PATH          the other end of the gateway\'s serial port (a socat pty pair)',
+  fast: '--fast                 no recorded gaps: only the gateway\'s answers pace the replay',
 }
+const REPLAY_FLAGS = ['to', 'mqtt', 'serial', 'fast']
 const SIMULATE_FLAGS = ['gateway-config', 'gateway', 'seed', 'speed', 'junit', 'json']
 const OVERRIDES = ['mqtt-port', 'mqtt-url', 'influx-url', 'influx-db', 'influx-org', 'influx-bucket', 'influx-token', 'http-port', 'data-dir', 'log-level']
 
 /** The commands, their synopsis, what they do and the flags they take (`smartcity help <command>`). */
 const COMMANDS: Record<string, { synopsis: string; summary: string; what: string; flags: string[]; more?: () => string }> = {
-  gateway: { synopsis: 'smartcity gateway [--config FILE] [flags]', summary: 'run the gateway', what: 'run the gateway; flags override the configuration file', flags: ['config', ...OVERRIDES] },
+  gateway: { synopsis: 'smartcity gateway [--config FILE] [flags]', summary: 'run the gateway', what: 'run the gateway; flags override the configuration file', flags: ['config', ...OVERRIDES, 'record'] },
   demo: { synopsis: 'smartcity demo [flags]', summary: 'run a simulated district (what npm start runs)', what: 'run a simulated district: broker, gateway, simulators, InfluxDB (what npm start runs)', flags: [...OVERRIDES, 'duration', 'parts'] },
   decode: {
-    synopsis: 'smartcity decode <format> FILE',
-    summary: 'decode captured frames (FILE - for stdin)',
-    what: 'decode captured frames, one JSON object per line (FILE - for stdin); exits 1 if a line failed',
+    synopsis: 'smartcity decode <format> FILE | decode RECORDING',
+    summary: 'decode captured frames (FILE - for stdin) or a recording',
+    what: 'decode captured frames, one JSON object per line (FILE - for stdin), or a recording (--record: a .jsonl file or its directory) with its sources\' codecs and recorded times; exits 1 if a line failed',
     flags: ['profile'],
     more: () => `formats:\n${decoders().map((d) => `  ${d.format.padEnd(12)} ${d.description}`).join('\n')}\n`,
   },
@@ -98,6 +105,12 @@ const COMMANDS: Record<string, { synopsis: string; summary: string; what: string
     what: 'run a scenario (simulators, faults, expectations) against a gateway configuration: a summary, exit 0 when every expectation held, 1 otherwise, 2 for a bad scenario',
     flags: ['gateway-config', 'gateway', 'seed', 'speed', 'junit', 'json'],
   },
+  replay: {
+    synopsis: 'smartcity replay FILE|DIR [flags]',
+    summary: 'send a recording again through its transports',
+    what: 'send a recording (smartcity gateway --record) again: TCP, MQTT and serial as recorded, polled devices (Modbus, DL/T 645) answered from it; exit 0 when the gateway answered as recorded, 1 otherwise',
+    flags: ['to', 'mqtt', 'serial', 'gateway-config', 'speed', 'fast', 'duration'],
+  },
   help: { synopsis: 'smartcity help [command]', summary: "a command's usage and flags", what: "print a command's usage and flags", flags: [] },
 }
 
@@ -110,7 +123,7 @@ ${Object.values(COMMANDS)
 
 flags (override the configuration file):
 ${Object.entries(FLAG_HELP)
-  .map(([k, line]) => `  ${line}${k === 'duration' || k === 'parts' ? ' (demo)' : k === 'profile' ? ' (decode etc-rsu)' : SIMULATE_FLAGS.includes(k) ? ' (simulate)' : ''}`)
+  .map(([k, line]) => `  ${line}${k === 'duration' || k === 'parts' ? ' (demo)' : k === 'profile' ? ' (decode etc-rsu)' : k === 'record' ? ' (gateway)' : REPLAY_FLAGS.includes(k) ? ' (replay)' : SIMULATE_FLAGS.includes(k) ? ' (simulate)' : ''}`)
   .join('\n')}
 
 smartcity help <command> (or smartcity <command> --help) shows one command's usage.
@@ -179,6 +192,22 @@ async function main(argv: string[]): Promise<number> {
       return 0
     }
     case 'decode': {
+      // A recording (its header says so), a file or a directory of them: decoded with each source's codec.
+      if (rest.length === 1 && rest[0] !== '-') {
+        const { isRecording } = await import('./replay/recording.ts')
+        const { statSync } = await import('node:fs')
+        const p = rest[0]!
+        let dir = false
+        try {
+          dir = statSync(p).isDirectory()
+        } catch {
+          // not there: the usage below says what decode takes
+        }
+        if (dir || isRecording(p)) {
+          const { runDecodeRecording } = await import('./decode.ts')
+          return runDecodeRecording(p)
+        }
+      }
       const [format, file] = rest
       if (!format || !file) {
         process.stderr.write(`usage: smartcity decode <format> FILE\nformats:\n${decoders().map((d) => `  ${d.format.padEnd(12)} ${d.description}`).join('\n')}\n`)
@@ -221,6 +250,12 @@ async function main(argv: string[]): Promise<number> {
       const { runDemo } = await import('./demo.ts')
       const code = await runDemo(values)
       // Everything was stopped in order; a handle some library left behind must not keep us alive.
+      setTimeout(() => process.exit(code), 2_000).unref()
+      return code
+    }
+    case 'replay': {
+      const { runReplay } = await import('./replay.ts')
+      const code = await runReplay(rest[0], values)
       setTimeout(() => process.exit(code), 2_000).unref()
       return code
     }
