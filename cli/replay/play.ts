@@ -117,9 +117,11 @@ export function answerTable(records: RecordItem[], mbap: boolean): AnswerTable &
     ans = []
   }
   for (const r of records) {
+    // Each request is one write of the gateway's, so one `out` record; one left unanswered (a dead slave)
+    // is dropped here rather than joined to the next.
     if (r.dir === 'out') {
-      if (ans.length > 0) flush()
-      req.push(r.bytes)
+      flush()
+      req = [r.bytes]
     } else if (req.length > 0) ans.push(r.bytes)
   }
   flush()
