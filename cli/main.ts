@@ -75,7 +75,7 @@ const FLAG_HELP: Record<string, string> = {
   record: '--record DIR           record every source\'s raw bytes and messages under DIR (record.dir)',
   to: '--to HOST:PORT          where TCP recordings go (a device that dialled in) or are answered (a device the gateway dials)',
   mqtt: '--mqtt URL             the broker MQTT recordings are published to',
-  serial: '--serial PATH          the other end of the gateway\'s serial port (a socat pty pair)',
+  serial: '--serial PATH          the other end of the gateway\'s serial port (a socat pty pair); several: SOURCE=PATH,SOURCE=PATH',
   fast: '--fast                 no recorded gaps: only the gateway\'s answers pace the replay',
 }
 const REPLAY_FLAGS = ['to', 'mqtt', 'serial', 'fast']

@@ -21,7 +21,7 @@ import { loadConfig, type GatewayConfig } from '../gateway/config.ts'
 import { parseAddress } from '../gateway/transports/address.ts'
 import { openSerial } from '../gateway/transports/serial.ts'
 import { sleep } from '../gateway/transports/timers.ts'
-import { answerPolls, answerTable, type PlayOptions, type PlayResult, playStream, waitUntil } from './replay/play.ts'
+import { answerPolls, answerTable, flushed, type PlayOptions, type PlayResult, playStream, waitUntil } from './replay/play.ts'
 import { type Recording, readRecordings } from './replay/recording.ts'
 
 const POLLED_TYPES = new Set(['modbus-tcp', 'modbus-rtu', 'modbus-rtu-over-tcp', 'dlt645'])
@@ -74,6 +74,16 @@ export function planReplay(recs: Recording[], f: ReplayFlags, cfg?: GatewayConfi
   const problems: string[] = []
   const to = f.to !== undefined ? hostPort(f.to) : undefined
   if (f.to !== undefined && !to) problems.push(`--to ${f.to}: expected host:port`)
+  // --serial PATH for every serial recording, or --serial SOURCE=PATH,SOURCE=PATH (one per recorded port).
+  const serialBy = new Map<string, string>()
+  const serialAll = f.serial !== undefined && !f.serial.includes('=') ? f.serial : undefined
+  if (f.serial?.includes('=')) {
+    for (const pair of f.serial.split(',')) {
+      const [id, path] = pair.split('=', 2)
+      if (!id || !path) problems.push(`--serial ${f.serial}: expected PATH or SOURCE=PATH,SOURCE=PATH`)
+      else serialBy.set(id, path)
+    }
+  }
   const listens = new Map<string, Extract<Plan, { kind: 'listen' }>>()
   const serial = new Map<string, Extract<Plan, { kind: 'serial' }>>()
   for (const rec of recs) {
@@ -90,12 +100,13 @@ export function planReplay(recs: Recording[], f: ReplayFlags, cfg?: GatewayConfi
     }
     const addr = h.address !== undefined ? parseAddress(h.address) : undefined
     if (addr?.scheme === 'serial') {
-      if (!f.serial) {
-        problems.push(`${where}: a serial recording needs --serial PATH (the other end of the gateway's port)`)
+      const path = serialBy.get(h.source) ?? serialAll
+      if (!path) {
+        problems.push(`${where}: a serial recording needs --serial PATH or --serial ${h.source}=PATH (the other end of the gateway's port)`)
         continue
       }
-      const key = f.serial
-      const p = serial.get(key) ?? { kind: 'serial' as const, recs: [], path: f.serial, baudRate: addr.serial.baudRate, polled, mbap }
+      const key = path
+      const p = serial.get(key) ?? { kind: 'serial' as const, recs: [], path, baudRate: addr.serial.baudRate, polled, mbap }
       p.recs.push(rec)
       serial.set(key, p)
       if (!plans.includes(p)) plans.push(p)
@@ -213,7 +224,10 @@ export async function replay(path: string, f: ReplayFlags, out: NodeJS.WritableS
         })
         const until = Date.now() + pollWindow(p.recs)
         while (!stop.signal.aborted && Date.now() < until && !table.exhausted()) await sleep(100, stop.signal)
-        for (const s of sockets) s.destroy()
+        for (const s of sockets) {
+          await flushed(s)
+          s.destroy()
+        }
         await new Promise<void>((r) => server.close(() => r()))
         summary.answered += table.answered
         summary.unmatched += table.unmatched
@@ -236,6 +250,7 @@ export async function replay(path: string, f: ReplayFlags, out: NodeJS.WritableS
             for (const rec of p.recs) add(await playStream(rec, s, o))
           }
         } finally {
+          await flushed(s)
           await new Promise<void>((r) => {
             s.once('close', () => r())
             s.destroy()

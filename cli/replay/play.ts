@@ -91,7 +91,22 @@ export async function playStream(rec: Recording, s: Duplex, o: PlayOptions): Pro
       expected = received
     }
   }
+  await flushed(s)
   return res
+}
+
+/** Until what was written has left the stream (a serial port's `drain`: to the OS), at most 5 s. */
+export async function flushed(s: Duplex): Promise<void> {
+  if (s.destroyed) return
+  await Promise.race([
+    new Promise<void>((resolve) => {
+      const port = s as Duplex & { drain?: (cb: (err?: Error | null) => void) => void }
+      if (typeof port.drain === 'function') port.drain(() => resolve())
+      else if (s.writableLength === 0) resolve()
+      else s.once('drain', () => resolve())
+    }),
+    sleep(5_000),
+  ])
 }
 
 /** Modbus TCP: the request without its transaction id (bytes 0-1), as the key of the table. */
