@@ -48,7 +48,7 @@ export interface ReplaySummary {
 type Plan =
   | { kind: 'mqtt'; rec: Recording; url: string }
   | { kind: 'dial'; rec: Recording; host: string; port: number }
-  | { kind: 'listen'; recs: Recording[]; host: string; port: number; mbap: boolean }
+  | { kind: 'listen'; recs: Recording[]; host: string; port: number; mbap: boolean; polled: boolean }
   | { kind: 'serial'; recs: Recording[]; path: string; baudRate: number; polled: boolean; mbap: boolean }
 
 function hostPort(s: string): { host: string; port: number } | undefined {
@@ -116,7 +116,7 @@ export function planReplay(recs: Recording[], f: ReplayFlags, cfg?: GatewayConfi
       // The gateway dialled the device: be the device where it dials.
       const at = to ?? { host: addr.host, port: addr.port }
       const key = `${at.host}:${at.port}`
-      const p = listens.get(key) ?? { kind: 'listen' as const, recs: [], host: at.host, port: at.port, mbap }
+      const p = listens.get(key) ?? { kind: 'listen' as const, recs: [], host: at.host, port: at.port, mbap, polled }
       p.recs.push(rec)
       listens.set(key, p)
       if (!plans.includes(p)) plans.push(p)
@@ -208,6 +208,40 @@ export async function replay(path: string, f: ReplayFlags, out: NodeJS.WritableS
         } finally {
           await client.endAsync()
         }
+      } else if (p.kind === 'listen' && !p.polled) {
+        // A device the gateway dials that speaks on its own (an RSU in client mode): each connection the
+        // gateway opens plays the next recorded connection.
+        const queue = [...p.recs]
+        const plays: Promise<void>[] = []
+        const sockets = new Set<Socket>()
+        let done: () => void = () => {}
+        const finished = new Promise<void>((r) => {
+          done = r
+        })
+        const server: Server = createServer((s) => {
+          const rec = queue.shift()
+          if (!rec) return void s.destroy()
+          sockets.add(s)
+          s.setNoDelay(true)
+          plays.push(
+            playStream(rec, s, { ...o, startedAt: Date.now(), t0: rec.records[0]?.t ?? o.t0 }).then((r) => {
+              add(r)
+              if (queue.length === 0) done()
+            }),
+          )
+        })
+        await new Promise<void>((resolve, reject) => {
+          server.once('error', reject)
+          server.listen(p.port, p.host, () => resolve())
+        })
+        await Promise.race([finished, sleep(pollWindow(p.recs) + 30_000, stop.signal)])
+        await Promise.all(plays)
+        if (queue.length > 0) summary.failures.push(`${p.recs[0]!.file}: the gateway did not dial ${p.host}:${p.port} for ${queue.length} recorded connection(s)`)
+        for (const s of sockets) {
+          await flushed(s)
+          s.destroy()
+        }
+        await new Promise<void>((r) => server.close(() => r()))
       } else if (p.kind === 'listen') {
         const records = p.recs.flatMap((r) => r.records)
         const table = answerTable(records, p.mbap)

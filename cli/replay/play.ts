@@ -69,14 +69,8 @@ export async function playStream(rec: Recording, s: Duplex, o: PlayOptions): Pro
   })
   s.on('error', () => {})
   let expected = 0
-  for (const { rec: r, answerBytes } of steps(rec.records)) {
-    if (o.signal?.aborted || closed) break
-    await waitUntil(r.t, o)
-    s.write(r.bytes)
-    res.sent++
-    res.bytes += r.bytes.length
-    expected += answerBytes
-    if (answerBytes === 0) continue
+  /** Wait until the gateway has sent `expected` bytes; false when it did not within the time-out. */
+  const answered = async (): Promise<boolean> => {
     const deadline = Date.now() + o.answerTimeoutMs
     while (received < expected && !closed && Date.now() < deadline) {
       await new Promise<void>((resolve) => {
@@ -85,11 +79,23 @@ export async function playStream(rec: Recording, s: Duplex, o: PlayOptions): Pro
       })
       notify = undefined
     }
-    if (received < expected) {
-      res.unanswered++
-      // Count from what did arrive: one missing answer must not make every later wait time out.
-      expected = received
-    }
+    if (received >= expected) return true
+    // Count from what did arrive: one missing answer must not make every later wait time out.
+    expected = received
+    return false
+  }
+  // The gateway spoke first (a lane controller's C0 to the RSU it dialled): wait for that as the device did.
+  const firstIn = rec.records.findIndex((r) => r.dir === 'in')
+  for (const r of rec.records.slice(0, firstIn < 0 ? 0 : firstIn)) expected += r.bytes.length
+  if (expected > 0 && !(await answered())) res.unanswered++
+  for (const { rec: r, answerBytes } of steps(rec.records)) {
+    if (o.signal?.aborted || closed) break
+    await waitUntil(r.t, o)
+    s.write(r.bytes)
+    res.sent++
+    res.bytes += r.bytes.length
+    expected += answerBytes
+    if (answerBytes > 0 && !(await answered())) res.unanswered++
   }
   await flushed(s)
   return res
