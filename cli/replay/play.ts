@@ -86,7 +86,7 @@ export async function playStream(rec: Recording, s: Duplex, o: PlayOptions): Pro
   }
   // The gateway spoke first (a lane controller's C0 to the RSU it dialled): wait for that as the device did.
   const firstIn = rec.records.findIndex((r) => r.dir === 'in')
-  for (const r of rec.records.slice(0, firstIn < 0 ? 0 : firstIn)) expected += r.bytes.length
+  for (const r of rec.records.slice(0, Math.max(firstIn, 0))) expected += r.bytes.length
   if (expected > 0 && !(await answered())) res.unanswered++
   for (const { rec: r, answerBytes } of steps(rec.records)) {
     if (o.signal?.aborted || closed) break
