@@ -8,6 +8,7 @@ import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import pino from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { decodeRecording } from '../../cli/decode.ts'
 import { modbusPart } from '../../cli/demo-parts/modbus.ts'
 import { replay } from '../../cli/replay.ts'
 import { readRecordings } from '../../cli/replay/recording.ts'
@@ -73,6 +74,12 @@ describe.skipIf(!have('influxd', 'socat'))('record Modbus polling, replay as the
     await h.stop()
     const recs = readRecordings(recordDir)
     expect(new Set(recs.map((r) => r.header.transport))).toEqual(new Set(['modbus-tcp', 'modbus-rtu']))
+    // decode reads the recording as the gateway did: Modbus TCP as the RTU frames of the same PDUs, each
+    // answer in the light of its request (the meters' built-in profiles; a capture names units, not devices).
+    const decoded: { ok: boolean; measurement?: string; device?: string }[] = []
+    for (const rec of recs) decodeRecording(rec, (d) => decoded.push(...(d.ok ? d.points.map((p) => ({ ok: true, measurement: p.measurement, device: p.tags['device'] })) : [{ ok: false }])))
+    expect(decoded.filter((d) => !d.ok)).toEqual([])
+    expect(new Set(decoded.filter((d) => d.measurement === 'energy_meter').map((d) => d.device))).toEqual(new Set(['unit-1', 'unit-2', 'unit-3', 'unit-4']))
     const meters = await valuesByDevice(influxA, 'energy_meter')
     const sondes = await valuesByDevice(influxA, 'water_quality')
     expect(meters.size).toBe(4)

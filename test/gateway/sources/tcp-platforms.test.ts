@@ -1,4 +1,4 @@
-import { readFileSync, statSync } from 'node:fs'
+import { readFileSync, statSync, writeFileSync } from 'node:fs'
 import { connect, type Socket } from 'node:net'
 import pino from 'pino'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -142,6 +142,22 @@ describe('jt808 source (recording context)', () => {
     await expect(wrong.start()).rejects.toThrow()
     await wrong.stop()
     expect(c.rec.rejects.map((r) => r.reason)).toEqual(['bad_auth_code'])
+  })
+
+  it('a code an earlier version issued (<dataDir>/jt808-<id>-auth.json) still authenticates its terminal', async () => {
+    const tmp = tempDir()
+    stops.push(async () => tmp.cleanup())
+    writeFileSync(`${tmp.dir}/jt808-jt808-auth.json`, JSON.stringify({ '13800000044': 'A1B2C3D4E5F60718' }))
+    const port = await freePort()
+    const src = createJt808Source(Jt808SourceConfig.parse({ type: 'jt808', port, authSecret: 'district-7-shared-secret' }))
+    const rec = recorder(tmp.dir)
+    await src.start(rec.ctx)
+    stops.push(() => src.stop())
+    const t = createTerminal({ host: '127.0.0.1', port, phone: '13800000044', vehicle: 'bus', route: DISTRICT_ROUTES.bus, authCode: 'A1B2C3D4E5F60718', autoReport: false })
+    stops.push(() => t.stop())
+    await t.start()
+    expect(await t.report()).toBe(0)
+    expect(rec.rejects).toEqual([])
   })
 
   it('with registration closed, a terminal neither configured nor in the inventory has no code: unknown_terminal', async () => {
