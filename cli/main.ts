@@ -66,14 +66,14 @@ const FLAG_HELP: Record<string, string> = {
   duration: '--duration SECONDS     stop after this long',
   parts: '--parts A,B            only these parts (water-mqtt, modbus, serial, city-services, tcp-platforms)',
   profile: '--profile NAME         etc-rsu frame layouts: classic, 2019 or auto (default auto)',
-  'gateway-config': '--gateway-config FILE  the gateway configuration to run the scenario against',
+  'gateway-config': '--gateway-config FILE  the gateway configuration (simulate: runs against it; replay: sends where it listens)',
   gateway: '--gateway URL          a gateway already running there (with --gateway-config: its sources and sinks)',
   seed: '--seed N               seed of the value models (their random draws; default 1)',
-  speed: '--speed X              run periods, faults and the duration X times faster (default 1)',
+  speed: '--speed X              X times faster: simulate periods, faults, duration; replay recorded gaps (default 1)',
   junit: '--junit FILE           write a JUnit XML report (one test case per assertion)',
   json: '--json FILE            write a JSON report',
   record: '--record DIR           record every source\'s raw bytes and messages under DIR (record.dir)',
-  to: '--to HOST:PORT          where TCP recordings go (a device that dialled in) or are answered (a device the gateway dials)',
+  to: '--to HOST:PORT         where TCP recordings go (a device that dialled in) or are answered (a device the gateway dials)',
   mqtt: '--mqtt URL             the broker MQTT recordings are published to',
   serial: '--serial PATH          the other end of the gateway\'s serial port (a socat pty pair); several: SOURCE=PATH,SOURCE=PATH',
   fast: '--fast                 no recorded gaps: only the gateway\'s answers pace the replay',
@@ -87,9 +87,9 @@ const COMMANDS: Record<string, { synopsis: string; summary: string; what: string
   gateway: { synopsis: 'smartcity gateway [--config FILE] [flags]', summary: 'run the gateway', what: 'run the gateway; flags override the configuration file', flags: ['config', ...OVERRIDES, 'record'] },
   demo: { synopsis: 'smartcity demo [flags]', summary: 'run a simulated district (what npm start runs)', what: 'run a simulated district: broker, gateway, simulators, InfluxDB (what npm start runs)', flags: [...OVERRIDES, 'duration', 'parts'] },
   decode: {
-    synopsis: 'smartcity decode <format> FILE | decode RECORDING',
-    summary: 'decode captured frames (FILE - for stdin) or a recording',
-    what: 'decode captured frames, one JSON object per line (FILE - for stdin), or a recording (--record: a .jsonl file or its directory) with its sources\' codecs and recorded times; exits 1 if a line failed',
+    synopsis: 'smartcity decode <format> FILE',
+    summary: 'decode captured frames (FILE - for stdin), or a recording',
+    what: 'decode captured frames, one JSON object per line (FILE - for stdin), or, as smartcity decode RECORDING, a recording (--record: a .jsonl file or its directory) with its sources\' codecs and recorded times; exits 1 if a line failed',
     flags: ['profile'],
     more: () => `formats:\n${decoders().map((d) => `  ${d.format.padEnd(12)} ${d.description}`).join('\n')}\n`,
   },
@@ -123,7 +123,7 @@ ${Object.values(COMMANDS)
 
 flags (override the configuration file):
 ${Object.entries(FLAG_HELP)
-  .map(([k, line]) => `  ${line}${k === 'duration' || k === 'parts' ? ' (demo)' : k === 'profile' ? ' (decode etc-rsu)' : k === 'record' ? ' (gateway)' : REPLAY_FLAGS.includes(k) ? ' (replay)' : SIMULATE_FLAGS.includes(k) ? ' (simulate)' : ''}`)
+  .map(([k, line]) => `  ${line}${k === 'duration' ? ' (demo, replay)' : k === 'parts' ? ' (demo)' : k === 'profile' ? ' (decode etc-rsu)' : k === 'record' ? ' (gateway)' : REPLAY_FLAGS.includes(k) ? ' (replay)' : k === 'gateway-config' || k === 'speed' ? ' (simulate, replay)' : SIMULATE_FLAGS.includes(k) ? ' (simulate)' : ''}`)
   .join('\n')}
 
 smartcity help <command> (or smartcity <command> --help) shows one command's usage.
