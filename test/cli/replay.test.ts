@@ -110,6 +110,16 @@ describe('replay: where each recording goes (planReplay) and bad input', () => {
     expect(plans.map((p) => p.kind)).toEqual(['dial', 'mqtt', 'listen'])
     expect(plans[2]).toMatchObject({ kind: 'listen', mbap: true })
     expect(problems).toEqual([expect.stringMatching(/nmea.*needs --serial PATH/)])
+    // Several serial ports: one path per recorded source.
+    const nmea = r({ source: 'gnss', type: 'nmea', transport: 'serial', address: 'serial:///dev/ttyUSB0?baud=4800&dataBits=8&parity=none&stopBits=1' })
+    const meters = r({ source: 'meters', type: 'dlt645', transport: 'serial', address: 'serial:///dev/ttyUSB1?baud=2400&dataBits=8&parity=even&stopBits=1' })
+    const two = planReplay([nmea, meters], { serial: 'gnss=/dev/pts/7,meters=/dev/pts/9' })
+    expect(two.problems).toEqual([])
+    expect(two.plans).toMatchObject([
+      { kind: 'serial', path: '/dev/pts/7', polled: false, baudRate: 4800 },
+      { kind: 'serial', path: '/dev/pts/9', polled: true, baudRate: 2400 },
+    ])
+    expect(planReplay([nmea, meters], { serial: 'gnss=/dev/pts/7' }).problems).toEqual([expect.stringMatching(/meters.*--serial meters=PATH/)])
     // --to also names where a device the gateway dials is played.
     expect(planReplay([r({ type: 'modbus-tcp', transport: 'modbus-tcp', address: 'tcp://127.0.0.1:1502' })], { to: '127.0.0.1:2502' }).plans[0]).toMatchObject({ kind: 'listen', port: 2502 })
   })

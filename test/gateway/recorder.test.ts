@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync, statSync } from 'node:fs'
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { connect, createServer, type Socket } from 'node:net'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -97,6 +97,19 @@ describe('recorder (gateway/core/recorder.ts)', () => {
     expect(rec.stats().stopped).toBe(true)
     expect(dropped['total_cap']).toBeGreaterThan(50)
     expect(rec.stats().dropped.total_cap).toBe(dropped['total_cap'])
+  })
+
+  it('a directory it cannot create: one warning, the records counted as write_failed, nothing thrown', async () => {
+    const dir = tmp()
+    writeFileSync(join(dir, 'taken'), 'a file where the directory should be')
+    const warnings: string[] = []
+    const rec = createRecorder({ dir: join(dir, 'taken'), maxFileBytes: 1 << 20, maxTotalBytes: 1 << 20, log: { warn: (_o, msg) => warnings.push(msg) } })
+    const c = rec.tap({ id: 'hj212', type: 'hj212' }).connection({ transport: 'tcp', peer: 'a:1' })!
+    for (let i = 0; i < 3; i++) c.in(Buffer.from('2323', 'hex'))
+    c.close()
+    await rec.close()
+    expect(warnings).toEqual(['recording: cannot create the directory'])
+    expect(rec.stats().dropped.write_failed).toBe(3)
   })
 
   it('the TCP server records what a device sends and what the gateway answers, per connection', async () => {
