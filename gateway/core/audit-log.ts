@@ -17,8 +17,21 @@
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, unlinkSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Logger } from 'pino'
+import { z } from 'zod'
 import type { Audit, AuditOutcome, AuditRecord } from './audit.ts'
 import { createGroupCommit } from './group-commit.ts'
+
+/** `audit:` in the gateway file. */
+export const AuditConfig = z.strictObject({
+  enabled: z.boolean().default(true),
+  /** Where the files go (default `<dataDir>/audit`). */
+  dir: z.string().min(1).optional(),
+  /** Days a file is kept (by the date in its name); the Cybersecurity Law asks for at least six months. */
+  retentionDays: z.number().int().min(1).default(180),
+  /** Size at which a day's file continues in the next (`.1`, `.2`, ...). */
+  maxFileBytes: z.number().int().min(64 * 1024).default(64 * 1024 * 1024),
+})
+export type AuditConfig = z.infer<typeof AuditConfig>
 
 /** One line of the audit log: the record as given, its time filled in, and the repeat count when coalesced. */
 export interface AuditLine extends AuditRecord {

@@ -7,6 +7,7 @@ import type { Logger } from 'pino'
 import type { KindName, Point, Protocol } from '../../devices/common/point.ts'
 import type { Reason } from '../../devices/common/reasons.ts'
 import type { Reading } from '../../devices/common/kind.ts'
+import type { Audit } from './audit.ts'
 
 export type { Logger }
 
@@ -109,6 +110,8 @@ export interface SourceContext {
   dataDir: string
   /** Monotonic-enough wall clock, injectable in tests. */
   now(): number
+  /** The security audit log: refused connections and logins (`tcp.connect` denied, ...). Absent: nothing audited (tests). */
+  audit?: Audit
 }
 
 /** A write through a source to a device (Modbus `POST /api/devices/:id/write`). */
