@@ -16,7 +16,7 @@
  * No tokens configured: every route is open (the gateway's configuration allows that on a loopback host
  * only, and the gateway warns at start-up).
  */
-import { createHash, timingSafeEqual } from 'node:crypto'
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Audit, AuditRecord } from '../core/audit.ts'
 import type { HttpConfig, Scope } from './config.ts'
@@ -63,6 +63,15 @@ const OPEN: Principal = { actor: 'anonymous', actorType: 'anonymous', scopes: AL
 const ANONYMOUS: Principal = { actor: 'anonymous', actorType: 'anonymous', scopes: new Set() }
 /** Addresses whose failures are tracked at once; the oldest is forgotten past it. */
 const MAX_TRACKED = 10_000
+
+/** The hex SHA-256 of a token, as `http.tokens[].sha256` holds it. */
+export const tokenHash = (token: string): string => createHash('sha256').update(token, 'utf8').digest('hex')
+
+/** A new token: 32 random bytes, base64url (43 characters), and its hash for the configuration. */
+export function newToken(): { token: string; sha256: string } {
+  const token = randomBytes(32).toString('base64url')
+  return { token, sha256: tokenHash(token) }
+}
 
 /** The peer as the audit log writes it: `ip:port`, `[v6]:port`. */
 export function peerOf(req: FastifyRequest): string {
