@@ -5,6 +5,8 @@
  *   smartcity decode <format> FILE                decode captured frames, one JSON object per line
  *   smartcity check-config FILE                   validate a configuration, every problem with its line and key path
  *   smartcity simulate SCENARIO.yaml [flags]      run a scenario against a gateway configuration: a verdict
+ *   smartcity token --name N --scopes S,...       a new HTTP API token and its configuration lines
+ *   smartcity audit [--since 1h] [flags]          the security audit log
  *   smartcity help [command], smartcity --version
  */
 // First: makes disabled `debug` loggers no-ops before aedes, mqtt-packet and MQTT.js load them.
@@ -16,8 +18,10 @@ import pino from 'pino'
 import { loadConfig } from '../gateway/config.ts'
 import { createGateway } from '../gateway/gateway.ts'
 import { checkModbusProfiles } from '../gateway/sources/modbus/profiles.ts'
+import { AUDIT_USAGE } from './audit.ts'
 import { decoders, runDecode } from './decode.ts'
 import { overridesFrom } from './flags.ts'
+import { runToken, TOKEN_USAGE } from './token.ts'
 
 const FLAGS = {
   config: { type: 'string', short: 'c' },
@@ -71,7 +75,7 @@ const SIMULATE_FLAGS = ['gateway-config', 'gateway', 'seed', 'speed', 'junit', '
 const OVERRIDES = ['mqtt-port', 'mqtt-url', 'influx-url', 'influx-db', 'influx-org', 'influx-bucket', 'influx-token', 'http-port', 'data-dir', 'log-level']
 
 /** The commands, their synopsis, what they do and the flags they take (`smartcity help <command>`). */
-const COMMANDS: Record<string, { synopsis: string; summary: string; what: string; flags: string[]; more?: () => string }> = {
+const COMMANDS: Record<string, { synopsis: string; summary: string; what: string; flags: string[]; more?: () => string; usage?: string }> = {
   gateway: { synopsis: 'smartcity gateway [--config FILE] [flags]', summary: 'run the gateway', what: 'run the gateway; flags override the configuration file', flags: ['config', ...OVERRIDES] },
   demo: { synopsis: 'smartcity demo [flags]', summary: 'run a simulated district (what npm start runs)', what: 'run a simulated district: broker, gateway, simulators, InfluxDB (what npm start runs)', flags: [...OVERRIDES, 'duration', 'parts'] },
   decode: {
@@ -93,6 +97,9 @@ const COMMANDS: Record<string, { synopsis: string; summary: string; what: string
     what: 'run a scenario (simulators, faults, expectations) against a gateway configuration: a summary, exit 0 when every expectation held, 1 otherwise, 2 for a bad scenario',
     flags: ['gateway-config', 'gateway', 'seed', 'speed', 'junit', 'json'],
   },
+  // Security (issue 13): these parse their own flags (runOwnFlags below).
+  token: { synopsis: 'smartcity token --name N --scopes S,...', summary: 'a new HTTP API token and its config lines', what: '', flags: [], usage: TOKEN_USAGE },
+  audit: { synopsis: 'smartcity audit [--since 1h|ISO] [flags]', summary: 'print the security audit log', what: '', flags: [], usage: AUDIT_USAGE },
   help: { synopsis: 'smartcity help [command]', summary: "a command's usage and flags", what: "print a command's usage and flags", flags: [] },
 }
 
@@ -114,6 +121,7 @@ smartcity help <command> (or smartcity <command> --help) shows one command's usa
 function commandUsage(name: string): string {
   const c = COMMANDS[name]
   if (!c) return USAGE
+  if (c.usage) return c.usage
   const flags = c.flags.map((f) => `  ${FLAG_HELP[f]}`).join('\n')
   return `usage: ${c.synopsis}\n\n${c.what}\n${flags ? `\nflags:\n${flags}\n` : ''}${c.more ? `\n${c.more()}` : ''}`
 }
@@ -131,7 +139,19 @@ function version(): string {
   return 'unknown'
 }
 
+/** Commands with flags of their own: `audit --json` is a switch where `simulate --json FILE` takes a file. */
+async function runOwnFlags(cmd: string | undefined, rest: string[]): Promise<number | undefined> {
+  if (cmd === 'token') return runToken(rest, process.stdout, process.stderr)
+  if (cmd === 'audit') {
+    const { runAudit } = await import('./audit.ts')
+    return runAudit(rest, process.stdout, process.stderr)
+  }
+  return undefined
+}
+
 async function main(argv: string[]): Promise<number> {
+  const own = await runOwnFlags(argv[0], argv.slice(1))
+  if (own !== undefined) return own
   const { values, positionals } = parseArgs({ args: argv, options: FLAGS, allowPositionals: true, strict: true })
   const [cmd, ...rest] = positionals
   if (values.version) {
