@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { parseConfig } from '../../gateway/config.ts'
@@ -98,6 +99,12 @@ describe('HTTP API tokens and scopes', () => {
     }
   })
 
+  it('an unknown URL needs a read token too (no route map for strangers)', async () => {
+    expect((await status(`${base}/api/nope`)).status).toBe(401)
+    expect((await status(`${base}/api/nope`, { method: 'POST' })).status).toBe(401)
+    expect((await status(`${base}/api/nope`, { headers: bearer(reader.token) })).status).toBe(404)
+  })
+
   it('a wrong token is 401 invalid_token; refusals are counted by reason', async () => {
     const r = await status(`${base}/api/devices`, { headers: bearer('not-a-token') })
     expect(r.status).toBe(401)
@@ -196,6 +203,21 @@ describe('failed authentication is limited per address', () => {
     expect(recs.filter((r) => r.reason === 'too_many_auth_failures')).toHaveLength(1)
     // The three guesses within a second are one record and a repeat count (the log coalesces floods).
     expect(recs.filter((r) => r.reason === 'bad_token').reduce((n, r) => n + (r.repeated ?? 1), 0)).toBe(3)
+  })
+})
+
+describe('audit: false', () => {
+  const tmp = tempDir()
+  afterAll(() => tmp.cleanup())
+  it('keeps no audit directory; the routes still answer', async () => {
+    const gw = gatewayFrom({ dataDir: join(tmp.dir, 'gw'), audit: { enabled: false }, http: { port: 0, tokens } }, { mqttPort: 0 })
+    await gw.start()
+    try {
+      expect((await status(`${gw.endpoints().http}/api/devices`)).status).toBe(401)
+    } finally {
+      await gw.stop()
+    }
+    expect(existsSync(join(tmp.dir, 'gw', 'audit'))).toBe(false)
   })
 })
 
