@@ -188,6 +188,7 @@ export function createGateway(config: GatewayConfig, opts: GatewayOptions = {}):
     }
     if (sinks.length === 0) out['sinks'] = { status: 'degraded', detail: 'no sink configured: readings are kept in the spool' }
     for (const s of sources) out[`source:${s.id}`] = s.health?.() ?? { status: 'ok' }
+    if (auditLog) out['audit'] = auditLog.health()
     return out
   }
 

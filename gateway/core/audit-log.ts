@@ -61,6 +61,8 @@ export interface AuditLog extends Audit {
   flush(): void
   close(): void
   readonly dir: string
+  /** For /healthz: degraded while records cannot be written (they are counted as dropped). */
+  health(): { status: 'ok' | 'degraded'; detail: string }
 }
 
 const DAY_MS = 86_400_000
@@ -194,6 +196,8 @@ export function createAuditLog(opts: AuditLogOptions): AuditLog {
 
   return {
     dir: opts.dir,
+    health: () =>
+      !opened ? { status: 'degraded', detail: `not open: records are dropped (${opts.dir})` } : broken ? { status: 'degraded', detail: `writes failing in ${opts.dir}: records are dropped` } : { status: 'ok', detail: opts.dir },
     record(r) {
       try {
         const t = now()

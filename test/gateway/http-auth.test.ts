@@ -123,7 +123,7 @@ describe('HTTP API tokens and scopes', () => {
     expect(open.status).toBe(200)
     expect(open.body).toEqual({ status: 'ok' })
     const full = await status(`${base}/healthz`, { headers: bearer(reader.token) })
-    expect(full.body).toMatchObject({ status: 'ok', components: { broker: { status: 'ok' } } })
+    expect(full.body).toMatchObject({ status: 'ok', components: { broker: { status: 'ok' }, audit: { status: 'ok', detail: join(tmp.dir, 'gw', 'audit') } } })
     expect((await status(`${base}/metrics`)).status).toBe(401)
     const m = await fetch(`${base}/metrics`, { headers: bearer(reader.token) })
     expect(await m.text()).toContain('smartcity_http_auth_failures_total')
