@@ -36,12 +36,18 @@ export function parseWhen(v: string, now: number): number | undefined {
   return Number.isNaN(t) ? undefined : t
 }
 
+/**
+ * Control characters as `\u001b`: a topic or a client id is the peer's text, and a terminal must not take
+ * an escape sequence from it (an audit log that rewrites the screen it is read on).
+ */
+const safe = (v: string) => v.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
+
 /** One record for people: time, outcome, action, who, from where, on what, why. */
 export function formatAuditLine(r: AuditLine): string {
   const parts = [r.time, r.outcome.padEnd(6), r.action.padEnd(14), r.actorType === 'anonymous' ? r.actor : `${r.actor} (${r.actorType})`, r.address ?? '-', r.target ?? '-']
   if (r.reason) parts.push(r.reason)
-  let line = parts.join('  ')
-  if (r.detail) line += `  "${r.detail}"`
+  let line = safe(parts.join('  '))
+  if (r.detail) line += `  "${safe(r.detail)}"`
   if (r.repeated) line += `  (${r.repeated} more since ${r.since})`
   return line
 }

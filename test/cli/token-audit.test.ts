@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import pino from 'pino'
 import { afterAll, describe, expect, it } from 'vitest'
-import { parseWhen } from '../../cli/audit.ts'
+import { formatAuditLine, parseWhen } from '../../cli/audit.ts'
 import { parseConfigText } from '../../gateway/config.ts'
 import { createAuditLog } from '../../gateway/core/audit-log.ts'
 import { tokenHash } from '../../gateway/http/auth.ts'
@@ -99,5 +99,15 @@ describe('smartcity audit', () => {
     expect(parseWhen('2026-12-01T08:00:00+08:00', now)).toBe(Date.parse('2026-12-01T00:00:00Z'))
     expect(parseWhen('soon', now)).toBeUndefined()
     expect(parseWhen('2026-13-45', now)).toBeUndefined()
+  })
+})
+
+describe('smartcity audit output for people', () => {
+  it('shows control characters of peer text escaped, so a record cannot rewrite the terminal', () => {
+    const line = formatAuditLine({ time: '2026-12-01T00:00:00.000Z', actor: 'dev\u001b[2J', actorType: 'device', action: 'mqtt.publish', target: 'city/\u001b]0;owned\u0007', outcome: 'denied', detail: 'a\nb' })
+    expect(line).not.toMatch(/[\u0000-\u001f]/)
+    expect(line).toContain('dev\\u001b[2J (device)')
+    expect(line).toContain('city/\\u001b]0;owned\\u0007')
+    expect(line).toContain('"a\\u000ab"')
   })
 })
