@@ -17,6 +17,7 @@ import { parseArgs } from 'node:util'
 import pino from 'pino'
 import { loadConfig } from '../gateway/config.ts'
 import { createGateway } from '../gateway/gateway.ts'
+import type { ReloadResult } from '../gateway/http/app.ts'
 import { checkModbusProfiles } from '../gateway/sources/modbus/profiles.ts'
 import { AUDIT_USAGE } from './audit.ts'
 import { decoders, runDecode } from './decode.ts'
@@ -210,7 +211,15 @@ async function main(argv: string[]): Promise<number> {
       // Warnings go to stderr: stdout carries only the JSON log.
       for (const w of r.warnings) process.stderr.write(`warning: ${w}\n`)
       const log = pino({ level: r.config.log.level, base: { gateway: r.config.gateway.id } })
-      const gw = createGateway(r.config, { log })
+      // POST /api/reload (admin): the file again, validated; a bad one leaves the running configuration alone.
+      // Issue 13: the life cycle's gw.reload applies everything; until it is merged only the HTTP tokens.
+      const reload = async (): Promise<ReloadResult> => {
+        const next = await loadConfig(values.config, overridesFrom(values))
+        if (!next.ok) return { ok: false, problems: next.problems }
+        gw.httpAuth.reload(next.config.http)
+        return { ok: true, detail: 'http tokens reloaded' }
+      }
+      const gw = createGateway(r.config, { log, ...(values.config ? { reload } : {}) })
       // Input never throws out of a source; anything that still escapes is a bug. A rejected promise is
       // logged and the gateway goes on; an uncaught exception leaves unknown state, so exit non-zero and let
       // the supervisor restart us: the spool keeps everything that was accepted.

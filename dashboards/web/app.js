@@ -249,4 +249,5 @@ document.addEventListener('click', async (e) => {
   renderAlarms()
 })
 
+renderAlarms()
 connect()
