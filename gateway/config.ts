@@ -23,7 +23,6 @@ const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as
 export const LogLevel = z.enum(LEVELS, { error: () => `not a log level; one of ${LEVELS.join(', ')}` })
 export type LogLevel = z.infer<typeof LogLevel>
 
-
 export const DeviceConfig = z.strictObject({
   id: z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'letters, digits, _ . : - (at most 64)'),
   kind: z.enum(KINDS),
