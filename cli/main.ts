@@ -6,6 +6,8 @@
  *   smartcity check-config FILE                   validate a configuration, every problem with its line and key path
  *   smartcity simulate SCENARIO.yaml [flags]      run a scenario against a gateway configuration: a verdict
  *   smartcity replay FILE|DIR [flags]             send a recording (--record) again through its transports
+ *   smartcity token --name N --scopes S,...       a new HTTP API token and its configuration lines
+ *   smartcity audit [--since 1h] [flags]          the security audit log
  *   smartcity help [command], smartcity --version
  */
 // First: makes disabled `debug` loggers no-ops before aedes, mqtt-packet and MQTT.js load them.
@@ -16,9 +18,12 @@ import { parseArgs } from 'node:util'
 import pino from 'pino'
 import { loadConfig } from '../gateway/config.ts'
 import { createGateway } from '../gateway/gateway.ts'
+import type { ReloadResult } from '../gateway/http/app.ts'
 import { checkModbusProfiles } from '../gateway/sources/modbus/profiles.ts'
+import { AUDIT_USAGE } from './audit.ts'
 import { decoders, runDecode } from './decode.ts'
 import { overridesFrom } from './flags.ts'
+import { runToken, TOKEN_USAGE } from './token.ts'
 
 const FLAGS = {
   config: { type: 'string', short: 'c' },
@@ -83,7 +88,7 @@ const SIMULATE_FLAGS = ['gateway-config', 'gateway', 'seed', 'speed', 'junit', '
 const OVERRIDES = ['mqtt-port', 'mqtt-url', 'influx-url', 'influx-db', 'influx-org', 'influx-bucket', 'influx-token', 'http-port', 'data-dir', 'log-level']
 
 /** The commands, their synopsis, what they do and the flags they take (`smartcity help <command>`). */
-const COMMANDS: Record<string, { synopsis: string; summary: string; what: string; flags: string[]; more?: () => string }> = {
+const COMMANDS: Record<string, { synopsis: string; summary: string; what: string; flags: string[]; more?: () => string; usage?: string }> = {
   gateway: { synopsis: 'smartcity gateway [--config FILE] [flags]', summary: 'run the gateway', what: 'run the gateway; flags override the configuration file', flags: ['config', ...OVERRIDES, 'record'] },
   demo: { synopsis: 'smartcity demo [flags]', summary: 'run a simulated district (what npm start runs)', what: 'run a simulated district: broker, gateway, simulators, InfluxDB (what npm start runs)', flags: [...OVERRIDES, 'duration', 'parts'] },
   decode: {
@@ -111,6 +116,9 @@ const COMMANDS: Record<string, { synopsis: string; summary: string; what: string
     what: 'send a recording (smartcity gateway --record) again: TCP, MQTT and serial as recorded, polled devices (Modbus, DL/T 645) answered from it; exit 0 when the gateway answered as recorded, 1 otherwise',
     flags: ['to', 'mqtt', 'serial', 'gateway-config', 'speed', 'fast', 'duration'],
   },
+  // Security (issue 13): these parse their own flags (runOwnFlags below).
+  token: { synopsis: 'smartcity token --name N --scopes S,...', summary: 'a new HTTP API token and its config lines', what: '', flags: [], usage: TOKEN_USAGE },
+  audit: { synopsis: 'smartcity audit [--since 1h|ISO] [flags]', summary: 'print the security audit log', what: '', flags: [], usage: AUDIT_USAGE },
   help: { synopsis: 'smartcity help [command]', summary: "a command's usage and flags", what: "print a command's usage and flags", flags: [] },
 }
 
@@ -132,6 +140,7 @@ smartcity help <command> (or smartcity <command> --help) shows one command's usa
 function commandUsage(name: string): string {
   const c = COMMANDS[name]
   if (!c) return USAGE
+  if (c.usage) return c.usage
   const flags = c.flags.map((f) => `  ${FLAG_HELP[f]}`).join('\n')
   return `usage: ${c.synopsis}\n\n${c.what}\n${flags ? `\nflags:\n${flags}\n` : ''}${c.more ? `\n${c.more()}` : ''}`
 }
@@ -149,7 +158,19 @@ function version(): string {
   return 'unknown'
 }
 
+/** Commands with flags of their own: `audit --json` is a switch where `simulate --json FILE` takes a file. */
+async function runOwnFlags(cmd: string | undefined, rest: string[]): Promise<number | undefined> {
+  if (cmd === 'token') return runToken(rest, process.stdout, process.stderr)
+  if (cmd === 'audit') {
+    const { runAudit } = await import('./audit.ts')
+    return runAudit(rest, process.stdout, process.stderr)
+  }
+  return undefined
+}
+
 async function main(argv: string[]): Promise<number> {
+  const own = await runOwnFlags(argv[0], argv.slice(1))
+  if (own !== undefined) return own
   const { values, positionals } = parseArgs({ args: argv, options: FLAGS, allowPositionals: true, strict: true })
   const [cmd, ...rest] = positionals
   if (values.version) {
@@ -224,7 +245,15 @@ async function main(argv: string[]): Promise<number> {
       // Warnings go to stderr: stdout carries only the JSON log.
       for (const w of r.warnings) process.stderr.write(`warning: ${w}\n`)
       const log = pino({ level: r.config.log.level, base: { gateway: r.config.gateway.id } })
-      const gw = createGateway(r.config, { log })
+      // POST /api/reload (admin): the file again, validated; a bad one leaves the running configuration alone.
+      // Issue 13: the life cycle's gw.reload applies everything; until it is merged only the HTTP tokens.
+      const reload = async (): Promise<ReloadResult> => {
+        const next = await loadConfig(values.config, overridesFrom(values))
+        if (!next.ok) return { ok: false, problems: next.problems }
+        gw.httpAuth.reload(next.config.http)
+        return { ok: true, detail: 'http tokens reloaded' }
+      }
+      const gw = createGateway(r.config, { log, ...(values.config ? { reload } : {}) })
       // Input never throws out of a source; anything that still escapes is a bug. A rejected promise is
       // logged and the gateway goes on; an uncaught exception leaves unknown state, so exit non-zero and let
       // the supervisor restart us: the spool keeps everything that was accepted.

@@ -10,6 +10,8 @@ import { z } from 'zod'
 import { KINDS, PROTOCOLS } from '../devices/common/point.ts'
 import { AlarmRulesConfig } from './alarms/config.ts'
 import { BrokerConfig } from './broker/config.ts'
+import { AuditConfig } from './core/audit-log.ts'
+import { HttpConfig } from './http/config.ts'
 import { SinkConfig } from './sinks/config.ts'
 import { SourceConfig } from './sources/index.ts'
 import { issueProblems, keyPath, knownKeys, lineAt, lineOf } from './yaml-problems.ts'
@@ -20,9 +22,6 @@ const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as
 /** The pino levels (`log.level`, `--log-level`). */
 export const LogLevel = z.enum(LEVELS, { error: () => `not a log level; one of ${LEVELS.join(', ')}` })
 export type LogLevel = z.infer<typeof LogLevel>
-
-const Host = z.string().min(1).default('127.0.0.1')
-const Port = z.number().int().min(0).max(65_535)
 
 export const DeviceConfig = z.strictObject({
   id: z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'letters, digits, _ . : - (at most 64)'),
@@ -51,15 +50,10 @@ export const GatewayConfig = z.strictObject({
   dataDir: z.string().min(1).default('./data'),
   log: z.strictObject({ level: LogLevel.default('info') }).prefault({}),
   broker: BrokerConfig.default({ type: 'embedded', host: '127.0.0.1', port: 1883, users: {} }),
-  http: z
-    .strictObject({
-      enabled: z.boolean().default(true),
-      host: Host,
-      port: Port.default(8080),
-      /** The operators' live page at `/` and its event stream `/api/live`. */
-      dashboard: z.boolean().default(true),
-    })
-    .prefault({}),
+  /** The HTTP API: tokens and scopes, HTTPS, /metrics and /healthz access (gateway/http/config.ts). */
+  http: HttpConfig.prefault({}),
+  /** The security audit log (gateway/core/audit-log.ts). */
+  audit: AuditConfig.prefault({}),
   spool: z
     .strictObject({
       /** Cap on the spool's size on disk; past it the oldest segment goes to the dead-letter log. */

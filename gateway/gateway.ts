@@ -8,7 +8,7 @@
  */
 // First: makes disabled `debug` loggers no-ops before aedes, mqtt-packet and MQTT.js load them.
 import './broker/quiet-debug.ts'
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import pino from 'pino'
@@ -17,6 +17,8 @@ import { registerAlarmRoutes } from './alarms/http.ts'
 import { type AlarmStore, createAlarmStore, type PublishFn } from './alarms/store.ts'
 import { type Broker, createBroker } from './broker/index.ts'
 import type { GatewayConfig } from './config.ts'
+import { type Audit, noAudit } from './core/audit.ts'
+import { createAuditLog } from './core/audit-log.ts'
 import { createDeadLetterLog } from './core/deadletter.ts'
 import { createDeviceRegistry } from './core/devices.ts'
 import { createDrain, type Drain } from './core/drain.ts'
@@ -26,7 +28,8 @@ import { createPipeline, type Pipeline } from './core/pipeline.ts'
 import { createRecorder, type Recorder } from './core/recorder.ts'
 import { createSpool } from './core/spool.ts'
 import type { ComponentHealth, Logger, Processor, Sink, Source, SourceContext } from './core/types.ts'
-import { buildApp } from './http/app.ts'
+import { buildApp, type HttpsFiles, type ReloadResult } from './http/app.ts'
+import { createHttpAuth, type HttpAuth } from './http/auth.ts'
 import { createLiveView } from './http/live.ts'
 import { createElevatorProcessor } from './processors/elevator.ts'
 import { createJt808AlarmProcessor } from './processors/jt808-alarms.ts'
@@ -40,6 +43,13 @@ export interface GatewayOptions {
   /** Extra processors (alarm rules, derived events). */
   processors?: Processor[]
   now?: () => number
+  /**
+   * What `POST /api/reload` runs: re-read the configuration file and apply it (cli/main.ts, with the life
+   * cycle's `reload`). Absent, the route answers 501.
+   */
+  reload?: () => Promise<ReloadResult>
+  /** The audit log to write to instead of `<dataDir>/audit` (tests). */
+  audit?: Audit
 }
 
 export interface Gateway {
@@ -51,6 +61,10 @@ export interface Gateway {
   /** Active alarms (`/api/alarms`). */
   alarms: AlarmStore
   http: FastifyInstance | undefined
+  /** The security audit log (`audit:`); `noAudit` when disabled. Pass it to the broker and the TCP servers. */
+  audit: Audit
+  /** HTTP tokens and scopes; `httpAuth.reload(config.http)` applies new tokens without a restart. */
+  httpAuth: HttpAuth
   start(): Promise<void>
   stop(): Promise<void>
   /** Where things listen, once started. */
@@ -96,6 +110,20 @@ export function createGateway(config: GatewayConfig, opts: GatewayOptions = {}):
       return file
     },
   })
+  // The security audit log: operator actions and authentication failures (issue 13 section 5).
+  const auditLog =
+    opts.audit === undefined && config.audit.enabled
+      ? createAuditLog({
+          dir: config.audit.dir ?? join(config.dataDir, 'audit'),
+          retentionDays: config.audit.retentionDays,
+          maxFileBytes: config.audit.maxFileBytes,
+          log: log.child({ component: 'audit' }),
+          onDropped: (n) => metrics.auditDropped.inc(n),
+          now,
+        })
+      : undefined
+  const audit: Audit = opts.audit ?? auditLog ?? noAudit
+  const httpAuth = createHttpAuth(config.http, { audit, now, onRefused: (reason) => metrics.httpAuthFailures.labels(reason).inc() })
   const devices = createDeviceRegistry({ inventory: config.devices, defaultDistrict: config.gateway.district, offlineAfterSec: config.gateway.offlineAfterSec, statusIntervalSec: config.gateway.statusIntervalSec, metrics, now })
   // Built-in processors: elevator fault detection and the alarm rules; both publish on the broker.
   const alarmStore = createAlarmStore()
@@ -160,6 +188,7 @@ export function createGateway(config: GatewayConfig, opts: GatewayOptions = {}):
       dataDir: config.dataDir,
       now,
       ...(recorder ? { record: recorder.tap({ id: src.id, type: src.type }) } : {}),
+      audit,
     }
   }
 
@@ -176,6 +205,7 @@ export function createGateway(config: GatewayConfig, opts: GatewayOptions = {}):
     }
     if (sinks.length === 0) out['sinks'] = { status: 'degraded', detail: 'no sink configured: readings are kept in the spool' }
     for (const s of sources) out[`source:${s.id}`] = s.health?.() ?? { status: 'ok' }
+    if (auditLog) out['audit'] = auditLog.health()
     return out
   }
 
@@ -217,7 +247,22 @@ export function createGateway(config: GatewayConfig, opts: GatewayOptions = {}):
   }
 
   async function startHttp(): Promise<void> {
+    const address = `${config.http.host}:${config.http.port}`
+    let https: HttpsFiles | undefined
+    if (config.http.tls) {
+      const t = config.http.tls
+      try {
+        https = { cert: readFileSync(t.cert), key: readFileSync(t.key), ...(t.ca ? { ca: readFileSync(t.ca) } : {}) }
+      } catch (err) {
+        throw new StartError('http', err, { address })
+      }
+    }
+    if (!httpAuth.enabled) log.warn({ host: config.http.host }, 'http: no tokens configured; every route (device writes included) is open to whoever reaches this loopback address')
     http = buildApp({
+      auth: httpAuth,
+      audit,
+      ...(opts.reload ? { reload: opts.reload } : {}),
+      ...(https ? { https } : {}),
       health,
       metrics: metrics.registry,
       beforeMetrics: refreshGauges,
@@ -227,7 +272,7 @@ export function createGateway(config: GatewayConfig, opts: GatewayOptions = {}):
         return src?.write ? src.write(device, req) : undefined
       },
       extend: (app) => {
-        registerAlarmRoutes(app, alarmStore, now)
+        registerAlarmRoutes(app, alarmStore, now, audit)
         live?.register(app, {
           district: config.gateway.district,
           gatewayId: config.gateway.id,
@@ -245,7 +290,7 @@ export function createGateway(config: GatewayConfig, opts: GatewayOptions = {}):
       },
     })
     httpUrl = await http.listen({ host: config.http.host, port: config.http.port }).catch((err: unknown) => {
-      throw new StartError('http', err, { address: `${config.http.host}:${config.http.port}` })
+      throw new StartError('http', err, { address })
     })
   }
 
@@ -270,6 +315,7 @@ export function createGateway(config: GatewayConfig, opts: GatewayOptions = {}):
     deadLetter.close()
     spool.close()
     for (const s of sinks) await s.close()
+    auditLog?.close()
   }
 
   return {
@@ -279,6 +325,8 @@ export function createGateway(config: GatewayConfig, opts: GatewayOptions = {}):
     pipeline,
     broker,
     alarms: alarmStore,
+    audit,
+    httpAuth,
     get http() {
       return http
     },
@@ -287,6 +335,7 @@ export function createGateway(config: GatewayConfig, opts: GatewayOptions = {}):
     async start() {
       deadLetter.open()
       spool.open()
+      auditLog?.open()
       opened = true
       sinkStarts = sinks.map((s, i) => startSink(s, i))
       await Promise.race([Promise.all(sinkStarts), sleep(3000)])

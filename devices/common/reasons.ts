@@ -148,6 +148,12 @@ export const REASONS = {
   sink_rejected_413: 'the sink refused the write (HTTP 413: request too large)',
   sink_rejected_422: 'the sink refused the line (HTTP 422: unprocessable, e.g. field type conflict)',
 
+  // --- HTTP API authentication (gateway/http/auth.ts; audited as http.auth) ------------------------------
+  no_token: 'an HTTP request without a bearer token to a route that needs one (401)',
+  bad_token: 'an HTTP bearer token that matches no configured token (401)',
+  missing_scope: 'the HTTP token lacks the scope the route needs (403)',
+  too_many_auth_failures: 'the address failed HTTP authentication too often; refused for a while (429)',
+
 } as const
 
 /** A catalogued refusal or error code. */

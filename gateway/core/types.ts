@@ -8,6 +8,7 @@ import type { KindName, Point, Protocol } from '../../devices/common/point.ts'
 import type { Reason } from '../../devices/common/reasons.ts'
 import type { Reading } from '../../devices/common/kind.ts'
 import type { RecordTap } from '../transports/record.ts'
+import type { Audit } from './audit.ts'
 
 export type { Logger }
 
@@ -115,6 +116,8 @@ export interface SourceContext {
    * (tcp-server, address.ts links, the Modbus link) or call it for each MQTT message; it writes the files.
    */
   record?: RecordTap | undefined
+  /** The security audit log: refused connections and logins (`tcp.connect` denied, ...). Absent: nothing audited (tests). */
+  audit?: Audit
 }
 
 /** A write through a source to a device (Modbus `POST /api/devices/:id/write`). */
