@@ -4,9 +4,9 @@
  * The runner starts InfluxDB (cli/influxd.ts) unless the configuration names one, runs the gateway as a
  * child process from the configuration (cli/simulate/gateway-process.ts: on free ports, its data in a run
  * directory, so it can be killed and started again), starts the scenario's simulators through the demo parts
- * (cli/simulate/devices.ts, cli/demo-parts/), applies the faults on schedule, records what every simulator
- * had acknowledged (cli/simulate/truth.ts), then checks the expectations and writes the summary, JUnit XML
- * and JSON (cli/simulate/report.ts).
+ * (cli/simulate/devices.ts, cli/demo-parts/), applies the faults on schedule (cli/simulate/faults.ts),
+ * records what every simulator had acknowledged (cli/simulate/truth.ts), then checks the expectations and
+ * writes the summary, JUnit XML and JSON (cli/simulate/report.ts).
  */
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -20,7 +20,8 @@ import { findInfluxd, type Influxd, influxd } from '../influxd.ts'
 import { idsOf, LABEL, type Planned, partFor, servedBy } from './devices.ts'
 import { gatewayProcess } from './gateway-process.ts'
 import { type Assertion, junitXml, type RunReport, summary } from './report.ts'
-import { type Fault, loadScenario, type Scenario } from './scenario.ts'
+import { scheduleFaults } from './faults.ts'
+import { loadScenario, type Scenario } from './scenario.ts'
 import { compare, countPoints, createTruth, type Difference, type InfluxTarget } from './truth.ts'
 
 type Values = Record<string, string | boolean | undefined>
@@ -270,68 +271,19 @@ async function simulate(file: string | undefined, values: Values, out: (s: strin
     }
     note(`simulators up: ${plan.filter((p) => p.handle).reduce((n, p) => n + p.ids.length, 0)} devices; running ${Math.round(durationMs / 100) / 10} s`)
 
-    // Faults on schedule (times scale with --speed like the periods).
-    const faultProblems: string[] = []
-    const pending: Promise<void>[] = []
-    const timers: NodeJS.Timeout[] = []
-    const apply = async (f: Fault) => {
-      const lasting = (ms: number) => `${Math.round(ms / speed / 100) / 10} s`
-      if (f.type === 'device_silent') {
-        const p = plan.find((x) => x.ids.includes(f.device))
-        if (!p?.handle?.silence?.(f.device, f.for / speed)) {
-          faultProblems.push(`device_silent ${f.device}: ${p ? (p.handle ? 'this kind of device cannot be silenced yet' : 'its simulator is not running') : 'no such device in the scenario'}`)
-          return
-        }
-        note(`fault: device ${f.device} silent for ${lasting(f.for)}`)
-        await sleep(f.for / speed)
-        note(`fault over: device ${f.device} reporting again`)
-      } else if (f.type === 'gateway_kill') {
-        if (!gw) {
-          faultProblems.push('gateway_kill: the runner did not start the gateway (--gateway URL)')
-          return
-        }
-        const pid = gw.pid()
-        await gw.kill('SIGKILL')
-        note(`fault: gateway killed (SIGKILL, pid ${pid})`)
-        await sleep(f.restart / speed)
-        try {
-          await gw.start()
-          report.gateway.restarts++
-          note(`fault over: gateway started again from its spool (pid ${gw.pid()})`)
-        } catch (err) {
-          faultProblems.push(`gateway_kill: the gateway did not start again: ${(err as Error).message}`)
-        }
-      } else {
-        if (!db) {
-          faultProblems.push('influxdb_stop: the runner did not start InfluxDB (the configuration names one)')
-          return
-        }
-        await db.stop()
-        note(`fault: InfluxDB stopped for ${lasting(f.for)}`)
-        await sleep(f.for / speed)
-        await db.start()
-        note('fault over: InfluxDB started again')
-      }
-    }
-    for (const f of sc.faults) {
-      timers.push(
-        setTimeout(() => {
-          pending.push(apply(f).catch((err: Error) => void faultProblems.push(`${f.type}: ${err.message}`)))
-        }, f.at / speed),
-      )
-    }
+    // Faults on schedule (times scale with --speed like the periods): cli/simulate/faults.ts.
+    const faults = scheduleFaults(sc.faults, { speed, note, targets: { plan, gateway: gw, influx: db, onGatewayRestart: () => void report.gateway.restarts++ } })
     const every = Math.max(5_000, durationMs / 10)
     const progress = setInterval(() => plain(`${truth.acked()} readings acknowledged, ${timeline.filter((t) => t.event.startsWith('fault:')).length}/${sc.faults.length} faults applied, ${Math.max(0, Math.round((t0 + durationMs - Date.now()) / 1000))} s left`), every)
     progress.unref()
     const runStart = Date.now()
     await sleep(durationMs)
     clearInterval(progress)
-    for (const t of timers) clearTimeout(t)
-    await Promise.all(pending)
+    await faults.stop()
     await stopAll()
     note(`simulators stopped after ${Math.round((Date.now() - runStart) / 1000)} s: ${truth.acked()} readings acknowledged`)
     for (const p of plan) report.devices.push({ entry: `${p.label} (devices[${p.index}])`, ids: p.ids, acknowledged: p.ids.reduce((n, id) => n + truth.ackedBy(id), 0), started: p.handle !== undefined })
-    if (sc.faults.length > 0) assertions.push({ name: 'faults applied as scheduled', ok: faultProblems.length === 0, message: faultProblems.length === 0 ? `${sc.faults.length} fault(s)` : `${faultProblems.length} fault(s) not applied`, details: faultProblems })
+    if (sc.faults.length > 0) assertions.push({ name: 'faults applied as scheduled', ok: faults.problems.length === 0, message: faults.problems.length === 0 ? `${sc.faults.length} fault(s)` : `${faults.problems.length} fault(s) not applied`, details: faults.problems })
 
     if (gw) {
       const exits = gw.unexpectedExits()
