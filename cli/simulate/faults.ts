@@ -1,5 +1,7 @@
 /**
- * Faults of a simulated run on a schedule (`at`, `for`): the scheduler and the handlers by fault type.
+ * Faults of a simulated run on a schedule (`at`, `every`, `for`): the scheduler and the handlers by fault
+ * type. A fault with `every` comes again every so often until the end of the run (one occurrence at a time:
+ * the scenario refuses an `every` not longer than `for`).
  *
  * System faults (the gateway, InfluxDB) are handled here with the runner's processes; device faults go
  * through `deviceFaults`, one handler per device fault type, called with the fault, the device entry that
@@ -15,6 +17,8 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { Influxd } from '../influxd.ts'
 import type { Planned } from './devices.ts'
 import type { gatewayProcess } from './gateway-process.ts'
+import type { Mosquitto } from './mosquitto.ts'
+import type { TcpProxy } from './proxy.ts'
 import type { Fault } from './scenario.ts'
 
 /** A fault on one device (it names the device). */
@@ -55,8 +59,24 @@ export interface FaultTargets {
   plan: Planned[]
   gateway?: GatewayProcess | undefined
   influx?: Influxd | undefined
+  /** The external Mosquitto the runner started (scenarios with `broker_restart`). */
+  broker?: Mosquitto | undefined
+  /** The proxy between the gateway and InfluxDB (scenarios with `influx_network`). */
+  influxProxy?: TcpProxy | undefined
+  /** Just before the gateway is killed (read what dies with it: its metrics). */
+  beforeGatewayKill?(): Promise<void>
   /** The gateway was started again after a kill. */
   onGatewayRestart?(): void
+}
+
+/** One occurrence of a fault: which (`index` in `faults:`), when it started and ended (epoch ms). */
+export interface Occurrence {
+  index: number
+  type: Fault['type']
+  start: number
+  end?: number
+  /** Not applied (see the schedule's problems). */
+  failed?: boolean
 }
 
 export interface FaultSchedule {
@@ -68,12 +88,16 @@ export interface FaultSchedule {
   expectedRefusals: Map<string, number>
   /** Fault occurrences started so far. */
   applied(): number
+  /** Every occurrence so far, in order of start. */
+  occurrences: Occurrence[]
   /** Fault occurrences the schedule holds. */
   planned: number
 }
 
 export interface ScheduleOptions {
   speed: number
+  /** The run's length in wall-clock ms (`every` repeats until then). */
+  durationMs: number
   note(s: string): void
   targets: FaultTargets
   /** Device fault handlers (default: `deviceFaults`). */
@@ -88,33 +112,40 @@ export function scheduleFaults(faults: readonly Fault[], o: ScheduleOptions): Fa
   const handlers = o.devices ?? deviceFaults
   const problems: string[] = []
   const expectedRefusals = new Map<string, number>()
+  const occurrences: Occurrence[] = []
   const pending: Promise<void>[] = []
-  const timers: NodeJS.Timeout[] = []
-  let applied = 0
+  const ac = new AbortController()
+  const t0 = Date.now()
 
-  async function device(f: DeviceFault): Promise<void> {
+  /** Apply one occurrence; false when it could not be applied (the reason is in `problems`). */
+  async function device(f: DeviceFault): Promise<boolean> {
     const p = targets.plan.find((x) => x.ids.includes(f.device))
     if (!p?.handle) {
       problems.push(`${f.type} ${f.device}: ${p ? 'its simulator is not running' : 'no such device in the scenario'}`)
-      return
+      return false
     }
     const handler = handlers[f.type] as DeviceFaultHandler
     try {
       const r = await handler(f, p, { speed, note })
       for (const [reason, n] of Object.entries(r.expectedRefusals ?? {})) expectedRefusals.set(reason, (expectedRefusals.get(reason) ?? 0) + n)
+      return true
     } catch (err) {
       problems.push(`${f.type} ${f.device}: ${(err as Error).message}`)
+      return false
     }
   }
 
-  async function apply(f: Fault): Promise<void> {
+  const missing = (what: string): false => {
+    problems.push(what)
+    return false
+  }
+
+  async function apply(f: Fault): Promise<boolean> {
     if (isDeviceFault(f)) return device(f)
     if (f.type === 'gateway_kill') {
       const gw = targets.gateway
-      if (!gw) {
-        problems.push('gateway_kill: the runner did not start the gateway (--gateway URL)')
-        return
-      }
+      if (!gw) return missing('gateway_kill: the runner did not start the gateway (--gateway URL)')
+      await targets.beforeGatewayKill?.().catch(() => undefined)
       const pid = gw.pid()
       await gw.kill('SIGKILL')
       note(`fault: gateway killed (SIGKILL, pid ${pid})`)
@@ -124,37 +155,75 @@ export function scheduleFaults(faults: readonly Fault[], o: ScheduleOptions): Fa
         targets.onGatewayRestart?.()
         note(`fault over: gateway started again from its spool (pid ${gw.pid()})`)
       } catch (err) {
-        problems.push(`gateway_kill: the gateway did not start again: ${(err as Error).message}`)
+        return missing(`gateway_kill: the gateway did not start again: ${(err as Error).message}`)
       }
-      return
+      return true
     }
-    const db = targets.influx
-    if (!db) {
-      problems.push('influxdb_stop: the runner did not start InfluxDB (the configuration names one)')
-      return
+    if (f.type === 'influxdb_stop') {
+      const db = targets.influx
+      if (!db) return missing('influxdb_stop: the runner did not start InfluxDB (the configuration names one)')
+      await db.stop()
+      note(`fault: InfluxDB stopped for ${lasting(f.for, speed)}`)
+      await sleep(f.for / speed)
+      await db.start()
+      note('fault over: InfluxDB started again')
+      return true
     }
-    await db.stop()
-    note(`fault: InfluxDB stopped for ${lasting(f.for, speed)}`)
+    if (f.type === 'broker_restart') {
+      const b = targets.broker
+      if (!b) return missing('broker_restart: the runner did not start the MQTT broker (--gateway URL, or no mosquitto on the PATH)')
+      const pid = b.pid()
+      await b.stop()
+      note(`fault: MQTT broker stopped (Mosquitto pid ${pid}) for ${lasting(f.for, speed)}`)
+      await sleep(f.for / speed)
+      await b.start()
+      note(`fault over: MQTT broker started again (pid ${b.pid()})`)
+      return true
+    }
+    const px = targets.influxProxy
+    if (!px) return missing('influx_network: the runner does not own the network to InfluxDB (--gateway URL)')
+    px.set(f.mode === 'drop' ? { mode: 'drop' } : { mode: 'delay', delayMs: f.delay_ms })
+    note(`fault: network to InfluxDB ${f.mode === 'drop' ? 'dropped (connections refused)' : `delayed by ${f.delay_ms} ms each way`} for ${lasting(f.for, speed)}`)
     await sleep(f.for / speed)
-    await db.start()
-    note('fault over: InfluxDB started again')
+    px.set({ mode: 'pass' })
+    note('fault over: network to InfluxDB back to normal')
+    return true
   }
 
-  for (const f of faults) {
-    timers.push(
-      setTimeout(() => {
-        applied++
-        pending.push(apply(f).catch((err: Error) => void problems.push(`${f.type}: ${err.message}`)))
-      }, f.at / speed),
-    )
+  /** The times (scenario ms) a fault starts at: `at`, then every `every` before the end of the run. */
+  const times = (f: Fault): number[] => {
+    if (f.every === undefined || f.every <= 0) return [f.at]
+    const out: number[] = []
+    for (let t = f.at; t < o.durationMs * speed && out.length < 10_000; t += f.every) out.push(t)
+    return out
   }
+
+  let planned = 0
+  faults.forEach((f, index) => {
+    const at = times(f)
+    planned += at.length
+    const run = async () => {
+      for (const t of at) {
+        const wait = t0 + t / speed - Date.now()
+        if (wait > 0) await sleep(wait, undefined, { signal: ac.signal })
+        if (ac.signal.aborted) return
+        const occ: Occurrence = { index, type: f.type, start: Date.now() }
+        occurrences.push(occ)
+        const ok = await apply(f).catch((err: Error) => missing(`${f.type}: ${err.message}`))
+        occ.end = Date.now()
+        if (!ok) occ.failed = true
+      }
+    }
+    pending.push(run().catch((err: Error) => void (err.name === 'AbortError' ? undefined : problems.push(`${f.type}: ${err.message}`))))
+  })
   return {
     problems,
     expectedRefusals,
-    applied: () => applied,
-    planned: faults.length,
+    applied: () => occurrences.length,
+    occurrences,
+    planned,
     async stop() {
-      for (const t of timers) clearTimeout(t)
+      ac.abort()
       await Promise.all(pending)
     },
   }

@@ -77,3 +77,44 @@ export function formatTags(tags: Readonly<Record<string, string>>): string {
   }
   return out
 }
+
+/**
+ * Each line of a batch of line protocol: its measurement (escapes kept) and its timestamp (ms), without
+ * parsing the rest. `fn` gets NaN for a line without a timestamp. For the reading-age histogram.
+ */
+export function eachLineTime(body: Uint8Array, fn: (measurement: string, timeMs: number) => void): void {
+  let start = 0
+  let lastMeasurement = ''
+  let lastBytes: Uint8Array | undefined
+  const n = body.length
+  while (start < n) {
+    let end = body.indexOf(10, start)
+    if (end < 0) end = n
+    // Measurement: up to the first unescaped ',' or ' '.
+    let i = start
+    while (i < end) {
+      const c = body[i]!
+      if (c === 92) i += 2
+      else if (c === 44 || c === 32) break
+      else i++
+    }
+    const mLen = i - start
+    let same = lastBytes !== undefined && lastBytes.length === mLen
+    for (let k = 0; same && k < mLen; k++) if (lastBytes![k] !== body[start + k]) same = false
+    if (!same) {
+      lastBytes = body.slice(start, i)
+      lastMeasurement = Buffer.from(lastBytes).toString('utf8')
+    }
+    // Timestamp: the digits after the last space.
+    let j = end - 1
+    let t = 0
+    let mul = 1
+    while (j > i && body[j]! >= 48 && body[j]! <= 57) {
+      t += (body[j]! - 48) * mul
+      mul *= 10
+      j--
+    }
+    fn(lastMeasurement, j < end - 1 && body[j] === 32 ? t : Number.NaN)
+    start = end + 1
+  }
+}
