@@ -8,7 +8,7 @@
  * records what every simulator had acknowledged (cli/simulate/truth.ts), then checks the expectations and
  * writes the summary, JUnit XML and JSON (cli/simulate/report.ts).
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -20,8 +20,11 @@ import { findInfluxd, type Influxd, influxd } from '../influxd.ts'
 import { idsOf, LABEL, type Planned, partFor, servedBy } from './devices.ts'
 import { gatewayProcess } from './gateway-process.ts'
 import { type Assertion, junitXml, type RunReport, summary } from './report.ts'
+import { addHistograms, type AgeHistograms, checkLatency, checkNoUnexpectedRefusals, checkPresence, checkRefusalCount, checkTransitions, cpuMeter, faultWindow, presenceWatcher, readRefusals, scrapeAges, transitions } from './expect.ts'
 import { scheduleFaults } from './faults.ts'
-import { loadScenario, type Scenario } from './scenario.ts'
+import { findMosquitto, type Mosquitto, mosquitto } from './mosquitto.ts'
+import { startProxy, type TcpProxy } from './proxy.ts'
+import { type Expect, loadScenario, type Scenario } from './scenario.ts'
 import { compare, countPoints, createTruth, type Difference, type InfluxTarget } from './truth.ts'
 
 type Values = Record<string, string | boolean | undefined>
@@ -213,6 +216,46 @@ async function simulate(file: string | undefined, values: Values, out: (s: strin
   const target: InfluxTarget = { url: sink.url, database: sink.database, username: sink.username, password: sink.password }
   report.influx.url = target.url
   report.influx.database = target.database
+  const checkCount = async (c: Expect['counts'][number], label = ''): Promise<Assertion> => {
+    const name = `count ${c.measurement}${c.device ? ` ${c.device}` : ''}${label}`
+    try {
+      const n = await countPoints(target, c.measurement, c.device, since)
+      const acked = truth.points().filter((p) => p.measurement === c.measurement && (c.device === undefined || p.device === c.device)).length
+      const want = c.equals === 'acknowledged' ? acked : c.equals
+      const bad = [want !== undefined && n !== want ? `expected ${want}` : '', c.min !== undefined && n < c.min ? `expected at least ${c.min}` : '', c.max !== undefined && n > c.max ? `expected at most ${c.max}` : ''].filter(Boolean)
+      return { name, ok: bad.length === 0, message: `${n} point(s)${bad.length > 0 ? `, ${bad.join(', ')}` : ''}`, details: [] }
+    } catch (err) {
+      return { name, ok: false, message: `InfluxDB query failed: ${(err as Error).message}`, details: [] }
+    }
+  }
+
+  // System faults the runner needs parts of its own for (cli/simulate/faults.ts): an external Mosquitto as
+  // the gateway's broker (broker_restart), a TCP proxy between the gateway and InfluxDB (influx_network).
+  // The runner checks InfluxDB directly, not through the proxy.
+  let mq: Mosquitto | undefined
+  let proxy: TcpProxy | undefined
+  if (owned && sc.faults.some((f) => f.type === 'broker_restart')) {
+    const bin = findMosquitto()
+    if (bin) {
+      mq = mosquitto({ bin, dir: join(runDir, 'mosquitto'), port: await portOr(0) })
+      const m = mq
+      const before = abort.cleanup
+      abort.cleanup = async () => {
+        await before()
+        await m.stop()
+      }
+      await mq.start()
+      const prev = cfg.broker.type === 'external' ? cfg.broker : undefined
+      cfg.broker = { type: 'external', url: mq.url, clientId: prev?.clientId ?? 'smartcity-gateway', keepaliveSec: prev?.keepaliveSec ?? 30, connectWaitMs: prev?.connectWaitMs ?? 5_000 }
+    }
+  }
+  if (owned && sc.faults.some((f) => f.type === 'influx_network')) {
+    const u = new URL(sink.url)
+    proxy = await startProxy({ host: u.hostname, port: Number(u.port || (u.protocol === 'https:' ? 443 : 80)) })
+    const px = proxy
+    const proxied = `${u.protocol}//127.0.0.1:${px.port}${u.pathname.replace(/\/$/, '')}`
+    cfg.sinks = cfg.sinks.map((x) => (x === sink ? { ...x, url: proxied } : x))
+  }
 
   const plan: Planned[] = sc.devices.map((entry, index) => {
     const ids = idsOf(entry, index)
@@ -240,7 +283,17 @@ async function simulate(file: string | undefined, values: Values, out: (s: strin
     await stopAll()
     await gw?.kill('SIGTERM')
     await db?.stop()
+    await mq?.stop()
+    await proxy?.close()
   }
+  const ex = sc.expect
+  const httpUrl = gatewayUrl ?? `http://127.0.0.1:${cfg.http.port}`
+  // Measured while the run lasts: CPU from /proc, presence from /api/devices, the latency histograms of
+  // gateway processes a kill fault ended (each process has its own).
+  const cpu = cpuMeter(() => gw?.pid())
+  const watcher = ex.presence ? presenceWatcher(() => httpUrl) : undefined
+  const agesOfKilled: AgeHistograms = new Map()
+  const steps: NodeJS.Timeout[] = []
   try {
     if (gw) {
       try {
@@ -249,6 +302,7 @@ async function simulate(file: string | undefined, values: Values, out: (s: strin
         assertions.push({ name: 'gateway starts', ok: false, message: (err as Error).message, details: [] })
         return finish()
       }
+      cpu.mark()
       note(`gateway up (child process ${gw.pid()}, config ${runConfig})`)
     }
     const mqttUrl = cfg.broker.type === 'embedded' ? `mqtt://${cfg.broker.host === '0.0.0.0' ? '127.0.0.1' : cfg.broker.host}:${cfg.broker.port}` : cfg.broker.url
@@ -272,28 +326,65 @@ async function simulate(file: string | undefined, values: Values, out: (s: strin
     note(`simulators up: ${plan.filter((p) => p.handle).reduce((n, p) => n + p.ids.length, 0)} devices; running ${Math.round(durationMs / 100) / 10} s`)
 
     // Faults on schedule (times scale with --speed like the periods): cli/simulate/faults.ts.
-    const faults = scheduleFaults(sc.faults, { speed, note, targets: { plan, gateway: gw, influx: db, onGatewayRestart: () => void report.gateway.restarts++ } })
+    const faults = scheduleFaults(sc.faults, {
+      speed,
+      durationMs,
+      note,
+      targets: {
+        plan,
+        gateway: gw,
+        influx: db,
+        broker: mq,
+        influxProxy: proxy,
+        async beforeGatewayKill() {
+          cpu.sample()
+          addHistograms(agesOfKilled, await scrapeAges(httpUrl))
+        },
+        onGatewayRestart() {
+          report.gateway.restarts++
+          cpu.mark()
+        },
+      },
+    })
     const every = Math.max(5_000, durationMs / 10)
-    const progress = setInterval(() => plain(`${truth.acked()} readings acknowledged, ${timeline.filter((t) => t.event.startsWith('fault:')).length}/${sc.faults.length} faults applied, ${Math.max(0, Math.round((t0 + durationMs - Date.now()) / 1000))} s left`), every)
+    const progress = setInterval(() => plain(`${truth.acked()} readings acknowledged, ${faults.applied()}/${faults.planned} faults applied, ${Math.max(0, Math.round((t0 + durationMs - Date.now()) / 1000))} s left`), every)
     progress.unref()
     const runStart = Date.now()
+    // Expectations checked at a step of the run (`at:`), scenario time like the faults'.
+    const stepPending: Promise<void>[] = []
+    const step = (atMs: number, check: () => Promise<Assertion[]>) =>
+      steps.push(
+        setTimeout(() => {
+          stepPending.push(
+            check().then(
+              (a) => void assertions.push(...a),
+              (err: Error) => void assertions.push({ name: `check at ${atMs / 1000} s`, ok: false, message: err.message, details: [] }),
+            ),
+          )
+        }, atMs / speed),
+      )
+    const stepLabel = (atMs: number) => ` at ${atMs / 1000} s`
+    for (const c of ex.counts) if (c.at !== undefined) step(c.at, async () => [await checkCount(c, stepLabel(c.at!))])
+    for (const c of ex.refusals) if (c.at !== undefined) step(c.at, async () => [checkRefusalCount(c, readRefusals(cfg.dataDir, t0), stepLabel(c.at!))])
     await sleep(durationMs)
     clearInterval(progress)
+    for (const t of steps) clearTimeout(t)
     await faults.stop()
+    await Promise.all(stepPending)
     await stopAll()
     note(`simulators stopped after ${Math.round((Date.now() - runStart) / 1000)} s: ${truth.acked()} readings acknowledged`)
     for (const p of plan) report.devices.push({ entry: `${p.label} (devices[${p.index}])`, ids: p.ids, acknowledged: p.ids.reduce((n, id) => n + truth.ackedBy(id), 0), started: p.handle !== undefined })
-    if (sc.faults.length > 0) assertions.push({ name: 'faults applied as scheduled', ok: faults.problems.length === 0, message: faults.problems.length === 0 ? `${sc.faults.length} fault(s)` : `${faults.problems.length} fault(s) not applied`, details: faults.problems })
+    if (sc.faults.length > 0) assertions.push({ name: 'faults applied as scheduled', ok: faults.problems.length === 0, message: faults.problems.length === 0 ? `${faults.applied()} fault(s)` : `${faults.problems.length} fault(s) not applied`, details: faults.problems })
 
     if (gw) {
       const exits = gw.unexpectedExits()
       assertions.push({ name: 'gateway kept running', ok: exits.length === 0 && gw.running(), message: exits.length === 0 ? (gw.running() ? 'no exit but the ones the faults caused' : 'not running at the end') : `${exits.length} unexpected exit(s)`, details: exits })
     }
     // Expectations. Stored readings: wait (up to `settle`) for the spool to drain, then compare point by point.
-    const ex = sc.expect
+    const settleDeadline = Date.now() + sc.settle
     if (ex.readings_stored === 'all_acknowledged') {
       const expected = truth.points()
-      const deadline = Date.now() + sc.settle
+      const deadline = settleDeadline
       let r = await compare(target, expected, since, truth.candidates).catch((err: Error) => ({ checked: expected.length, differences: [], error: err.message }))
       while ((r.differences.length > 0 || 'error' in r) && Date.now() < deadline) {
         await sleep(1_000)
@@ -308,40 +399,54 @@ async function simulate(file: string | undefined, values: Values, out: (s: strin
             : { name: 'readings stored: all acknowledged', ok: false, message: `${r.differences.length} of ${expected.length} acknowledged points not as sent (${missing} missing, ${r.differences.length - missing} with other values)`, details: r.differences.map(describeDiff) },
       )
     }
-    for (const c of ex.counts) {
-      const name = `count ${c.measurement}${c.device ? ` ${c.device}` : ''}`
+    for (const c of ex.counts) if (c.at === undefined) assertions.push(await checkCount(c))
+    const refusals = readRefusals(cfg.dataDir, t0)
+    const noUnexpected = checkNoUnexpectedRefusals(ex.no_unexpected_refusals, refusals, faults.expectedRefusals)
+    if (noUnexpected) assertions.push(noUnexpected)
+    for (const c of ex.refusals) if (c.at === undefined) assertions.push(checkRefusalCount(c, refusals))
+    // Alarms and elevator events: their points in InfluxDB (drained by now, or within what is left of `settle`).
+    const windowed = [...ex.alarms.map((a) => ({ what: 'alarm' as const, key: a.rule, e: a, kind: a.kind })), ...ex.events.map((e) => ({ what: 'elevator_event' as const, key: e.event, e, kind: undefined }))]
+    for (const w of windowed) {
+      const name = `${w.what === 'alarm' ? 'alarm' : 'elevator event'} ${w.key}${w.e.device ? ` ${w.e.device}` : ''}${w.e.clears ? ' fires and clears' : ' fires'}${w.e.fault !== undefined ? ` (faults[${w.e.fault}])` : ''}`
+      const win = faultWindow(w.e.fault, faults.occurrences, runStart)
+      let a: Assertion
+      for (;;) {
+        try {
+          a = checkTransitions(name, w.e, await transitions(target, w.what, w.key, { device: w.e.device, kind: w.kind }, since), win, speed, sc.faults)
+        } catch (err) {
+          a = { name, ok: false, message: `InfluxDB query failed: ${(err as Error).message}`, details: [] }
+        }
+        if (a.ok || Date.now() >= settleDeadline) break
+        await sleep(1_000)
+      }
+      assertions.push(a)
+    }
+    if (ex.presence && watcher) {
+      watcher.stop()
+      const p = checkPresence(ex.presence, sc.faults, faults.occurrences, watcher, runStart, speed)
+      assertions.push(...(p.length > 0 ? p : [{ name: 'presence', ok: false, message: 'nothing to check: no device_silent fault and no presence check', details: [] }]))
+    }
+    if (ex.latency) {
+      const ages: AgeHistograms = new Map()
+      addHistograms(ages, agesOfKilled)
       try {
-        const n = await countPoints(target, c.measurement, c.device, since)
-        const acked = truth.points().filter((p) => p.measurement === c.measurement && (c.device === undefined || p.device === c.device)).length
-        const want = c.equals === 'acknowledged' ? acked : c.equals
-        const bad = [want !== undefined && n !== want ? `expected ${want}` : '', c.min !== undefined && n < c.min ? `expected at least ${c.min}` : '', c.max !== undefined && n > c.max ? `expected at most ${c.max}` : ''].filter(Boolean)
-        assertions.push({ name, ok: bad.length === 0, message: `${n} point(s)${bad.length > 0 ? `, ${bad.join(', ')}` : ''}`, details: [] })
+        addHistograms(ages, await scrapeAges(httpUrl))
+        const l = checkLatency(ex.latency, ages, [...new Set(truth.points().map((p) => p.measurement))])
+        if (l.p50Ms !== undefined && l.p99Ms !== undefined) report.latency = { p50Ms: l.p50Ms, p99Ms: l.p99Ms }
+        assertions.push(l.assertion)
       } catch (err) {
-        assertions.push({ name, ok: false, message: `InfluxDB query failed: ${(err as Error).message}`, details: [] })
+        assertions.push({ name: 'latency device to stored', ok: false, message: `${httpUrl}/metrics: ${(err as Error).message}`, details: [] })
       }
     }
-    if (ex.no_unexpected_refusals !== undefined && ex.no_unexpected_refusals !== false) {
-      const allow = new Set(typeof ex.no_unexpected_refusals === 'object' ? ex.no_unexpected_refusals.allow : [])
-      const dl = join(cfg.dataDir, 'deadletter', 'deadletter.jsonl')
-      const refusals = (existsSync(dl) ? readFileSync(dl, 'utf8').split('\n') : [])
-        .filter(Boolean)
-        .map((l) => {
-          try {
-            return JSON.parse(l) as { time?: string; reason?: string; device?: string; source?: string; detail?: string }
-          } catch {
-            return {}
-          }
-        })
-        .filter((r) => r.time === undefined || Date.parse(r.time) >= t0)
-      const unexpected = refusals.filter((r) => !allow.has(r.reason ?? ''))
-      const byReason = new Map<string, number>()
-      for (const r of unexpected) byReason.set(r.reason ?? '?', (byReason.get(r.reason ?? '?') ?? 0) + 1)
-      assertions.push({
-        name: 'no unexpected refusals',
-        ok: unexpected.length === 0,
-        message: unexpected.length === 0 ? `${refusals.length} refusal(s), all allowed` : `${unexpected.length} refused input(s): ${[...byReason].map(([k, v]) => `${k} x${v}`).join(', ')}`,
-        details: unexpected.map((r) => `${r.time ?? ''} ${r.source ?? ''} ${r.device ?? ''}: ${r.reason ?? ''}${r.detail ? ` (${r.detail})` : ''}`),
-      })
+    if (ex.max_cpu_share !== undefined) {
+      const c = cpu.share()
+      const name = `gateway CPU at most ${ex.max_cpu_share} of one core`
+      if (c) report.gateway.cpuShare = c.share
+      assertions.push(
+        c === undefined
+          ? { name, ok: false, skipped: true, message: 'not measured: the runner did not start the gateway', details: [] }
+          : { name, ok: c.share <= ex.max_cpu_share, message: `${c.share.toFixed(3)} of one core (${c.cpuSec.toFixed(1)} s CPU over ${c.wallSec.toFixed(1)} s since it was up)`, details: [] },
+      )
     }
     if (ex.max_rss_mb !== undefined) {
       const peak = gw?.peakRssMb()
@@ -354,10 +459,15 @@ async function simulate(file: string | undefined, values: Values, out: (s: strin
     }
     exitCode = finish()
   } finally {
+    for (const t of steps) clearTimeout(t)
+    watcher?.stop()
+    cpu.stop()
     await stopAll()
     await gw?.kill('SIGTERM')
     gw?.close()
     await db?.stop()
+    await mq?.stop()
+    await proxy?.close()
   }
   // A passing run leaves nothing behind; a failing one keeps its gateway log, dead letters and reports.
   if (exitCode === 0) rmSync(runDir, { recursive: true, force: true })
