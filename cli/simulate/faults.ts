@@ -171,7 +171,7 @@ export function scheduleFaults(faults: readonly Fault[], o: ScheduleOptions): Fa
     }
     if (f.type === 'broker_restart') {
       const b = targets.broker
-      if (!b) return missing('broker_restart: the runner did not start the MQTT broker (--gateway URL, or no mosquitto on the PATH)')
+      if (!b) return missing('broker_restart: the runner has no MQTT broker of its own to restart (--gateway URL, or Mosquitto missing or not starting)')
       const pid = b.pid()
       await b.stop()
       note(`fault: MQTT broker stopped (Mosquitto pid ${pid}) for ${lasting(f.for, speed)}`)
