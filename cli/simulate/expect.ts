@@ -149,27 +149,52 @@ export interface PresenceSample {
   online: boolean
 }
 
-/** /api/devices sampled every `everyMs` while the run lasts: each device's presence over time. */
-export function presenceWatcher(url: () => string | undefined, everyMs = 500) {
+/**
+ * The gateway's API sampled every `everyMs` while the run lasts: each device's presence over time
+ * (/api/devices) and, with `alarms`, the starts and clears of active alarms (/api/alarms: a start at the
+ * alarm's own `since`, a clear when it leaves the list).
+ */
+export function presenceWatcher(url: () => string | undefined, everyMs = 500, opts: { devices?: boolean; alarms?: boolean } = {}) {
   const samples = new Map<string, PresenceSample[]>()
+  const alarmTransitions: Transition[] = []
+  const active = new Map<string, { rule: string; device: string }>()
   let errors = 0
   let polls = 0
   let busy = false
+  const get = async <T>(base: string, path: string): Promise<T> => (await fetch(new URL(path, base), { signal: AbortSignal.timeout(2_000) })).json() as Promise<T>
   const poll = async () => {
     const base = url()
     if (!base || busy) return
     busy = true
     try {
-      const res = await fetch(new URL('/api/devices', base), { signal: AbortSignal.timeout(2_000) })
-      const body = (await res.json()) as { devices?: { id: string; online: boolean }[] }
-      const t = Date.now()
-      polls++
-      for (const d of body.devices ?? []) {
-        const list = samples.get(d.id) ?? []
-        // Keep changes only (and the first sample): a long run at 2 samples a second stays small.
-        if (list.length === 0 || list[list.length - 1]!.online !== d.online) list.push({ t, online: d.online })
-        samples.set(d.id, list)
+      if (opts.devices !== false) {
+        const body = await get<{ devices?: { id: string; online: boolean }[] }>(base, '/api/devices')
+        const t = Date.now()
+        for (const d of body.devices ?? []) {
+          const list = samples.get(d.id) ?? []
+          // Keep changes only (and the first sample): a long run at 2 samples a second stays small.
+          if (list.length === 0 || list[list.length - 1]!.online !== d.online) list.push({ t, online: d.online })
+          samples.set(d.id, list)
+        }
       }
+      if (opts.alarms) {
+        const body = await get<{ alarms?: { id: string; rule: string; device: string; since: number }[] }>(base, '/api/alarms')
+        const t = Date.now()
+        const now = new Set<string>()
+        for (const a of body.alarms ?? []) {
+          now.add(a.id)
+          if (!active.has(a.id)) {
+            active.set(a.id, { rule: a.rule, device: a.device })
+            alarmTransitions.push({ time: a.since, active: true, device: a.device, name: a.rule })
+          }
+        }
+        for (const [id, a] of active) {
+          if (now.has(id)) continue
+          active.delete(id)
+          alarmTransitions.push({ time: t, active: false, device: a.device, name: a.rule })
+        }
+      }
+      polls++
     } catch {
       errors++ // the gateway down (a kill fault): no sample
     } finally {
@@ -180,6 +205,8 @@ export function presenceWatcher(url: () => string | undefined, everyMs = 500) {
   timer.unref()
   return {
     samples,
+    /** Starts and clears of alarms /api/alarms showed, of one rule (and device). */
+    alarms: (rule: string, device?: string) => alarmTransitions.filter((x) => x.name === rule && (device === undefined || x.device === device)).sort((a, b) => a.time - b.time),
     /** Presence of `device` at `t`: the last change before it (undefined: not seen yet). */
     at(device: string, t: number): boolean | undefined {
       const list = samples.get(device) ?? []

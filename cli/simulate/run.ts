@@ -299,7 +299,8 @@ async function simulate(file: string | undefined, values: Values, out: (s: strin
   // Measured while the run lasts: CPU from /proc, presence from /api/devices, the latency histograms of
   // gateway processes a kill fault ended (each process has its own).
   const cpu = cpuMeter(() => gw?.pid())
-  const watcher = ex.presence ? presenceWatcher(() => httpUrl) : undefined
+  const alarmsViaApi = ex.alarms.some((a) => a.via !== 'influx')
+  const watcher = ex.presence || alarmsViaApi ? presenceWatcher(() => httpUrl, 500, { devices: ex.presence !== undefined, alarms: alarmsViaApi }) : undefined
   const agesOfKilled: AgeHistograms = new Map()
   const steps: NodeJS.Timeout[] = []
   try {
@@ -413,16 +414,26 @@ async function simulate(file: string | undefined, values: Values, out: (s: strin
     if (noUnexpected) assertions.push(noUnexpected)
     for (const c of ex.refusals) if (c.at === undefined) assertions.push(checkRefusalCount(c, refusals))
     // Alarms and elevator events: their points in InfluxDB (drained by now, or within what is left of `settle`).
-    const windowed = [...ex.alarms.map((a) => ({ what: 'alarm' as const, key: a.rule, e: a, kind: a.kind })), ...ex.events.map((e) => ({ what: 'elevator_event' as const, key: e.event, e, kind: undefined }))]
+    const windowed = [...ex.alarms.map((a) => ({ what: 'alarm' as const, key: a.rule, e: a, kind: a.kind, via: a.via })), ...ex.events.map((e) => ({ what: 'elevator_event' as const, key: e.event, e, kind: undefined, via: 'influx' as const }))]
     for (const w of windowed) {
-      const name = `${w.what === 'alarm' ? 'alarm' : 'elevator event'} ${w.key}${w.e.device ? ` ${w.e.device}` : ''}${w.e.clears ? ' fires and clears' : ' fires'}${w.e.fault !== undefined ? ` (faults[${w.e.fault}])` : ''}`
+      const name = `${w.what === 'alarm' ? 'alarm' : 'elevator event'} ${w.key}${w.e.device ? ` ${w.e.device}` : ''}${w.e.clears ? ' fires and clears' : ' fires'}${w.e.fault !== undefined ? ` (faults[${w.e.fault}])` : ''}${w.via === 'influx' ? '' : ` (${w.via === 'api' ? '/api/alarms' : 'InfluxDB and /api/alarms'})`}`
       const win = faultWindow(w.e.fault, faults.occurrences, runStart)
+      const influxCheck = async (): Promise<Assertion> => {
+        try {
+          return checkTransitions(name, w.e, await transitions(target, w.what, w.key, { device: w.e.device, kind: w.kind }, since), win, speed, sc.faults)
+        } catch (err) {
+          return { name, ok: false, message: `InfluxDB query failed: ${(err as Error).message}`, details: [] }
+        }
+      }
+      // The watcher goes on sampling /api/alarms meanwhile: a clear may come after the run.
+      const apiCheck = (): Assertion => (watcher ? checkTransitions(name, w.e, watcher.alarms(w.key, w.e.device), win, speed, sc.faults) : { name, ok: false, message: 'not sampled', details: [] })
       let a: Assertion
       for (;;) {
-        try {
-          a = checkTransitions(name, w.e, await transitions(target, w.what, w.key, { device: w.e.device, kind: w.kind }, since), win, speed, sc.faults)
-        } catch (err) {
-          a = { name, ok: false, message: `InfluxDB query failed: ${(err as Error).message}`, details: [] }
+        if (w.via === 'influx') a = await influxCheck()
+        else if (w.via === 'api') a = apiCheck()
+        else {
+          const [i, p] = [await influxCheck(), apiCheck()]
+          a = { name, ok: i.ok && p.ok, message: `InfluxDB: ${i.message}; /api/alarms: ${p.message}`, details: [...i.details, ...p.details] }
         }
         if (a.ok || Date.now() >= settleDeadline) break
         await sleep(1_000)

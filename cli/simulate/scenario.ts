@@ -130,8 +130,11 @@ const Window = {
   clears: z.boolean().default(true),
 }
 
-/** An alarm that must fire (and clear): the gateway's `alarm` points in InfluxDB. */
-const AlarmExpect = z.strictObject({ rule: z.string().min(1), device: z.string().min(1).optional(), kind: z.string().min(1).optional(), ...Window })
+/**
+ * An alarm that must fire (and clear): the gateway's `alarm` points in InfluxDB (`via: influx`, the
+ * history), its /api/alarms sampled during the run (`api`: what an operator saw), or both.
+ */
+const AlarmExpect = z.strictObject({ rule: z.string().min(1), device: z.string().min(1).optional(), kind: z.string().min(1).optional(), via: z.enum(['influx', 'api', 'both']).default('influx'), ...Window })
 /** An elevator event that must occur (and clear): the gateway's `elevator_event` points in InfluxDB. */
 const EventExpect = z.strictObject({ event: z.string().min(1), device: z.string().min(1).optional(), ...Window })
 

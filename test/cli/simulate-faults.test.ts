@@ -69,7 +69,9 @@ describe.skipIf(!have('influxd', 'mosquitto'))('smartcity simulate faults', () =
     const presence = byName(/^presence: /)
     expect(presence.map((a) => a.name.replace(/ \(.*/, ''))).toEqual(['presence: wq-f-001 offline while silent', 'presence: tower-f-L1 offline while silent', 'presence: wq-f-003 offline while silent', 'presence: wq-f-003 offline while silent'])
     for (const a of presence) expect(a.message).toMatch(/^offline at [\d.]+ s, online again at [\d.]+ s$/)
-    expect(byName(/^alarm device_offline wq-f-001 fires and clears/)[0]?.message).toMatch(/^started [\d.]+ s after faults\[0\] \(device_silent\), cleared/)
+    expect(byName(/^alarm device_offline wq-f-001 fires and clears \(faults\[0\]\) \(InfluxDB and \/api\/alarms\)$/)[0]?.message).toMatch(
+      /^InfluxDB: started [\d.]+ s after faults\[0\] \(device_silent\), cleared [\d.]+ s .*; \/api\/alarms: started [\d.]+ s after faults\[0\] \(device_silent\), cleared/,
+    )
     expect(byName(/^elevator event power_loss tower-f-L1 fires and clears/)[0]?.ok).toBe(true)
     expect(byName(/^count water_quality wq-f-002 at 12 s$/)[0]?.ok).toBe(true)
     expect(report.gateway.cpuShare).toBeGreaterThan(0)
@@ -92,7 +94,7 @@ devices:
 faults:
   - { type: device_silent, device: tower-u-L1, at: 1s, for: 3s }
 expect:
-  alarms: [{ rule: device_offline, device: wq-u-001, within: 5s }]
+  alarms: [{ rule: device_offline, device: wq-u-001, within: 5s }, { rule: device_offline, device: wq-u-001, within: 5s, via: api }]
   events: [{ event: power_loss, device: tower-u-L1, fault: 0, within: 4s }]
   presence: { within: 2s, checks: [{ device: wq-u-001, online: false, at: 6s }] }
   latency: { p99_ms: 0.001 }
@@ -109,6 +111,7 @@ expect:
     const report = JSON.parse(readFileSync(json, 'utf8')) as RunReport
     const failed = Object.fromEntries(report.assertions.filter((a) => !a.ok).map((a) => [a.name, a.message]))
     expect(failed['alarm device_offline wq-u-001 fires and clears']).toMatch(/^did not start within 5 s of the start of the run \(no point at all\)/)
+    expect(failed['alarm device_offline wq-u-001 fires and clears (/api/alarms)']).toMatch(/^did not start within 5 s of the start of the run \(no point at all\)/)
     expect(failed['elevator event power_loss tower-u-L1 fires and clears (faults[0])']).toMatch(/^did not start within 4 s of faults\[0\] \(device_silent\)/)
     expect(failed['presence: tower-u-L1 offline while silent (faults[0] at 1 s)']).toMatch(/never said offline .*offlineAfterSec/)
     expect(failed['presence: wq-u-001 offline at 6 s']).toMatch(/^online at 6 s/)
