@@ -262,18 +262,27 @@ export function checkPresence(p: NonNullable<Expect['presence']>, faults: readon
 
 // ---------------------------------------------------------------------------------------------- latency
 
-/** Buckets (upper bound in s -> cumulative count) by measurement, from Prometheus text. */
+/**
+ * Buckets (upper bound in s -> cumulative count) by measurement, from Prometheus text. Readings (no
+ * `interval` tag, or `realtime`) are under their measurement; HJ 212 statistics, whose time is their
+ * interval's, under `<measurement>/<interval>` (e.g. `water_quality/minute`): their age is not a latency.
+ */
 export type AgeHistograms = Map<string, Map<number, number>>
 
 export function parseAgeHistograms(text: string): AgeHistograms {
   const out: AgeHistograms = new Map()
-  const re = /^smartcity_reading_age_seconds_bucket\{measurement="((?:[^"\\]|\\.)*)",le="([^"]+)"\} (\S+)$/gm
-  for (const m of text.matchAll(re)) {
-    const name = m[1]!.replace(/\\(.)/g, '$1')
-    const le = m[2] === '+Inf' ? Number.POSITIVE_INFINITY : Number(m[2])
-    const b = out.get(name) ?? new Map<number, number>()
-    b.set(le, Number(m[3]))
-    out.set(name, b)
+  const label = (labels: string, name: string) => new RegExp(`(?:^|,)${name}="((?:[^"\\\\]|\\\\.)*)"`).exec(labels)?.[1]?.replace(/\\(.)/g, '$1')
+  for (const m of text.matchAll(/^smartcity_reading_age_seconds_bucket\{(.*)\} (\S+)$/gm)) {
+    const labels = m[1]!
+    const measurement = label(labels, 'measurement')
+    const le = label(labels, 'le')
+    if (measurement === undefined || le === undefined) continue
+    const interval = label(labels, 'interval') ?? ''
+    const key = interval === '' || interval === 'realtime' ? measurement : `${measurement}/${interval}`
+    const b = out.get(key) ?? new Map<number, number>()
+    const bound = le === '+Inf' ? Number.POSITIVE_INFINITY : Number(le)
+    b.set(bound, (b.get(bound) ?? 0) + Number(m[2]))
+    out.set(key, b)
   }
   return out
 }

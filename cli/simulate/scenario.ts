@@ -200,7 +200,8 @@ export const Scenario = z
     })
     s.faults.forEach((f, i) => {
       if (f.at > s.duration) ctx.addIssue({ code: 'custom', path: ['faults', i, 'at'], message: `after the end of the run (duration ${s.duration / 1000} s)` })
-      if (f.every !== undefined && f.every <= ('for' in f ? f.for : 0)) ctx.addIssue({ code: 'custom', path: ['faults', i, 'every'], message: `not longer than the fault lasts (for ${('for' in f ? f.for : 0) / 1000} s): one would start before the last is over` })
+      const lasts = 'for' in f ? f.for : f.type === 'gateway_kill' ? f.restart : 0
+      if (f.every !== undefined && f.every <= lasts) ctx.addIssue({ code: 'custom', path: ['faults', i, 'every'], message: `not longer than the fault lasts (${'for' in f ? 'for' : 'restart'} ${lasts / 1000} s): one would start before the last is over` })
       if (f.every === 0) ctx.addIssue({ code: 'custom', path: ['faults', i, 'every'], message: 'must be more than 0' })
     })
     for (const [key, list] of [['alarms', s.expect.alarms], ['events', s.expect.events]] as const) {

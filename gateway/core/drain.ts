@@ -46,12 +46,14 @@ export function createDrain(sink: Sink, spool: Spool, deadLetter: DeadLetterLog,
   const observeAges = (body: Buffer) => {
     const now = Date.now()
     let name: string | undefined
+    let iv: string | undefined
     let cell: ReturnType<typeof ages.cell> | undefined
-    eachLineTime(body, (m, t) => {
+    eachLineTime(body, (m, interval, t) => {
       if (Number.isNaN(t)) return
-      if (m !== name || !cell) {
+      if (m !== name || interval !== iv || !cell) {
         name = m
-        cell = ages.cell(m)
+        iv = interval
+        cell = ages.cell({ measurement: m, interval })
       }
       ages.observe(cell, Math.max(0, now - t) / 1000)
     })

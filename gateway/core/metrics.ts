@@ -39,24 +39,24 @@ function hotCounter(registry: Registry, name: string, help: string, labelNames: 
 export const READING_AGE_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 30, 60, 120, 300, 900, 3600]
 
 /**
- * A histogram by measurement kept as plain numbers on the hot path (one observation per point written) and
- * exposed in Prometheus' histogram format at scrape time: prom-client's `observe` hashes the label set on
- * every call, as its counters do.
+ * A histogram kept as plain numbers on the hot path (one observation per point written) and exposed in
+ * Prometheus' histogram format at scrape time: prom-client's `observe` hashes the label set on every call,
+ * as its counters do.
  */
 export class HotHistogram {
-  readonly series = new Map<string, { counts: number[]; sum: number; count: number }>()
+  readonly series = new Map<string, { labels: Record<string, string>; counts: number[]; sum: number; count: number }>()
   constructor(
     readonly name: string,
     readonly help: string,
-    readonly label: string,
     readonly bounds: readonly number[],
   ) {}
-  /** The cell of one label value: keep it for a run of observations of that value. */
-  cell(value: string): { counts: number[]; sum: number; count: number } {
-    let c = this.series.get(value)
+  /** The cell of one label set: keep it for a run of observations with those labels. */
+  cell(labels: Record<string, string>): { labels: Record<string, string>; counts: number[]; sum: number; count: number } {
+    const key = Object.values(labels).join('\u0000')
+    let c = this.series.get(key)
     if (!c) {
-      c = { counts: new Array<number>(this.bounds.length).fill(0), sum: 0, count: 0 }
-      this.series.set(value, c)
+      c = { labels, counts: new Array<number>(this.bounds.length).fill(0), sum: 0, count: 0 }
+      this.series.set(key, c)
     }
     return c
   }
@@ -74,15 +74,15 @@ export class HotHistogram {
   /** prom-client's metric interface (`registry.registerMetric`): cumulative buckets, +Inf, sum, count. */
   get() {
     const values: { labels: Record<string, string | number>; value: number; metricName: string }[] = []
-    for (const [v, c] of this.series) {
+    for (const c of this.series.values()) {
       let acc = 0
       for (const [i, le] of this.bounds.entries()) {
         acc += c.counts[i]!
-        values.push({ labels: { [this.label]: v, le }, value: acc, metricName: `${this.name}_bucket` })
+        values.push({ labels: { ...c.labels, le }, value: acc, metricName: `${this.name}_bucket` })
       }
-      values.push({ labels: { [this.label]: v, le: '+Inf' }, value: c.count, metricName: `${this.name}_bucket` })
-      values.push({ labels: { [this.label]: v }, value: c.sum, metricName: `${this.name}_sum` })
-      values.push({ labels: { [this.label]: v }, value: c.count, metricName: `${this.name}_count` })
+      values.push({ labels: { ...c.labels, le: '+Inf' }, value: c.count, metricName: `${this.name}_bucket` })
+      values.push({ labels: c.labels, value: c.sum, metricName: `${this.name}_sum` })
+      values.push({ labels: c.labels, value: c.count, metricName: `${this.name}_count` })
     }
     return { name: this.name, help: this.help, type: 'histogram', values, aggregator: 'sum' }
   }
@@ -128,9 +128,10 @@ export function createMetrics() {
     deviceOnline: new Gauge({ name: 'smartcity_device_online', help: '1 when a device is online', labelNames: ['device', 'kind'], registers: [registry] }),
     /**
      * End-to-end latency: (write acknowledged by the sink - the point's time) for every point written, by
-     * measurement (a device's reading time is its own clock: a device clock off by a second shifts it).
+     * measurement and `interval` tag ('' for none: a reading; HJ 212 `minute`/`hour`/`day` statistics carry
+     * the time of their interval). A device's reading time is its own clock: one off by a second shifts it.
      */
-    readingAge: new HotHistogram('smartcity_reading_age_seconds', 'Time from a point\'s timestamp (the reading time) to its write acknowledged by a sink, by measurement', 'measurement', READING_AGE_BUCKETS),
+    readingAge: new HotHistogram('smartcity_reading_age_seconds', "Time from a point's timestamp (the reading time) to its write acknowledged by a sink, by measurement and interval tag (HJ 212 statistics carry their interval's time)", READING_AGE_BUCKETS),
   }
   // prom-client types registerMetric for its own classes; it reads name, help, type and get() of any object.
   registry.registerMetric(m.readingAge as unknown as Parameters<Registry['registerMetric']>[0])

@@ -241,11 +241,12 @@ describe('simulate faults without servers', () => {
   it('latency quantiles from the histogram, interpolated inside a bucket as histogram_quantile does', () => {
     const h = parseAgeHistograms(
       [
-        'smartcity_reading_age_seconds_bucket{measurement="water_quality",le="0.1"} 50',
-        'smartcity_reading_age_seconds_bucket{measurement="water_quality",le="0.2"} 90',
-        'smartcity_reading_age_seconds_bucket{measurement="water_quality",le="1"} 100',
-        'smartcity_reading_age_seconds_bucket{measurement="water_quality",le="+Inf"} 100',
-        'smartcity_reading_age_seconds_bucket{measurement="odd\\"name",le="+Inf"} 0',
+        'smartcity_reading_age_seconds_bucket{measurement="water_quality",interval="",le="0.1"} 50',
+        'smartcity_reading_age_seconds_bucket{measurement="water_quality",interval="",le="0.2"} 90',
+        'smartcity_reading_age_seconds_bucket{measurement="water_quality",interval="",le="1"} 100',
+        'smartcity_reading_age_seconds_bucket{measurement="water_quality",interval="",le="+Inf"} 100',
+        'smartcity_reading_age_seconds_bucket{measurement="water_quality",interval="minute",le="+Inf"} 7',
+        'smartcity_reading_age_seconds_bucket{measurement="odd\\"name",interval="",le="+Inf"} 0',
       ].join('\n'),
     )
     const wq = h.get('water_quality')!
@@ -253,6 +254,7 @@ describe('simulate faults without servers', () => {
     expect(quantile(0.7, wq)).toBeCloseTo(0.15, 9)
     expect(quantile(0.99, wq)).toBeCloseTo(0.2 + 0.8 * 0.9, 9)
     expect(quantile(0.5, h.get('odd"name')!)).toBeUndefined()
+    expect(h.get('water_quality/minute')?.get(Number.POSITIVE_INFINITY)).toBe(7)
   })
 
   it('no_unexpected_refusals: reasons the device faults caused must come exactly as often; other reasons only when allowed', () => {
