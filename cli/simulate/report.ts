@@ -19,7 +19,7 @@ export interface RunReport {
   seed: number
   speed: number
   runDir: string
-  gateway: { config: string; started: boolean; restarts: number; peakRssMb?: number; /** CPU time over wall time since it was up (1 = one core). */ cpuShare?: number }
+  gateway: { config: string; started: boolean; restarts: number; peakRssMb?: number; /** CPU time over wall time of the run, while it was up (1 = one core). */ cpuShare?: number }
   influx: { url: string; database: string; startedByRunner: boolean }
   devices: { entry: string; ids: string[]; acknowledged: number; started: boolean }[]
   timeline: { atMs: number; event: string }[]

@@ -361,9 +361,12 @@ async function simulate(file: string | undefined, values: Values, out: (s: strin
     const runStart = Date.now()
     // Expectations checked at a step of the run (`at:`), scenario time like the faults'.
     const stepPending: Promise<void>[] = []
-    const step = (atMs: number, check: () => Promise<Assertion[]>) =>
+    const notYet = new Set<string>()
+    const step = (atMs: number, name: string, check: () => Promise<Assertion[]>) => {
+      notYet.add(name)
       steps.push(
         setTimeout(() => {
+          notYet.delete(name)
           stepPending.push(
             check().then(
               (a) => void assertions.push(...a),
@@ -372,15 +375,19 @@ async function simulate(file: string | undefined, values: Values, out: (s: strin
           )
         }, atMs / speed),
       )
+    }
     const stepLabel = (atMs: number) => ` at ${atMs / 1000} s`
-    for (const c of ex.counts) if (c.at !== undefined) step(c.at, async () => [await checkCount(c, stepLabel(c.at!))])
-    for (const c of ex.refusals) if (c.at !== undefined) step(c.at, async () => [checkRefusalCount(c, readRefusals(cfg.dataDir, t0), stepLabel(c.at!))])
+    ex.counts.forEach((c, i) => c.at !== undefined && step(c.at, `expect.counts[${i}]`, async () => [await checkCount(c, stepLabel(c.at!))]))
+    ex.refusals.forEach((c, i) => c.at !== undefined && step(c.at, `expect.refusals[${i}]`, async () => [checkRefusalCount(c, readRefusals(cfg.dataDir, t0), stepLabel(c.at!))]))
     await sleep(durationMs)
     clearInterval(progress)
     for (const t of steps) clearTimeout(t)
     await faults.stop()
     await Promise.all(stepPending)
+    for (const n of notYet) assertions.push({ name: `${n} at its step`, ok: false, message: 'not checked: the run ended before its time', details: [] })
     await stopAll()
+    // CPU over the run itself (the settle phase below is the runner's queries, not the district's load).
+    const cpuOfRun = cpu.share()
     note(`simulators stopped after ${Math.round((Date.now() - runStart) / 1000)} s: ${truth.acked()} readings acknowledged`)
     for (const p of plan) report.devices.push({ entry: `${p.label} (devices[${p.index}])`, ids: p.ids, acknowledged: p.ids.reduce((n, id) => n + truth.ackedBy(id), 0), started: p.handle !== undefined })
     if (sc.faults.length > 0) assertions.push({ name: 'faults applied as scheduled', ok: faults.problems.length === 0, message: faults.problems.length === 0 ? `${faults.applied()} fault(s)` : `${faults.problems.length} fault(s) not applied`, details: faults.problems })
@@ -458,13 +465,13 @@ async function simulate(file: string | undefined, values: Values, out: (s: strin
       }
     }
     if (ex.max_cpu_share !== undefined) {
-      const c = cpu.share()
+      const c = cpuOfRun
       const name = `gateway CPU at most ${ex.max_cpu_share} of one core`
       if (c) report.gateway.cpuShare = c.share
       assertions.push(
         c === undefined
           ? { name, ok: false, skipped: true, message: 'not measured: the runner did not start the gateway', details: [] }
-          : { name, ok: c.share <= ex.max_cpu_share, message: `${c.share.toFixed(3)} of one core (${c.cpuSec.toFixed(1)} s CPU over ${c.wallSec.toFixed(1)} s since it was up)`, details: [] },
+          : { name, ok: c.share <= ex.max_cpu_share, message: `${c.share.toFixed(3)} of one core (${c.cpuSec.toFixed(1)} s CPU over the ${c.wallSec.toFixed(1)} s of the run it was up)`, details: [] },
       )
     }
     if (ex.max_rss_mb !== undefined) {

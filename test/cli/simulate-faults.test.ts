@@ -124,7 +124,7 @@ expect:
     expect(failed['presence: tower-u-L1 offline while silent (faults[0] at 1 s)']).toMatch(/never said offline .*offlineAfterSec/)
     expect(failed['presence: wq-u-001 offline at 6 s']).toMatch(/^online at 6 s/)
     expect(failed['latency device to stored: p99 at most 0.001 ms']).toMatch(/^p50 \d+ ms, p99 \d+ ms over \d+ points of water_quality, elevator_status: p99 over 0.001 ms$/)
-    expect(failed['gateway CPU at most 0.00001 of one core']).toMatch(/of one core \([\d.]+ s CPU over [\d.]+ s since it was up\)$/)
+    expect(failed['gateway CPU at most 0.00001 of one core']).toMatch(/of one core \([\d.]+ s CPU over the [\d.]+ s of the run it was up\)$/)
     expect(failed['refusals bad_json at least 1']).toBe('0 refused, expected at least 1')
     expect(r.stdout).toMatch(/^FAIL unmet/m)
     // What did hold still held.
@@ -293,12 +293,13 @@ describe('simulate faults without servers', () => {
     )
     expect(ok.ok ? [] : ok.problems).toEqual([])
     const bad = parseScenarioText(
-      'name: x\nduration: 30s\ndevices:\n  - { kind: elevator, protocol: mqtt }\nfaults:\n  - type: influx_network\n    mode: drop\n    at: 1s\n    for: 5s\n    every: 5s\nexpect:\n  alarms:\n    - rule: r\n      fault: 3\n  latency: {}\n',
+      'name: x\nduration: 30s\ndevices:\n  - { kind: elevator, protocol: mqtt }\nfaults:\n  - type: influx_network\n    mode: drop\n    at: 1s\n    for: 5s\n    every: 5s\nexpect:\n  alarms:\n    - rule: r\n      fault: 3\n  latency: {}\n  counts:\n    - { measurement: m, min: 1, at: 30s }\n',
       'x.yaml',
     )
     expect(bad.ok ? [] : bad.problems).toEqual([
       expect.stringMatching(/^x\.yaml:15: expect\.latency: give p50_ms or p99_ms/),
       'x.yaml:10: faults[0].every: not longer than the fault lasts (for 5 s): one would start before the last is over',
+      'x.yaml:17: expect.counts[0].at: not before the end of the run (duration 30 s): check at the end without at',
       'x.yaml:14: expect.alarms[0].fault: no such fault: faults has 1 entry (0-based)',
     ])
     const shipped = await loadScenario(join(ROOT, 'simulators', 'scenarios', 'faults.yaml'))
