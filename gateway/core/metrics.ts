@@ -35,6 +35,62 @@ function hotCounter(registry: Registry, name: string, help: string, labelNames: 
   })
 }
 
+/** Upper bounds (seconds) of the reading-age histogram: from a loopback write to a long outage. */
+export const READING_AGE_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 30, 60, 120, 300, 900, 3600]
+
+/**
+ * A histogram kept as plain numbers on the hot path (one observation per point written) and exposed in
+ * Prometheus' histogram format at scrape time: prom-client's `observe` hashes the label set on every call,
+ * as its counters do.
+ */
+export class HotHistogram {
+  readonly series = new Map<string, { labels: Record<string, string>; counts: number[]; sum: number; count: number }>()
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    readonly bounds: readonly number[],
+  ) {}
+  /** The cell of one label set: keep it for a run of observations with those labels. */
+  cell(labels: Record<string, string>): { labels: Record<string, string>; counts: number[]; sum: number; count: number } {
+    const key = Object.values(labels).join('\u0000')
+    let c = this.series.get(key)
+    if (!c) {
+      c = { labels, counts: new Array<number>(this.bounds.length).fill(0), sum: 0, count: 0 }
+      this.series.set(key, c)
+    }
+    return c
+  }
+  observe(c: { counts: number[]; sum: number; count: number }, v: number): void {
+    c.sum += v
+    c.count++
+    const b = this.bounds
+    for (let i = 0; i < b.length; i++) {
+      if (v <= b[i]!) {
+        c.counts[i]!++
+        return
+      }
+    }
+  }
+  /** prom-client's metric interface (`registry.registerMetric`): cumulative buckets, +Inf, sum, count. */
+  get() {
+    const values: { labels: Record<string, string | number>; value: number; metricName: string }[] = []
+    for (const c of this.series.values()) {
+      let acc = 0
+      for (const [i, le] of this.bounds.entries()) {
+        acc += c.counts[i]!
+        values.push({ labels: { ...c.labels, le }, value: acc, metricName: `${this.name}_bucket` })
+      }
+      values.push({ labels: { ...c.labels, le: '+Inf' }, value: c.count, metricName: `${this.name}_bucket` })
+      values.push({ labels: c.labels, value: c.sum, metricName: `${this.name}_sum` })
+      values.push({ labels: c.labels, value: c.count, metricName: `${this.name}_count` })
+    }
+    return { name: this.name, help: this.help, type: 'histogram', values, aggregator: 'sum' }
+  }
+  reset(): void {
+    this.series.clear()
+  }
+}
+
 export function createMetrics() {
   const registry = new Registry()
   const hot = { received: new HotCounter(), accepted: new HotCounter(), pointsSpooled: new HotCounter(), lastSeen: new Map<string, { labels: Record<string, string>; ms: number }>() }
@@ -82,7 +138,15 @@ export function createMetrics() {
       labelNames: ['reason'],
       registers: [registry],
     }),
+    /**
+     * End-to-end latency: (write acknowledged by the sink - the point's time) for every point written, by
+     * measurement and `interval` tag ('' for none: a reading; HJ 212 `minute`/`hour`/`day` statistics carry
+     * the time of their interval). A device's reading time is its own clock: one off by a second shifts it.
+     */
+    readingAge: new HotHistogram('smartcity_reading_age_seconds', "Time from a point's timestamp (the reading time) to its write acknowledged by a sink, by measurement and interval tag (HJ 212 statistics carry their interval's time)", READING_AGE_BUCKETS),
   }
+  // prom-client types registerMetric for its own classes; it reads name, help, type and get() of any object.
+  registry.registerMetric(m.readingAge as unknown as Parameters<Registry['registerMetric']>[0])
   return m
 }
 export type Metrics = ReturnType<typeof createMetrics>
