@@ -17,6 +17,7 @@ import { registerAlarmRoutes } from './alarms/http.ts'
 import { type AlarmStore, createAlarmStore, type PublishFn } from './alarms/store.ts'
 import { type Broker, createBroker } from './broker/index.ts'
 import type { GatewayConfig } from './config.ts'
+import { type Audit, noAudit } from './core/audit.ts'
 import { createDeadLetterLog } from './core/deadletter.ts'
 import { createDeviceRegistry } from './core/devices.ts'
 import { createDrain, type Drain } from './core/drain.ts'
@@ -39,6 +40,8 @@ export interface GatewayOptions {
   /** Extra processors (alarm rules, derived events). */
   processors?: Processor[]
   now?: () => number
+  /** The security audit log (gateway/core/audit.ts); none by default. */
+  audit?: Audit
 }
 
 export interface Gateway {
@@ -71,6 +74,7 @@ function findWebDir(): string {
 export function createGateway(config: GatewayConfig, opts: GatewayOptions = {}): Gateway {
   const log = opts.log ?? pino({ level: config.log.level, base: { gateway: config.gateway.id } })
   const now = opts.now ?? Date.now
+  const audit = opts.audit ?? noAudit
   const metrics = createMetrics()
   const sinkCfgs = config.sinks
   const deadLetter = createDeadLetterLog({
@@ -143,6 +147,8 @@ export function createGateway(config: GatewayConfig, opts: GatewayOptions = {}):
       publish: (topic, payload, o) => broker.publish(topic, payload, o),
       dataDir: config.dataDir,
       now,
+      audit,
+      metrics,
     }
   }
 

@@ -70,6 +70,10 @@ export function createMetrics() {
       },
     }),
     deviceOnline: new Gauge({ name: 'smartcity_device_online', help: '1 when a device is online', labelNames: ['device', 'kind'], registers: [registry] }),
+    // --- issue 13 (seclife): TCP device servers' admission and idle time-outs; configuration reloads ---
+    tcpRefused: new Counter({ name: 'smartcity_tcp_connections_refused_total', help: 'Connections a TCP device server refused before reading them, by source and reason (allowlist, connection caps)', labelNames: ['source', 'reason'], registers: [registry] }),
+    tcpClosed: new Counter({ name: 'smartcity_tcp_connections_closed_total', help: 'Connections of a TCP device server that ended, by source and why (idle_timeout, closed_by_gateway, end, error, stopped)', labelNames: ['source', 'reason'], registers: [registry] }),
+    reloads: new Counter({ name: 'smartcity_config_reloads_total', help: 'Configuration reloads (SIGHUP, POST /api/reload), by outcome (ok, failed)', labelNames: ['outcome'], registers: [registry] }),
   }
   return m
 }

@@ -7,6 +7,8 @@ import type { Logger } from 'pino'
 import type { KindName, Point, Protocol } from '../../devices/common/point.ts'
 import type { Reason } from '../../devices/common/reasons.ts'
 import type { Reading } from '../../devices/common/kind.ts'
+import type { Audit } from './audit.ts'
+import type { Metrics } from './metrics.ts'
 
 export type { Logger }
 
@@ -109,6 +111,10 @@ export interface SourceContext {
   dataDir: string
   /** Monotonic-enough wall clock, injectable in tests. */
   now(): number
+  /** The security audit log (gateway/core/audit.ts): refused connections, failed authentication. */
+  audit?: Audit
+  /** The gateway's metrics, for what a source counts besides readings (refused TCP connections). */
+  metrics?: Metrics
 }
 
 /** A write through a source to a device (Modbus `POST /api/devices/:id/write`). */
