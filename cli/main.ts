@@ -12,9 +12,9 @@ import '../gateway/broker/quiet-debug.ts'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import pino from 'pino'
 import { loadConfig } from '../gateway/config.ts'
 import { createGateway } from '../gateway/gateway.ts'
+import { createRedactor, redactedLogger } from '../gateway/secrets.ts'
 import { checkModbusProfiles } from '../gateway/sources/modbus/profiles.ts'
 import { decoders, runDecode } from './decode.ts'
 import { overridesFrom } from './flags.ts'
@@ -131,6 +131,12 @@ function version(): string {
   return 'unknown'
 }
 
+/** Every secret of the configurations this process read: scrubbed from everything it prints (issue 13 item 4). */
+const redactor = createRedactor()
+
+/** Exit status of a stop that overran its deadline (SIGTERM) or a second signal during the stop. */
+const EXIT_STOP_FORCED = 1
+
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({ args: argv, options: FLAGS, allowPositionals: true, strict: true })
   const [cmd, ...rest] = positionals
@@ -164,9 +170,10 @@ async function main(argv: string[]): Promise<number> {
         const problems = await checkModbusProfiles(r.config.sources)
         if (problems.length > 0) Object.assign(r, { ok: false, problems })
       }
+      if (r.ok) redactor.add(r.secrets)
       if (!r.ok) {
         process.stderr.write(`${file}: ${r.problems.length} problem(s)\n`)
-        for (const p of r.problems) process.stderr.write(`  ${p}\n`)
+        for (const p of r.problems) process.stderr.write(`  ${redactor.scrub(p)}\n`)
         return 1
       }
       for (const w of r.warnings) process.stderr.write(`warning: ${w}\n`)
@@ -182,15 +189,19 @@ async function main(argv: string[]): Promise<number> {
       return runDecode(format, file, process.stdout, values.profile === undefined ? {} : { profile: values.profile })
     }
     case 'gateway': {
-      const r = await loadConfig(values.config, overridesFrom(values))
+      const overrides = overridesFrom(values)
+      const r = await loadConfig(values.config, overrides)
       if (!r.ok) {
         process.stderr.write(`configuration has ${r.problems.length} problem(s):\n${r.problems.map((p) => `  ${p}`).join('\n')}\n`)
         return 1
       }
+      redactor.add(r.secrets)
       // Warnings go to stderr: stdout carries only the JSON log.
       for (const w of r.warnings) process.stderr.write(`warning: ${w}\n`)
-      const log = pino({ level: r.config.log.level, base: { gateway: r.config.gateway.id } })
-      const gw = createGateway(r.config, { log })
+      // The log goes through the redactor: secret keys censored, secret values cut from every line.
+      const log = redactedLogger({ level: r.config.log.level, base: { gateway: r.config.gateway.id }, redactor })
+      const file = values.config
+      const gw = createGateway(r.config, { log, redactor, ...(file !== undefined ? { loadConfig: () => loadConfig(file, overrides) } : {}) })
       // Input never throws out of a source; anything that still escapes is a bug. A rejected promise is
       // logged and the gateway goes on; an uncaught exception leaves unknown state, so exit non-zero and let
       // the supervisor restart us: the spool keeps everything that was accepted.
@@ -203,13 +214,32 @@ async function main(argv: string[]): Promise<number> {
       await gw.start()
       const e = gw.endpoints()
       // stdout carries the JSON log (its 'gateway started' record has the same endpoints); this line is for people.
-      process.stderr.write(`gateway ${r.config.gateway.id}: mqtt ${e.mqtt}${e.http ? `, http ${e.http}` : ''}\n`)
-      await new Promise<void>((resolve) => {
-        const stop = () => resolve()
-        process.once('SIGINT', stop)
-        process.once('SIGTERM', stop)
+      process.stderr.write(`${redactor.scrub(`gateway ${r.config.gateway.id}: mqtt ${e.mqtt}${e.http ? `, http ${e.http}` : ''}`)}\n`)
+      // SIGHUP: read the file again and apply it; an invalid file keeps the running configuration (the
+      // gateway logs and audits why). Reloads queue up in the gateway, one at a time.
+      process.on('SIGHUP', () => {
+        void gw.reload().then((res) => {
+          const what = res.ok ? `reloaded: ${res.changes.join('; ') || 'nothing changed'}` : `reload failed, the running configuration stays: ${res.problems.join('; ')}`
+          const restart = res.restartNeeded.length > 0 ? ` (restart needed for: ${res.restartNeeded.join(', ')})` : ''
+          process.stderr.write(`${redactor.scrub(`gateway ${r.config.gateway.id}: ${what}${restart}`)}\n`)
+        })
       })
-      await gw.stop()
+      const signal = await new Promise<NodeJS.Signals>((resolve) => {
+        process.once('SIGINT', resolve)
+        process.once('SIGTERM', resolve)
+      })
+      // Ordered and bounded (gateway.stopTimeoutSec); a second signal, or a stop that still hangs a few
+      // seconds past its deadline, exits at once: the spool holds whatever was accepted.
+      const deadlineMs = gw.config.gateway.stopTimeoutSec * 1000
+      const force = (why: string) => {
+        log.warn({ why }, 'stopping at once')
+        process.exit(EXIT_STOP_FORCED)
+      }
+      process.once('SIGINT', () => force('second signal'))
+      process.once('SIGTERM', () => force('second signal'))
+      setTimeout(() => force('stop overran its deadline'), deadlineMs + 5_000).unref()
+      log.info({ signal, deadlineMs }, 'stopping')
+      await gw.stop({ deadlineMs })
       return 0
     }
     case 'demo': {
@@ -240,7 +270,7 @@ main(process.argv.slice(2)).then(
     process.exitCode = code
   },
   (err: unknown) => {
-    process.stderr.write(`smartcity: ${(err as Error).message}\n`)
+    process.stderr.write(`${redactor.scrub(`smartcity: ${(err as Error).message}`)}\n`)
     // A component that could not start (a port already taken, ...): EX_UNAVAILABLE from sysexits.h, so a
     // supervisor sees the failure (README "Operating it"). Anything else: 2.
     const startFailed = (err as { code?: unknown }).code === 'start_failed'

@@ -135,6 +135,8 @@ export interface Source {
   write?(device: string, req: WriteRequest): Promise<WriteOutcome>
   /** Devices this source is responsible for (for `write` routing). */
   owns?(device: string): boolean
+  /** Removed by a configuration reload, after `stop`: give up what outlives a stop (the MQTT source's broker route). */
+  release?(): void
 }
 
 /**
