@@ -210,13 +210,9 @@ async function main(argv: string[]): Promise<number> {
         log.fatal({ err }, 'uncaught exception; exiting so the supervisor restarts the gateway')
         process.exit(70)
       })
-      // Rejects with a StartError (code start_failed) once what had started is stopped: see the handler below.
-      await gw.start()
-      const e = gw.endpoints()
-      // stdout carries the JSON log (its 'gateway started' record has the same endpoints); this line is for people.
-      process.stderr.write(`${redactor.scrub(`gateway ${r.config.gateway.id}: mqtt ${e.mqtt}${e.http ? `, http ${e.http}` : ''}`)}\n`)
       // SIGHUP: read the file again and apply it; an invalid file keeps the running configuration (the
-      // gateway logs and audits why). Reloads queue up in the gateway, one at a time.
+      // gateway logs and audits why). Installed before start (its default action ends the process); a
+      // reload waits for the start, and reloads queue up in the gateway, one at a time.
       process.on('SIGHUP', () => {
         void gw.reload().then((res) => {
           const what = res.ok ? `reloaded: ${res.changes.join('; ') || 'nothing changed'}` : `reload failed, the running configuration stays: ${res.problems.join('; ')}`
@@ -224,6 +220,11 @@ async function main(argv: string[]): Promise<number> {
           process.stderr.write(`${redactor.scrub(`gateway ${r.config.gateway.id}: ${what}${restart}`)}\n`)
         })
       })
+      // Rejects with a StartError (code start_failed) once what had started is stopped: see the handler below.
+      await gw.start()
+      const e = gw.endpoints()
+      // stdout carries the JSON log (its 'gateway started' record has the same endpoints); this line is for people.
+      process.stderr.write(`${redactor.scrub(`gateway ${r.config.gateway.id}: mqtt ${e.mqtt}${e.http ? `, http ${e.http}` : ''}`)}\n`)
       const signal = await new Promise<NodeJS.Signals>((resolve) => {
         process.once('SIGINT', resolve)
         process.once('SIGTERM', resolve)

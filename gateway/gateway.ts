@@ -291,7 +291,8 @@ export function createGateway(initial: GatewayConfig, opts: GatewayOptions = {})
       health,
       metrics: redactedRegistry(metrics.registry, redactor),
       beforeMetrics: refreshGauges,
-      devices: () => devices.list(),
+      // A device's options may hold a secret (a meter password): scrubbed like every other output.
+      devices: () => redactor.scrubJson(devices.list()),
       async write(device, req) {
         const src = sources.find((s) => s.write && s.owns?.(device))
         return src?.write ? src.write(device, req) : undefined
@@ -531,6 +532,35 @@ export function createGateway(initial: GatewayConfig, opts: GatewayOptions = {})
     return r
   }
 
+  async function startAll(): Promise<void> {
+    deadLetter.open()
+    spool.open()
+    opened = true
+    sinkStarts = sinks.map((s, i) => startSink(s, i))
+    await Promise.race([Promise.all(sinkStarts), sleep(3000)])
+    try {
+      for (const s of sources) {
+        // Counted before its start resolves: a source that fails half-way is stopped with the others.
+        startedSources.push(s)
+        await s.start(ctxFor(s)).catch((err: unknown) => {
+          throw err instanceof StartError ? err : new StartError(`source.${s.type}`, err, { id: s.id })
+        })
+      }
+      brokerStarted = true
+      await broker.start().catch((err: unknown) => {
+        throw err instanceof StartError ? err : new StartError('mqtt', err)
+      })
+      startTicker()
+      if (config.http.enabled) await startHttp()
+    } catch (err) {
+      // A gateway that cannot start must not half-run (a broker taking QoS 1 publishes while the API is
+      // dead): stop what started, in reverse, and let the caller exit.
+      await shutdown()
+      throw err
+    }
+    log.info({ mqtt: broker.url(), http: httpUrl, sinks: sinks.map((s) => s.id), sources: sources.map((s) => s.id) }, 'gateway started')
+  }
+
   return {
     get config() {
       return config
@@ -547,35 +577,26 @@ export function createGateway(initial: GatewayConfig, opts: GatewayOptions = {})
     health,
     endpoints: () => ({ mqtt: broker.url(), ...(httpUrl ? { http: httpUrl } : {}) }),
     async start() {
-      deadLetter.open()
-      spool.open()
-      opened = true
-      sinkStarts = sinks.map((s, i) => startSink(s, i))
-      await Promise.race([Promise.all(sinkStarts), sleep(3000)])
+      // A reload asked for meanwhile (SIGHUP during start-up) waits until the start is over.
+      let started: () => void = () => {}
+      const starting = new Promise<void>((r) => {
+        started = r
+      })
+      reloading = reloading.then(() => starting)
       try {
-        for (const s of sources) {
-          // Counted before its start resolves: a source that fails half-way is stopped with the others.
-          startedSources.push(s)
-          await s.start(ctxFor(s)).catch((err: unknown) => {
-            throw err instanceof StartError ? err : new StartError(`source.${s.type}`, err, { id: s.id })
-          })
-        }
-        brokerStarted = true
-        await broker.start().catch((err: unknown) => {
-          throw err instanceof StartError ? err : new StartError('mqtt', err)
-        })
-        startTicker()
-        if (config.http.enabled) await startHttp()
-      } catch (err) {
-        // A gateway that cannot start must not half-run (a broker taking QoS 1 publishes while the API is
-        // dead): stop what started, in reverse, and let the caller exit.
-        await shutdown()
-        throw err
+        await startAll()
+      } finally {
+        started()
       }
-      log.info({ mqtt: broker.url(), http: httpUrl, sinks: sinks.map((s) => s.id), sources: sources.map((s) => s.id) }, 'gateway started')
     },
     async stop(o = {}) {
-      await shutdown(o.deadlineMs)
+      // A reload under way finishes first (within the same deadline), so no source it starts outlives the stop.
+      const deadlineMs = o.deadlineMs ?? config.gateway.stopTimeoutSec * 1000
+      const t0 = Date.now()
+      let t: NodeJS.Timeout | undefined
+      await Promise.race([reloading, new Promise((r) => (t = setTimeout(r, deadlineMs)))])
+      clearTimeout(t)
+      await shutdown(Math.max(0, deadlineMs - (Date.now() - t0)))
       log.info('gateway stopped')
     },
     reload(next, by = SYSTEM) {
