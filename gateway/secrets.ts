@@ -106,11 +106,19 @@ export interface Redactor {
   /** Know these values as secrets too (they are never forgotten: an old secret must not leak after a reload). */
   add(values: Iterable<string>): void
   scrub(text: string): string
+  /**
+   * Replace secrets only inside the string literals of JSON text (a log line) or of the Prometheus text
+   * format (label values): the text stays valid whatever the secret (a PW of `123456` must not cut a number).
+   */
+  scrubStrings(text: string): string
   /** Deep copy of JSON data with secrets replaced in every string. */
   scrubJson<T>(data: T): T
   /** How many values it searches for. */
   readonly size: number
 }
+
+/** A double-quoted string literal with backslash escapes (JSON, Prometheus label values). */
+const STRING_LITERAL = /"(?:[^"\\\n]|\\.)*"/g
 
 const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
 
@@ -143,9 +151,13 @@ export function createRedactor(values: Iterable<string> = []): Redactor {
     scrub(text) {
       return re ? text.replace(re, CENSOR) : text
     },
+    scrubStrings(text) {
+      if (!re) return text
+      return text.replace(STRING_LITERAL, (lit) => (lit.length >= MIN_SCRUB_LENGTH ? lit.replace(re!, CENSOR) : lit))
+    },
     scrubJson(data) {
       if (!re) return data
-      return JSON.parse(r.scrub(JSON.stringify(data))) as typeof data
+      return JSON.parse(r.scrubStrings(JSON.stringify(data))) as typeof data
     },
     get size() {
       return known.size
@@ -161,14 +173,14 @@ export function createRedactor(values: Iterable<string> = []): Redactor {
  */
 export function redactedLogger(o: { level: string; base?: Record<string, unknown>; redactor: Redactor; dest?: { write(s: string): unknown } }): pino.Logger {
   const dest = o.dest ?? pino.destination({ dest: 1, sync: true })
-  const stream = { write: (s: string) => dest.write(o.redactor.scrub(s)) }
+  const stream = { write: (s: string) => dest.write(o.redactor.scrubStrings(s)) }
   return pino({ level: o.level, ...(o.base ? { base: o.base } : {}), redact: { paths: [...REDACT_PATHS], censor: CENSOR } }, stream)
 }
 
 /** A view of a metrics registry whose text output is scrubbed (what `/metrics` serves). */
 export function redactedRegistry(registry: Registry, redactor: Redactor): Registry {
   const view = Object.create(registry) as Registry
-  Object.defineProperty(view, 'metrics', { value: async () => redactor.scrub(await registry.metrics()) })
+  Object.defineProperty(view, 'metrics', { value: async () => redactor.scrubStrings(await registry.metrics()) })
   return view
 }
 

@@ -84,6 +84,22 @@ describe('${file:} references and which values are secrets', () => {
     expect(out).not.toContain('s3cr')
   })
 
+  it('a secret of digits (an HJ 212 PW of 123456) is cut from strings only: log lines stay JSON, metrics keep their numbers', async () => {
+    const r = createRedactor(['123456'])
+    let out = ''
+    const log = redactedLogger({ level: 'info', redactor: r, dest: { write: (s: string) => (out += s) } })
+    log.info({ count: 1234567, frame: 'QN=20260101;PW=123456;MN=1' }, 'x')
+    const rec = JSON.parse(out) as Record<string, unknown>
+    expect(rec['count']).toBe(1234567)
+    expect(rec['frame']).toBe(`QN=20260101;PW=${CENSOR};MN=1`)
+    const { Registry, Counter } = await import('prom-client')
+    const reg = new Registry()
+    const c = new Counter({ name: 'x_total', help: 'h', labelNames: ['device'], registers: [reg] })
+    c.labels('123456').inc(1234567)
+    const { redactedRegistry } = await import('../../gateway/secrets.ts')
+    expect(await redactedRegistry(reg, r).metrics()).toContain(`x_total{device="${CENSOR}"} 1234567`)
+  })
+
   it('check-config warnings: a world-readable file holding a literal secret or a ${file:} target; none with mode 600 or with ${VAR}', () => {
     const secret = join(tmp.dir, 'pw')
     writeFileSync(secret, 'from-a-file-pw')
