@@ -457,6 +457,10 @@ export function createGateway(initial: GatewayConfig, opts: GatewayOptions = {})
       } catch (err) {
         result.problems.push(`broker credentials: ${(err as Error).message}`)
       }
+    } else if (!same(prev.broker, next.broker) && !result.restartNeeded.includes('broker')) {
+      // A broker without a reload keeps the credentials it started with: say so rather than pretend.
+      result.restartNeeded.push('broker')
+      effective.broker = prev.broker
     }
 
     // Sources: removed and changed ones stop first (a changed one may keep its port), then changed and
