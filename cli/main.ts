@@ -72,7 +72,7 @@ const OVERRIDES = ['mqtt-port', 'mqtt-url', 'influx-url', 'influx-db', 'influx-o
 
 /** The commands, their synopsis, what they do and the flags they take (`smartcity help <command>`). */
 const COMMANDS: Record<string, { synopsis: string; summary: string; what: string; flags: string[]; more?: () => string }> = {
-  gateway: { synopsis: 'smartcity gateway [--config FILE] [flags]', summary: 'run the gateway', what: 'run the gateway; flags override the configuration file', flags: ['config', ...OVERRIDES] },
+  gateway: { synopsis: 'smartcity gateway [--config FILE] [flags]', summary: 'run the gateway', what: 'run the gateway; flags override the configuration file. SIGHUP reloads the file (an invalid one keeps the running configuration); SIGTERM stops in order within gateway.stopTimeoutSec', flags: ['config', ...OVERRIDES] },
   demo: { synopsis: 'smartcity demo [flags]', summary: 'run a simulated district (what npm start runs)', what: 'run a simulated district: broker, gateway, simulators, InfluxDB (what npm start runs)', flags: [...OVERRIDES, 'duration', 'parts'] },
   decode: {
     synopsis: 'smartcity decode <format> FILE',
