@@ -124,17 +124,28 @@ const SYSTEM: ReloadActor = { actor: 'system', actorType: 'system' }
 
 const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b)
 
-/** The broker's config without its credentials (which the broker's own `reload` applies). */
-function brokerListeners(b: BrokerConfig): unknown {
-  const { users: _u, auth: _a, ...rest } = b as BrokerConfig & { users?: unknown; auth?: unknown }
-  return rest
+/** Keys of `broker:` a reload applies through the broker's `reload` (embedded users, the password/ACL files). */
+const BROKER_CREDENTIALS = ['users', 'auth'] as const
+/** Keys of `http:` a reload applies through the hooks (the tokens). */
+const HTTP_CREDENTIALS = ['tokens'] as const
+
+function pickKeys(o: object, keys: readonly string[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  for (const k of keys) if (k in o) out[k] = (o as Record<string, unknown>)[k]
+  return out
 }
 
-/** The HTTP config without its tokens (which the reload hooks apply). */
-function httpListener(h: GatewayConfig['http']): unknown {
-  const { tokens: _t, ...rest } = h as GatewayConfig['http'] & { tokens?: unknown }
-  return rest
+function withoutKeys(o: object, keys: readonly string[]): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...o }
+  for (const k of keys) delete out[k]
+  return out
 }
+
+/** The broker's config without its credentials (which the broker's own `reload` applies). */
+const brokerListeners = (b: BrokerConfig): unknown => withoutKeys(b, BROKER_CREDENTIALS)
+
+/** The HTTP config without its tokens (which the reload hooks apply). */
+const httpListener = (h: GatewayConfig['http']): unknown => withoutKeys(h, HTTP_CREDENTIALS)
 
 export function createGateway(initial: GatewayConfig, opts: GatewayOptions = {}): Gateway {
   let config = initial
@@ -425,6 +436,9 @@ export function createGateway(initial: GatewayConfig, opts: GatewayOptions = {})
     if (!same(httpListener(prev.http), httpListener(next.http))) result.restartNeeded.push('http')
     const effective: GatewayConfig = { ...next }
     for (const k of result.restartNeeded) (effective as Record<string, unknown>)[k] = (prev as Record<string, unknown>)[k]
+    // Listeners wait for a restart, credentials do not: the running listener's config with the new ones.
+    if (result.restartNeeded.includes('http')) effective.http = { ...prev.http, ...pickKeys(next.http, HTTP_CREDENTIALS) }
+    if (result.restartNeeded.includes('broker')) effective.broker = { ...prev.broker, ...pickKeys(next.broker, BROKER_CREDENTIALS) } as BrokerConfig
 
     if (prev.log.level !== next.log.level) {
       log.level = next.log.level

@@ -144,6 +144,24 @@ describe('gateway.reload', () => {
     expect(await listening(jtPort)).toBe(true)
   })
 
+  it('what needs a restart is reported and keeps running as it was: the HTTP listener, credentials of a broker without reload()', { timeout: 20_000 }, async () => {
+    const cfg = (users: Record<string, string>, httpPort: number): GatewayConfigInput => ({ dataDir: join(tmp.dir, 'gw3'), http: { port: httpPort }, broker: { type: 'embedded', port: 0, users } })
+    const httpPort = await freePort()
+    const g = gatewayFrom(cfg({ dev: 'old-password-1' }, httpPort))
+    await g.start()
+    try {
+      const r = await g.reload(valid(cfg({ dev: 'new-password-2' }, await freePort())))
+      expect(r).toMatchObject({ ok: true, restartNeeded: ['http', 'broker'] })
+      expect(g.config.broker).toMatchObject({ users: { dev: 'old-password-1' } })
+      expect(g.config.http.port).toBe(httpPort)
+      expect((await fetch(`http://127.0.0.1:${httpPort}/healthz`)).status).toBe(200)
+      // The new secret is known to the redactor at once, although not applied.
+      expect(g.redactor.scrub('new-password-2')).toBe('[redacted]')
+    } finally {
+      await g.stop()
+    }
+  })
+
   it('without a configuration to read again, reload() says so and changes nothing', { timeout: 20_000 }, async () => {
     const g = gatewayFrom({ dataDir: join(tmp.dir, 'gw2'), http: { enabled: false }, broker: { type: 'embedded', port: 0 } })
     await g.start()
