@@ -162,6 +162,27 @@ describe('gateway.reload', () => {
     }
   })
 
+  it('an MQTT source removed leaves its topics; added again it takes them, each message ingested once', { timeout: 20_000 }, async () => {
+    const mqttPort = await freePort()
+    const cfg = (sources: GatewayConfigInput['sources']): GatewayConfigInput => ({ dataDir: join(tmp.dir, 'gw4'), http: { enabled: false }, broker: { type: 'embedded', port: mqttPort }, sources })
+    const hjPort = await freePort()
+    const g = gatewayFrom(cfg([{ type: 'mqtt', id: 'wq' }, { type: 'hj212', id: 'hj', port: hjPort }]))
+    await g.start()
+    const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${mqttPort}`)
+    const send = (ph: number) => c.publishAsync('city/d1/water_quality/wq-9/telemetry', JSON.stringify({ ph }), { qos: 1 })
+    try {
+      await send(7)
+      expect((await g.reload(valid(cfg([{ type: 'hj212', id: 'hj', port: hjPort }])))).changes).toContain('source wq: removed')
+      await send(7.1)
+      expect((await g.reload(valid(cfg([{ type: 'mqtt', id: 'wq' }, { type: 'hj212', id: 'hj', port: hjPort }])))).changes).toContain('source wq: added')
+      await send(7.2)
+      expect(await metricValue(g, 'smartcity_readings_accepted_total', { source: 'wq' })).toBe(2)
+    } finally {
+      await c.endAsync()
+      await g.stop()
+    }
+  })
+
   it('without a configuration to read again, reload() says so and changes nothing', { timeout: 20_000 }, async () => {
     const g = gatewayFrom({ dataDir: join(tmp.dir, 'gw2'), http: { enabled: false }, broker: { type: 'embedded', port: 0 } })
     await g.start()
