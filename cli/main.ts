@@ -15,10 +15,9 @@ import '../gateway/broker/quiet-debug.ts'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import pino from 'pino'
 import { loadConfig } from '../gateway/config.ts'
 import { createGateway } from '../gateway/gateway.ts'
-import type { ReloadResult } from '../gateway/http/app.ts'
+import { createRedactor, redactedLogger } from '../gateway/secrets.ts'
 import { checkModbusProfiles } from '../gateway/sources/modbus/profiles.ts'
 import { AUDIT_USAGE } from './audit.ts'
 import { decoders, runDecode } from './decode.ts'
@@ -89,7 +88,7 @@ const OVERRIDES = ['mqtt-port', 'mqtt-url', 'influx-url', 'influx-db', 'influx-o
 
 /** The commands, their synopsis, what they do and the flags they take (`smartcity help <command>`). */
 const COMMANDS: Record<string, { synopsis: string; summary: string; what: string; flags: string[]; more?: () => string; usage?: string }> = {
-  gateway: { synopsis: 'smartcity gateway [--config FILE] [flags]', summary: 'run the gateway', what: 'run the gateway; flags override the configuration file', flags: ['config', ...OVERRIDES, 'record'] },
+  gateway: { synopsis: 'smartcity gateway [--config FILE] [flags]', summary: 'run the gateway', what: 'run the gateway; flags override the configuration file. SIGHUP reloads the file (an invalid one keeps the running configuration); SIGTERM stops in order within gateway.stopTimeoutSec', flags: ['config', ...OVERRIDES, 'record'] },
   demo: { synopsis: 'smartcity demo [flags]', summary: 'run a simulated district (what npm start runs)', what: 'run a simulated district: broker, gateway, simulators, InfluxDB (what npm start runs)', flags: [...OVERRIDES, 'duration', 'parts'] },
   decode: {
     synopsis: 'smartcity decode <format> FILE',
@@ -168,6 +167,12 @@ async function runOwnFlags(cmd: string | undefined, rest: string[]): Promise<num
   return undefined
 }
 
+/** Every secret of the configurations this process read: scrubbed from everything it prints (issue 13 item 4). */
+const redactor = createRedactor()
+
+/** Exit status of a stop that overran its deadline (SIGTERM) or a second signal during the stop. */
+const EXIT_STOP_FORCED = 1
+
 async function main(argv: string[]): Promise<number> {
   const own = await runOwnFlags(argv[0], argv.slice(1))
   if (own !== undefined) return own
@@ -203,9 +208,10 @@ async function main(argv: string[]): Promise<number> {
         const problems = await checkModbusProfiles(r.config.sources)
         if (problems.length > 0) Object.assign(r, { ok: false, problems })
       }
+      if (r.ok) redactor.add(r.secrets)
       if (!r.ok) {
         process.stderr.write(`${file}: ${r.problems.length} problem(s)\n`)
-        for (const p of r.problems) process.stderr.write(`  ${p}\n`)
+        for (const p of r.problems) process.stderr.write(`  ${redactor.scrub(p)}\n`)
         return 1
       }
       for (const w of r.warnings) process.stderr.write(`warning: ${w}\n`)
@@ -237,23 +243,19 @@ async function main(argv: string[]): Promise<number> {
       return runDecode(format, file, process.stdout, values.profile === undefined ? {} : { profile: values.profile })
     }
     case 'gateway': {
-      const r = await loadConfig(values.config, overridesFrom(values))
+      const overrides = overridesFrom(values)
+      const r = await loadConfig(values.config, overrides)
       if (!r.ok) {
         process.stderr.write(`configuration has ${r.problems.length} problem(s):\n${r.problems.map((p) => `  ${p}`).join('\n')}\n`)
         return 1
       }
+      redactor.add(r.secrets)
       // Warnings go to stderr: stdout carries only the JSON log.
       for (const w of r.warnings) process.stderr.write(`warning: ${w}\n`)
-      const log = pino({ level: r.config.log.level, base: { gateway: r.config.gateway.id } })
-      // POST /api/reload (admin): the file again, validated; a bad one leaves the running configuration alone.
-      // Issue 13: the life cycle's gw.reload applies everything; until it is merged only the HTTP tokens.
-      const reload = async (): Promise<ReloadResult> => {
-        const next = await loadConfig(values.config, overridesFrom(values))
-        if (!next.ok) return { ok: false, problems: next.problems }
-        gw.httpAuth.reload(next.config.http)
-        return { ok: true, detail: 'http tokens reloaded' }
-      }
-      const gw = createGateway(r.config, { log, ...(values.config ? { reload } : {}) })
+      // The log goes through the redactor: secret keys censored, secret values cut from every line.
+      const log = redactedLogger({ level: r.config.log.level, base: { gateway: r.config.gateway.id }, redactor })
+      const file = values.config
+      const gw = createGateway(r.config, { log, redactor, ...(file !== undefined ? { loadConfig: () => loadConfig(file, overrides) } : {}) })
       // Input never throws out of a source; anything that still escapes is a bug. A rejected promise is
       // logged and the gateway goes on; an uncaught exception leaves unknown state, so exit non-zero and let
       // the supervisor restart us: the spool keeps everything that was accepted.
@@ -262,17 +264,37 @@ async function main(argv: string[]): Promise<number> {
         log.fatal({ err }, 'uncaught exception; exiting so the supervisor restarts the gateway')
         process.exit(70)
       })
+      // SIGHUP: read the file again and apply it; an invalid file keeps the running configuration (the
+      // gateway logs and audits why). Installed before start (its default action ends the process); a
+      // reload waits for the start, and reloads queue up in the gateway, one at a time.
+      process.on('SIGHUP', () => {
+        void gw.reload().then((res) => {
+          const what = res.ok ? `reloaded: ${res.changes.join('; ') || 'nothing changed'}` : `reload failed, the running configuration stays: ${res.problems.join('; ')}`
+          const restart = res.restartNeeded.length > 0 ? ` (restart needed for: ${res.restartNeeded.join(', ')})` : ''
+          process.stderr.write(`${redactor.scrub(`gateway ${r.config.gateway.id}: ${what}${restart}`)}\n`)
+        })
+      })
       // Rejects with a StartError (code start_failed) once what had started is stopped: see the handler below.
       await gw.start()
       const e = gw.endpoints()
       // stdout carries the JSON log (its 'gateway started' record has the same endpoints); this line is for people.
-      process.stderr.write(`gateway ${r.config.gateway.id}: mqtt ${e.mqtt}${e.http ? `, http ${e.http}` : ''}\n`)
-      await new Promise<void>((resolve) => {
-        const stop = () => resolve()
-        process.once('SIGINT', stop)
-        process.once('SIGTERM', stop)
+      process.stderr.write(`${redactor.scrub(`gateway ${r.config.gateway.id}: mqtt ${e.mqtt}${e.http ? `, http ${e.http}` : ''}`)}\n`)
+      const signal = await new Promise<NodeJS.Signals>((resolve) => {
+        process.once('SIGINT', resolve)
+        process.once('SIGTERM', resolve)
       })
-      await gw.stop()
+      // Ordered and bounded (gateway.stopTimeoutSec); a second signal, or a stop that still hangs a few
+      // seconds past its deadline, exits at once: the spool holds whatever was accepted.
+      const deadlineMs = gw.config.gateway.stopTimeoutSec * 1000
+      const force = (why: string) => {
+        log.warn({ why }, 'stopping at once')
+        process.exit(EXIT_STOP_FORCED)
+      }
+      process.once('SIGINT', () => force('second signal'))
+      process.once('SIGTERM', () => force('second signal'))
+      setTimeout(() => force('stop overran its deadline'), deadlineMs + 5_000).unref()
+      log.info({ signal, deadlineMs }, 'stopping')
+      await gw.stop({ deadlineMs })
       return 0
     }
     case 'demo': {
@@ -309,7 +331,7 @@ main(process.argv.slice(2)).then(
     process.exitCode = code
   },
   (err: unknown) => {
-    process.stderr.write(`smartcity: ${(err as Error).message}\n`)
+    process.stderr.write(`${redactor.scrub(`smartcity: ${(err as Error).message}`)}\n`)
     // A component that could not start (a port already taken, ...): EX_UNAVAILABLE from sysexits.h, so a
     // supervisor sees the failure (README "Operating it"). Anything else: 2.
     const startFailed = (err as { code?: unknown }).code === 'start_failed'

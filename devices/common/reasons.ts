@@ -138,6 +138,11 @@ export const REASONS = {
   busy: 'a request while another one holds a half-duplex line (or the same key twice)',
   pty_socat_failed: 'socat did not create the pseudo-terminal pair (simulators)',
 
+  // --- TCP device servers: connections refused before any byte is read (issue 13) ----------------------
+  address_not_allowed: "the peer's address is in none of the server's `allow` CIDR ranges",
+  too_many_connections: 'the server already holds `maxConnections` connections',
+  too_many_connections_from_address: 'the server already holds `maxConnectionsPerAddress` connections from this address',
+
   // --- Storage -------------------------------------------------------------------------------------------
   spool_overflow: 'the spool was over its cap: a segment moved to the dead-letter log',
   sink_too_large: 'the sink refused a single line as too large',

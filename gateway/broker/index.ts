@@ -23,8 +23,13 @@ export type MessageHandler = (topic: string, payload: Buffer, qos: 0 | 1 | 2) =>
 
 export interface Broker {
   readonly type: 'embedded' | 'external'
-  /** Take messages matching `filters` (subscribed with `qos` on an external broker). */
-  onMessages(filters: readonly string[], qos: 0 | 1, handler: MessageHandler): void
+  /**
+   * Take messages matching `filters` (subscribed with `qos` on an external broker). A route with the same
+   * `key` (a source id) is replaced in place: a source restarted by a configuration reload takes over its
+   * predecessor's route. Returns the route's removal (a source removed by a reload); an external broker
+   * keeps its subscriptions.
+   */
+  onMessages(filters: readonly string[], qos: 0 | 1, handler: MessageHandler, key?: string): () => void
   publish(topic: string, payload: string | Buffer, opts?: { qos?: 0 | 1; retain?: boolean }): Promise<void>
   start(): Promise<void>
   stop(): Promise<void>
@@ -43,6 +48,7 @@ export function compileFilter(filter: string): RegExp {
 }
 
 interface Route {
+  key?: string | undefined
   filters: readonly string[]
   matchers: readonly RegExp[]
   qos: 0 | 1
@@ -54,9 +60,16 @@ class Routes {
   private readonly list: Route[] = []
   private readonly byTopic = new Map<string, Route | null>()
 
-  add(r: Route): void {
-    this.list.push(r)
+  add(r: Route): () => void {
+    const same = r.key === undefined ? -1 : this.list.findIndex((x) => x.key === r.key)
+    if (same >= 0) this.list[same] = r
+    else this.list.push(r)
     this.byTopic.clear()
+    return () => {
+      const i = this.list.indexOf(r)
+      if (i >= 0) this.list.splice(i, 1)
+      this.byTopic.clear()
+    }
   }
 
   dispatch(topic: string, payload: Buffer, qos: 0 | 1 | 2): Promise<unknown> | undefined {
@@ -149,8 +162,8 @@ function createEmbedded(cfg: Extract<BrokerConfig, { type: 'embedded' }>, log: L
 
   return {
     type: 'embedded',
-    onMessages(filters, qos, handler) {
-      routes.add({ filters, matchers: filters.map(compileFilter), qos, handler })
+    onMessages(filters, qos, handler, key) {
+      return routes.add({ key, filters, matchers: filters.map(compileFilter), qos, handler })
     },
     publish(topic, payload, opts) {
       return new Promise((resolve, reject) =>
@@ -223,8 +236,8 @@ function createExternal(cfg: Extract<BrokerConfig, { type: 'external' }>, log: L
 
   return {
     type: 'external',
-    onMessages(filters, qos, handler) {
-      routes.add({ filters, matchers: filters.map(compileFilter), qos, handler })
+    onMessages(filters, qos, handler, key) {
+      return routes.add({ key, filters, matchers: filters.map(compileFilter), qos, handler })
     },
     async publish(topic, payload, opts) {
       if (!client) throw new Error('broker not started')

@@ -144,6 +144,10 @@ export function createMetrics() {
      * the time of their interval). A device's reading time is its own clock: one off by a second shifts it.
      */
     readingAge: new HotHistogram('smartcity_reading_age_seconds', "Time from a point's timestamp (the reading time) to its write acknowledged by a sink, by measurement and interval tag (HJ 212 statistics carry their interval's time)", READING_AGE_BUCKETS),
+    // --- issue 13 (seclife): TCP device servers' admission and idle time-outs; configuration reloads ---
+    tcpRefused: new Counter({ name: 'smartcity_tcp_connections_refused_total', help: 'Connections a TCP device server refused before reading them, by source and reason (allowlist, connection caps)', labelNames: ['source', 'reason'], registers: [registry] }),
+    tcpClosed: new Counter({ name: 'smartcity_tcp_connections_closed_total', help: 'Connections of a TCP device server that ended, by source and why (idle_timeout, closed_by_gateway, end, error, stopped)', labelNames: ['source', 'reason'], registers: [registry] }),
+    reloads: new Counter({ name: 'smartcity_config_reloads_total', help: 'Configuration reloads (SIGHUP, POST /api/reload), by outcome (ok, failed)', labelNames: ['outcome'], registers: [registry] }),
   }
   // prom-client types registerMetric for its own classes; it reads name, help, type and get() of any object.
   registry.registerMetric(m.readingAge as unknown as Parameters<Registry['registerMetric']>[0])

@@ -9,6 +9,7 @@ import type { Reason } from '../../devices/common/reasons.ts'
 import type { Reading } from '../../devices/common/kind.ts'
 import type { RecordTap } from '../transports/record.ts'
 import type { Audit } from './audit.ts'
+import type { Metrics } from './metrics.ts'
 
 export type { Logger }
 
@@ -116,8 +117,10 @@ export interface SourceContext {
    * (tcp-server, address.ts links, the Modbus link) or call it for each MQTT message; it writes the files.
    */
   record?: RecordTap | undefined
-  /** The security audit log: refused connections and logins (`tcp.connect` denied, ...). Absent: nothing audited (tests). */
+  /** The security audit log (gateway/core/audit.ts): refused connections, failed authentication. */
   audit?: Audit
+  /** The gateway's metrics, for what a source counts besides readings (refused TCP connections). */
+  metrics?: Metrics
 }
 
 /** A write through a source to a device (Modbus `POST /api/devices/:id/write`). */
@@ -138,6 +141,8 @@ export interface Source {
   write?(device: string, req: WriteRequest): Promise<WriteOutcome>
   /** Devices this source is responsible for (for `write` routing). */
   owns?(device: string): boolean
+  /** Removed by a configuration reload, after `stop`: give up what outlives a stop (the MQTT source's broker route). */
+  release?(): void
 }
 
 /**

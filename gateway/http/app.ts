@@ -12,7 +12,7 @@
 import Fastify, { type FastifyInstance } from 'fastify'
 import { z } from 'zod'
 import type { Registry as PromRegistry } from 'prom-client'
-import { type Audit, noAudit } from '../core/audit.ts'
+import { type Audit, type AuditRecord, noAudit } from '../core/audit.ts'
 import type { ComponentHealth, DeviceState, WriteOutcome, WriteRequest } from '../core/types.ts'
 import { type HttpAuth, who } from './auth.ts'
 
@@ -42,7 +42,7 @@ export interface HttpDeps {
    * `POST /api/reload`: re-read the configuration file and apply it (the gateway's life cycle provides it);
    * absent, the route answers 501.
    */
-  reload?(): Promise<ReloadResult>
+  reload?(by: Pick<AuditRecord, 'actor' | 'actorType' | 'address'>): Promise<ReloadResult>
   /** Serve HTTPS with these. */
   https?: HttpsFiles
 }
@@ -101,7 +101,7 @@ export function buildApp(deps: HttpDeps): FastifyInstance {
     if (!deps.reload) return reply.code(501).send({ error: 'reload_unavailable', message: 'this gateway cannot reload its configuration (no configuration file)' })
     let r: ReloadResult
     try {
-      r = await deps.reload()
+      r = await deps.reload(who(req))
     } catch (err) {
       r = { ok: false, problems: [(err as Error).message] }
     }

@@ -37,6 +37,7 @@ import type { Duplex } from 'node:stream'
 import { createBackoff } from './backoff.ts'
 import type { RecordConn, RecordTap, RecordTransport } from './record.ts'
 import { openSerial, SerialPortConfig } from './serial.ts'
+import { type AdmissionOptions, type AdmissionRefusal, createAdmission } from './tcp-server.ts'
 import { sleep } from './timers.ts'
 
 export type Address =
@@ -112,6 +113,10 @@ export interface LinkOptions {
   random?: () => number
   /** Injected opener instead of the scheme's own (tests, in-memory pairs). */
   open?: (a: Address, signal: AbortSignal) => Promise<Duplex>
+  /** `tcp-listen`: who may connect (tcp-server.ts `createAdmission`: `allow` CIDR ranges); a refused peer is closed at once. */
+  admission?: AdmissionOptions
+  /** `tcp-listen`: a peer `admission` refused (already closed). */
+  onRefused?: (reason: AdmissionRefusal, address: string) => void
   /** Record each stream's bytes both ways (gateway/core/recorder.ts), named as `recordAs` (default tcp/serial). */
   record?: RecordTap | undefined
   recordAs?: RecordTransport
@@ -227,12 +232,24 @@ export function createLink(address: string | Address, o: LinkOptions = {}): Link
     }
   }
 
+  const admission = o.admission ? createAdmission(o.admission) : undefined
+
   function listen(host: string, port: number): Promise<void> {
     if (server) return Promise.resolve()
     const p = new Promise<void>((resolve, reject) => {
       const srv = createServer({ noDelay: true }, (s) => {
         if (stop.signal.aborted) return void s.destroy()
         s.on('error', () => {}) // 'close' follows; the link reports it
+        if (admission) {
+          const remote = s.remoteAddress
+          const refused = admission.admit(remote)
+          if (refused) {
+            s.destroy()
+            o.onRefused?.(refused, `${remote ?? '?'}:${s.remotePort ?? 0}`)
+            return
+          }
+          s.once('close', () => admission.release(remote))
+        }
         if (takePeer) {
           const t = takePeer
           takePeer = undefined

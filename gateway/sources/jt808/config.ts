@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { tcpServerLimits } from '../../transports/tcp-server.ts'
 
 /**
  * JT/T 808 vehicle terminals dial in: the gateway is the platform's TCP server (2013 and 2019 headers).
@@ -19,6 +20,9 @@ import { z } from 'zod'
  *   # maxFrameBytes: 2048            # escaped bytes between the 7E flags
  *   # maxBadFrames: 5                # bad frames after which the connection is closed
  *   # rateLimitPerSec: 50            # frames per second per connection (burst twice that)
+ *   # allow: [10.0.0.0/8]            # CIDR ranges (or addresses) that may connect; absent: any
+ *   # maxConnections: 10000          # connections at once; more are refused (too_many_connections)
+ *   # maxConnectionsPerAddress: ~    # per peer address (none by default: terminals share carrier NAT)
  * ```
  */
 export const Jt808SourceConfig = z.strictObject({
@@ -35,5 +39,6 @@ export const Jt808SourceConfig = z.strictObject({
   maxFrameBytes: z.number().int().min(64).max(64 * 1024).default(2048),
   maxBadFrames: z.number().int().min(1).max(1000).default(5),
   rateLimitPerSec: z.number().min(0.1).max(100_000).default(50),
+  ...tcpServerLimits,
 })
 export type Jt808SourceConfig = z.infer<typeof Jt808SourceConfig>

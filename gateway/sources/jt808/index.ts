@@ -69,7 +69,14 @@ export function createJt808Source(cfg: Jt808SourceConfig): Jt808Source {
   return createTcpSource({
     id: cfg.id,
     type: 'jt808',
-    server: { host: cfg.host, port: cfg.port, idleTimeoutSec: cfg.idleTimeoutSec, ratePerSec: cfg.rateLimitPerSec, maxBadFrames: cfg.maxBadFrames },
+    server: {
+      host: cfg.host,
+      port: cfg.port,
+      idleTimeoutSec: cfg.idleTimeoutSec,
+      ratePerSec: cfg.rateLimitPerSec,
+      maxBadFrames: cfg.maxBadFrames,
+      limits: { allow: cfg.allow, maxConnections: cfg.maxConnections, maxConnectionsPerAddress: cfg.maxConnectionsPerAddress },
+    },
     async onStart(c) {
       ctx = c
       if (cfg.authSecret === undefined) secret = await storedSecret(join(c.dataDir, `jt808-${cfg.id}-secret`), c.dataDir)
