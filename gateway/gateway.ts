@@ -17,6 +17,7 @@ import { registerAlarmRoutes } from './alarms/http.ts'
 import { type AlarmStore, createAlarmStore, type PublishFn } from './alarms/store.ts'
 import { type Broker, createBroker } from './broker/index.ts'
 import type { GatewayConfig } from './config.ts'
+import type { Audit } from './core/audit.ts'
 import { createDeadLetterLog } from './core/deadletter.ts'
 import { createDeviceRegistry } from './core/devices.ts'
 import { createDrain, type Drain } from './core/drain.ts'
@@ -39,6 +40,8 @@ export interface GatewayOptions {
   /** Extra processors (alarm rules, derived events). */
   processors?: Processor[]
   now?: () => number
+  /** The security audit log (gateway/core/audit.ts); none when absent. */
+  audit?: Audit
 }
 
 export interface Gateway {
@@ -108,7 +111,15 @@ export function createGateway(config: GatewayConfig, opts: GatewayOptions = {}):
     ...(opts.processors ?? []),
   ]
   const pipeline = createPipeline({ spool, deadLetter, devices, metrics, processors, log: log.child({ component: 'pipeline' }), now })
-  const broker = createBroker(config.broker, log.child({ component: 'broker' }))
+  // Issue 13 (secmqtt): refusals counted and audited; the default ACL binds an inventory device to its topics.
+  const broker = createBroker(config.broker, log.child({ component: 'broker' }), {
+    refused: (action, reason) => metrics.mqttRefused.labels(action, reason).inc(),
+    inventory: (id) => {
+      const d = devices.get(id)
+      return d?.configured ? { district: d.district, kind: d.kind } : undefined
+    },
+    ...(opts.audit ? { audit: opts.audit } : {}),
+  })
   const sinks: Sink[] = sinkCfgs.map((c) => createSink(c, log.child({ component: `sink.${c.type}`, id: c.id })))
   const drains: Drain[] = sinks.map((s, i) => createDrain(s, spool, deadLetter, metrics, log.child({ component: 'drain', id: s.id }), sinkCfgs[i]!))
   const sources: Source[] = config.sources.map((c) => createSource(c, { mqtt: { broker } }))

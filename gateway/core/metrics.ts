@@ -69,6 +69,8 @@ export function createMetrics() {
         for (const v of hot.lastSeen.values()) this.set(v.labels, v.ms / 1000)
       },
     }),
+    // Issue 13 (secmqtt): what the embedded broker refused.
+    mqttRefused: new Counter({ name: 'smartcity_mqtt_refused_total', help: 'MQTT connections, publishes and subscriptions the embedded broker refused, by action and reason', labelNames: ['action', 'reason'], registers: [registry] }),
     deviceOnline: new Gauge({ name: 'smartcity_device_online', help: '1 when a device is online', labelNames: ['device', 'kind'], registers: [registry] }),
   }
   return m
