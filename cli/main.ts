@@ -5,6 +5,7 @@
  *   smartcity decode <format> FILE                decode captured frames, one JSON object per line
  *   smartcity check-config FILE                   validate a configuration, every problem with its line and key path
  *   smartcity simulate SCENARIO.yaml [flags]      run a scenario against a gateway configuration: a verdict
+ *   smartcity passwd FILE USER                    add or update a device's line in the broker's credentials file
  *   smartcity help [command], smartcity --version
  */
 // First: makes disabled `debug` loggers no-ops before aedes, mqtt-packet and MQTT.js load them.
@@ -92,6 +93,12 @@ const COMMANDS: Record<string, { synopsis: string; summary: string; what: string
     summary: 'run a scenario against a gateway configuration',
     what: 'run a scenario (simulators, faults, expectations) against a gateway configuration: a summary, exit 0 when every expectation held, 1 otherwise, 2 for a bad scenario',
     flags: ['gateway-config', 'gateway', 'seed', 'speed', 'junit', 'json'],
+  },
+  passwd: {
+    synopsis: 'smartcity passwd FILE USER',
+    summary: "add or update a device's MQTT password",
+    what: "add or update USER's line in the embedded broker's credentials file (broker.auth.passwordFile), stored as a scrypt hash; the password from stdin (first line) or asked twice on a terminal; the gateway reads it again on SIGHUP",
+    flags: [],
   },
   help: { synopsis: 'smartcity help [command]', summary: "a command's usage and flags", what: "print a command's usage and flags", flags: [] },
 }
@@ -225,6 +232,10 @@ async function main(argv: string[]): Promise<number> {
       // Everything was stopped in order; a handle some library left behind must not keep us alive.
       setTimeout(() => process.exit(code), 2_000).unref()
       return code
+    }
+    case 'passwd': {
+      const { runPasswd } = await import('./passwd.ts')
+      return runPasswd(rest[0], rest[1])
     }
     default:
       process.stderr.write(`unknown command ${cmd}\n${USAGE}`)

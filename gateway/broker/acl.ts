@@ -36,19 +36,25 @@ export function parseAcl(text: string, file: string): AclFile | { problems: stri
   const acl: AclFile = { anonymous: [], users: new Map(), patterns: [] }
   const problems: string[] = []
   let current = acl.anonymous
-  text.split(/\r?\n/).forEach((raw, i) => {
+  for (const [i, raw] of text.split(/\r?\n/).entries()) {
     const line = raw.replace(/^\s+/, '').replace(/\s+$/, '')
-    if (line === '' || line.startsWith('#')) return
+    if (line === '' || line.startsWith('#')) continue
     const at = `${file}:${i + 1}`
     const m = /^(\S+)\s+(.*)$/.exec(line)
-    if (!m) return problems.push(`${at}: expected topic, user or pattern with a value`)
+    if (!m) {
+      problems.push(`${at}: expected topic, user or pattern with a value`)
+      continue
+    }
     const [, word, rest] = m as unknown as [string, string, string]
     if (word === 'user') {
       current = acl.users.get(rest) ?? []
       acl.users.set(rest, current)
-      return
+      continue
     }
-    if (word !== 'topic' && word !== 'pattern') return problems.push(`${at}: unknown directive ${word} (topic, user or pattern)`)
+    if (word !== 'topic' && word !== 'pattern') {
+      problems.push(`${at}: unknown directive ${word} (topic, user or pattern)`)
+      continue
+    }
     const am = /^(\S+)\s+(.+)$/.exec(rest)
     let access: Access = 'readwrite'
     let topic = rest
@@ -57,9 +63,12 @@ export function parseAcl(text: string, file: string): AclFile | { problems: stri
       topic = am[2]!
     }
     const bad = badFilter(topic)
-    if (bad) return problems.push(`${at}: ${bad}`)
+    if (bad) {
+      problems.push(`${at}: ${bad}`)
+      continue
+    }
     ;(word === 'pattern' ? acl.patterns : current).push({ access, topic })
-  })
+  }
   return problems.length > 0 ? { problems } : acl
 }
 

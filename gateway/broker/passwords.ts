@@ -59,17 +59,26 @@ export async function verifyPassword(password: string | Buffer, h: PasswordHash)
 export function parsePasswordFile(text: string, file: string): { users: Map<string, PasswordHash> } | { problems: string[] } {
   const users = new Map<string, PasswordHash>()
   const problems: string[] = []
-  text.split(/\r?\n/).forEach((raw, i) => {
+  for (const [i, raw] of text.split(/\r?\n/).entries()) {
     const line = raw.trim()
-    if (line === '' || line.startsWith('#')) return
+    if (line === '' || line.startsWith('#')) continue
     const at = line.indexOf(':')
     const user = at < 0 ? '' : line.slice(0, at)
-    if (!USER_RE.test(user)) return problems.push(`${file}:${i + 1}: expected username:scrypt$N$r$p$salt$hash`)
+    if (!USER_RE.test(user)) {
+      problems.push(`${file}:${i + 1}: expected username:scrypt$N$r$p$salt$hash`)
+      continue
+    }
     const h = parseHash(line.slice(at + 1))
-    if (typeof h === 'string') return problems.push(`${file}:${i + 1}: user ${user}: ${h}`)
-    if (users.has(user)) return problems.push(`${file}:${i + 1}: user ${user} appears twice`)
+    if (typeof h === 'string') {
+      problems.push(`${file}:${i + 1}: user ${user}: ${h}`)
+      continue
+    }
+    if (users.has(user)) {
+      problems.push(`${file}:${i + 1}: user ${user} appears twice`)
+      continue
+    }
     users.set(user, h)
-  })
+  }
   return problems.length > 0 ? { problems } : { users }
 }
 

@@ -191,7 +191,7 @@ export function createBrokerSecurity(initial: EmbeddedBrokerConfig, opts: Broker
     secured,
 
     /** aedes `authenticate`: limits, identity, the will's topic. */
-    authenticate(client: Client, connected: number, username: string | undefined, password: Buffer | undefined, done: (err: (Error & { returnCode: number }) | null, ok: boolean | null) => void): void {
+    authenticate(client: Client, connected: number, username: string | undefined, password: Buffer | undefined, done: (err: (Error & { returnCode: number }) | null, ok: boolean | null) => void) {
       const address = peerAddress(client)
       const at = address ? { address } : {}
       const max = cfg.limits.maxConnections
