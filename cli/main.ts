@@ -16,6 +16,7 @@ import { parseArgs } from 'node:util'
 import pino from 'pino'
 import { loadConfig } from '../gateway/config.ts'
 import { createGateway } from '../gateway/gateway.ts'
+import { checkBrokerFiles } from '../gateway/broker/security.ts'
 import { checkModbusProfiles } from '../gateway/sources/modbus/profiles.ts'
 import { decoders, runDecode } from './decode.ts'
 import { overridesFrom } from './flags.ts'
@@ -168,7 +169,7 @@ async function main(argv: string[]): Promise<number> {
       const r = await loadConfig(file, overridesFrom(values))
       // Profile files are referenced by path: load them too, so a wrong one is found here, not at start-up.
       if (r.ok) {
-        const problems = await checkModbusProfiles(r.config.sources)
+        const problems = [...(await checkModbusProfiles(r.config.sources)), ...(await checkBrokerFiles(r.config.broker))]
         if (problems.length > 0) Object.assign(r, { ok: false, problems })
       }
       if (!r.ok) {

@@ -39,6 +39,9 @@ export const BrokerTlsConfig = z.strictObject({
   /** Refuse a TLS client without a certificate signed by `ca`. A verified certificate's CN is the identity. */
   requireClientCert: z.boolean().default(false),
 })
+  // Without a CA of our own, Node would check client certificates against the public CAs: any certificate
+  // bought anywhere, with any CN, would then be a device.
+  .refine((t) => !t.requireClientCert || t.ca !== undefined, { path: ['ca'], message: 'requireClientCert needs ca: the CA that signs the devices\' certificates' })
 export type BrokerTlsConfig = z.infer<typeof BrokerTlsConfig>
 
 /** Limits per client and in total; each refusal is counted by reason (`smartcity_mqtt_refused_total`). 0 = off. */

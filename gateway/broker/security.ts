@@ -15,6 +15,7 @@
  * `mqtt.subscribe`).
  */
 import { timingSafeEqual } from 'node:crypto'
+import { readFile } from 'node:fs/promises'
 import type { Readable } from 'node:stream'
 import { TLSSocket } from 'node:tls'
 import type { Client } from 'aedes'
@@ -377,4 +378,30 @@ export function guardPacketSize(conn: Readable, max: () => number, refuse: (size
     }
     return buf
   }
+}
+
+/**
+ * `smartcity check-config`: the broker's credentials, ACL and TLS files load (the same loaders as start-up),
+ * each problem with its key path. Says nothing of what the files hold beyond their line numbers.
+ */
+export async function checkBrokerFiles(b: { type: string; auth?: EmbeddedBrokerConfig['auth']; tls?: EmbeddedBrokerConfig['tls'] }): Promise<string[]> {
+  if (b.type !== 'embedded') return []
+  const problems: string[] = []
+  const tryLoad = async (key: string, f: () => Promise<unknown>) => {
+    try {
+      await f()
+    } catch (err) {
+      problems.push(`${key}: ${(err as Error).message}`)
+    }
+  }
+  if (b.auth?.passwordFile !== undefined) await tryLoad('broker.auth.passwordFile', () => loadPasswordFile(b.auth!.passwordFile!))
+  if (b.auth?.aclFile !== undefined) await tryLoad('broker.auth.aclFile', () => loadAcl(b.auth!.aclFile!))
+  const t = b.tls
+  if (t) {
+    for (const k of ['cert', 'key', 'ca'] as const) {
+      const file = t[k]
+      if (file !== undefined) await tryLoad(`broker.tls.${k}`, () => readFile(file))
+    }
+  }
+  return problems
 }

@@ -7,6 +7,7 @@ import pino from 'pino'
 import { afterAll, describe, expect, it } from 'vitest'
 import { createBroker } from '../../gateway/broker/index.ts'
 import { hashPassword } from '../../gateway/broker/passwords.ts'
+import { checkBrokerFiles } from '../../gateway/broker/security.ts'
 import { parseConfig } from '../../gateway/config.ts'
 import type { AuditRecord } from '../../gateway/core/audit.ts'
 import { have, tempDir } from '../helpers/env.ts'
@@ -201,6 +202,43 @@ describe('embedded broker identities and the default ACL', () => {
     writeFileSync(pw, 'wq-1:plaintext\n')
     const gw = gatewayFrom({ dataDir: join(tmp.dir, 'd4'), http: { enabled: false }, broker: { type: 'embedded', port: 0, auth: { passwordFile: pw } } })
     await expect(gw.start()).rejects.toMatchObject({ code: 'start_failed', message: expect.stringContaining('passwd-bad:1') })
+  })
+
+  it('check-config: credentials, ACL and TLS files load, and client certificates need our own CA', async () => {
+    const pw = join(tmp.dir, 'pw-check')
+    const acl = join(tmp.dir, 'acl-check')
+    writeFileSync(pw, 'wq-1:clear-text-password\n')
+    writeFileSync(acl, 'topic sideways a/b\ntopic read a/#/b\n')
+    const problems = await checkBrokerFiles({ type: 'embedded', auth: { passwordFile: pw, aclFile: acl }, tls: { port: 8883, cert: join(tmp.dir, 'missing.pem'), key: pw, requireClientCert: false } })
+    expect(problems).toEqual([
+      `broker.auth.passwordFile: ${pw}:1: user wq-1: expected scrypt$N$r$p$salt$hash`,
+      `broker.auth.aclFile: ${acl}:2: # must be the last level: a/#/b`,
+      expect.stringMatching(/^broker\.tls\.cert: ENOENT/),
+    ])
+    // The password itself is never repeated in a problem.
+    expect(problems.join()).not.toContain('clear-text-password')
+    const r = parseConfig({ broker: { type: 'embedded', tls: { cert: 'c.pem', key: 'k.pem', requireClientCert: true } } })
+    expect(!r.ok && r.problems).toEqual([expect.stringContaining('broker.tls.ca: requireClientCert needs ca')])
+  })
+
+  it('allowAnonymous with identities configured: an anonymous client is bound to its client id', async () => {
+    const pw = join(tmp.dir, 'passwd-anon')
+    await passwordFile(pw, { 'wq-1': 'x' })
+    const port = await freePort()
+    const gw = gatewayFrom({ dataDir: join(tmp.dir, 'd6'), http: { enabled: false }, broker: { type: 'embedded', port, auth: { passwordFile: pw, allowAnonymous: true } } })
+    await gw.start()
+    try {
+      const c = await connect(port, { clientId: 'wq-anon' })
+      await c.publishAsync('city/d1/water_quality/wq-anon/telemetry', '{"ph": 7}', { qos: 1 })
+      const gone = closed(c)
+      c.publish('city/d1/water_quality/wq-1/telemetry', '{"ph": 7}', { qos: 1 })
+      await gone
+      c.end(true)
+      expect(await metricValue(gw, 'smartcity_readings_accepted_total')).toBe(1)
+      expect(await refused(gw, 'publish', 'not_authorized')).toBe(1)
+    } finally {
+      await gw.stop()
+    }
   })
 
   it('an open broker stays open (no identities configured): any client, any topic, as before', async () => {
