@@ -54,9 +54,14 @@ interface ClientState {
   via: { kind: 'file'; text: string } | { kind: 'users' } | { kind: 'cert' } | { kind: 'none' }
   acl: ClientAcl | undefined
   gen: number
+  /** The token bucket: one per identity, so a device does not get a fresh burst by reconnecting. */
+  bucket: Bucket
+  inflight: number
+}
+
+interface Bucket {
   tokens: number
   last: number
-  inflight: number
 }
 
 /** The error aedes turns into a CONNACK return code. */
@@ -96,6 +101,10 @@ export function createBrokerSecurity(initial: EmbeddedBrokerConfig, opts: Broker
   const states = new WeakMap<Client, ClientState>()
   // Passwords already verified (username -> fingerprint): a device that reconnects does not cost a scrypt.
   const verified = new Map<string, Buffer>()
+  const buckets = new Map<string, Bucket>()
+  // Connections between CONNECT and the end of authentication (a scrypt in flight): they count against
+  // maxConnections too, or a burst of simultaneous connects would all pass.
+  let pending = 0
   const audit = opts.audit
   const log = opts.log
 
@@ -196,8 +205,8 @@ export function createBrokerSecurity(initial: EmbeddedBrokerConfig, opts: Broker
       const address = peerAddress(client)
       const at = address ? { address } : {}
       const max = cfg.limits.maxConnections
-      if (max > 0 && connected >= max) {
-        refuse('connect', 'too_many_connections', { actor: username ?? 'anonymous', actorType: username ? 'device' : 'anonymous', target: client.id, ...at, detail: `${connected} clients connected, limit ${max}` })
+      if (max > 0 && connected + pending >= max) {
+        refuse('connect', 'too_many_connections', { actor: username ?? 'anonymous', actorType: username ? 'device' : 'anonymous', target: client.id, ...at, detail: `${connected} clients connected and ${pending} connecting, limit ${max}` })
         return done(connackError(3, 'too many connections'), false)
       }
       const finish = (st: ClientState) => {
@@ -218,16 +227,17 @@ export function createBrokerSecurity(initial: EmbeddedBrokerConfig, opts: Broker
         via,
         acl: undefined,
         gen,
-        tokens: bucketSize(),
-        last: now(),
+        bucket: bucketFor(identity),
         inflight: 0,
       })
       const cn = certIdentity(client)
       if (cn !== undefined) return finish(base(cn, { kind: 'cert' }))
       if (username !== undefined && secured()) {
         const g = gen
+        pending++
         checkPassword(username, password).then(
           (via) => {
+            pending--
             if (!via || g !== gen) {
               refuse('connect', 'bad_credentials', { actor: username, actorType: 'device', target: client.id, ...at })
               return done(connackError(4, 'bad user name or password'), false)
@@ -235,6 +245,7 @@ export function createBrokerSecurity(initial: EmbeddedBrokerConfig, opts: Broker
             finish(base(username, via))
           },
           (err: unknown) => {
+            pending--
             log.error({ err }, 'password check failed')
             done(connackError(3, 'server unavailable'), false)
           },
@@ -266,10 +277,11 @@ export function createBrokerSecurity(initial: EmbeddedBrokerConfig, opts: Broker
       if (client.closed) return undefined
       if (l.messagesPerSec > 0) {
         const t = now()
-        st.tokens = Math.min(bucketSize(), st.tokens + ((t - st.last) * l.messagesPerSec) / 1000)
-        st.last = t
-        if (st.tokens < 1) return this.deny(client, 'rate_limited', topic, `over ${l.messagesPerSec} messages/s (burst ${bucketSize()})`)
-        st.tokens -= 1
+        const b = st.bucket
+        b.tokens = Math.min(bucketSize(), b.tokens + ((t - b.last) * l.messagesPerSec) / 1000)
+        b.last = t
+        if (b.tokens < 1) return this.deny(client, 'rate_limited', topic, `over ${l.messagesPerSec} messages/s (burst ${bucketSize()})`)
+        b.tokens -= 1
       }
       if (l.maxInflight > 0 && qos > 0 && st.inflight >= l.maxInflight) return this.deny(client, 'too_many_inflight', topic, `${st.inflight} messages not yet acknowledged, limit ${l.maxInflight}`)
       return undefined
@@ -317,6 +329,18 @@ export function createBrokerSecurity(initial: EmbeddedBrokerConfig, opts: Broker
         refuse('publish', 'payload_too_large', { actor: st?.identity ?? 'anonymous', actorType: st?.actorType ?? 'anonymous', target: client?.id ?? 'mqtt', ...(address ? { address } : {}), detail: `packet of ${size} bytes > ${max}: connection closed` })
       })
     },
+  }
+
+  /** An identity's bucket (kept across its connections; bounded: forgotten all at once when 100,000 are kept). */
+  function bucketFor(identity: string | undefined): Bucket {
+    if (identity === undefined) return { tokens: bucketSize(), last: now() }
+    let b = buckets.get(identity)
+    if (!b) {
+      if (buckets.size >= 100_000) buckets.clear()
+      b = { tokens: bucketSize(), last: now() }
+      buckets.set(identity, b)
+    }
+    return b
   }
 
   function bucketSize(): number {

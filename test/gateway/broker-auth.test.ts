@@ -298,6 +298,29 @@ describe('embedded broker limits', () => {
     }
   })
 
+  it('the token bucket is per device: reconnecting does not give a fresh burst', async () => {
+    const pw = join(tmp.dir, 'passwd-rate')
+    await passwordFile(pw, { 'wq-r': 'r' })
+    const port = await freePort()
+    const gw = gatewayFrom({ dataDir: join(tmp.dir, 'l2'), http: { enabled: false }, broker: { type: 'embedded', port, auth: { passwordFile: pw }, limits: { messagesPerSec: 0.2, burst: 2 } } })
+    await gw.start()
+    try {
+      const a = await connect(port, { username: 'wq-r', password: 'r' })
+      await a.publishAsync('city/d1/water_quality/wq-r/telemetry', '{"ph": 7.1}', { qos: 1 })
+      await a.publishAsync('city/d1/water_quality/wq-r/telemetry', '{"ph": 7.2}', { qos: 1 })
+      await a.endAsync()
+      const b = await connect(port, { username: 'wq-r', password: 'r' })
+      const gone = closed(b)
+      b.publish('city/d1/water_quality/wq-r/telemetry', '{"ph": 7.3}', { qos: 1 })
+      await gone
+      b.end(true)
+      expect(await refused(gw, 'publish', 'rate_limited')).toBe(1)
+      expect(await metricValue(gw, 'smartcity_readings_accepted_total')).toBe(2)
+    } finally {
+      await gw.stop()
+    }
+  })
+
   it('in-flight QoS 1 messages of one client: over the limit the connection closes, none of them acknowledged early', async () => {
     const port = await freePort()
     const cfg = parseConfig({ broker: { type: 'embedded', port, limits: { maxInflight: 2 } } })
