@@ -128,6 +128,8 @@ export interface BrokerOptions {
   refused?: (action: BrokerAction, reason: BrokerRefusal) => void
   /** Inventory devices' district and kind: the default ACL binds a device to its own topics. */
   inventory?: InventoryLookup
+  /** The clock of token buckets and audit throttling (tests). */
+  now?: () => number
 }
 
 /** What `reload()` takes: the new broker section (same listeners) and inventory, each optional. */

@@ -59,6 +59,10 @@ interface ClientState {
   inflight: number
 }
 
+/** Audit records of one address, action and reason: the first AUDIT_BURST, then one per AUDIT_QUIET_MS. */
+const AUDIT_BURST = 20
+const AUDIT_QUIET_MS = 10_000
+
 interface Bucket {
   tokens: number
   last: number
@@ -102,6 +106,7 @@ export function createBrokerSecurity(initial: EmbeddedBrokerConfig, opts: Broker
   // Passwords already verified (username -> fingerprint): a device that reconnects does not cost a scrypt.
   const verified = new Map<string, Buffer>()
   const buckets = new Map<string, Bucket>()
+  const quiet = new Map<string, { audited: number; suppressed: number; lastAudit: number; lastSeen: number }>()
   // Connections between CONNECT and the end of authentication (a scrypt in flight): they count against
   // maxConnections too, or a burst of simultaneous connects would all pass.
   let pending = 0
@@ -138,10 +143,34 @@ export function createBrokerSecurity(initial: EmbeddedBrokerConfig, opts: Broker
     return st
   }
 
+  /**
+   * Count every refusal; audit the first AUDIT_BURST of one address, action and reason, then one per
+   * AUDIT_QUIET_MS: a client refused in a loop (thousands of CONNECTs a second cost nothing to send) must not
+   * fill the audit log. Each record says how many refusals since the last one were not recorded one by one
+   * (the metric counts every one); an address quiet for AUDIT_QUIET_MS starts a new burst.
+   */
   function refuse(action: BrokerAction, reason: BrokerRefusal, r: Omit<AuditRecord, 'action' | 'outcome' | 'reason'>): void {
     opts.refused?.(action, reason)
-    audit?.record({ ...r, action: `mqtt.${action}`, outcome: 'denied', reason })
     log.debug({ action, reason, actor: r.actor, target: r.target, address: r.address }, 'mqtt refused')
+    if (!audit) return
+    const ip = r.address?.replace(/:\d*$/, '') ?? ''
+    const key = `${ip}\u0000${action}\u0000${reason}`
+    const t = now()
+    let q = quiet.get(key)
+    if (!q || t - q.lastSeen > AUDIT_QUIET_MS) {
+      if (quiet.size >= 10_000) quiet.clear()
+      // A quiet address starts a new burst; what an old one left unrecorded is said in its first record.
+      q = { audited: 0, suppressed: q?.suppressed ?? 0, lastAudit: 0, lastSeen: t }
+      quiet.set(key, q)
+    }
+    q.lastSeen = t
+    if (q.audited < AUDIT_BURST || t - q.lastAudit >= AUDIT_QUIET_MS) {
+      const more = q.suppressed > 0 ? ` (and ${q.suppressed} more like it from this address not recorded one by one)` : ''
+      audit.record({ ...r, action: `mqtt.${action}`, outcome: 'denied', reason, ...(r.detail !== undefined || more ? { detail: `${r.detail ?? ''}${more}`.trim() } : {}) })
+      q.audited++
+      q.lastAudit = t
+      q.suppressed = 0
+    } else q.suppressed++
   }
 
   async function checkPassword(username: string, password: Buffer | undefined): Promise<ClientState['via'] | undefined> {

@@ -241,6 +241,30 @@ describe('embedded broker identities and the default ACL', () => {
     }
   })
 
+  it('a client refused in a loop: every refusal counted, the audit log gets the first 20 and then one per 10 s saying how many more', async () => {
+    const pw = join(tmp.dir, 'passwd-flood')
+    await passwordFile(pw, { 'wq-1': 'x' })
+    const port = await freePort()
+    const cfg = parseConfig({ broker: { type: 'embedded', port, auth: { passwordFile: pw } } })
+    if (!cfg.ok) throw new Error(cfg.problems.join())
+    let t = 1_000_000
+    let counted = 0
+    const { records, audit } = collector()
+    const broker = createBroker(cfg.config.broker, pino({ level: 'silent' }), { audit, now: () => t, refused: () => void counted++ })
+    await broker.start()
+    try {
+      for (let i = 0; i < 30; i++) await expect(connect(port)).rejects.toThrow(/Not authorized/i)
+      expect(counted).toBe(30)
+      expect(records.length).toBe(20)
+      t += 10_000
+      await expect(connect(port)).rejects.toThrow(/Not authorized/i)
+      expect(records.length).toBe(21)
+      expect(records[20]?.detail).toContain('and 10 more like it from this address')
+    } finally {
+      await broker.stop()
+    }
+  })
+
   it('an open broker stays open (no identities configured): any client, any topic, as before', async () => {
     const port = await freePort()
     const gw = gatewayFrom({ dataDir: join(tmp.dir, 'd5'), http: { enabled: false }, broker: { type: 'embedded', port } })
