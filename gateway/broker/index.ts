@@ -266,7 +266,8 @@ function createEmbedded(initial: EmbeddedBrokerConfig, log: Logger, opts: Broker
       try {
         await sec.init()
       } catch (err) {
-        throw new StartError('mqtt-auth', err as Error, { address: cfg.auth.passwordFile ?? cfg.auth.aclFile ?? '' })
+        // The problem names its file and line.
+        throw new StartError('mqtt-auth', err as Error)
       }
       const t = cfg.tls
       let tlsFiles: Awaited<ReturnType<typeof readTls>> | undefined
