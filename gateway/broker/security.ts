@@ -24,6 +24,7 @@ import type { Audit, AuditRecord } from '../core/audit.ts'
 import type { Logger } from '../core/types.ts'
 import { type AclFile, ClientAcl, defaultRules, type InventoryLookup, loadAcl, rulesFromFile } from './acl.ts'
 import type { EmbeddedBrokerConfig } from './config.ts'
+import { guardPacketSize } from './packet-guard.ts'
 import { loadPasswordFile, type PasswordHash, passwordFingerprint, verifyPassword } from './passwords.ts'
 
 /** Why the broker refused something (catalogued in devices/common/reasons.ts). */
@@ -377,61 +378,6 @@ export function createBrokerSecurity(initial: EmbeddedBrokerConfig, opts: Broker
   }
 }
 export type BrokerSecurity = ReturnType<typeof createBrokerSecurity>
-
-/**
- * Watch the MQTT fixed headers (a type byte, then the remaining length in 1-4 bytes of 7 bits) of what
- * aedes reads from `conn`, and close it when a packet states more than `max()` bytes: the parser would
- * otherwise buffer up to 256 MB before any hook sees the packet. Wraps `read`, which aedes calls on
- * 'readable' (no extra stream in the path, a few comparisons per packet).
- */
-export function guardPacketSize(conn: Readable, max: () => number, refuse: (size: number, max: number) => void): void {
-  const read = conn.read.bind(conn)
-  let skip = 0
-  // -1: the next byte is a packet's type byte; 0..3: remaining-length bytes read so far.
-  let lenBytes = -1
-  let len = 0
-  let mul = 1
-  let closed = false
-  const fail = (size: number) => {
-    closed = true
-    refuse(size, max())
-    conn.destroy()
-    return null
-  }
-  conn.read = (n?: number) => {
-    const buf: unknown = read(n)
-    if (closed) return null
-    if (!Buffer.isBuffer(buf)) return buf
-    let i = 0
-    while (i < buf.length) {
-      if (skip > 0) {
-        const k = Math.min(skip, buf.length - i)
-        skip -= k
-        i += k
-        continue
-      }
-      if (lenBytes < 0) {
-        lenBytes = 0
-        len = 0
-        mul = 1
-        i++
-        continue
-      }
-      const b = buf[i++]!
-      len += (b & 0x7f) * mul
-      mul *= 128
-      lenBytes++
-      if (b & 0x80) {
-        if (lenBytes >= 4) return fail(len)
-        continue
-      }
-      if (len > max()) return fail(len)
-      skip = len
-      lenBytes = -1
-    }
-    return buf
-  }
-}
 
 /**
  * `smartcity check-config`: the broker's credentials, ACL and TLS files load (the same loaders as start-up),
