@@ -8,6 +8,7 @@
  *   smartcity replay FILE|DIR [flags]             send a recording (--record) again through its transports
  *   smartcity token --name N --scopes S,...       a new HTTP API token and its configuration lines
  *   smartcity audit [--since 1h] [flags]          the security audit log
+ *   smartcity passwd FILE USER                    add or update a device's line in the broker's credentials file
  *   smartcity help [command], smartcity --version
  */
 // First: makes disabled `debug` loggers no-ops before aedes, mqtt-packet and MQTT.js load them.
@@ -18,6 +19,7 @@ import { parseArgs } from 'node:util'
 import { loadConfig } from '../gateway/config.ts'
 import { createGateway } from '../gateway/gateway.ts'
 import { createRedactor, redactedLogger } from '../gateway/secrets.ts'
+import { checkBrokerFiles } from '../gateway/broker/security.ts'
 import { checkModbusProfiles } from '../gateway/sources/modbus/profiles.ts'
 import { AUDIT_USAGE } from './audit.ts'
 import { decoders, runDecode } from './decode.ts'
@@ -118,6 +120,12 @@ const COMMANDS: Record<string, { synopsis: string; summary: string; what: string
   // Security (issue 13): these parse their own flags (runOwnFlags below).
   token: { synopsis: 'smartcity token --name N --scopes S,...', summary: 'a new HTTP API token and its config lines', what: '', flags: [], usage: TOKEN_USAGE },
   audit: { synopsis: 'smartcity audit [--since 1h|ISO] [flags]', summary: 'print the security audit log', what: '', flags: [], usage: AUDIT_USAGE },
+  passwd: {
+    synopsis: 'smartcity passwd FILE USER',
+    summary: "add or update a device's MQTT password",
+    what: "add or update USER's line in the embedded broker's credentials file (broker.auth.passwordFile), stored as a scrypt hash; the password from stdin (first line) or asked twice on a terminal; the gateway reads it again on SIGHUP",
+    flags: [],
+  },
   help: { synopsis: 'smartcity help [command]', summary: "a command's usage and flags", what: "print a command's usage and flags", flags: [] },
 }
 
@@ -205,7 +213,7 @@ async function main(argv: string[]): Promise<number> {
       const r = await loadConfig(file, overridesFrom(values))
       // Profile files are referenced by path: load them too, so a wrong one is found here, not at start-up.
       if (r.ok) {
-        const problems = await checkModbusProfiles(r.config.sources)
+        const problems = [...(await checkModbusProfiles(r.config.sources)), ...(await checkBrokerFiles(r.config.broker))]
         if (problems.length > 0) Object.assign(r, { ok: false, problems })
       }
       if (r.ok) redactor.add(r.secrets)
@@ -316,6 +324,10 @@ async function main(argv: string[]): Promise<number> {
       // Everything was stopped in order; a handle some library left behind must not keep us alive.
       setTimeout(() => process.exit(code), 2_000).unref()
       return code
+    }
+    case 'passwd': {
+      const { runPasswd } = await import('./passwd.ts')
+      return runPasswd(rest[0], rest[1])
     }
     default:
       process.stderr.write(`unknown command ${cmd}\n${USAGE}`)

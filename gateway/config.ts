@@ -56,7 +56,7 @@ export const GatewayConfig = z.strictObject({
     .prefault({}),
   dataDir: z.string().min(1).default('./data'),
   log: z.strictObject({ level: LogLevel.default('info') }).prefault({}),
-  broker: BrokerConfig.default({ type: 'embedded', host: '127.0.0.1', port: 1883, users: {} }),
+  broker: BrokerConfig.prefault({ type: 'embedded' }),
   /** The HTTP API: tokens and scopes, HTTPS, /metrics and /healthz access (gateway/http/config.ts). */
   http: HttpConfig.prefault({}),
   /** The security audit log (gateway/core/audit-log.ts). */

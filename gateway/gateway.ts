@@ -139,7 +139,7 @@ const SYSTEM: ReloadActor = { actor: 'system', actorType: 'system' }
 const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b)
 
 /** Keys of `broker:` a reload applies through the broker's `reload` (embedded users, the password/ACL files). */
-const BROKER_CREDENTIALS = ['users', 'auth'] as const
+const BROKER_CREDENTIALS = ['users', 'auth', 'limits'] as const
 /** Keys of `http:` a reload applies through the hooks (the tokens). */
 const HTTP_CREDENTIALS = ['tokens'] as const
 
@@ -228,7 +228,15 @@ export function createGateway(initial: GatewayConfig, opts: GatewayOptions = {})
     ...(opts.processors ?? []),
   ]
   const pipeline = createPipeline({ spool, deadLetter, devices, metrics, processors, log: log.child({ component: 'pipeline' }), now })
-  const broker = createBroker(config.broker, log.child({ component: 'broker' }))
+  // Issue 13 (secmqtt): refusals counted and audited; the default ACL binds an inventory device to its topics.
+  const broker = createBroker(config.broker, log.child({ component: 'broker' }), {
+    refused: (action, reason) => metrics.mqttRefused.labels(action, reason).inc(),
+    inventory: (id) => {
+      const d = devices.get(id)
+      return d?.configured ? { district: d.district, kind: d.kind } : undefined
+    },
+    audit,
+  })
   const sinks: Sink[] = sinkCfgs.map((c) => createSink(c, log.child({ component: `sink.${c.type}`, id: c.id })))
   const drains: Drain[] = sinks.map((s, i) => createDrain(s, spool, deadLetter, metrics, log.child({ component: 'drain', id: s.id }), sinkCfgs[i]!))
   const sources: Source[] = config.sources.map((c) => createSource(c, { mqtt: { broker } }))
@@ -536,18 +544,12 @@ export function createGateway(initial: GatewayConfig, opts: GatewayOptions = {})
     }
 
     // Credentials: the broker's users or password file, then the hooks (HTTP tokens).
-    const reloadable = broker as Broker & { reload?: (cfg: BrokerConfig) => unknown }
-    if (typeof reloadable.reload === 'function') {
-      try {
-        await reloadable.reload(effective.broker)
-        result.changes.push('broker: credentials reloaded')
-      } catch (err) {
-        result.problems.push(`broker credentials: ${(err as Error).message}`)
-      }
-    } else if (!same(prev.broker, next.broker) && !result.restartNeeded.includes('broker')) {
-      // A broker without a reload keeps the credentials it started with: say so rather than pretend.
-      result.restartNeeded.push('broker')
-      effective.broker = prev.broker
+    try {
+      // Users, the password and ACL files, limits and renewed certificates (gateway/broker/security.ts).
+      await broker.reload({ config: effective.broker })
+      result.changes.push('broker: credentials, ACL and limits reloaded')
+    } catch (err) {
+      result.problems.push(`broker credentials: ${(err as Error).message}`)
     }
 
     // Sources: removed and changed ones stop first (a changed one may keep its port), then changed and

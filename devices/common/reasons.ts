@@ -98,6 +98,13 @@ export const REASONS = {
   terminal_mismatch: 'the frame names another terminal than the connection authenticated as',
   rate_limited: 'the sender exceeded its allowed frame rate',
 
+  // --- The embedded MQTT broker (issue 13, secmqtt): identities, ACL, limits ---------------------------
+  bad_credentials: 'the MQTT username is unknown or its password is wrong (CONNACK 4)',
+  not_authorized: 'the client may not do this: anonymous where identities are required, or a topic outside its ACL',
+  too_many_connections: 'the server (the MQTT broker, a TCP device server) already holds its maximum of connections (`maxConnections`; MQTT: CONNACK 3)',
+  too_many_inflight: 'the client has its maximum of QoS 1/2 messages not yet acknowledged',
+  tls_handshake_failed: 'the TLS handshake failed (no or an untrusted client certificate, not TLS)',
+
   // --- HJ 212 --------------------------------------------------------------------------------------------
   no_cp: 'the HJ 212 packet has no CP data area',
   bad_cp: 'the HJ 212 CP data area is malformed',
@@ -140,7 +147,6 @@ export const REASONS = {
 
   // --- TCP device servers: connections refused before any byte is read (issue 13) ----------------------
   address_not_allowed: "the peer's address is in none of the server's `allow` CIDR ranges",
-  too_many_connections: 'the server already holds `maxConnections` connections',
   too_many_connections_from_address: 'the server already holds `maxConnectionsPerAddress` connections from this address',
 
   // --- Storage -------------------------------------------------------------------------------------------

@@ -128,6 +128,8 @@ export function createMetrics() {
     // --- Security (issue 13): HTTP authentication and the audit log ---
     httpAuthFailures: new Counter({ name: 'smartcity_http_auth_failures_total', help: 'HTTP requests refused by authentication or authorization, by reason (no_token, bad_token, missing_scope, too_many_auth_failures)', labelNames: ['reason'], registers: [registry] }),
     auditDropped: new Counter({ name: 'smartcity_audit_dropped_total', help: 'Audit records that could not be written (disk full, directory not writable)', registers: [registry] }),
+    // Issue 13 (secmqtt): what the embedded broker refused.
+    mqttRefused: new Counter({ name: 'smartcity_mqtt_refused_total', help: 'MQTT connections, publishes and subscriptions the embedded broker refused, by action and reason', labelNames: ['action', 'reason'], registers: [registry] }),
     deviceOnline: new Gauge({ name: 'smartcity_device_online', help: '1 when a device is online', labelNames: ['device', 'kind'], registers: [registry] }),
     // Record and replay (gateway/core/recorder.ts), present whether or not the gateway records.
     recordBytes: new Counter({ name: 'smartcity_record_bytes_total', help: 'Bytes written to recording files (--record)', registers: [registry] }),

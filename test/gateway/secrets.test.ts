@@ -159,11 +159,15 @@ describe('no secret in any output of a running gateway', () => {
     const tokenFile = join(tmp.dir, 'influx-token')
     writeFileSync(tokenFile, `${S.influxToken}\n`)
     const cfgFile = join(tmp.dir, 'gateway.yaml')
+    // dev-1 is a test client publishing for two stations, so it gets an ACL of its own (the default lets a
+    // device publish only under its own id).
+    const aclFile = join(tmp.dir, 'acl')
+    writeFileSync(aclFile, 'user dev-1\ntopic write city/#\n')
     const config = (extra = '') =>
       [
         `dataDir: ${join(tmp.dir, 'data')}`,
         'log: { level: debug }',
-        `broker: { type: embedded, port: ${mqttPort}, users: { dev-1: "\${BROKER_PW}" } }`,
+        `broker: { type: embedded, port: ${mqttPort}, users: { dev-1: "\${BROKER_PW}" }, auth: { aclFile: ${aclFile} } }`,
         `http: { port: ${httpPort} }`,
         'sinks:',
         `  - { type: influx-v1, url: "http://127.0.0.1:${influxPort}", username: admin, password: ${S.influxPassword}, createDatabase: false, timeoutMs: 500, minBackoffMs: 100, maxBackoffMs: 500, flushIntervalMs: 100 }`,
