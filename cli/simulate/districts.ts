@@ -78,7 +78,7 @@ export async function checkDistricts(t: InfluxTarget, plan: readonly Planned[], 
     message:
       details.length === 0
         ? `${want.size} device(s) in ${districts.length} district(s) (${[...byDistrict].map(([d, n]) => `${d}: ${n}`).join(', ')}), none tagged with another`
-        : `${details.length} of ${want.size} device(s) not tagged with their own district only`,
+        : `${details.length} of ${want.size} device(s) not tagged with their own district only (MQTT devices name theirs in the topic; the others take it from the configuration's inventory, devices[].district)`,
     details,
   }
 }
