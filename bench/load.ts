@@ -130,6 +130,7 @@ async function oneRun(minutes: number, influxUrl: string, dir: string, round: nu
   const child: ChildProcess = spawn(process.execPath, [join(ROOT, 'bin', 'smartcity.js'), 'simulate', join(ROOT, 'simulators', 'scenarios', 'load.yaml'), '--gateway-config', cfg, '--duration', `${minutes}m`, '--json', json], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
   let pid: number | undefined
+  let armed = false
   let cpu0 = 0
   let t0 = 0
   let cpu1 = 0
@@ -152,12 +153,16 @@ async function oneRun(minutes: number, influxUrl: string, dir: string, round: nu
     out += s
     const gw = /gateway up \(child process (\d+),/.exec(s)
     if (gw) pid = Number(gw[1])
-    if (/simulators up: /.test(s) && pid !== undefined) {
+    if (/simulators up: /.test(s)) armed = true
+    // The window opens with the first status line after every simulator is up (their first readings, sent
+    // at start, are before it) and closes when they stop.
+    const status = /(\d+) readings acknowledged/.exec(s)
+    if (armed && t0 === 0 && status && !/simulators stopped/.test(s) && pid !== undefined) {
       cpu0 = cpuMs(pid)
       t0 = Date.now()
       lines0 = proxy.lines()
       proxy.window.open = true
-      acked0 = Number(/(\d+) readings acknowledged/.exec(out.split('simulators up')[0]!.split('\n').reverse().find((l) => /readings acknowledged/.test(l)) ?? '')?.[1] ?? 0)
+      acked0 = Number(status[1])
     }
     const stopped = /simulators stopped after \d+ s: (\d+) readings acknowledged/.exec(s)
     if (stopped && pid !== undefined) {
