@@ -107,7 +107,7 @@ interface RunFigures {
   failed: string[]
 }
 
-async function oneRun(minutes: number, influxUrl: string, dir: string, round: number): Promise<RunFigures> {
+async function oneRun(minutes: number, influxUrl: string, dir: string, round: number, flushMs: number | undefined): Promise<RunFigures> {
   const proxy = latencyProxy(influxUrl)
   const proxyPort = await portOr(0)
   await new Promise<void>((ok) => proxy.server.listen(proxyPort, '127.0.0.1', ok))
@@ -122,7 +122,8 @@ async function oneRun(minutes: number, influxUrl: string, dir: string, round: nu
       '  - type: jt808',
       '  - { type: hj212, defaultPassword: "123456" }',
       'sinks:',
-      `  - { type: influx-v1, url: "http://127.0.0.1:${proxyPort}", database: load_${round} }`,
+      // The sink's defaults (batchSize 5000, flushIntervalMs 1000), unless BENCH_LOAD_FLUSH_MS says otherwise.
+      `  - { type: influx-v1, url: "http://127.0.0.1:${proxyPort}", database: load_${round}${flushMs ? `, flushIntervalMs: ${flushMs}` : ''} }`,
       '',
     ].join('\n'),
   )
@@ -210,6 +211,7 @@ const median = (xs: number[]) => {
 export async function run(): Promise<Record<string, unknown>> {
   const minutes = argOf('minutes', Number(process.env['BENCH_LOAD_MINUTES'] ?? 5))
   const runs = argOf('runs', Number(process.env['BENCH_RUNS_LOAD'] ?? 1))
+  const flushMs = process.env['BENCH_LOAD_FLUSH_MS'] ? Number(process.env['BENCH_LOAD_FLUSH_MS']) : undefined
   const bin = findInfluxd()
   if (!bin) return { skipped: 'influxd is not on the PATH (Debian: apt-get install influxdb)' }
   const dir = mkdtempSync(join(tmpdir(), 'bench-load-'))
@@ -217,7 +219,7 @@ export async function run(): Promise<Record<string, unknown>> {
   await db.start()
   const all: RunFigures[] = []
   try {
-    for (let i = 0; i < runs; i++) all.push(await oneRun(minutes, db.url, dir, i))
+    for (let i = 0; i < runs; i++) all.push(await oneRun(minutes, db.url, dir, i, flushMs))
   } finally {
     await db.stop()
     rmSync(dir, { recursive: true, force: true })
@@ -225,6 +227,7 @@ export async function run(): Promise<Record<string, unknown>> {
   const pick = (f: (r: RunFigures) => number | undefined) => median(all.map(f).filter((x): x is number => x !== undefined))
   return {
     scenario: 'simulators/scenarios/load.yaml',
+    sinkFlushIntervalMs: flushMs ?? 1000,
     goal: { gatewayCpuShareOfOneCore: 0.25, gatewayPeakRssMb: 250, latencyP99Ms: 2000, zeroLoss: true },
     median: {
       readingsPerSec: pick((r) => r.readingsPerSec),

@@ -117,7 +117,7 @@ async function pointsWritten(base: string): Promise<number | undefined> {
 
 async function simulate(file: string | undefined, values: Values, out: (s: string) => void, abort: Abort, opts: SimulateOptions): Promise<number> {
   if (!file) {
-    process.stderr.write('usage: smartcity simulate SCENARIO.yaml [--gateway-config FILE | --gateway URL] [--seed N] [--speed X] [--junit FILE] [--json FILE]\n')
+    process.stderr.write('usage: smartcity simulate SCENARIO.yaml [--gateway-config FILE | --gateway URL] [--seed N] [--speed X] [--duration TIME] [--junit FILE] [--json FILE]\n')
     return 2
   }
   const loaded = await loadScenario(file)
