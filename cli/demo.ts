@@ -129,7 +129,7 @@ export async function runDemo(values: Record<string, string | boolean | undefine
       const mqtt = c.broker.type === 'embedded' ? `mqtt://${loopback(c.broker.host)}:${c.broker.port}` : c.broker.url
       const http = c.http.enabled ? `http://${loopback(c.http.host)}:${c.http.port}` : undefined
       out(`Smart-city demo district "${sc.district}" is running.`)
-      out(`  MQTT broker (${c.broker.type})${c.broker.type === 'embedded' ? '' : ' '}  ${mqtt}`)
+      out(`  MQTT broker (${c.broker.type})  ${mqtt}`)
       if (http) {
         out(`  Live dashboard          ${http}/`)
         out(`  HTTP API                ${http}/healthz  ${http}/metrics  ${http}/api/devices  ${http}/api/alarms`)
