@@ -55,10 +55,13 @@ function block(s: ProgressState, elapsedMs: number): string {
  * `stream` is where the run writes (stdout); `tty` decides the view (default: the stream is a terminal).
  * `write` is the plain writer used when it is not a terminal (the runner's `out`, so tests can capture it).
  */
-export function createProgress(o: { stream?: Writable & { isTTY?: boolean }; tty?: boolean; write: (s: string) => void; t0: number; plainEveryMs?: number; now?: () => number }): Progress {
+export function createProgress(o: { stream?: Writable & { isTTY?: boolean; rows?: number; columns?: number }; tty?: boolean; write: (s: string) => void; t0: number; plainEveryMs?: number; now?: () => number }): Progress {
   const now = o.now ?? Date.now
   const stream = o.stream ?? process.stdout
-  const tty = o.tty ?? stream.isTTY === true
+  // A terminal of no size (a pseudo-terminal nobody sized, as `script` without one makes) would clip the block
+  // to nothing: plain lines there.
+  const sized = stream as { rows?: number; columns?: number }
+  const tty = o.tty ?? (stream.isTTY === true && sized.rows !== 0 && sized.columns !== 0)
   const stamp = (text: string) => `[${String(Math.round((now() - o.t0) / 1000)).padStart(4)}s] ${text}`
   if (!tty) {
     let last = Number.NEGATIVE_INFINITY

@@ -131,6 +131,16 @@ describe('simulate progress', () => {
     expect(statusLine({ ...state, stored: undefined })).not.toContain('stored')
   })
 
+  it('a terminal of no size (a pseudo-terminal nobody sized) gets plain lines: log-update would clip the block to nothing', () => {
+    const stream = Object.assign(capture(true), { rows: 0, columns: 0 })
+    const lines: string[] = []
+    const p = createProgress({ stream, write: (s) => lines.push(s), t0: 0, now: () => 1_000 })
+    expect(p.tty).toBe(false)
+    p.update(state)
+    expect(lines).toEqual(['[   1s] 3/4 devices up, 120 readings acknowledged, 118 points stored, 1/2 faults applied, 12 s left\n'])
+    expect(stream.text()).toBe('')
+  })
+
   it('a terminal: log-update redraws the status block in place, event lines stay above it', () => {
     const stream = capture(true)
     let t = 4_000
