@@ -5,13 +5,15 @@
 import * as cityServices from './city-services.ts'
 import * as hotPath from './hot-path.ts'
 import * as ingest from './ingest.ts'
+import * as load from './load.ts'
 import * as modbus from './modbus.ts'
 import * as serialCodecs from './serial-codecs.ts'
 import * as tcpPlatforms from './tcp-platforms.ts'
 
-const benches: Record<string, { run(): Promise<Record<string, unknown>> }> = { ingest, 'hot-path': hotPath, modbus, 'serial-codecs': serialCodecs, 'city-services': cityServices, 'tcp-platforms': tcpPlatforms }
+const benches: Record<string, { run(): Promise<Record<string, unknown>> }> = { ingest, 'hot-path': hotPath, modbus, 'serial-codecs': serialCodecs, 'city-services': cityServices, 'tcp-platforms': tcpPlatforms, load }
 
-const wanted = process.argv.slice(2)
+// Names of benchmarks; `--name value` pairs are the benchmarks' own options (load: --minutes N, --runs N).
+const wanted = process.argv.slice(2).filter((a, i, all) => !a.startsWith('--') && !all[i - 1]?.startsWith('--'))
 const out: Record<string, unknown> = { machine: { cpus: (await import('node:os')).cpus().length, node: process.version } }
 for (const [name, b] of Object.entries(benches)) {
   if (wanted.length > 0 && !wanted.includes(name)) continue

@@ -69,7 +69,7 @@ const FLAG_HELP: Record<string, string> = {
   'http-port': '--http-port N          HTTP API port (0 picks a free one)',
   'data-dir': '--data-dir DIR         spool, dead-letter log and state',
   'log-level': '--log-level LEVEL      fatal|error|warn|info|debug|trace|silent',
-  duration: '--duration SECONDS     stop after this long',
+  duration: '--duration TIME        stop after this long (seconds, or 30s, 5m, forever)',
   parts: '--parts A,B            only these parts (water-mqtt, modbus, serial, city-services, tcp-platforms)',
   profile: '--profile NAME         etc-rsu frame layouts: classic, 2019 or auto (default auto)',
   'gateway-config': '--gateway-config FILE  the gateway configuration (simulate: runs against it; replay: sends where it listens)',
@@ -109,7 +109,7 @@ const COMMANDS: Record<string, { synopsis: string; summary: string; what: string
     synopsis: 'smartcity simulate SCENARIO.yaml [flags]',
     summary: 'run a scenario against a gateway configuration',
     what: 'run a scenario (simulators, faults, expectations) against a gateway configuration: a summary, exit 0 when every expectation held, 1 otherwise, 2 for a bad scenario',
-    flags: ['gateway-config', 'gateway', 'seed', 'speed', 'junit', 'json'],
+    flags: ['gateway-config', 'gateway', 'seed', 'speed', 'duration', 'junit', 'json'],
   },
   replay: {
     synopsis: 'smartcity replay FILE|DIR [flags]',
@@ -138,7 +138,7 @@ ${Object.values(COMMANDS)
 
 flags (override the configuration file):
 ${Object.entries(FLAG_HELP)
-  .map(([k, line]) => `  ${line}${k === 'duration' ? ' (demo, replay)' : k === 'parts' ? ' (demo)' : k === 'profile' ? ' (decode etc-rsu)' : k === 'record' ? ' (gateway)' : REPLAY_FLAGS.includes(k) ? ' (replay)' : k === 'gateway-config' || k === 'speed' ? ' (simulate, replay)' : SIMULATE_FLAGS.includes(k) ? ' (simulate)' : ''}`)
+  .map(([k, line]) => `  ${line}${k === 'duration' ? ' (demo, simulate, replay)' : k === 'parts' ? ' (demo)' : k === 'profile' ? ' (decode etc-rsu)' : k === 'record' ? ' (gateway)' : REPLAY_FLAGS.includes(k) ? ' (replay)' : k === 'gateway-config' || k === 'speed' ? ' (simulate, replay)' : SIMULATE_FLAGS.includes(k) ? ' (simulate)' : ''}`)
   .join('\n')}
 
 smartcity help <command> (or smartcity <command> --help) shows one command's usage.

@@ -9,6 +9,8 @@ import { type RsuSim, startRsuSim } from '../../simulators/etc/rsu.ts'
 import type { DemoPart } from './types.ts'
 
 const FLOORS = { bottomFloor: -2, topFloor: 30 }
+/** The inventory options of a car of the simulated tower (its floors, rated speed and trapped time). */
+export const ELEVATOR_OPTIONS = { ratedSpeedMs: 2.5, ...FLOORS, trappedAfterSec: 30 } as const
 
 export interface CityServicesOptions {
   /** The ETC gantry (default true). */
@@ -54,7 +56,7 @@ export function cityServices(o: CityServicesOptions = {}): DemoPart {
             site: 'Tower A',
             protocol: 'mqtt' as const,
             offlineAfterSec: 60,
-            options: { ratedSpeedMs: 2.5, ...FLOORS, trappedAfterSec: 30 },
+            options: { ...ELEVATOR_OPTIONS },
           })),
         ],
         async start() {

@@ -58,7 +58,7 @@ export function partFor(p: Planned, cfg: GatewayConfig, truth: Truth, seed: numb
       seed: s,
       heartbeatMs: scaled(e.period, 10_000),
       stepMs: Math.max(50, 200 / speed),
-      faultEveryMs: 0,
+      faultEveryMs: e.fault_every === undefined ? 0 : Math.max(1_000, e.fault_every / speed),
       reportEvents: e.report_events,
       onAcked: (id, st) => truth.add(fromElevator(id, st)),
     })

@@ -18,13 +18,15 @@ import type { DemoContext } from '../demo-parts/types.ts'
 import { portOr } from '../flags.ts'
 import { findInfluxd, type Influxd, influxd } from '../influxd.ts'
 import { idsOf, LABEL, type Planned, partFor, servedBy } from './devices.ts'
+import { checkDistricts, districtOf, inventoryFor } from './districts.ts'
 import { gatewayProcess } from './gateway-process.ts'
 import { type Assertion, junitXml, type RunReport, summary } from './report.ts'
 import { addHistograms, type AgeHistograms, checkLatency, checkNoUnexpectedRefusals, checkPresence, checkRefusalCount, checkTransitions, cpuMeter, faultWindow, presenceWatcher, readRefusals, scrapeAges, transitions } from './expect.ts'
 import { scheduleFaults } from './faults.ts'
 import { findMosquitto, type Mosquitto, mosquitto } from './mosquitto.ts'
 import { startProxy, type TcpProxy } from './proxy.ts'
-import { type Expect, loadScenario, type Scenario } from './scenario.ts'
+import { createProgress } from './progress.ts'
+import { type Expect, loadScenario, parseRunDuration, type Scenario } from './scenario.ts'
 import { compare, countPoints, createTruth, type Difference, type InfluxTarget } from './truth.ts'
 
 type Values = Record<string, string | boolean | undefined>
@@ -48,29 +50,78 @@ function describeDiff(d: Difference): string {
  * Run a scenario file. SIGINT or SIGTERM (a CI job cancelled) stops the simulators, the gateway and the
  * InfluxDB the runner started before exiting (130, 143): a cancelled run leaves no process behind.
  */
-export async function runSimulate(file: string | undefined, values: Values, out: (s: string) => void = (s) => process.stdout.write(s)): Promise<number> {
+export async function runSimulate(file: string | undefined, values: Values, out: (s: string) => void = defaultOut, opts: SimulateOptions = {}): Promise<number> {
   const abort: Abort = { cleanup: async () => {} }
   const onSignal = (sig: NodeJS.Signals) => {
+    // simscen: a run without an end (duration forever) ends here, in order, and then gives its verdict.
+    if (abort.endRun) {
+      const end = abort.endRun
+      abort.endRun = undefined
+      process.once(sig, onSignal)
+      end()
+      return
+    }
     out(`${sig}: stopping the simulators, the gateway and InfluxDB\n`)
     void bounded(abort.cleanup(), 20_000).finally(() => process.exit(sig === 'SIGINT' ? 130 : 143))
   }
   process.once('SIGINT', onSignal)
   process.once('SIGTERM', onSignal)
   try {
-    return await simulate(file, values, out, abort)
+    return await simulate(file, values, out, abort, opts)
   } finally {
     process.off('SIGINT', onSignal)
     process.off('SIGTERM', onSignal)
   }
 }
 
+const defaultOut = (s: string): void => void process.stdout.write(s)
+
 interface Abort {
   cleanup(): Promise<void>
+  /** Set while a run without an end is running: the first Ctrl-C (SIGINT, SIGTERM) ends it. */
+  endRun?: (() => void) | undefined
 }
 
-async function simulate(file: string | undefined, values: Values, out: (s: string) => void, abort: Abort): Promise<number> {
+// --- simscen: how `smartcity demo` runs its scenario through the runner ---
+export interface SimulateOptions {
+  /** The gateway configuration, already made (the demo's): instead of --gateway-config or one made here. */
+  config?: { config: GatewayConfig; name: string }
+  /** Keep the configuration's ports and data directory (the demo's 1883, 8080, data/demo) instead of free ones. */
+  keepAddresses?: boolean
+  /** No sink is fine: readings wait in the spool (the demo without InfluxDB); nothing is checked in InfluxDB. */
+  allowNoSink?: boolean
+  /** Not a test: no expectations, no summary, no reports; a gateway that cannot start throws its start error. */
+  demo?: boolean
+  /** The run directory (gateway configuration and log); kept. Default: a temporary one, removed after a pass. */
+  runDir?: string
+  /** Force the terminal view on or off (default: on when stdout is a terminal and the runner writes there). */
+  tty?: boolean
+  /** Once the gateway and the simulators are up: what runs where. */
+  onUp?: (up: { config: GatewayConfig; plan: readonly Planned[]; gatewayPid: number | undefined }) => void
+}
+
+/** A gateway that could not start, as `smartcity gateway` reports it: its one stderr line, code start_failed when it exited 69. */
+function startError(err: Error): Error {
+  const line = /^smartcity: (.+)$/m.exec(err.message)?.[1]
+  return Object.assign(new Error(line ?? err.message), /exited \(69\)/.test(err.message) ? { code: 'start_failed' } : {})
+}
+
+/** The points the gateway's sinks have written (`smartcity_points_written_total`, every sink), from /metrics. */
+async function pointsWritten(base: string): Promise<number | undefined> {
+  try {
+    const text = await (await fetch(new URL('/metrics', base), { signal: AbortSignal.timeout(10_000) })).text()
+    let n = 0
+    for (const m of text.matchAll(/^smartcity_points_written_total(?:\{[^}]*\})? (\d+(?:\.\d+)?(?:e\+?\d+)?)$/gm)) n += Number(m[1])
+    return n
+  } catch {
+    return undefined
+  }
+}
+// --- end simscen ---
+
+async function simulate(file: string | undefined, values: Values, out: (s: string) => void, abort: Abort, opts: SimulateOptions): Promise<number> {
   if (!file) {
-    process.stderr.write('usage: smartcity simulate SCENARIO.yaml [--gateway-config FILE | --gateway URL] [--seed N] [--speed X] [--junit FILE] [--json FILE]\n')
+    process.stderr.write('usage: smartcity simulate SCENARIO.yaml [--gateway-config FILE | --gateway URL] [--seed N] [--speed X] [--duration TIME] [--junit FILE] [--json FILE]\n')
     return 2
   }
   const loaded = await loadScenario(file)
@@ -79,6 +130,16 @@ async function simulate(file: string | undefined, values: Values, out: (s: strin
     return 2
   }
   const sc: Scenario = loaded.scenario
+  // simscen: --duration (30s, 5m, a number of seconds, or forever) instead of the scenario's.
+  if (values['duration'] !== undefined) {
+    const raw = str(values['duration'])
+    const d = raw === undefined ? undefined : parseRunDuration(/^\d+(\.\d+)?$/.test(raw) ? Number(raw) : raw)
+    if (d === undefined || d <= 0) {
+      process.stderr.write(`--duration: not a time: ${values['duration']} (write e.g. 30s, 5m, a number of seconds, or forever)\n`)
+      return 2
+    }
+    sc.duration = d
+  }
   const seed = str(values['seed']) === undefined ? 1 : Number(values['seed'])
   const speed = str(values['speed']) === undefined ? 1 : Number(values['speed'])
   if (!Number.isInteger(seed)) {
@@ -97,29 +158,34 @@ async function simulate(file: string | undefined, values: Values, out: (s: strin
   }
   const owned = gatewayUrl === undefined
   const t0 = Date.now()
-  const runDir = mkdtempSync(join(tmpdir(), `smartcity-simulate-${sc.name.replace(/[^A-Za-z0-9_-]/g, '_')}-`))
+  const runDir = opts.runDir ?? mkdtempSync(join(tmpdir(), `smartcity-simulate-${sc.name.replace(/[^A-Za-z0-9_-]/g, '_')}-`))
   const timeline: RunReport['timeline'] = []
-  const plain = (s: string) => out(`[${String(Math.round((Date.now() - t0) / 1000)).padStart(4)}s] ${s}\n`)
+  // simscen: a status block redrawn in place on a terminal, plain lines otherwise (cli/simulate/progress.ts).
+  const progress = createProgress({ write: out, t0, plainEveryMs: Math.min(30_000, Math.max(5_000, sc.duration / speed / 10)), ...(opts.tty !== undefined ? { tty: opts.tty } : out === defaultOut ? {} : { tty: false }) })
   const note = (event: string) => {
     timeline.push({ atMs: Date.now() - t0, event })
-    plain(event)
+    progress.line(event)
   }
   const assertions: Assertion[] = []
   const truth = createTruth()
   const durationMs = sc.duration / speed
 
   // The gateway configuration: the user's (validated as `smartcity gateway` would), or one made for the scenario.
-  const cfgResult = configFile
+  const cfgResult = opts.config
+    ? { ok: true as const, config: opts.config.config, warnings: [] }
+    : configFile
     ? await loadConfig(configFile)
     : parseConfig({
         gateway: { id: 'simulate', district: sc.district },
+        // simscen: the scenario's devices with their districts (JT/T 808 and HJ 212 carry none on the wire).
+        devices: inventoryFor(sc, idsOf),
         sources: [
           { type: 'mqtt' },
           ...(sc.devices.some((d) => d.protocol === 'jt808') ? [{ type: 'jt808' as const }] : []),
           ...(sc.devices.some((d) => d.protocol === 'hj212') ? [{ type: 'hj212' as const, defaultPassword: '123456' }] : []),
         ],
       })
-  const cfgName = configFile ?? '(a configuration made for the scenario)'
+  const cfgName = opts.config?.name ?? configFile ?? '(a configuration made for the scenario)'
   const report: RunReport = {
     scenario: sc.name,
     file,
@@ -155,7 +221,7 @@ async function simulate(file: string | undefined, values: Values, out: (s: strin
       writeFileSync(join(runDir, 'junit.xml'), junitXml(report))
     }
     // Nothing ran yet (a bad configuration, no InfluxDB): there is no run directory worth keeping.
-    if (!existsSync(join(runDir, 'gateway.json'))) {
+    if (!existsSync(join(runDir, 'gateway.json')) && !opts.runDir) {
       rmSync(runDir, { recursive: true, force: true })
       report.runDir = ''
     }
@@ -180,7 +246,7 @@ async function simulate(file: string | undefined, values: Values, out: (s: strin
   }
 
   // Where the gateway runs: free loopback ports and a run directory of its own.
-  if (owned) {
+  if (owned && !opts.keepAddresses) {
     cfg.dataDir = join(runDir, 'gateway')
     cfg.http = { ...cfg.http, enabled: true, host: '127.0.0.1', port: await portOr(0) }
     if (cfg.broker.type === 'embedded') cfg.broker = { ...cfg.broker, host: '127.0.0.1', port: await portOr(0) }
@@ -189,11 +255,13 @@ async function simulate(file: string | undefined, values: Values, out: (s: strin
   }
   let db: Influxd | undefined
   let sink = cfg.sinks.find((s) => s.type === 'influx-v1')
-  if (!sink && cfg.sinks.length > 0) {
+  if (!sink && cfg.sinks.length > 0 && !opts.allowNoSink) {
     assertions.push({ name: 'readings stored', ok: false, message: 'this slice checks InfluxDB 1.x sinks (influx-v1) only; the configuration has only influx-v2 sinks', details: [] })
     return finish()
   }
-  if (!sink) {
+  if (!sink && opts.allowNoSink) {
+    // simscen (the demo without InfluxDB): readings wait in the spool; nothing to look up.
+  } else if (!sink) {
     if (!owned) {
       assertions.push({ name: 'readings stored', ok: false, message: `${cfgName} has no sink, so there is nothing to check`, details: [] })
       return finish()
@@ -213,7 +281,7 @@ async function simulate(file: string | undefined, values: Values, out: (s: strin
     cfg.sinks.push(sink)
     report.influx.startedByRunner = true
   }
-  const target: InfluxTarget = { url: sink.url, database: sink.database, username: sink.username, password: sink.password }
+  const target: InfluxTarget = sink ? { url: sink.url, database: sink.database, username: sink.username, password: sink.password } : { url: '', database: '' }
   report.influx.url = target.url
   report.influx.database = target.database
   const checkCount = async (c: Expect['counts'][number], label = ''): Promise<Assertion> => {
@@ -257,7 +325,7 @@ async function simulate(file: string | undefined, values: Values, out: (s: strin
       assertions.push({ name: 'MQTT broker for broker_restart starts', ok: false, message: 'mosquitto is not on the PATH (Debian: apt-get install mosquitto)', details: [] })
     }
   }
-  if (owned && sc.faults.some((f) => f.type === 'influx_network')) {
+  if (owned && sink && sc.faults.some((f) => f.type === 'influx_network')) {
     const u = new URL(sink.url)
     proxy = await startProxy({ host: u.hostname, port: Number(u.port || (u.protocol === 'https:' ? 443 : 80)) })
     const px = proxy
@@ -308,6 +376,8 @@ async function simulate(file: string | undefined, values: Values, out: (s: strin
       try {
         await gw.start()
       } catch (err) {
+        // simscen: the demo exits as `smartcity gateway` does (69 and its one line) when the gateway cannot start.
+        if (opts.demo) throw startError(err as Error)
         assertions.push({ name: 'gateway starts', ok: false, message: (err as Error).message, details: [] })
         return finish()
       }
@@ -322,7 +392,7 @@ async function simulate(file: string | undefined, values: Values, out: (s: strin
         continue
       }
       try {
-        const h = await partFor(p, cfg, truth, seed, speed).prepare(ctx)
+        const h = await partFor(p, cfg, truth, seed, speed).prepare({ ...ctx, district: districtOf(p.entry, sc) })
         await h.start()
         p.handle = h
       } catch (err) {
@@ -332,7 +402,8 @@ async function simulate(file: string | undefined, values: Values, out: (s: strin
         note(`not started: ${p.label}: ${p.problem}`)
       }
     }
-    note(`simulators up: ${plan.filter((p) => p.handle).reduce((n, p) => n + p.ids.length, 0)} devices; running ${Math.round(durationMs / 100) / 10} s`)
+    note(`simulators up: ${plan.filter((p) => p.handle).reduce((n, p) => n + p.ids.length, 0)} devices; running ${Number.isFinite(durationMs) ? `${Math.round(durationMs / 100) / 10} s` : 'until Ctrl-C'}`)
+    opts.onUp?.({ config: cfg, plan, gatewayPid: gw?.pid() })
 
     // Faults on schedule (times scale with --speed like the periods): cli/simulate/faults.ts.
     const faults = scheduleFaults(sc.faults, {
@@ -355,9 +426,28 @@ async function simulate(file: string | undefined, values: Values, out: (s: strin
         },
       },
     })
-    const every = Math.max(5_000, durationMs / 10)
-    const progress = setInterval(() => plain(`${truth.acked()} readings acknowledged, ${faults.applied()}/${faults.planned} faults applied, ${Math.max(0, Math.round((t0 + durationMs - Date.now()) / 1000))} s left`), every)
-    progress.unref()
+    // simscen: progress (cli/simulate/progress.ts); a run without an end, or the demo's, ends on Ctrl-C.
+    const metricsUrl = gatewayUrl ?? (cfg.http.enabled ? `http://${cfg.http.host === '0.0.0.0' ? '127.0.0.1' : cfg.http.host}:${cfg.http.port}` : undefined)
+    let stored: number | undefined
+    // /metrics of a gateway with 10,000 devices is large: scraped one at a time, at least 5 s apart and
+    // 20 times as long as the last one took, so watching costs the gateway at most a twentieth of a core.
+    let nextScrape = 0
+    let scraping = false
+    const planned = plan.reduce((n, p) => n + p.ids.length, 0)
+    const ticker = setInterval(() => {
+      if (metricsUrl && !scraping && Date.now() >= nextScrape) {
+        scraping = true
+        const began = Date.now()
+        void pointsWritten(metricsUrl).then((n) => {
+          if (n !== undefined) stored = n
+          scraping = false
+          nextScrape = Date.now() + Math.max(5_000, 20 * (Date.now() - began))
+        })
+      }
+      const up = plan.filter((p) => p.handle).reduce((n, p) => n + p.ids.length, 0)
+      progress.update({ devicesUp: up, devicesPlanned: planned, acknowledged: truth.acked(), stored, faultsApplied: faults.applied(), faultsPlanned: faults.planned, leftMs: t0 + durationMs - Date.now() })
+    }, 1_000)
+    ticker.unref()
     const runStart = Date.now()
     // Expectations checked at a step of the run (`at:`), scenario time like the faults'.
     const stepPending: Promise<void>[] = []
@@ -379,8 +469,15 @@ async function simulate(file: string | undefined, values: Values, out: (s: strin
     const stepLabel = (atMs: number) => ` at ${atMs / 1000} s`
     ex.counts.forEach((c, i) => c.at !== undefined && step(c.at, `expect.counts[${i}]`, async () => [await checkCount(c, stepLabel(c.at!))]))
     ex.refusals.forEach((c, i) => c.at !== undefined && step(c.at, `expect.refusals[${i}]`, async () => [checkRefusalCount(c, readRefusals(cfg.dataDir, t0), stepLabel(c.at!))]))
-    await sleep(durationMs)
-    clearInterval(progress)
+    const ended = new Promise<void>((ok) => {
+      if (!Number.isFinite(durationMs) || opts.demo) abort.endRun = ok
+    })
+    await (Number.isFinite(durationMs) ? Promise.race([sleep(durationMs), ended]) : ended)
+    abort.endRun = undefined
+    clearInterval(ticker)
+    progress.done()
+    if (opts.demo) note('stopping...')
+    // --- end simscen ---
     for (const t of steps) clearTimeout(t)
     await faults.stop()
     await Promise.all(stepPending)
@@ -396,6 +493,8 @@ async function simulate(file: string | undefined, values: Values, out: (s: strin
       const exits = gw.unexpectedExits()
       assertions.push({ name: 'gateway kept running', ok: exits.length === 0 && gw.running(), message: exits.length === 0 ? (gw.running() ? 'no exit but the ones the faults caused' : 'not running at the end') : `${exits.length} unexpected exit(s)`, details: exits })
     }
+    // simscen: the demo is not a test; everything stops in the finally below.
+    if (opts.demo) return 0
     // Expectations. Stored readings: wait (up to `settle`) for the spool to drain, then compare point by point.
     const settleDeadline = Date.now() + sc.settle
     if (ex.readings_stored === 'all_acknowledged') {
@@ -474,6 +573,8 @@ async function simulate(file: string | undefined, values: Values, out: (s: strin
           : { name, ok: c.share <= ex.max_cpu_share, message: `${c.share.toFixed(3)} of one core (${c.cpuSec.toFixed(1)} s CPU over the ${c.wallSec.toFixed(1)} s of the run it was up)`, details: [] },
       )
     }
+    // simscen: the district tags of a multi-district run.
+    if (ex.districts_apart) assertions.push(await checkDistricts(target, plan, sc, since))
     if (ex.max_rss_mb !== undefined) {
       const peak = gw?.peakRssMb()
       if (peak !== undefined) report.gateway.peakRssMb = peak
@@ -496,6 +597,6 @@ async function simulate(file: string | undefined, values: Values, out: (s: strin
     await proxy?.close()
   }
   // A passing run leaves nothing behind; a failing one keeps its gateway log, dead letters and reports.
-  if (exitCode === 0) rmSync(runDir, { recursive: true, force: true })
+  if (exitCode === 0 && !opts.runDir) rmSync(runDir, { recursive: true, force: true })
   return exitCode
 }

@@ -30,6 +30,28 @@ const Duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
   return ms
 })
 
+// --- simscen: a run without an end (the demo district), per-entry district and site ---
+/** `forever`: the run lasts until Ctrl-C or SIGTERM (what `smartcity demo` runs), then the verdict. */
+export const FOREVER = Number.POSITIVE_INFINITY
+/** A scenario's or `--duration`'s length: a time, or `forever`. */
+export function parseRunDuration(v: unknown): number | undefined {
+  return v === 'forever' ? FOREVER : parseDuration(v)
+}
+const RunDuration = z.union([z.string(), z.number()]).transform((v, ctx) => {
+  const ms = parseRunDuration(v)
+  if (ms === undefined) {
+    ctx.addIssue({ code: 'custom', message: `not a time: ${JSON.stringify(v)} (write e.g. 30s, 2m, 1h, or forever)` })
+    return z.NEVER
+  }
+  return ms
+})
+/** Where an entry's devices are: their `district` tag (default: the scenario's) and `site`. */
+const Placement = {
+  district: z.string().min(1).optional(),
+  site: z.string().min(1).optional(),
+}
+// --- end simscen ---
+
 /** Parameters of the river model (simulators/water-quality/model.ts StationParams). */
 const RiverModel = z.strictObject({
   meanTempC: z.number().optional(),
@@ -42,11 +64,12 @@ const RiverModel = z.strictObject({
 })
 
 const Common = {
-  count: z.number().int().min(1).max(1000).default(1),
+  count: z.number().int().min(1).max(10_000).default(1),
   /** Explicit device ids (MQTT station ids, JT/T 808 phone numbers, HJ 212 MNs); their number is the count. */
   ids: z.array(z.string().min(1)).min(1).optional(),
   period: Duration.optional(),
   seed: z.number().int().optional(),
+  ...Placement,
 }
 
 export const DeviceEntry = z.discriminatedUnion('protocol', [
@@ -65,6 +88,8 @@ export const DeviceEntry = z.discriminatedUnion('protocol', [
     building: z.string().min(1).optional(),
     /** Elevators: the monitors also report their own faults on `/event`. */
     report_events: z.boolean().default(false),
+    /** Elevators: a fault (trapped, door, overspeed, power loss in turn) on some car this often (simscen). */
+    fault_every: Duration.optional(),
   }),
   z.strictObject({
     kind: z.literal('position'),
@@ -176,6 +201,8 @@ export const Expect = z.strictObject({
   /** The gateway child's CPU time over the run's wall time (1 = one core busy), from /proc. */
   max_cpu_share: z.number().positive().optional(),
   refusals: z.array(RefusalCount).default([]),
+  /** simscen: every device's points carry its entry's district tag (default the scenario's) and no other. */
+  districts_apart: z.boolean().optional(),
 })
 export type Expect = z.infer<typeof Expect>
 
@@ -183,7 +210,7 @@ export const Scenario = z
   .strictObject({
     name: z.string().min(1),
     description: z.string().optional(),
-    duration: Duration,
+    duration: RunDuration,
     district: z.string().min(1).default('sim-district'),
     /** How long to wait after the run for the gateway to store what it acknowledged. */
     settle: Duration.default(30_000),

@@ -130,7 +130,12 @@ const same = (want: Value, got: unknown) => (typeof want === 'number' ? typeof g
 export async function compare(t: InfluxTarget, expected: readonly ExpectedPoint[], since: number, candidates: (p: ExpectedPoint) => ExpectedPoint[] = (p) => [p]): Promise<{ checked: number; differences: Difference[] }> {
   const differences: Difference[] = []
   const byMeasurement = new Map<string, ExpectedPoint[]>()
-  for (const p of expected) byMeasurement.set(p.measurement, [...(byMeasurement.get(p.measurement) ?? []), p])
+  // One push per point: copying the list for each (as this did) made the load scenario's 140,000 points take minutes.
+  for (const p of expected) {
+    const list = byMeasurement.get(p.measurement)
+    if (list) list.push(p)
+    else byMeasurement.set(p.measurement, [p])
+  }
   for (const [m, points] of byMeasurement) {
     const stored = new Map<string, Record<string, unknown>>()
     const tagNames = new Set(points.flatMap((p) => Object.keys(p.tags)))
