@@ -16,6 +16,13 @@ export interface ExpectedPoint {
   tags: Record<string, string>
   time: number
   fields: Record<string, Value>
+  /**
+   * Polled devices (Modbus, DL/T 645) and the ETC lane: the gateway stamps the point with its own time (the
+   * poll, the end of the passage), not the device's. Such a point matches the stored point of its device
+   * nearest in time within this many ms (tags besides `device` only when given), and its fields must be
+   * those of one such point. Undefined: the exact series and time, as the device sent it.
+   */
+  within?: number
 }
 
 export interface Truth {
@@ -130,7 +137,12 @@ const same = (want: Value, got: unknown) => (typeof want === 'number' ? typeof g
 export async function compare(t: InfluxTarget, expected: readonly ExpectedPoint[], since: number, candidates: (p: ExpectedPoint) => ExpectedPoint[] = (p) => [p]): Promise<{ checked: number; differences: Difference[] }> {
   const differences: Difference[] = []
   const byMeasurement = new Map<string, ExpectedPoint[]>()
-  for (const p of expected) byMeasurement.set(p.measurement, [...(byMeasurement.get(p.measurement) ?? []), p])
+  const near: ExpectedPoint[] = []
+  for (const p of expected) {
+    if (p.within !== undefined) near.push(p)
+    else byMeasurement.set(p.measurement, [...(byMeasurement.get(p.measurement) ?? []), p])
+  }
+  differences.push(...(await compareNearest(t, near, since)))
   for (const [m, points] of byMeasurement) {
     const stored = new Map<string, Record<string, unknown>>()
     const tagNames = new Set(points.flatMap((p) => Object.keys(p.tags)))
@@ -157,6 +169,38 @@ export async function compare(t: InfluxTarget, expected: readonly ExpectedPoint[
     }
   }
   return { checked: expected.length, differences }
+}
+
+/** Points matched by device and nearest time (ExpectedPoint.within): each needs a stored point of its device within the window whose fields (and given tags) are its own. */
+async function compareNearest(t: InfluxTarget, expected: readonly ExpectedPoint[], since: number): Promise<Difference[]> {
+  const differences: Difference[] = []
+  const groups = new Map<string, ExpectedPoint[]>()
+  for (const p of expected) {
+    const k = `${p.measurement}\u0000${p.device}`
+    groups.set(k, [...(groups.get(k) ?? []), p])
+  }
+  for (const points of groups.values()) {
+    const { measurement, device } = points[0]!
+    const series = await influxQuery(t, `SELECT * FROM "${measurement.replace(/"/g, '\\"')}" WHERE time >= ${since}ms AND "device" = '${device.replace(/'/g, "\\'")}' GROUP BY *`)
+    const rows = series.flatMap((s) => s.rows.map((r) => ({ tags: s.tags, row: r, time: Number(r['time']) }))).sort((a, b) => a.time - b.time)
+    for (const p of points) {
+      const w = p.within ?? 0
+      const close = rows
+        .filter((r) => Math.abs(r.time - p.time) <= w && Object.entries(p.tags).every(([k, v]) => r.tags[k] === v))
+        .sort((a, b) => Math.abs(a.time - p.time) - Math.abs(b.time - p.time))
+      if (close.length === 0) {
+        differences.push({ point: p, what: `missing (no ${measurement} point of ${device} within ${w} ms)` })
+        continue
+      }
+      if (close.some((r) => Object.entries(p.fields).every(([k, v]) => same(v, r.row[k])))) continue
+      const r = close[0]!
+      const bad = Object.entries(p.fields)
+        .filter(([k, v]) => !same(v, r.row[k]))
+        .map(([k, v]) => `${k} sent ${JSON.stringify(v)} stored ${JSON.stringify(r.row[k] ?? null)} (nearest point ${r.time - p.time} ms off)`)
+      differences.push({ point: p, what: bad.join(', ') })
+    }
+  }
+  return differences
 }
 
 /** Points of `measurement` (of `device`) since `since`: the largest field count (InfluxQL count(*)). */
