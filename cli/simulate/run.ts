@@ -14,10 +14,13 @@ import { dirname, join, resolve } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import pino from 'pino'
 import { type GatewayConfig, loadConfig, parseConfig } from '../../gateway/config.ts'
+import { addRefusals } from '../demo-parts/bad-frames.ts'
 import type { DemoContext } from '../demo-parts/types.ts'
 import { portOr } from '../flags.ts'
 import { findInfluxd, type Influxd, influxd } from '../influxd.ts'
-import { idsOf, LABEL, type Planned, partFor, servedBy } from './devices.ts'
+import { createSimClock, startTimeOf } from './clock.ts'
+import { isDeviceFault, deviceFaults } from './device-faults.ts'
+import { type PlanContext, type Planned, partFor, placeEntry, planEntry } from './devices.ts'
 import { gatewayProcess } from './gateway-process.ts'
 import { type Assertion, junitXml, type RunReport, summary } from './report.ts'
 import { type Fault, loadScenario, type Scenario } from './scenario.ts'
@@ -181,6 +184,8 @@ async function simulate(file: string | undefined, values: Values, out: (s: strin
     cfg.http = { ...cfg.http, enabled: true, host: '127.0.0.1', port: await portOr(0) }
     if (cfg.broker.type === 'embedded') cfg.broker = { ...cfg.broker, host: '127.0.0.1', port: await portOr(0) }
     for (const s of cfg.sources) if (s.type === 'jt808' || s.type === 'hj212') s.port = await portOr(0)
+    // simdev: an etc-rsu source in server mode listens too (the simulated RSU dials it there).
+    for (const s of cfg.sources) if (s.type === 'etc-rsu' && s.mode === 'server') s.port = await portOr(0)
     if (cfg.log.level !== 'silent') cfg.log.level = 'warn'
   }
   let db: Influxd | undefined
@@ -213,19 +218,18 @@ async function simulate(file: string | undefined, values: Values, out: (s: strin
   report.influx.url = target.url
   report.influx.database = target.database
 
-  const plan: Planned[] = sc.devices.map((entry, index) => {
-    const ids = idsOf(entry, index)
-    const problem = servedBy(entry, ids, cfg, cfgName)
-    return { index, entry, ids, label: `${entry.kind} over ${LABEL[entry.protocol]}`, ...(problem ? { problem } : {}) }
-  })
+  // simdev: each entry planned against the configuration (cli/simulate/devices.ts planEntry); the value models' clock.
+  const clock = createSimClock(startTimeOf(seed, sc.start_time), speed)
+  const planCtx: PlanContext = { cfg, truth, seed, speed, clock, owned, generated: !configFile, unheard: new Map() }
+  const plan: Planned[] = sc.devices.map((entry, index) => ({ ...planEntry(entry, index, cfg, cfgName, !configFile), unheard: planCtx.unheard }))
   for (const p of plan) assertions.push({ name: `gateway serves ${p.label} (devices[${p.index}])`, ok: p.problem === undefined, message: p.problem ?? `${p.ids.length} device(s)`, details: [] })
 
   const runConfig = join(runDir, 'gateway.json')
-  writeFileSync(runConfig, `${JSON.stringify(cfg, null, 2)}\n`)
   const gw = owned ? gatewayProcess(runConfig, join(runDir, 'gateway.log')) : undefined
   // Simulator hiccups (a reconnect while the gateway is down) are part of the faults; only errors are shown.
   const log = pino({ level: 'error' }, pino.destination(2))
-  const since = t0 - 60_000
+  // A device clock skewed back (clock_skew) sends readings from before the run: look back that far too.
+  const since = t0 - 60_000 - Math.max(0, ...sc.faults.map((f) => (f.type === 'clock_skew' ? -f.offset_ms : 0)))
   const stopped = new Set<Planned>()
   const stopAll = async () => {
     for (const p of plan) {
@@ -240,7 +244,37 @@ async function simulate(file: string | undefined, values: Values, out: (s: strin
     await gw?.kill('SIGTERM')
     await db?.stop()
   }
+  const failEntry = (p: Planned, err: unknown) => {
+    p.problem = `could not start: ${(err as Error).message}`
+    const a = assertions.find((x) => x.name.endsWith(`(devices[${p.index}])`))
+    if (a) Object.assign(a, { ok: false, message: p.problem })
+    note(`not started: ${p.label}: ${p.problem}`)
+  }
   try {
+    // Simulators that are servers or serial peers start before the gateway (prepare); the gateway's sources are
+    // pointed at them (the runner's gateway) or they sit where the configuration says (--gateway URL).
+    const mqttUrl = cfg.broker.type === 'embedded' ? `mqtt://${cfg.broker.host === '0.0.0.0' ? '127.0.0.1' : cfg.broker.host}:${cfg.broker.port}` : cfg.broker.url
+    const ctx: DemoContext = { district: sc.district, dataDir: runDir, log, freePort: () => portOr(0), mqttUrl }
+    for (const p of plan) {
+      if (p.problem) {
+        note(`not started: ${p.label}: ${p.problem}`)
+        continue
+      }
+      try {
+        p.handle = await partFor(p, planCtx).prepare(ctx)
+        if (owned) placeEntry(p)
+        if (!configFile && p.served) {
+          // A configuration made for the scenario: the sources and inventory the part asks for.
+          const add = parseConfig({ sources: p.handle.sources, devices: p.handle.devices })
+          if (!add.ok) throw new Error(add.problems.join('; '))
+          cfg.sources.push(...add.config.sources)
+          cfg.devices.push(...add.config.devices)
+        }
+      } catch (err) {
+        failEntry(p, err)
+      }
+    }
+    writeFileSync(runConfig, `${JSON.stringify(cfg, null, 2)}\n`)
     if (gw) {
       try {
         await gw.start()
@@ -250,28 +284,20 @@ async function simulate(file: string | undefined, values: Values, out: (s: strin
       }
       note(`gateway up (child process ${gw.pid()}, config ${runConfig})`)
     }
-    const mqttUrl = cfg.broker.type === 'embedded' ? `mqtt://${cfg.broker.host === '0.0.0.0' ? '127.0.0.1' : cfg.broker.host}:${cfg.broker.port}` : cfg.broker.url
-    const ctx: DemoContext = { district: sc.district, dataDir: runDir, log, freePort: () => portOr(0), mqttUrl }
     for (const p of plan) {
-      if (p.problem) {
-        note(`not started: ${p.label}: ${p.problem}`)
-        continue
-      }
+      if (!p.handle) continue
       try {
-        const h = await partFor(p, cfg, truth, seed, speed).prepare(ctx)
-        await h.start()
-        p.handle = h
+        await p.handle.start()
       } catch (err) {
-        p.problem = `could not start: ${(err as Error).message}`
-        const a = assertions.find((x) => x.name.endsWith(`(devices[${p.index}])`))
-        if (a) Object.assign(a, { ok: false, message: p.problem })
-        note(`not started: ${p.label}: ${p.problem}`)
+        failEntry(p, err)
       }
     }
     note(`simulators up: ${plan.filter((p) => p.handle).reduce((n, p) => n + p.ids.length, 0)} devices; running ${Math.round(durationMs / 100) / 10} s`)
 
     // Faults on schedule (times scale with --speed like the periods).
     const faultProblems: string[] = []
+    /** Refusals the device faults caused (reason -> at most this many): allowed by no_unexpected_refusals. */
+    const expectedRefusals: Record<string, number> = {}
     const pending: Promise<void>[] = []
     const timers: NodeJS.Timeout[] = []
     const apply = async (f: Fault) => {
@@ -291,17 +317,30 @@ async function simulate(file: string | undefined, values: Values, out: (s: strin
           return
         }
         const pid = gw.pid()
+        // simdev: a serial stream (NMEA) has no acknowledgement: what it sends while the gateway is down is no ground truth.
+        const streams = plan.filter((p) => p.entry.protocol === 'nmea').flatMap((p) => p.ids)
+        for (const id of streams) planCtx.unheard.set(id, Number.POSITIVE_INFINITY)
         await gw.kill('SIGKILL')
         note(`fault: gateway killed (SIGKILL, pid ${pid})`)
         await sleep(f.restart / speed)
         try {
           await gw.start()
           report.gateway.restarts++
+          for (const id of streams) planCtx.unheard.set(id, Date.now() + 3_000)
           note(`fault over: gateway started again from its spool (pid ${gw.pid()})`)
         } catch (err) {
           faultProblems.push(`gateway_kill: the gateway did not start again: ${(err as Error).message}`)
         }
-      } else {
+      } else if (isDeviceFault(f)) {
+        // simdev: device faults (cli/simulate/device-faults.ts); the refusals they cause are allowed.
+        const p = plan.find((x) => x.ids.includes(f.device))
+        if (!p) {
+          faultProblems.push(`${f.type} ${f.device}: no such device in the scenario`)
+          return
+        }
+        const r = await deviceFaults[f.type](f, p, { speed, note })
+        addRefusals(expectedRefusals, r.expectedRefusals)
+      } else if (f.type === 'influxdb_stop') {
         if (!db) {
           faultProblems.push('influxdb_stop: the runner did not start InfluxDB (the configuration names one)')
           return
@@ -381,13 +420,23 @@ async function simulate(file: string | undefined, values: Values, out: (s: strin
           }
         })
         .filter((r) => r.time === undefined || Date.parse(r.time) >= t0)
-      const unexpected = refusals.filter((r) => !allow.has(r.reason ?? ''))
+      // simdev: the refusals the device faults caused are allowed, up to the count each reason was caused.
+      const left = { ...expectedRefusals }
+      const unexpected = refusals.filter((r) => {
+        const reason = r.reason ?? ''
+        if (allow.has(reason)) return false
+        if ((left[reason] ?? 0) > 0) {
+          left[reason]!--
+          return false
+        }
+        return true
+      })
       const byReason = new Map<string, number>()
       for (const r of unexpected) byReason.set(r.reason ?? '?', (byReason.get(r.reason ?? '?') ?? 0) + 1)
       assertions.push({
         name: 'no unexpected refusals',
         ok: unexpected.length === 0,
-        message: unexpected.length === 0 ? `${refusals.length} refusal(s), all allowed` : `${unexpected.length} refused input(s): ${[...byReason].map(([k, v]) => `${k} x${v}`).join(', ')}`,
+        message: unexpected.length === 0 ? `${refusals.length} refusal(s), all allowed${Object.keys(expectedRefusals).length > 0 ? ` (device faults caused up to ${Object.entries(expectedRefusals).map(([k, v]) => `${k} x${v}`).join(', ')})` : ''}` : `${unexpected.length} refused input(s): ${[...byReason].map(([k, v]) => `${k} x${v}`).join(', ')}`,
         details: unexpected.map((r) => `${r.time ?? ''} ${r.source ?? ''} ${r.device ?? ''}: ${r.reason ?? ''}${r.detail ? ` (${r.detail})` : ''}`),
       })
     }

@@ -6,6 +6,10 @@
  */
 import { JT808_STATUS, type Jt808Location } from '../../devices/position/jt808/index.ts'
 import { type Hj212Message, hj212Data, INTERVAL_TAG, WATER_FACTORS } from '../../devices/water-quality/hj212/index.ts'
+import { toEngineering, toRaw } from '../../devices/common/modbus/planner.ts'
+import type { ModbusProfile } from '../../devices/common/modbus/profile.ts'
+import { registerCount } from '../../devices/common/modbus/registers.ts'
+import type { AnswerEvent } from '../../simulators/modbus/servers.ts'
 
 export type Value = number | string | boolean
 
@@ -209,4 +213,58 @@ export async function countPoints(t: InfluxTarget, measurement: string, device: 
   const s = await influxQuery(t, `SELECT count(*) FROM "${measurement.replace(/"/g, '\\"')}" WHERE ${where}`)
   const row = s[0]?.rows[0] ?? {}
   return Math.max(0, ...Object.entries(row).filter(([k]) => k.startsWith('count_')).map(([, v]) => Number(v) || 0))
+}
+
+// --- simdev: ground truth of the polled and serial devices and the ETC lane ---
+/**
+ * What a Modbus device answered to one read (FC 3/4): every profile point with a canonical field inside the
+ * answered range, with the value the model had, as its register holds it (rounded to an integer register,
+ * or to float32). The gateway stamps the poll's point with its own time: matched within `within` ms.
+ */
+export function fromModbusAnswer(device: string, profile: ModbusProfile, a: AnswerEvent, time: number, within: number): ExpectedPoint | undefined {
+  const req = a.request
+  const values = a.values
+  if ((req.fc !== 3 && req.fc !== 4) || a.corrupt || 'exception' in a.response || !values) return undefined
+  const table = req.fc === 3 ? 'holding' : 'input'
+  const fields: Record<string, Value> = {}
+  for (const p of profile.points) {
+    if (p.field === undefined || p.function !== table) continue
+    if (p.address < req.address || p.address + registerCount(p.type, p.length) > req.address + req.quantity) continue
+    const v = values.get(p.name)
+    if (typeof v !== 'number') continue
+    const raw = toRaw(v, p)
+    const held = p.type === 'float32' ? Math.fround(raw) : raw
+    const e = toEngineering(held, p)
+    if (typeof e === 'number') fields[p.field] = e
+  }
+  if (Object.keys(fields).length === 0) return undefined
+  return { measurement: profile.kind, device, tags: {}, time, fields, within }
+}
+
+/** A DL/T 645 meter's reply to one data identifier: its fields, stamped by the gateway at the end of the meter's cycle. */
+export function fromDlt645Reply(device: string, fields: Record<string, number>, time: number, within: number): ExpectedPoint {
+  return { measurement: 'energy_meter', device, tags: {}, time, fields: { ...fields }, within }
+}
+
+/** A coordinate as NMEA carries it: whole degrees and minutes with `decimals` decimals (devices/position/nmea/encode.ts). */
+function nmeaCoord(a: number, decimals: number): number {
+  const abs = Math.abs(a)
+  let deg = Math.floor(abs)
+  let min = Number(((abs - deg) * 60).toFixed(decimals))
+  if (min >= 60) {
+    deg += 1
+    min -= 60
+  }
+  return Math.sign(a || 1) * (deg + min / 60)
+}
+
+/** A GNSS receiver's epoch with a fix: its position at the NMEA time (tags such as `system` are the gateway's to derive). */
+export function fromNmeaEpoch(device: string, e: { time: number; fix: boolean; lat: number; lon: number }, decimals = 5): ExpectedPoint | undefined {
+  if (!e.fix) return undefined
+  return { measurement: 'position', device, tags: {}, time: e.time, fields: { lat: nmeaCoord(e.lat, decimals), lon: nmeaCoord(e.lon, decimals) }, within: 0 }
+}
+
+/** A passage the lane took part in: its OBU and the result the lane must record, at the end of the passage (within `within` ms of its start). */
+export function fromEtcPassage(device: string, p: { vehicle: { obuId: string }; result: string; startedAt: number }, within: number): ExpectedPoint {
+  return { measurement: 'etc_transaction', device, tags: { result: p.result }, time: p.startedAt, fields: { obu_id: p.vehicle.obuId }, within }
 }

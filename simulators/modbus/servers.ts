@@ -8,6 +8,7 @@ import { createServer, type Server, type Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { createMbapFramer, encodeMbap } from '../../devices/common/modbus/mbap.ts'
 import { decodeRequest, encodeResponse, type Request, type Response } from '../../devices/common/modbus/pdu.ts'
+import type { RegisterValue } from '../../devices/common/modbus/registers.ts'
 import { createRtuFramer, encodeRtu } from '../../devices/common/modbus/rtu.ts'
 import { faultNow, type Slave } from './slave.ts'
 
@@ -25,6 +26,8 @@ export interface AnswerEvent {
   response: Response
   /** The model time the answer was computed at (the simulator's clock). */
   t: number
+  /** The device model's values at `t`, by point name (what the registers were filled from). */
+  values?: ReadonlyMap<string, RegisterValue>
   corrupt: boolean
   delayMs: number
 }
@@ -35,7 +38,7 @@ export interface ServerOptions {
   onAnswer?: (a: AnswerEvent) => void
 }
 
-function answer(slave: Slave, pdu: Buffer, now: () => number): { res: Response; delayMs: number; corrupt: boolean; req?: Request; t: number } | undefined {
+function answer(slave: Slave, pdu: Buffer, now: () => number): { res: Response; delayMs: number; corrupt: boolean; req?: Request; t: number; values?: ReadonlyMap<string, RegisterValue> } | undefined {
   const f = faultNow(slave)
   if (f.kind === 'silent') return undefined
   const d = decodeRequest(pdu)
@@ -48,11 +51,11 @@ function answer(slave: Slave, pdu: Buffer, now: () => number): { res: Response; 
     slave.corruptNext--
     corrupt = true
   }
-  return { res, delayMs: f.kind === 'slow' ? f.delayMs : 0, corrupt, req: d.value, t }
+  return { res, delayMs: f.kind === 'slow' ? f.delayMs : 0, corrupt, req: d.value, t, values: slave.model.values(t) }
 }
 
 const report = (o: ServerOptions, unit: number, a: NonNullable<ReturnType<typeof answer>>) => {
-  if (a.req) o.onAnswer?.({ unit, request: a.req, response: a.res, t: a.t, corrupt: a.corrupt, delayMs: a.delayMs })
+  if (a.req) o.onAnswer?.({ unit, request: a.req, response: a.res, t: a.t, corrupt: a.corrupt, delayMs: a.delayMs, ...(a.values ? { values: a.values } : {}) })
 }
 
 export interface TcpSimulator {
