@@ -184,8 +184,9 @@ export function modbusBus(o: ModbusBusOptions): DemoPart {
           const s = slaveOf(id)
           if (!s || kind !== 'crc') return undefined
           s.corruptNext++
-          // RTU: the CRC no longer matches; TCP has no CRC: the answer's MBAP header breaks the rules.
-          const expected: Record<string, number> = o.transport === 'tcp' ? { bad_mbap_header: 1 } : { crc_mismatch: 1 }
+          // RTU: the CRC no longer matches; TCP has no CRC: the answer's MBAP header breaks the rules, which the
+          // link reports as a reply that does not fit its request.
+          const expected: Record<string, number> = o.transport === 'tcp' ? { bad_response: 1 } : { crc_mismatch: 1 }
           return expected
         },
         slowAnswers(id, delayMs, forMs) {

@@ -7,6 +7,7 @@ import { execFileSync } from 'node:child_process'
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { createNmeaFramer, decodeSentence } from '../../devices/position/nmea/index.ts'
+import { createDlt645Framer, decodeMessage } from '../../devices/energy-meter/dlt645/index.ts'
 import type { MeterBus } from '../../simulators/dlt645/bus.ts'
 import { createGnssReceiver, type EpochTruth } from '../../simulators/gnss/receiver.ts'
 import { breakNmea, refusalsOf } from './bad-frames.ts'
@@ -194,13 +195,24 @@ export function dlt645BusPart(o: Dlt645BusPartOptions): DemoPart {
       let pty = await createPtyPair(simEnd, gw)
       const byAddress = new Map(o.meters.map((m) => [m.address.padStart(12, '0'), m.device]))
       let bus: MeterBus | undefined
+      const faults = { corruptNext: new Map<string, number>(), slowMs: new Map<string, number>() }
+      const addressOf = new Map(o.meters.map((m) => [m.device, m.address.padStart(12, '0')]))
+      /** badFrame calls waiting for their broken reply to go out, by meter address. */
+      const waiting = new Map<string, ((r: Record<string, number>) => void)[]>()
       const open = async () => {
         const s = await startDlt645Simulator({
           path: pty.a,
           meters: o.meters.map((m) => ({ address: m.address.padStart(12, '0'), loadCurve: true, ...(m.baseLoadKw !== undefined ? { baseLoadKw: m.baseLoadKw } : {}) })),
           ...(bus ? { bus } : {}),
+          faults,
           ...(o.now ? { now: o.now } : {}),
-          onReply: (reply, corrupt) => {
+          onReply: (reply, corrupt, _delay, sent) => {
+            if (corrupt) {
+              // What the gateway's framer says of these very bytes (followed by a frame like them).
+              const a = s.bus.replyFields(reply)?.address
+              const w = a === undefined ? undefined : waiting.get(a)?.shift()
+              w?.(refusalsOf(createDlt645Framer(), decodeMessage, sent, reply))
+            }
             const r = corrupt ? undefined : s.bus.replyFields(reply)
             const device = r ? byAddress.get(r.address) : undefined
             if (r && device && Object.keys(r.fields).length > 0) o.onReply?.(device, r.fields)
@@ -210,8 +222,7 @@ export function dlt645BusPart(o: Dlt645BusPartOptions): DemoPart {
         return s
       }
       let sim: Dlt645Simulator = await open()
-      let slowMs = 0
-      const has = (id: string) => o.meters.some((m) => m.device === id)
+      const has = (id: string) => addressOf.has(id)
       return {
         sources: [
           {
@@ -226,19 +237,29 @@ export function dlt645BusPart(o: Dlt645BusPartOptions): DemoPart {
         devices: o.meters.map((m) => ({ id: m.device, kind: 'energy_meter' as const, district: ctx.district, site: `DL/T 645 meter ${m.address}`, protocol: 'dlt645' as const })),
         async start() {},
         async badFrame(id, kind) {
-          if (!has(id) || kind !== 'crc') return undefined
-          sim.corruptNext++
-          const expected: Record<string, number> = { bad_checksum: 1 }
-          return expected
+          const address = addressOf.get(id)
+          if (address === undefined || kind !== 'crc') return undefined
+          faults.corruptNext.set(address, (faults.corruptNext.get(address) ?? 0) + 1)
+          // Resolved when the broken reply went out (the gateway polls when it polls), or empty if it never asked.
+          return new Promise<Record<string, number>>((resolve) => {
+            const list = waiting.get(address) ?? []
+            waiting.set(address, list)
+            const timer = setTimeout(() => {
+              list.splice(list.indexOf(done), 1)
+              resolve({})
+            }, 10 * o.pollIntervalMs + 2_000)
+            const done = (r: Record<string, number>) => {
+              clearTimeout(timer)
+              resolve(r)
+            }
+            list.push(done)
+          })
         },
         slowAnswers(id, delayMs, forMs) {
-          if (!has(id)) return false
-          slowMs = delayMs
-          sim.slowMs = delayMs
-          setTimeout(() => {
-            slowMs = 0
-            sim.slowMs = 0
-          }, forMs).unref()
+          const address = addressOf.get(id)
+          if (address === undefined) return false
+          faults.slowMs.set(address, delayMs)
+          setTimeout(() => faults.slowMs.delete(address), forMs).unref()
           return true
         },
         async unplug(id, forMs) {
@@ -248,7 +269,6 @@ export function dlt645BusPart(o: Dlt645BusPartOptions): DemoPart {
           await sleep(forMs)
           pty = await createPtyPair(simEnd, gw)
           sim = await open()
-          sim.slowMs = slowMs
           return true
         },
         describe: () => [`DL/T 645-2007 bus ${o.sourceId}: meters ${o.meters.map((m) => m.address).join(', ')} on ${simEnd} <-> gateway ${gw}`],

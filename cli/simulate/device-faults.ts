@@ -87,6 +87,7 @@ export const deviceFaults: Record<DeviceFault['type'], DeviceFaultHandler> = {
     const forMs = f.for / env.speed
     if (!hook(p, 'slowAnswers', `slow_answers ${f.device}`)(f.device, f.delay_ms, forMs)) throw new Error(`slow_answers ${f.device}: no such device in ${p.label}`)
     unheard(p, f.device, Date.now() + forMs + f.delay_ms + 1_000)
+    p.truth?.forget(f.device, Date.now() - 2 * periodOf(p, env.speed) - 1_000)
     env.note(`fault: device ${f.device} answers ${f.delay_ms} ms late for ${secs(forMs)}`)
     await sleep(forMs)
     env.note(`fault over: device ${f.device} answers in time again`)
@@ -100,12 +101,14 @@ export const deviceFaults: Record<DeviceFault['type'], DeviceFaultHandler> = {
     const forMs = f.for / env.speed
     const unplug = hook(p, 'unplug', `serial_unplug ${f.device}`)
     unheard(p, f.device, Number.POSITIVE_INFINITY)
+    p.truth?.forget(f.device, Date.now() - 2 * periodOf(p, env.speed) - 1_000)
     env.note(`fault: serial port of ${f.device} pulled for ${secs(forMs)}`)
     if (!(await unplug(f.device, forMs))) throw new Error(`serial_unplug ${f.device}: ${p.label} has no serial port to pull`)
     // The gateway reopens the port with back-off: what came before it is back is no ground truth.
     p.unheard?.set(f.device, Date.now() + 3_000)
     env.note(`fault over: serial port of ${f.device} plugged back`)
-    return {}
+    // A frame the pull cut in two reaches the gateway as pieces: at most a couple of framing refusals.
+    return { expectedRefusals: { garbage: 2, truncated: 1, too_short: 1, no_end: 1, missing_checksum: 1, bad_checksum: 1, crc_mismatch: 1 } }
   },
 
   async clock_skew(f, p, env) {

@@ -9,7 +9,7 @@ import { etcEntry } from './devices/etc.ts'
 import { modbusEntry } from './devices/modbus.ts'
 import { dlt645Entry, nmeaEntry } from './devices/serial.ts'
 import type { DeviceEntry } from './scenario.ts'
-import { fromElevator, fromHj212, fromJt808, fromMqttWater } from './truth.ts'
+import { fromElevator, fromHj212, fromJt808, fromMqttWater, type Truth } from './truth.ts'
 
 export type { PlanContext } from './devices/common.ts'
 
@@ -35,6 +35,8 @@ export interface Planned {
   served?: Served
   /** Devices whose answers are no ground truth until a wall time (device faults; the run's PlanContext map). */
   unheard?: Map<string, number>
+  /** The run's ground truth (device faults drop answers a fault made unreliable). */
+  truth?: Truth
 }
 
 export const LABEL: Record<string, string> = {

@@ -221,7 +221,7 @@ async function simulate(file: string | undefined, values: Values, out: (s: strin
   // simdev: each entry planned against the configuration (cli/simulate/devices.ts planEntry); the value models' clock.
   const clock = createSimClock(startTimeOf(seed, sc.start_time), speed)
   const planCtx: PlanContext = { cfg, truth, seed, speed, clock, owned, generated: !configFile, unheard: new Map() }
-  const plan: Planned[] = sc.devices.map((entry, index) => ({ ...planEntry(entry, index, cfg, cfgName, !configFile), unheard: planCtx.unheard }))
+  const plan: Planned[] = sc.devices.map((entry, index) => ({ ...planEntry(entry, index, cfg, cfgName, !configFile), unheard: planCtx.unheard, truth }))
   for (const p of plan) assertions.push({ name: `gateway serves ${p.label} (devices[${p.index}])`, ok: p.problem === undefined, message: p.problem ?? `${p.ids.length} device(s)`, details: [] })
 
   const runConfig = join(runDir, 'gateway.json')

@@ -41,6 +41,11 @@ export interface Truth {
   candidates(p: ExpectedPoint): ExpectedPoint[]
   acked(): number
   ackedBy(device: string): number
+  /**
+   * Drop a polled device's answers (points with `within`) from `from` on: a poll the gateway was in the
+   * middle of when a fault began (slow answers, a pulled port) is stored when it ends, outside the window.
+   */
+  forget(device: string, from: number): void
 }
 
 const keyOf = (p: Pick<ExpectedPoint, 'measurement' | 'device' | 'tags' | 'time'>) =>
@@ -66,6 +71,15 @@ export function createTruth(): Truth {
     candidates: (p) => byKey.get(keyOf(p)) ?? [p],
     acked: () => n,
     ackedBy: (d) => perDevice.get(d) ?? 0,
+    forget(device, from) {
+      for (const [k, list] of byKey) {
+        const keep = list.filter((p) => p.device !== device || p.within === undefined || p.time < from)
+        n -= list.length - keep.length
+        perDevice.set(device, (perDevice.get(device) ?? 0) - (list.length - keep.length))
+        if (keep.length === 0) byKey.delete(k)
+        else if (keep.length !== list.length) byKey.set(k, keep)
+      }
+    },
   }
 }
 

@@ -19,17 +19,26 @@ export interface Dlt645SimulatorOptions {
   now?: () => number
   /** A bus to keep answering with (the same meters after the port was re-plugged). */
   bus?: MeterBus
+  /** Fault state to keep across a re-plug (Dlt645Simulator corruptNext, slowMs). */
+  faults?: { corruptNext: Map<string, number>; slowMs: Map<string, number> }
   /** Each reply as it goes out (after its delay): what `smartcity simulate` takes as ground truth of a poll. */
-  onReply?: (reply: Buffer, corrupt: boolean, delayMs: number) => void
+  onReply?: (reply: Buffer, corrupt: boolean, delayMs: number, sent: Buffer) => void
 }
 
 export interface Dlt645Simulator {
   bus: MeterBus
-  /** The next this many replies go out with a wrong checksum (a noisy line). */
-  corruptNext: number
-  /** Extra delay of every reply, ms (slow answers). */
-  slowMs: number
+  /** By meter address: its next this many read replies go out with a wrong checksum (a noisy line). */
+  corruptNext: Map<string, number>
+  /** By meter address: extra delay of its replies, ms (slow answers). */
+  slowMs: Map<string, number>
   stop(): Promise<void>
+}
+
+/** A reply with its checksum byte (before the 0x16 end) off by one: the frame no longer adds up. */
+export function corruptChecksum(reply: Buffer): Buffer {
+  const b = Buffer.from(reply)
+  b[b.length - 2] = (b[b.length - 2]! + 1) & 0xff
+  return b
 }
 
 export async function startDlt645Simulator(o: Dlt645SimulatorOptions): Promise<Dlt645Simulator> {
@@ -42,8 +51,8 @@ export async function startDlt645Simulator(o: Dlt645SimulatorOptions): Promise<D
   })
   const sim: Dlt645Simulator = {
     bus,
-    corruptNext: 0,
-    slowMs: 0,
+    corruptNext: o.faults?.corruptNext ?? new Map(),
+    slowMs: o.faults?.slowMs ?? new Map(),
     async stop() {
       if (!port.isOpen) return
       await new Promise<void>((resolve) => port.close(() => resolve()))
@@ -51,19 +60,16 @@ export async function startDlt645Simulator(o: Dlt645SimulatorOptions): Promise<D
   }
   port.on('data', (chunk: Buffer) => {
     for (const good of bus.receive(chunk, now())) {
-      let reply = good
-      const corrupt = sim.corruptNext > 0
-      if (corrupt) {
-        sim.corruptNext--
-        // The checksum byte (before the 0x16 end) off by one: the frame no longer adds up.
-        reply = Buffer.from(good)
-        reply[reply.length - 2] = (reply[reply.length - 2]! + 1) & 0xff
-      }
-      const delayMs = (o.replyDelayMs ?? 15) + sim.slowMs
+      const address = bus.replyFields(good)?.address
+      const left = address === undefined ? 0 : (sim.corruptNext.get(address) ?? 0)
+      const corrupt = left > 0
+      if (corrupt) sim.corruptNext.set(address!, left - 1)
+      const reply = corrupt ? corruptChecksum(good) : good
+      const delayMs = (o.replyDelayMs ?? 15) + (address === undefined ? 0 : (sim.slowMs.get(address) ?? 0))
       setTimeout(() => {
         if (!port.isOpen) return
         port.write(reply)
-        o.onReply?.(good, corrupt, delayMs)
+        o.onReply?.(good, corrupt, delayMs, reply)
       }, delayMs)
     }
   })
