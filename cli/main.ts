@@ -40,6 +40,7 @@ const FLAGS = {
   speed: { type: 'string' },
   junit: { type: 'string' },
   json: { type: 'string' },
+  truth: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean' },
 } as const
@@ -62,12 +63,13 @@ const FLAG_HELP: Record<string, string> = {
   profile: '--profile NAME         etc-rsu frame layouts: classic, 2019 or auto (default auto)',
   'gateway-config': '--gateway-config FILE  the gateway configuration to run the scenario against',
   gateway: '--gateway URL          a gateway already running there (with --gateway-config: its sources and sinks)',
-  seed: '--seed N               seed of the value models (their random draws; default 1)',
-  speed: '--speed X              run periods, faults and the duration X times faster (default 1)',
+  seed: '--seed N               seed of the value models (their random draws and their clock\'s start; default 1)',
+  speed: '--speed X              run periods, faults, the duration and the value models\' clock X times faster (default 1)',
   junit: '--junit FILE           write a JUnit XML report (one test case per assertion)',
   json: '--json FILE            write a JSON report',
+  truth: '--truth FILE           write the ground truth (every acknowledged reading as its expected point), JSON lines',
 }
-const SIMULATE_FLAGS = ['gateway-config', 'gateway', 'seed', 'speed', 'junit', 'json']
+const SIMULATE_FLAGS = ['gateway-config', 'gateway', 'seed', 'speed', 'junit', 'json', 'truth']
 const OVERRIDES = ['mqtt-port', 'mqtt-url', 'influx-url', 'influx-db', 'influx-org', 'influx-bucket', 'influx-token', 'http-port', 'data-dir', 'log-level']
 
 /** The commands, their synopsis, what they do and the flags they take (`smartcity help <command>`). */
@@ -91,7 +93,7 @@ const COMMANDS: Record<string, { synopsis: string; summary: string; what: string
     synopsis: 'smartcity simulate SCENARIO.yaml [flags]',
     summary: 'run a scenario against a gateway configuration',
     what: 'run a scenario (simulators, faults, expectations) against a gateway configuration: a summary, exit 0 when every expectation held, 1 otherwise, 2 for a bad scenario',
-    flags: ['gateway-config', 'gateway', 'seed', 'speed', 'junit', 'json'],
+    flags: ['gateway-config', 'gateway', 'seed', 'speed', 'junit', 'json', 'truth'],
   },
   help: { synopsis: 'smartcity help [command]', summary: "a command's usage and flags", what: "print a command's usage and flags", flags: [] },
 }

@@ -141,6 +141,12 @@ export interface EtcGantryOptions {
   /** Server: where to listen (0 or absent: a free port). Client: the gateway's listen port. */
   port?: number
   heartbeatMs?: number
+  /**
+   * The lane's blacklist and tariff (the gateway configuration's): the traffic draws blacklisted cards from
+   * it (none when it is empty) and fees from the tariff, so the result the RSU expects is the lane's.
+   */
+  blacklist?: readonly string[]
+  tariff?: Readonly<Record<string, number>>
   /** Each passage the lane took part in, with the result it must record. */
   onPassage?: (device: string, p: { vehicle: { obuId: string; seq: number }; result: string; startedAt: number }) => void
 }
@@ -154,19 +160,26 @@ export function etcGantry(o: EtcGantryOptions): DemoPart {
     async prepare(ctx) {
       const port = mode === 'server' ? (o.port || (await ctx.freePort())) : (o.port ?? 0)
       let rsu: RsuSim | undefined
+      const blacklist = o.blacklist ? [...o.blacklist] : makeBlacklist(5)
       const start = async () => {
         rsu = await startRsuSim({
           mode,
           port,
           heartbeatMs: o.heartbeatMs ?? 10_000,
           waitMs: 1000,
-          traffic: { ratePerSec: o.ratePerSec, seed: o.seed, ...(o.rushHour ? { rushHour: o.rushHour } : {}) },
+          traffic: {
+            ratePerSec: o.ratePerSec,
+            seed: o.seed,
+            blacklist,
+            ...(blacklist.length === 0 ? { scenarioMix: { blacklist: 0 } } : {}),
+            ...(o.tariff ? { tariff: o.tariff } : {}),
+            ...(o.rushHour ? { rushHour: o.rushHour } : {}),
+          },
           ...(o.onPassage ? { onPassage: (p) => o.onPassage?.(o.device, p) } : {}),
         })
       }
       // The gateway dials a server RSU: it must listen before the gateway starts.
       if (mode === 'server') await start()
-      const blacklist = makeBlacklist(5)
       return {
         sources: [{ type: 'etc-rsu' as const, id: `etc-${o.device}`, device: o.device, lane: o.lane ?? '1', mode: mode === 'server' ? ('client' as const) : ('server' as const), host: '127.0.0.1', port, blacklist, reconnectMinMs: 200, reconnectMaxMs: 2_000 }],
         devices: [{ id: o.device, kind: 'etc' as const, district: ctx.district, site: `ETC gantry ${o.device}`, protocol: 'etc-rsu' as const }],

@@ -37,7 +37,7 @@ export const etcEntry: EntryKind<EtcEntry> = {
         const dials = src?.mode === 'server'
         return etcGantry({
           device: id,
-          ...(src ? { lane: src.lane } : {}),
+          ...(src ? { lane: src.lane, blacklist: src.blacklist, tariff: src.tariff } : {}),
           ratePerSec: e.rate_per_sec * ctx.speed,
           seed: ctx.seed * 1000 + index * 100 + k,
           ...(e.rush_hour ? { rushHour: { startMs: ctx.clock.start, speed: ctx.speed, peaks: e.rush_hour.peaks, factor: e.rush_hour.factor, widthH: e.rush_hour.width_h } } : {}),
