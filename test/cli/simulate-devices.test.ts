@@ -5,7 +5,7 @@
  * the wrong Modbus profile, the device-faults scenario (every device fault, zero acknowledged readings
  * lost, no refusal the faults did not cause), and two runs with one seed giving identical truth values.
  */
-import { execFile } from 'node:child_process'
+import { execFile, spawn } from 'node:child_process'
 import { readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
@@ -21,6 +21,7 @@ import { createHj212Framer, dataCp, decodeHj212, encodeHj212 } from '../../devic
 import { rushFactor } from '../../simulators/etc/traffic.ts'
 import { have, tempDir } from '../helpers/env.ts'
 import { useInflux } from '../helpers/influx.ts'
+import { freePort } from '../helpers/net.ts'
 
 const run = promisify(execFile)
 const ROOT = join(import.meta.dirname, '..', '..')
@@ -194,6 +195,72 @@ describe.skipIf(!have('influxd', 'socat'))('smartcity simulate with every kind a
       if (device.startsWith('tower-')) continue
       const third = c.get(device) ?? []
       expect(third.slice(0, Math.min(n, third.length)), device).not.toEqual(values.slice(0, Math.min(n, third.length)))
+    }
+  })
+})
+
+describe.skipIf(!have('influxd', 'socat'))('smartcity simulate --gateway URL (a gateway already running)', () => {
+  const influx = useInflux()
+  const tmp = tempDir('simulate-remote-')
+  afterAll(() => tmp.cleanup())
+
+  it('puts each simulator where the configuration says (its Modbus TCP port, its NMEA pty path) and checks what that gateway stored', { timeout: 120_000 }, async () => {
+    const [http, mqtt, modbus] = [await freePort(), await freePort(), await freePort()]
+    const gnssPath = join(tmp.dir, 'gnss-gateway')
+    const cfg = join(tmp.dir, 'remote.yaml')
+    writeFileSync(
+      cfg,
+      [
+        'gateway: { id: remote, district: ci-district }',
+        `dataDir: ${join(tmp.dir, 'data')}`,
+        `http: { enabled: true, host: 127.0.0.1, port: ${http} }`,
+        `broker: { type: embedded, host: 127.0.0.1, port: ${mqtt} }`,
+        'log: { level: warn }',
+        'sources:',
+        '  - type: mqtt',
+        `  - { type: modbus-tcp, id: meters, host: 127.0.0.1, port: ${modbus}, timeoutMs: 300, devices: [{ device: em-r-1, unit: 7, profile: eastron-sdm630, intervalMs: 500 }] }`,
+        `  - { type: nmea, id: gnss, device: gnss-r-1, serial: { path: ${gnssPath}, reconnectMinMs: 100, reconnectMaxMs: 300 } }`,
+        `sinks: [{ type: influx-v1, url: "${influx.url}", database: remote, flushIntervalMs: 200 }]`,
+        '',
+      ].join('\n'),
+    )
+    const scenario = join(tmp.dir, 'remote-scenario.yaml')
+    writeFileSync(
+      scenario,
+      [
+        'name: remote',
+        'duration: 6s',
+        'district: ci-district',
+        'settle: 10s',
+        'devices:',
+        '  - { kind: energy_meter, protocol: modbus-tcp, ids: [em-r-1], profile: eastron-sdm630 }',
+        '  - { kind: position, protocol: nmea, ids: [gnss-r-1] }',
+        'expect:',
+        '  readings_stored: all_acknowledged',
+        '  counts: [{ measurement: energy_meter, device: em-r-1, min: 5 }, { measurement: position, device: gnss-r-1, min: 2 }]',
+        '',
+      ].join('\n'),
+    )
+    const gw = spawn(process.execPath, [BIN, 'gateway', '--config', cfg], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] })
+    let stderr = ''
+    gw.stderr!.on('data', (d: Buffer) => (stderr += d.toString()))
+    try {
+      const deadline = Date.now() + 30_000
+      while (Date.now() < deadline) {
+        const st = await fetch(`http://127.0.0.1:${http}/healthz`).then((r) => r.status, () => 0)
+        if (st === 200 || st === 503) break
+        await new Promise((r) => setTimeout(r, 200))
+      }
+      const json = join(tmp.dir, 'remote.json')
+      const r = await simulate([scenario, '--gateway', `http://127.0.0.1:${http}`, '--gateway-config', cfg, '--json', json])
+      expect(r.code, r.stdout + r.stderr + stderr).toBe(0)
+      const report = JSON.parse(readFileSync(json, 'utf8')) as RunReport
+      expect(report.gateway.started).toBe(false)
+      expect(report.devices.map((d) => d.acknowledged > 3)).toEqual([true, true])
+      expect(report.assertions.find((a) => a.name === 'readings stored: all acknowledged')?.ok).toBe(true)
+    } finally {
+      gw.kill('SIGTERM')
+      await new Promise((r) => gw.once('exit', r))
     }
   })
 })
