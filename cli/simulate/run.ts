@@ -139,11 +139,11 @@ async function simulate(file: string | undefined, values: Values, out: (s: strin
     report.durationMs = Date.now() - t0
     report.acknowledged = truth.acked()
     report.ok = assertions.every((a) => a.ok || a.skipped)
-    // simdev: the ground truth for tools (and the reproducibility test): one expected point per line.
+    // simdev: the ground truth for tools (and the reproducibility test): every acknowledged reading, in order.
     const truthFile = str(values['truth'])
     if (truthFile) {
       mkdirSync(dirname(resolve(truthFile)), { recursive: true })
-      writeFileSync(truthFile, truth.points().map((p) => `${JSON.stringify(p)}\n`).join(''))
+      writeFileSync(truthFile, truth.all().map((p) => `${JSON.stringify(p)}\n`).join(''))
     }
     const junit = str(values['junit'])
     const json = str(values['json'])

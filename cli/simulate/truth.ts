@@ -41,6 +41,8 @@ export interface Truth {
   candidates(p: ExpectedPoint): ExpectedPoint[]
   acked(): number
   ackedBy(device: string): number
+  /** Every acknowledged reading in the order it was acknowledged (`--truth FILE`). */
+  all(): ExpectedPoint[]
   /**
    * Drop a polled device's answers (points with `within`) from `from` on: a poll the gateway was in the
    * middle of when a fault began (slow answers, a pulled port) is stored when it ends, outside the window.
@@ -57,10 +59,12 @@ const keyOf = (p: Pick<ExpectedPoint, 'measurement' | 'device' | 'tags' | 'time'
 export function createTruth(): Truth {
   const byKey = new Map<string, ExpectedPoint[]>()
   const perDevice = new Map<string, number>()
+  const order: ExpectedPoint[] = []
   let n = 0
   return {
     add(p) {
       n++
+      order.push(p)
       perDevice.set(p.device, (perDevice.get(p.device) ?? 0) + 1)
       const k = keyOf(p)
       const list = byKey.get(k)
@@ -71,7 +75,12 @@ export function createTruth(): Truth {
     candidates: (p) => byKey.get(keyOf(p)) ?? [p],
     acked: () => n,
     ackedBy: (d) => perDevice.get(d) ?? 0,
+    all: () => [...order],
     forget(device, from) {
+      for (let i = order.length - 1; i >= 0; i--) {
+        const p = order[i]!
+        if (p.device === device && p.within !== undefined && p.time >= from) order.splice(i, 1)
+      }
       for (const [k, list] of byKey) {
         const keep = list.filter((p) => p.device !== device || p.within === undefined || p.time < from)
         n -= list.length - keep.length
