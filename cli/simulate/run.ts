@@ -326,13 +326,19 @@ async function simulate(file: string | undefined, values: Values, out: (s: strin
         // simdev: a serial stream (NMEA) has no acknowledgement: what it sends while the gateway is down is no ground truth.
         const streams = plan.filter((p) => p.entry.protocol === 'nmea').flatMap((p) => p.ids)
         for (const id of streams) planCtx.unheard.set(id, Number.POSITIVE_INFINITY)
+        // ... and a poll or passage in flight when it dies is answered but never stored.
+        const polled = plan.filter((p) => p.served !== undefined && p.entry.protocol !== 'nmea').flatMap((p) => p.ids)
+        for (const id of polled) {
+          truth.forget(id, Date.now() - 3_000)
+          planCtx.unheard.set(id, Number.POSITIVE_INFINITY)
+        }
         await gw.kill('SIGKILL')
         note(`fault: gateway killed (SIGKILL, pid ${pid})`)
         await sleep(f.restart / speed)
         try {
           await gw.start()
           report.gateway.restarts++
-          for (const id of streams) planCtx.unheard.set(id, Date.now() + 3_000)
+          for (const id of [...streams, ...polled]) planCtx.unheard.set(id, Date.now() + 3_000)
           note(`fault over: gateway started again from its spool (pid ${gw.pid()})`)
         } catch (err) {
           faultProblems.push(`gateway_kill: the gateway did not start again: ${(err as Error).message}`)

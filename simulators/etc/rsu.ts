@@ -243,7 +243,7 @@ export async function startRsuSim(o: RsuSimOptions): Promise<RsuSim> {
     const startedAt = Date.now()
     const a2 = await wait(forObu(['C1', 'C2']))
     // The lane heard this vehicle: it records a passage, whatever happens next (ground truth).
-    if (a2 !== undefined || v.lose === 'C1') passages.push({ vehicle: v, result: v.scenario, startedAt })
+    if (a2 !== undefined) passages.push({ vehicle: v, result: v.scenario, startedAt })
     if (['obu_error', 'no_card', 'obu_invalid', 'obu_expired'].includes(v.scenario) || (v.scenario === 'card_error' && v.b4Error === 0)) {
       return expectStop(a2, 'B2')
     }

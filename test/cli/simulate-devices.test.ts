@@ -149,6 +149,40 @@ describe.skipIf(!have('influxd', 'socat'))('smartcity simulate with every kind a
     expect(report.devices.every((d) => d.acknowledged > 5)).toBe(true)
   })
 
+  it('the gateway SIGKILLed and InfluxDB stopped: polled (Modbus, DL/T 645), serial (NMEA) and ETC devices lose no answered reading', { timeout: 150_000 }, async () => {
+    const file = join(tmp.dir, 'kill.yaml')
+    writeFileSync(
+      file,
+      [
+        'name: kill-polled',
+        'duration: 20s',
+        'district: ci-district',
+        'settle: 20s',
+        'devices:',
+        '  - { kind: energy_meter, protocol: modbus-tcp, ids: [em-ci-1, em-ci-2], profile: eastron-sdm630 }',
+        '  - { kind: water_quality, protocol: modbus-rtu, ids: [wq-rtu-ci-1], profile: generic-sonde }',
+        '  - { kind: position, protocol: nmea, ids: [bus-ci-gnss] }',
+        '  - { kind: energy_meter, protocol: dlt645, ids: [meter-ci-1, meter-ci-2] }',
+        '  - { kind: etc, protocol: etc-rsu, ids: [rsu-ci-1], rate_per_sec: 1 }',
+        'faults:',
+        '  - { type: gateway_kill, at: 6s, restart: 2s }',
+        '  - { type: influxdb_stop, at: 13s, for: 3s }',
+        'expect:',
+        '  readings_stored: all_acknowledged',
+        '  no_unexpected_refusals: true',
+        '',
+      ].join('\n'),
+    )
+    const json = join(tmp.dir, 'kill.json')
+    const r = await simulate([file, '--gateway-config', join(FIXTURES, 'gateway.yaml'), '--json', json])
+    const dir = /^run directory \(gateway log, dead letters, reports\): (.+)$/m.exec(r.stdout)?.[1]
+    if (dir) rmSync(dir, { recursive: true, force: true })
+    expect(r.code, r.stdout + r.stderr).toBe(0)
+    const report = JSON.parse(readFileSync(json, 'utf8')) as RunReport
+    expect(report.gateway.restarts).toBe(1)
+    expect(report.devices.every((d) => d.acknowledged > 5)).toBe(true)
+  })
+
   it('two runs with one seed give identical truth values; another seed gives others', { timeout: 150_000 }, async () => {
     const file = join(tmp.dir, 'seeded.yaml')
     writeFileSync(

@@ -8,7 +8,7 @@
 import { etcGantry } from '../../demo-parts/city-services.ts'
 import type { DeviceEntry } from '../scenario.ts'
 import { fromEtcPassage } from '../truth.ts'
-import { combine, type EntryKind, type SourceCfg } from './common.ts'
+import { combine, type EntryKind, heard, type SourceCfg } from './common.ts'
 
 type EtcEntry = Extract<DeviceEntry, { protocol: 'etc-rsu' }>
 type EtcSource = Extract<SourceCfg, { type: 'etc-rsu' }>
@@ -44,6 +44,7 @@ export const etcEntry: EntryKind<EtcEntry> = {
           mode: dials ? 'client' : 'server',
           ...(dials || (!ctx.owned && src) ? { port: src?.port ?? 0 } : {}),
           onPassage(device, p) {
+            if (!heard(ctx, device)) return
             ctx.truth.add(fromEtcPassage(device, p, (src?.transactionTimeoutMs ?? 3_000) + 5_000))
           },
         })
