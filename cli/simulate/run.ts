@@ -14,11 +14,13 @@ import { dirname, join, resolve } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import pino from 'pino'
 import { type GatewayConfig, loadConfig, parseConfig } from '../../gateway/config.ts'
+import { addRefusals } from '../demo-parts/bad-frames.ts'
 import type { DemoContext } from '../demo-parts/types.ts'
 import { portOr } from '../flags.ts'
 import { findInfluxd, type Influxd, influxd } from '../influxd.ts'
-import { idsOf, LABEL, type Planned, partFor, servedBy } from './devices.ts'
 import { checkDistricts, districtOf, inventoryFor } from './districts.ts'
+import { createSimClock, startTimeOf } from './clock.ts'
+import { idsOf, type PlanContext, type Planned, partFor, placeEntry, planEntry } from './devices.ts'
 import { gatewayProcess } from './gateway-process.ts'
 import { type Assertion, junitXml, type RunReport, summary } from './report.ts'
 import { addHistograms, type AgeHistograms, checkLatency, checkNoUnexpectedRefusals, checkPresence, checkRefusalCount, checkTransitions, cpuMeter, faultWindow, presenceWatcher, readRefusals, scrapeAges, transitions } from './expect.ts'
@@ -206,6 +208,12 @@ async function simulate(file: string | undefined, values: Values, out: (s: strin
     report.durationMs = Date.now() - t0
     report.acknowledged = truth.acked()
     report.ok = assertions.every((a) => a.ok || a.skipped)
+    // simdev: the ground truth for tools (and the reproducibility test): every acknowledged reading, in order.
+    const truthFile = str(values['truth'])
+    if (truthFile) {
+      mkdirSync(dirname(resolve(truthFile)), { recursive: true })
+      writeFileSync(truthFile, truth.all().map((p) => `${JSON.stringify(p)}\n`).join(''))
+    }
     const junit = str(values['junit'])
     const json = str(values['json'])
     if (junit) {
@@ -251,6 +259,8 @@ async function simulate(file: string | undefined, values: Values, out: (s: strin
     cfg.http = { ...cfg.http, enabled: true, host: '127.0.0.1', port: await portOr(0) }
     if (cfg.broker.type === 'embedded') cfg.broker = { ...cfg.broker, host: '127.0.0.1', port: await portOr(0) }
     for (const s of cfg.sources) if (s.type === 'jt808' || s.type === 'hj212') s.port = await portOr(0)
+    // simdev: an etc-rsu source in server mode listens too (the simulated RSU dials it there).
+    for (const s of cfg.sources) if (s.type === 'etc-rsu' && s.mode === 'server') s.port = await portOr(0)
     if (cfg.log.level !== 'silent') cfg.log.level = 'warn'
   }
   let db: Influxd | undefined
@@ -333,19 +343,18 @@ async function simulate(file: string | undefined, values: Values, out: (s: strin
     cfg.sinks = cfg.sinks.map((x) => (x === sink ? { ...x, url: proxied } : x))
   }
 
-  const plan: Planned[] = sc.devices.map((entry, index) => {
-    const ids = idsOf(entry, index)
-    const problem = servedBy(entry, ids, cfg, cfgName)
-    return { index, entry, ids, label: `${entry.kind} over ${LABEL[entry.protocol]}`, ...(problem ? { problem } : {}) }
-  })
+  // simdev: each entry planned against the configuration (cli/simulate/devices.ts planEntry); the value models' clock.
+  const clock = createSimClock(startTimeOf(seed, sc.start_time), speed)
+  const planCtx: PlanContext = { cfg, truth, seed, speed, clock, owned, generated: !configFile, unheard: new Map() }
+  const plan: Planned[] = sc.devices.map((entry, index) => ({ ...planEntry(entry, index, cfg, cfgName, !configFile), unheard: planCtx.unheard, truth }))
   for (const p of plan) assertions.push({ name: `gateway serves ${p.label} (devices[${p.index}])`, ok: p.problem === undefined, message: p.problem ?? `${p.ids.length} device(s)`, details: [] })
 
   const runConfig = join(runDir, 'gateway.json')
-  writeFileSync(runConfig, `${JSON.stringify(cfg, null, 2)}\n`)
   const gw = owned ? gatewayProcess(runConfig, join(runDir, 'gateway.log')) : undefined
   // Simulator hiccups (a reconnect while the gateway is down) are part of the faults; only errors are shown.
   const log = pino({ level: 'error' }, pino.destination(2))
-  const since = t0 - 60_000
+  // A device clock skewed back (clock_skew) sends readings from before the run: look back that far too.
+  const since = t0 - 60_000 - Math.max(0, ...sc.faults.map((f) => (f.type === 'clock_skew' ? -f.offset_ms : 0)))
   const stopped = new Set<Planned>()
   const stopAll = async () => {
     for (const p of plan) {
@@ -371,7 +380,37 @@ async function simulate(file: string | undefined, values: Values, out: (s: strin
   const watcher = ex.presence || alarmsViaApi ? presenceWatcher(() => httpUrl, 500, { devices: ex.presence !== undefined, alarms: alarmsViaApi }) : undefined
   const agesOfKilled: AgeHistograms = new Map()
   const steps: NodeJS.Timeout[] = []
+  const failEntry = (p: Planned, err: unknown) => {
+    p.problem = `could not start: ${(err as Error).message}`
+    const a = assertions.find((x) => x.name.endsWith(`(devices[${p.index}])`))
+    if (a) Object.assign(a, { ok: false, message: p.problem })
+    note(`not started: ${p.label}: ${p.problem}`)
+  }
   try {
+    // Simulators that are servers or serial peers start before the gateway (prepare); the gateway's sources are
+    // pointed at them (the runner's gateway) or they sit where the configuration says (--gateway URL).
+    const mqttUrl = cfg.broker.type === 'embedded' ? `mqtt://${cfg.broker.host === '0.0.0.0' ? '127.0.0.1' : cfg.broker.host}:${cfg.broker.port}` : cfg.broker.url
+    const ctx: DemoContext = { district: sc.district, dataDir: runDir, log, freePort: () => portOr(0), mqttUrl }
+    for (const p of plan) {
+      if (p.problem) {
+        note(`not started: ${p.label}: ${p.problem}`)
+        continue
+      }
+      try {
+        p.handle = await partFor(p, planCtx).prepare({ ...ctx, district: districtOf(p.entry, sc) })
+        if (owned) placeEntry(p)
+        if (!configFile && p.served) {
+          // A configuration made for the scenario: the sources and inventory the part asks for.
+          const add = parseConfig({ sources: p.handle.sources, devices: p.handle.devices })
+          if (!add.ok) throw new Error(add.problems.join('; '))
+          cfg.sources.push(...add.config.sources)
+          cfg.devices.push(...add.config.devices)
+        }
+      } catch (err) {
+        failEntry(p, err)
+      }
+    }
+    writeFileSync(runConfig, `${JSON.stringify(cfg, null, 2)}\n`)
     if (gw) {
       try {
         await gw.start()
@@ -384,28 +423,20 @@ async function simulate(file: string | undefined, values: Values, out: (s: strin
       cpu.mark()
       note(`gateway up (child process ${gw.pid()}, config ${runConfig})`)
     }
-    const mqttUrl = cfg.broker.type === 'embedded' ? `mqtt://${cfg.broker.host === '0.0.0.0' ? '127.0.0.1' : cfg.broker.host}:${cfg.broker.port}` : cfg.broker.url
-    const ctx: DemoContext = { district: sc.district, dataDir: runDir, log, freePort: () => portOr(0), mqttUrl }
     for (const p of plan) {
-      if (p.problem) {
-        note(`not started: ${p.label}: ${p.problem}`)
-        continue
-      }
+      if (!p.handle) continue
       try {
-        const h = await partFor(p, cfg, truth, seed, speed).prepare({ ...ctx, district: districtOf(p.entry, sc) })
-        await h.start()
-        p.handle = h
+        await p.handle.start()
       } catch (err) {
-        p.problem = `could not start: ${(err as Error).message}`
-        const a = assertions.find((x) => x.name.endsWith(`(devices[${p.index}])`))
-        if (a) Object.assign(a, { ok: false, message: p.problem })
-        note(`not started: ${p.label}: ${p.problem}`)
+        failEntry(p, err)
       }
     }
     note(`simulators up: ${plan.filter((p) => p.handle).reduce((n, p) => n + p.ids.length, 0)} devices; running ${Number.isFinite(durationMs) ? `${Math.round(durationMs / 100) / 10} s` : 'until Ctrl-C'}`)
     opts.onUp?.({ config: cfg, plan, gatewayPid: gw?.pid() })
 
     // Faults on schedule (times scale with --speed like the periods): cli/simulate/faults.ts.
+    const streamIds = plan.filter((p) => p.entry.protocol === 'nmea').flatMap((p) => p.ids)
+    const polledIds = plan.filter((p) => p.served !== undefined && p.entry.protocol !== 'nmea').flatMap((p) => p.ids)
     const faults = scheduleFaults(sc.faults, {
       speed,
       durationMs,
@@ -419,10 +450,18 @@ async function simulate(file: string | undefined, values: Values, out: (s: strin
         async beforeGatewayKill() {
           cpu.sample()
           addHistograms(agesOfKilled, await scrapeAges(httpUrl))
+          // A serial stream (NMEA) has no acknowledgement: what it sends while the gateway is down is no ground
+          // truth; a poll or passage in flight when it dies is answered but never stored.
+          for (const id of streamIds) planCtx.unheard.set(id, Number.POSITIVE_INFINITY)
+          for (const id of polledIds) {
+            truth.forget(id, Date.now() - 3_000)
+            planCtx.unheard.set(id, Number.POSITIVE_INFINITY)
+          }
         },
         onGatewayRestart() {
           report.gateway.restarts++
           cpu.mark()
+          for (const id of [...streamIds, ...polledIds]) planCtx.unheard.set(id, Date.now() + 3_000)
         },
       },
     })
