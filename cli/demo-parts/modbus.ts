@@ -48,7 +48,7 @@ export const modbusPart: DemoPart = {
     let busWhere: string
     const busCommon = {
       id: 'river-rs485',
-      timeoutMs: 300,
+      timeoutMs: 1000,
       retries: 1,
       pauseMs: 20,
       devices: SONDES.map((s) => ({ device: s.id, unit: s.unit, profile: 'generic-sonde', intervalMs: 5_000 })),
@@ -144,7 +144,7 @@ export function modbusBus(o: ModbusBusOptions): DemoPart {
       let source: DemoPartHandle['sources'][number]
       let replug: ((forMs: number) => Promise<void>) | undefined
       const devices = o.devices.map((d) => ({ device: d.id, unit: d.unit, profile: d.profile, intervalMs: d.intervalMs }))
-      const common = { id: o.sourceId, timeoutMs: 300, retries: 1, pauseMs: 10, devices }
+      const common = { id: o.sourceId, timeoutMs: 1000, retries: 1, pauseMs: 10, devices }
       if (o.transport === 'rtu') {
         const dir = join(ctx.dataDir, 'pty')
         mkdirSync(dir, { recursive: true })

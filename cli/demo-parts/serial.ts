@@ -231,7 +231,7 @@ export function dlt645BusPart(o: Dlt645BusPartOptions): DemoPart {
             serial: { path: gw, reconnectMinMs: 100, reconnectMaxMs: 1000 },
             meters: o.meters.map((m) => ({ address: m.address, device: m.device })),
             pollIntervalMs: o.pollIntervalMs,
-            responseTimeoutMs: 300,
+            responseTimeoutMs: 800, // the default: a loaded machine answers a pty late, and a late answer is refused (unexpected_reply)
           },
         ],
         devices: o.meters.map((m) => ({ id: m.device, kind: 'energy_meter' as const, district: ctx.district, site: `DL/T 645 meter ${m.address}`, protocol: 'dlt645' as const })),

@@ -404,7 +404,9 @@ async function simulate(file: string | undefined, values: Values, out: (s: strin
           const add = parseConfig({ sources: p.handle.sources, devices: p.handle.devices })
           if (!add.ok) throw new Error(add.problems.join('; '))
           cfg.sources.push(...add.config.sources)
-          cfg.devices.push(...add.config.devices)
+          // The scenario's inventory (with each entry's district and site) already names most of them.
+          const have = new Set(cfg.devices.map((d) => d.id))
+          cfg.devices.push(...add.config.devices.filter((d) => !have.has(d.id)))
         }
       } catch (err) {
         failEntry(p, err)
@@ -506,8 +508,12 @@ async function simulate(file: string | undefined, values: Values, out: (s: strin
       )
     }
     const stepLabel = (atMs: number) => ` at ${atMs / 1000} s`
-    ex.counts.forEach((c, i) => c.at !== undefined && step(c.at, `expect.counts[${i}]`, async () => [await checkCount(c, stepLabel(c.at!))]))
-    ex.refusals.forEach((c, i) => c.at !== undefined && step(c.at, `expect.refusals[${i}]`, async () => [checkRefusalCount(c, readRefusals(cfg.dataDir, t0), stepLabel(c.at!))]))
+    ex.counts.forEach((c, i) => {
+      if (c.at !== undefined) step(c.at, `expect.counts[${i}]`, async () => [await checkCount(c, stepLabel(c.at!))])
+    })
+    ex.refusals.forEach((c, i) => {
+      if (c.at !== undefined) step(c.at, `expect.refusals[${i}]`, async () => [checkRefusalCount(c, readRefusals(cfg.dataDir, t0), stepLabel(c.at!))])
+    })
     const ended = new Promise<void>((ok) => {
       if (!Number.isFinite(durationMs) || opts.demo) abort.endRun = ok
     })

@@ -314,9 +314,9 @@ export const Scenario = z
     const late = (at: number | undefined, path: (string | number)[]) => {
       if (at !== undefined && at >= s.duration) ctx.addIssue({ code: 'custom', path, message: `not before the end of the run (duration ${s.duration / 1000} s): check at the end without at` })
     }
-    s.expect.counts.forEach((c, i) => late(c.at, ['expect', 'counts', i, 'at']))
-    s.expect.refusals.forEach((c, i) => late(c.at, ['expect', 'refusals', i, 'at']))
-    s.expect.presence?.checks.forEach((c, i) => late(c.at, ['expect', 'presence', 'checks', i, 'at']))
+    for (const [i, c] of s.expect.counts.entries()) late(c.at, ['expect', 'counts', i, 'at'])
+    for (const [i, c] of s.expect.refusals.entries()) late(c.at, ['expect', 'refusals', i, 'at'])
+    for (const [i, c] of (s.expect.presence?.checks ?? []).entries()) late(c.at, ['expect', 'presence', 'checks', i, 'at'])
     for (const [key, list] of [['alarms', s.expect.alarms], ['events', s.expect.events]] as const) {
       list.forEach((a, i) => {
         if (a.fault !== undefined && a.fault >= s.faults.length) ctx.addIssue({ code: 'custom', path: ['expect', key, i, 'fault'], message: `no such fault: faults has ${s.faults.length} entr${s.faults.length === 1 ? 'y' : 'ies'} (0-based)` })
