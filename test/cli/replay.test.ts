@@ -59,6 +59,42 @@ describe('replay: the players (cli/replay/play.ts)', () => {
     expect((await playStream(rec, gateway(), { ...o, answerUnits: byteUnits })).unanswered).toBe(2)
   })
 
+  it('smartcity replay as an RSU the gateway dials: the C6 answers of the etc-rsu recording are counted in frames', async () => {
+    const profile = resolveRsuProfile('classic')
+    const c6 = (sec: number) =>
+      encodeRsu({ rsctl: 0x82, type: 'C6', fields: fieldsForLayout(profile, 'C6', { obuId: '7DEC3AF7', tradeMode: 0, feeFen: 500, stationFile: '00'.repeat(43), transTime: `202612012114${String(sec).padStart(2, '0')}`, extra: '' }) }, profile)
+    const all = Array.from({ length: 60 }, (_, i) => c6(i))
+    const min = Math.min(...all.map((b) => b.length))
+    const recorded = all.find((b) => b.length > min)!
+    const now = all.find((b) => b.length === min)!
+    const t = tempDir('replay-etc-units-')
+    tmps.push(t)
+    const port = await freePort()
+    const h = header({ source: 'etc', type: 'etc-rsu', transport: 'tcp', address: `tcp://127.0.0.1:${port}` })
+    const lines = [h, { t: 1, dir: 'in', hex: 'aa' }, { t: 2, dir: 'out', hex: recorded.toString('hex') }, { t: 3, dir: 'in', hex: 'bb' }, { t: 4, dir: 'out', hex: recorded.toString('hex') }]
+    writeFileSync(`${t.dir}/etc.jsonl`, `${lines.map((l) => JSON.stringify(l)).join('\n')}\n`)
+    const out: string[] = []
+    const played = replay(`${t.dir}/etc.jsonl`, { fast: true }, { write: (x: string) => out.push(x) } as unknown as NodeJS.WritableStream)
+    // The lane controller: dial replay once it listens, answer every chunk with the (shorter) C6 of now.
+    const lane = await waitFor(
+      () =>
+        new Promise<ReturnType<typeof connect> | undefined>((resolve) => {
+          const c = connect({ port, host: '127.0.0.1' })
+          c.once('connect', () => resolve(c))
+          c.once('error', () => resolve(undefined))
+        }),
+      10_000,
+      'replay listening',
+    )
+    lane.on('data', () => lane.write(now))
+    lane.on('error', () => {})
+    const r = await played
+    lane.destroy()
+    expect(r.summary.unanswered, out.join('')).toBe(0)
+    expect(r.code).toBe(0)
+    expect(r.summary.sent).toBe(2)
+  })
+
   it('keeps the recorded gaps divided by --speed, and waits for each answer the gateway gave then', async () => {
     const port = await freePort()
     const arrivals: { at: number; data: string }[] = []
