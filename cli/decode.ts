@@ -157,6 +157,12 @@ const RECORDED_FORMAT: Readonly<Record<string, string>> = {
   'modbus-tcp': 'modbus-rtu',
 }
 
+/** The codec a recorded source type's bytes are framed and read with (undefined: MQTT, or a type without one). */
+export function recordedCodec(type: string): ProtocolCodec<unknown, unknown, unknown> | undefined {
+  const format = RECORDED_FORMAT[type]
+  return deviceKinds.flatMap((k) => k.codecs ?? []).find((c) => c.format === format) as ProtocolCodec<unknown, unknown, unknown> | undefined
+}
+
 /** Polled protocols: the gateway's requests (`out`) are frames of the capture too (a response is read in the light of its request). */
 const POLLED = new Set(['dlt645', 'modbus-rtu', 'modbus-rtu-over-tcp', 'modbus-tcp'])
 
@@ -176,7 +182,7 @@ export function decodeRecording(rec: Recording, emit: (r: Printed) => void): voi
     for (const r of rec.records) if (r.dir === 'in' && r.topic !== undefined) at(r.t, 'in', mqttLineDecoder.decodeLine(`${r.topic} ${r.bytes.toString('utf8')}`, { receivedAt: r.t }))
     return
   }
-  const codec = deviceKinds.flatMap((k) => k.codecs ?? []).find((c) => c.format === format) as ProtocolCodec<unknown, unknown, unknown> | undefined
+  const codec = recordedCodec(h.type)
   if (!codec) {
     emit({ t: rec.records[0]?.t ?? 0, dir: 'in', source: h.source, ok: false, error: `no codec for recorded source type ${h.type}` })
     return

@@ -21,10 +21,17 @@ import { loadConfig, type GatewayConfig } from '../gateway/config.ts'
 import { parseAddress } from '../gateway/transports/address.ts'
 import { openSerial } from '../gateway/transports/serial.ts'
 import { sleep } from '../gateway/transports/timers.ts'
-import { answerPolls, answerTable, flushed, type PlayOptions, type PlayResult, playStream, waitUntil } from './replay/play.ts'
+import { recordedCodec } from './decode.ts'
+import { answerPolls, answerTable, byteUnits, flushed, frameUnits, type PlayOptions, type PlayResult, playStream, waitUntil } from './replay/play.ts'
 import { type Recording, readRecordings } from './replay/recording.ts'
 
 const POLLED_TYPES = new Set(['modbus-tcp', 'modbus-rtu', 'modbus-rtu-over-tcp', 'dlt645'])
+
+/** The gateway's answers to a recording counted in its codec's frames (their lengths vary with escaping), else in bytes. */
+function withAnswerUnits(rec: Recording, o: PlayOptions): PlayOptions {
+  const codec = recordedCodec(rec.header.type)
+  return { ...o, answerUnits: codec ? frameUnits(() => codec.framer()) : byteUnits }
+}
 
 export interface ReplayFlags {
   to?: string | undefined
@@ -191,7 +198,7 @@ export async function replay(path: string, f: ReplayFlags, out: NodeJS.WritableS
         const first = p.rec.records[0]
         if (first) await waitUntil(first.t, o)
         const s = await dial(p.host, p.port)
-        add(await playStream(p.rec, s, o))
+        add(await playStream(p.rec, s, withAnswerUnits(p.rec, o)))
         // Give the gateway's last answers a moment, then hang up as the device did.
         s.end()
         await Promise.race([new Promise((r) => s.once('close', r)), sleep(1_000)])
@@ -224,7 +231,7 @@ export async function replay(path: string, f: ReplayFlags, out: NodeJS.WritableS
           sockets.add(s)
           s.setNoDelay(true)
           plays.push(
-            playStream(rec, s, { ...o, startedAt: Date.now(), t0: rec.records[0]?.t ?? o.t0 }).then((r) => {
+            playStream(rec, s, { ...withAnswerUnits(rec, o), startedAt: Date.now(), t0: rec.records[0]?.t ?? o.t0 }).then((r) => {
               add(r)
               if (queue.length === 0) done()
             }),
@@ -281,7 +288,7 @@ export async function replay(path: string, f: ReplayFlags, out: NodeJS.WritableS
             summary.unmatched += table.unmatched
             if (!table.exhausted()) summary.unanswered++
           } else {
-            for (const rec of p.recs) add(await playStream(rec, s, o))
+            for (const rec of p.recs) add(await playStream(rec, s, withAnswerUnits(rec, o)))
           }
         } finally {
           await flushed(s)

@@ -3,15 +3,19 @@
  *
  * - `play`: the device spoke first (JT/T 808, HJ 212, NMEA, ETC RSU, MQTT): send each `in` record again, at
  *   its recorded offset divided by the speed (or at once with `fast`), and after each one wait until the
- *   gateway has answered as many bytes as it answered then (the `out` records that followed it, bounded by
- *   `answerTimeoutMs`). The answers pace a fast replay the way the gateway's own acknowledgements paced the
- *   device, so a terminal's authentication comes before its locations and no rate limit is hit.
+ *   gateway has answered as much as it answered then (the `out` records that followed it, bounded by
+ *   `answerTimeoutMs`), counted in frames of the recording's codec where there is one (`answerUnits`), else
+ *   in bytes: an answer's length may differ from the recorded one (an ETC RSU frame whose BCC or time needs
+ *   escaping is a byte longer), its frames do not. The answers pace a fast replay the way the gateway's own
+ *   acknowledgements paced the device, so a terminal's authentication comes before its locations and no
+ *   rate limit is hit.
  * - `answer`: the gateway polled (Modbus, DL/T 645): be the device. Each request the gateway sends is looked
  *   up among the recorded requests (`out` records) and answered with what followed it then (`in` records);
  *   a request asked several times gets the recorded answers in order, then the last one again. Modbus TCP
  *   requests are matched without their transaction id, and the answer carries the new request's.
  */
 import type { Duplex } from 'node:stream'
+import type { Framer } from '../../devices/common/result.ts'
 import { sleep } from '../../gateway/transports/timers.ts'
 import type { RecordItem, Recording } from './recording.ts'
 
@@ -26,7 +30,22 @@ export interface PlayOptions {
   startedAt: number
   t0: number
   signal?: AbortSignal
+  /** A fresh counter of what the gateway answers, fed chunk by chunk (default: bytes; see `frameUnits`). */
+  answerUnits?: () => Units
 }
+
+/** Counts one direction of a stream: the units (bytes or frames) each chunk completes. */
+export type Units = (chunk: Buffer) => number
+
+export const byteUnits = (): Units => (chunk) => chunk.length
+
+/** Frames as a codec's framer finds them (one framer per direction and connection). */
+export const frameUnits =
+  (framer: () => Framer<unknown>) =>
+  (): Units => {
+    const f = framer()
+    return (chunk) => f.push(chunk).length
+  }
 
 export interface PlayResult {
   sent: number
@@ -35,14 +54,19 @@ export interface PlayResult {
   unanswered: number
 }
 
-/** `in` records, each with the number of bytes the gateway answered it with then. */
-export function steps(records: RecordItem[]): { rec: RecordItem; answerBytes: number }[] {
-  const out: { rec: RecordItem; answerBytes: number }[] = []
+/**
+ * `in` records, each with how much the gateway answered it with then (`answer`, in `units`: bytes by
+ * default); `before` is what the gateway sent before the first `in` record (a lane controller's C0).
+ */
+export function steps(records: RecordItem[], units: Units = byteUnits()): { before: number; steps: { rec: RecordItem; answer: number }[] } {
+  const out: { rec: RecordItem; answer: number }[] = []
+  let before = 0
   for (const r of records) {
-    if (r.dir === 'in') out.push({ rec: r, answerBytes: 0 })
-    else if (out.length > 0) out[out.length - 1]!.answerBytes += r.bytes.length
+    if (r.dir === 'in') out.push({ rec: r, answer: 0 })
+    else if (out.length > 0) out[out.length - 1]!.answer += units(r.bytes)
+    else before += units(r.bytes)
   }
-  return out
+  return { before, steps: out }
 }
 
 /** Wait until the recorded moment of `t` (scaled), unless fast. */
@@ -56,10 +80,13 @@ export async function waitUntil(t: number, o: PlayOptions): Promise<void> {
 /** Send the `in` records on a stream, waiting for the gateway's answers after each. */
 export async function playStream(rec: Recording, s: Duplex, o: PlayOptions): Promise<PlayResult> {
   const res: PlayResult = { sent: 0, bytes: 0, unanswered: 0 }
+  const units = o.answerUnits ?? byteUnits
+  const plan = steps(rec.records, units())
+  const count = units()
   let received = 0
   let notify: (() => void) | undefined
   s.on('data', (d: Buffer) => {
-    received += d.length
+    received += count(d)
     notify?.()
   })
   let closed = false
@@ -69,7 +96,7 @@ export async function playStream(rec: Recording, s: Duplex, o: PlayOptions): Pro
   })
   s.on('error', () => {})
   let expected = 0
-  /** Wait until the gateway has sent `expected` bytes; false when it did not within the time-out. */
+  /** Wait until the gateway has sent `expected` units; false when it did not within the time-out. */
   const answered = async (): Promise<boolean> => {
     const deadline = Date.now() + o.answerTimeoutMs
     while (received < expected && !closed && Date.now() < deadline) {
@@ -85,17 +112,16 @@ export async function playStream(rec: Recording, s: Duplex, o: PlayOptions): Pro
     return false
   }
   // The gateway spoke first (a lane controller's C0 to the RSU it dialled): wait for that as the device did.
-  const firstIn = rec.records.findIndex((r) => r.dir === 'in')
-  for (const r of rec.records.slice(0, Math.max(firstIn, 0))) expected += r.bytes.length
+  expected = plan.steps.length > 0 ? plan.before : 0
   if (expected > 0 && !(await answered())) res.unanswered++
-  for (const { rec: r, answerBytes } of steps(rec.records)) {
+  for (const { rec: r, answer } of plan.steps) {
     if (o.signal?.aborted || closed) break
     await waitUntil(r.t, o)
     s.write(r.bytes)
     res.sent++
     res.bytes += r.bytes.length
-    expected += answerBytes
-    if (answerBytes > 0 && !(await answered())) res.unanswered++
+    expected += answer
+    if (answer > 0 && !(await answered())) res.unanswered++
   }
   await flushed(s)
   return res

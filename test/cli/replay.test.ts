@@ -3,7 +3,9 @@ import { connect, createServer } from 'node:net'
 import { PassThrough } from 'node:stream'
 import { afterEach, describe, expect, it } from 'vitest'
 import { encodeMbap } from '../../devices/common/modbus/mbap.ts'
-import { answerPolls, answerTable, playStream, steps } from '../../cli/replay/play.ts'
+import { encodeRsu, fieldsForLayout, resolveRsuProfile } from '../../devices/etc/rsu/index.ts'
+import { recordedCodec } from '../../cli/decode.ts'
+import { answerPolls, answerTable, byteUnits, frameUnits, playStream, steps } from '../../cli/replay/play.ts'
 import { planReplay, replay } from '../../cli/replay.ts'
 import type { RecordItem, Recording } from '../../cli/replay/recording.ts'
 import { createRecorder } from '../../gateway/core/recorder.ts'
@@ -19,12 +21,78 @@ afterEach(() => {
 })
 
 describe('replay: the players (cli/replay/play.ts)', () => {
-  it('steps: each in record with the bytes the gateway answered it with', () => {
-    expect(steps([item(1, 'in', 'aa'), item(2, 'out', '0102'), item(3, 'out', '03'), item(4, 'in', 'bb'), item(5, 'in', 'cc'), item(6, 'out', '04')]).map((s) => [s.rec.bytes.toString('hex'), s.answerBytes])).toEqual([
+  it('steps: each in record with the bytes the gateway answered it with, and what it sent first', () => {
+    const p = steps([item(0, 'out', '0a0b'), item(1, 'in', 'aa'), item(2, 'out', '0102'), item(3, 'out', '03'), item(4, 'in', 'bb'), item(5, 'in', 'cc'), item(6, 'out', '04')])
+    expect(p.before).toBe(2)
+    expect(p.steps.map((s) => [s.rec.bytes.toString('hex'), s.answer])).toEqual([
       ['aa', 3],
       ['bb', 0],
       ['cc', 1],
     ])
+  })
+
+  it('ETC RSU: answers are counted in frames, so a C6 that needed an escaped BCC then and is a byte shorter now still answers', async () => {
+    // The RSU framing (docs/protocols.md section 5) escapes FF and FE inside a frame as FE 01 / FE 00, so a
+    // C6 whose transaction time gives a BCC of FE or FF is one byte longer: seen in a loaded e2e run, where
+    // the replayed lane controller's C6 (a new time) was 65 bytes against the 66 recorded.
+    const profile = resolveRsuProfile('classic')
+    const c6 = (sec: number) =>
+      encodeRsu({ rsctl: 0x82, type: 'C6', fields: fieldsForLayout(profile, 'C6', { obuId: '7DEC3AF7', tradeMode: 0, feeFen: 500, stationFile: '00'.repeat(43), transTime: `202612012114${String(sec).padStart(2, '0')}`, extra: '' }) }, profile)
+    const all = Array.from({ length: 60 }, (_, i) => c6(i))
+    const min = Math.min(...all.map((b) => b.length))
+    const recorded = all.find((b) => b.length > min)!
+    const now = all.find((b) => b.length === min)!
+    expect(recorded.length).toBe(now.length + 1)
+    const gateway = () => {
+      const s = new PassThrough()
+      s.write = ((_chunk: Buffer) => {
+        setImmediate(() => s.emit('data', now))
+        return true
+      }) as typeof s.write
+      return s
+    }
+    const rec: Recording = { file: 'x', header: header({ type: 'etc-rsu' }), records: [item(1, 'in', 'aa'), { t: 2, dir: 'out', bytes: recorded }, item(3, 'in', 'bb'), { t: 4, dir: 'out', bytes: recorded }] }
+    const o = { speed: 1, fast: true, answerTimeoutMs: 300, startedAt: Date.now(), t0: 1 }
+    const codec = recordedCodec('etc-rsu')!
+    expect(await playStream(rec, gateway(), { ...o, answerUnits: frameUnits(() => codec.framer()) })).toEqual({ sent: 2, bytes: 2, unanswered: 0 })
+    // Counted in bytes (as before), each answer looked one byte short.
+    expect((await playStream(rec, gateway(), { ...o, answerUnits: byteUnits })).unanswered).toBe(2)
+  })
+
+  it('smartcity replay as an RSU the gateway dials: the C6 answers of the etc-rsu recording are counted in frames', async () => {
+    const profile = resolveRsuProfile('classic')
+    const c6 = (sec: number) =>
+      encodeRsu({ rsctl: 0x82, type: 'C6', fields: fieldsForLayout(profile, 'C6', { obuId: '7DEC3AF7', tradeMode: 0, feeFen: 500, stationFile: '00'.repeat(43), transTime: `202612012114${String(sec).padStart(2, '0')}`, extra: '' }) }, profile)
+    const all = Array.from({ length: 60 }, (_, i) => c6(i))
+    const min = Math.min(...all.map((b) => b.length))
+    const recorded = all.find((b) => b.length > min)!
+    const now = all.find((b) => b.length === min)!
+    const t = tempDir('replay-etc-units-')
+    tmps.push(t)
+    const port = await freePort()
+    const h = header({ source: 'etc', type: 'etc-rsu', transport: 'tcp', address: `tcp://127.0.0.1:${port}` })
+    const lines = [h, { t: 1, dir: 'in', hex: 'aa' }, { t: 2, dir: 'out', hex: recorded.toString('hex') }, { t: 3, dir: 'in', hex: 'bb' }, { t: 4, dir: 'out', hex: recorded.toString('hex') }]
+    writeFileSync(`${t.dir}/etc.jsonl`, `${lines.map((l) => JSON.stringify(l)).join('\n')}\n`)
+    const out: string[] = []
+    const played = replay(`${t.dir}/etc.jsonl`, { fast: true }, { write: (x: string) => out.push(x) } as unknown as NodeJS.WritableStream)
+    // The lane controller: dial replay once it listens, answer every chunk with the (shorter) C6 of now.
+    const lane = await waitFor(
+      () =>
+        new Promise<ReturnType<typeof connect> | undefined>((resolve) => {
+          const c = connect({ port, host: '127.0.0.1' })
+          c.once('connect', () => resolve(c))
+          c.once('error', () => resolve(undefined))
+        }),
+      10_000,
+      'replay listening',
+    )
+    lane.on('data', () => lane.write(now))
+    lane.on('error', () => {})
+    const r = await played
+    lane.destroy()
+    expect(r.summary.unanswered, out.join('')).toBe(0)
+    expect(r.code).toBe(0)
+    expect(r.summary.sent).toBe(2)
   })
 
   it('keeps the recorded gaps divided by --speed, and waits for each answer the gateway gave then', async () => {
