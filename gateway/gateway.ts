@@ -78,6 +78,9 @@ export function createGateway(config: GatewayConfig, opts: GatewayOptions = {}):
     maxBytes: config.deadLetter.maxBytes,
     log: log.child({ component: 'deadletter' }),
     onDropped: (b) => metrics.deadLetterDropped.inc(b),
+    onCoalesced: (byReason) => {
+      for (const r in byReason) metrics.deadLetterCoalesced.labels(r).inc(byReason[r])
+    },
   })
   const spool = createSpool({
     dir: join(config.dataDir, 'spool'),

@@ -15,10 +15,14 @@ import mqtt, { type MqttClient } from 'mqtt'
 import { StartError } from '../core/errors.ts'
 import type { ComponentHealth, Logger } from '../core/types.ts'
 import type { BrokerConfig } from './config.ts'
+import { type AckCallback, Pacer } from './pacing.ts'
 import { createPersistence } from './persistence.ts'
 import { createRouter } from './router.ts'
 
-/** Handles one message; the returned promise gates the QoS 1 acknowledgement. */
+/**
+ * Handles one message; the returned promise (settled once the message is on disk or dead-lettered) gates
+ * the QoS 1 acknowledgement and, at every QoS, paces the client (gateway/broker/pacing.ts).
+ */
 export type MessageHandler = (topic: string, payload: Buffer, qos: 0 | 1 | 2) => Promise<unknown> | undefined
 
 export interface Broker {
@@ -74,8 +78,6 @@ class Routes {
   }
 }
 
-type AckCallback = (err: Error | null) => void
-
 /**
  * The QoS 1 acknowledgements waiting on the spool. Every message of a group commit gets the same promise
  * from its handler, so the callbacks wait in one list per promise, run in arrival order when it settles:
@@ -117,7 +119,7 @@ function createEmbedded(cfg: Extract<BrokerConfig, { type: 'embedded' }>, log: L
   let wsServer: { close(cb?: () => void): void } | undefined
   let port = cfg.port
   const users = new Map(Object.entries(cfg.users))
-  const acks = new AckGroups(log)
+  const pacer = new Pacer((topic, payload, qos) => routes.dispatch(topic, payload, qos), new AckGroups(log), log)
   const broker = new Aedes({
     id: 'smartcity-gateway',
     // aedes' router and its default concurrency, with the shortcut for telemetry nobody subscribes to.
@@ -133,17 +135,9 @@ function createEmbedded(cfg: Extract<BrokerConfig, { type: 'embedded' }>, log: L
       }
       done(null, true)
     },
-    authorizePublish: (_client, packet, done) => {
-      let p: Promise<unknown> | undefined
-      try {
-        p = routes.dispatch(packet.topic, packet.payload as Buffer, packet.qos)
-      } catch (err) {
-        log.error({ err, topic: packet.topic }, 'message handler threw')
-      }
-      // The handler refuses bad input itself (dead letter); the client is never disconnected for it.
-      if (!p || packet.qos === 0) return done(null)
-      acks.wait(p, done)
-    },
+    // Paced (gateway/broker/pacing.ts): the callback, and so aedes' next read of this client, waits for
+    // the turn's time budget and, past the client's in-flight bound, for the message's promise.
+    authorizePublish: (client, packet, done) => pacer.take(client ?? pacer, packet.topic, packet.payload as Buffer, packet.qos, done),
   })
   broker.on('clientError', (client, err) => log.debug({ client: client.id, err: err.message }, 'mqtt client error'))
 
@@ -243,23 +237,14 @@ function createExternal(cfg: Extract<BrokerConfig, { type: 'external' }>, log: L
         ...(cfg.password !== undefined ? { password: cfg.password } : {}),
       })
       client = c
-      c.handleMessage = (packet, callback) => {
-        let p: Promise<unknown> | undefined
-        try {
-          p = routes.dispatch(packet.topic, packet.payload as Buffer, packet.qos)
-        } catch (err) {
-          log.error({ err, topic: packet.topic }, 'message handler threw')
-        }
-        if (!p) return callback()
-        p.then(
-          () => callback(),
-          (err: unknown) => {
-            // Not durable: do not acknowledge. Dropping the connection makes the broker redeliver.
-            log.error({ err, topic: packet.topic }, 'could not make a message durable; reconnecting so the broker redelivers')
-            c.stream.destroy()
-          },
-        )
-      }
+      // Paced like the embedded broker's clients (gateway/broker/pacing.ts); AckGroups logs a failure.
+      const pacer = new Pacer((topic, payload, qos) => routes.dispatch(topic, payload, qos), new AckGroups(log), log)
+      c.handleMessage = (packet, callback) =>
+        pacer.take(c, packet.topic, packet.payload as Buffer, packet.qos, (err) => {
+          // Not durable: do not acknowledge. Dropping the connection makes the broker redeliver.
+          if (err) c.stream.destroy()
+          else callback()
+        })
       const subs: Record<string, { qos: 0 | 1 }> = {}
       for (const r of routes.all) for (const f of r.filters) subs[f] = { qos: r.qos }
       let subscribed = Promise.resolve()

@@ -59,6 +59,7 @@ export function createMetrics() {
     spoolDepth: new Gauge({ name: 'smartcity_spool_depth_points', help: 'Points in the spool not yet written to the slowest sink', registers: [registry] }),
     spoolBytes: new Gauge({ name: 'smartcity_spool_bytes', help: 'Bytes of spool segments on disk', registers: [registry] }),
     spoolOverflow: new Counter({ name: 'smartcity_spool_overflow_segments_total', help: 'Spool segments moved to the dead-letter directory because the spool was full', registers: [registry] }),
+    deadLetterCoalesced: new Counter({ name: 'smartcity_deadletter_coalesced_total', help: 'Refusals kept only as counts in a deadletter_overflow record (the dead-letter staging was full), by reason', labelNames: ['reason'], registers: [registry] }),
     deadLetterDropped: new Counter({ name: 'smartcity_deadletter_dropped_bytes_total', help: 'Bytes of dead letters lost: files deleted because the dead-letter directory exceeded its cap, or a group whose write failed', registers: [registry] }),
     lastSeen: new Gauge({
       name: 'smartcity_device_last_seen_seconds',
