@@ -3,13 +3,14 @@
  * Speed and memory goals live here, not in timed unit tests.
  */
 import * as cityServices from './city-services.ts'
+import * as fuzz from './fuzz.ts'
 import * as hotPath from './hot-path.ts'
 import * as ingest from './ingest.ts'
 import * as modbus from './modbus.ts'
 import * as serialCodecs from './serial-codecs.ts'
 import * as tcpPlatforms from './tcp-platforms.ts'
 
-const benches: Record<string, { run(): Promise<Record<string, unknown>> }> = { ingest, 'hot-path': hotPath, modbus, 'serial-codecs': serialCodecs, 'city-services': cityServices, 'tcp-platforms': tcpPlatforms }
+const benches: Record<string, { run(): Promise<Record<string, unknown>> }> = { ingest, 'hot-path': hotPath, modbus, 'serial-codecs': serialCodecs, 'city-services': cityServices, 'tcp-platforms': tcpPlatforms, fuzz }
 
 const wanted = process.argv.slice(2)
 const out: Record<string, unknown> = { machine: { cpus: (await import('node:os')).cpus().length, node: process.version } }
