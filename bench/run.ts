@@ -8,11 +8,13 @@ import * as hotPath from './hot-path.ts'
 import * as ingest from './ingest.ts'
 import * as modbus from './modbus.ts'
 import * as serialCodecs from './serial-codecs.ts'
+import * as soak from './soak.ts'
 import * as tcpPlatforms from './tcp-platforms.ts'
 
-const benches: Record<string, { run(): Promise<Record<string, unknown>> }> = { ingest, 'hot-path': hotPath, modbus, 'serial-codecs': serialCodecs, 'city-services': cityServices, 'tcp-platforms': tcpPlatforms, fuzz }
+const benches: Record<string, { run(): Promise<Record<string, unknown>> }> = { ingest, 'hot-path': hotPath, modbus, 'serial-codecs': serialCodecs, 'city-services': cityServices, 'tcp-platforms': tcpPlatforms, fuzz, soak }
 
-const wanted = process.argv.slice(2)
+// Names; flags (`--minutes 3`) are the benchmarks' own.
+const wanted = process.argv.slice(2).filter((a, i, all) => !a.startsWith('--') && !all[i - 1]?.startsWith('--'))
 const out: Record<string, unknown> = { machine: { cpus: (await import('node:os')).cpus().length, node: process.version } }
 for (const [name, b] of Object.entries(benches)) {
   if (wanted.length > 0 && !wanted.includes(name)) continue
