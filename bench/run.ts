@@ -4,6 +4,7 @@
  */
 import * as cityServices from './city-services.ts'
 import * as fuzz from './fuzz.ts'
+import * as fuzzLive from './fuzz-live.ts'
 import * as hotPath from './hot-path.ts'
 import * as ingest from './ingest.ts'
 import * as modbus from './modbus.ts'
@@ -11,7 +12,7 @@ import * as serialCodecs from './serial-codecs.ts'
 import * as soak from './soak.ts'
 import * as tcpPlatforms from './tcp-platforms.ts'
 
-const benches: Record<string, { run(): Promise<Record<string, unknown>> }> = { ingest, 'hot-path': hotPath, modbus, 'serial-codecs': serialCodecs, 'city-services': cityServices, 'tcp-platforms': tcpPlatforms, fuzz, soak }
+const benches: Record<string, { run(): Promise<Record<string, unknown>> }> = { ingest, 'hot-path': hotPath, modbus, 'serial-codecs': serialCodecs, 'city-services': cityServices, 'tcp-platforms': tcpPlatforms, fuzz, 'fuzz-live': fuzzLive, soak }
 
 // Names; flags (`--minutes 3`) are the benchmarks' own.
 const wanted = process.argv.slice(2).filter((a, i, all) => !a.startsWith('--') && !all[i - 1]?.startsWith('--'))

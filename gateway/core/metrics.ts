@@ -5,6 +5,7 @@
  * Counters bumped for every reading are plain numbers (`hot`) copied into prom-client at scrape time:
  * prom-client hashes the label set on every `inc`, which cost more than the rest of a reading's pipeline.
  */
+import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
 
 /** A counter keyed by a label tuple, as plain numbers; read at scrape time. */
@@ -31,6 +32,24 @@ function hotCounter(registry: Registry, name: string, help: string, labelNames: 
     collect() {
       this.reset()
       for (const c of hot.values.values()) this.inc(c.labels, c.n)
+    },
+  })
+}
+
+/**
+ * `smartcity_event_loop_delay_max_seconds`: the longest event-loop delay since the last scrape (perf_hooks'
+ * histogram, reset at each scrape), so a stall between two scrapes is seen whatever its length.
+ */
+function eventLoopDelayGauge(registry: Registry): Gauge {
+  const h = monitorEventLoopDelay({ resolution: 10 })
+  h.enable()
+  return new Gauge({
+    name: 'smartcity_event_loop_delay_max_seconds',
+    help: 'Longest event-loop delay since the last scrape',
+    registers: [registry],
+    collect() {
+      this.set(h.max / 1e9)
+      h.reset()
     },
   })
 }
@@ -70,6 +89,8 @@ export function createMetrics() {
         for (const v of hot.lastSeen.values()) this.set(v.labels, v.ms / 1000)
       },
     }),
+    // issue 13: whether one client can stall the gateway shows here (perf_hooks, 10 ms resolution).
+    eventLoopDelay: eventLoopDelayGauge(registry),
     deviceOnline: new Gauge({ name: 'smartcity_device_online', help: '1 when a device is online', labelNames: ['device', 'kind'], registers: [registry] }),
   }
   return m
