@@ -52,8 +52,10 @@ interface ClientPace {
   groupCount: { n: number }
 }
 
+/** Where a client's pacing state lives on its object (aedes' client): a property read, not a map lookup per message. */
+const PACE = Symbol('smartcity.pace')
+
 export class Pacer {
-  private readonly clients = new WeakMap<object, ClientPace>()
   /** Clients with queued messages, in the order they first had to wait. */
   private readonly waiting: ClientPace[] = []
   /** performance.now() at this turn's first message; -1 before it. */
@@ -72,10 +74,11 @@ export class Pacer {
 
   /** One message of the client `key` (aedes' client, or the external connection). */
   take(key: object, topic: string, payload: Buffer, qos: 0 | 1 | 2, done: AckCallback): void {
-    let s = this.clients.get(key)
+    const holder = key as { [PACE]?: ClientPace }
+    let s = holder[PACE]
     if (s === undefined) {
       s = { queue: [], inFlight: 0, group: undefined, groupCount: { n: 0 } }
-      this.clients.set(key, s)
+      holder[PACE] = s
     }
     if (s.queue.length > 0 || this.overBudget()) {
       if (s.queue.length === 0) this.waiting.push(s)
