@@ -31,8 +31,9 @@ describe('Pacer', () => {
     const other = {}
     const acked: string[] = []
     for (let i = 0; i < 30; i++) pacer.take(flooder, `f${i}`, Buffer.alloc(0), 0, () => acked.push(`f${i}`))
-    // The budget (10 ms) is spent after three 4 ms messages: the rest wait, and so does aedes' next read.
-    expect(handled.length).toBeGreaterThanOrEqual(3)
+    // The budget (10 ms) is spent after at most three 4 ms messages (fewer when the machine is busy and a
+    // message takes longer): the rest wait, and so does aedes' next read.
+    expect(handled.length).toBeGreaterThanOrEqual(1)
     expect(handled.length).toBeLessThanOrEqual(4)
     expect(pacer.queued).toBe(30 - handled.length)
     pacer.take(other, 'o0', Buffer.alloc(0), 1, () => acked.push('o0'))
