@@ -31,6 +31,13 @@ function rawOf(payload: Buffer): string | Uint8Array {
   return payload.length <= 65_536 && isUtf8(payload) ? payload.toString('utf8') : payload
 }
 
+/** A batch as its dead letter keeps it: a JSON reading's payload as received, value readings as JSON text. */
+function batchRaw(b: IngestBatch): string | Uint8Array {
+  const first = b.readings[0]
+  if (b.readings.length === 1 && first !== undefined && 'json' in first) return rawOf(first.json)
+  return itemRaw(b.readings)
+}
+
 export function createPipeline(opts: {
   spool: Spool
   deadLetter: DeadLetterLog
@@ -84,7 +91,7 @@ export function createPipeline(opts: {
     const e = devices.resolve(b.device, b.kind, b.protocol, b.district, b.site)
     if (e.kind !== b.kind) {
       // Nobody waits for this dead letter; a failed write is logged and counted by the dead-letter log.
-      reject({ source: b.source, address: b.address ?? b.device, raw: itemRaw(b.readings), reason: 'kind_mismatch', detail: `device ${b.device} is a ${e.kind} in the inventory, got ${b.kind}`, device: b.device }).catch(() => undefined)
+      reject({ source: b.source, address: b.address ?? b.device, raw: batchRaw(b), reason: 'kind_mismatch', detail: `device ${b.device} is a ${e.kind} in the inventory, got ${b.kind}`, device: b.device }).catch(() => undefined)
       return false
     }
     let base = e.tagCache.get(b.protocol)

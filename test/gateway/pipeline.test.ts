@@ -132,7 +132,12 @@ describe('pipeline: readings in, points or dead letters out', () => {
     const res = await r.pipeline.ingest({ source: 't', device: 'lift-1', kind: 'water_quality', protocol: 'mqtt', readings: [{ kind: 'water_quality', type: 'telemetry', device: 'lift-1', value: { ph: 7 } }] })
     expect(res).toEqual({ accepted: 0, refused: 1 })
     expect(r.lines()).toEqual([])
+    // A JSON reading keeps its payload as received (not the JSON of a Buffer object).
+    const json = '{"ph":7.2}'
+    expect(await r.pipeline.ingest({ source: 't', device: 'lift-1', kind: 'water_quality', protocol: 'mqtt', readings: [{ kind: 'water_quality', type: 'telemetry', device: 'lift-1', json: Buffer.from(json) }] })).toEqual({ accepted: 0, refused: 1 })
     await new Promise((ok) => setTimeout(ok, 50))
-    expect(r.dead().map((d) => d['reason'])).toEqual(['kind_mismatch'])
+    expect(r.dead().map((d) => d['reason'])).toEqual(['kind_mismatch', 'kind_mismatch'])
+    expect(r.dead()[0]).toMatchObject({ raw: '[{"kind":"water_quality","type":"telemetry","device":"lift-1","value":{"ph":7}}]' })
+    expect(r.dead()[1]).toMatchObject({ raw: json })
   })
 })
