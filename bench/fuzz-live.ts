@@ -144,7 +144,9 @@ export async function run(): Promise<Record<string, unknown>> {
   } finally {
     await gw.kill('SIGTERM').catch(() => undefined)
     gw.close()
-    rmSync(dir, { recursive: true, force: true })
+    // BENCH_FUZZ_LIVE_KEEP=1 keeps the run directory (gateway.log: with BENCH_NODE_FLAGS=--trace-gc, its GCs).
+    if (process.env['BENCH_FUZZ_LIVE_KEEP']) process.stderr.write(`fuzz-live: kept ${dir}\n`)
+    else rmSync(dir, { recursive: true, force: true })
   }
 }
 

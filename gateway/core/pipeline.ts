@@ -6,7 +6,7 @@
  * refused; that is when a reading counts as accepted and when a QoS 1 message may be acknowledged.
  */
 import { isUtf8 } from 'node:buffer'
-import { itemRaw } from '../../devices/common/json-readings.ts'
+import { itemRaw, JSON_LIMITS } from '../../devices/common/json-readings.ts'
 import type { DeviceKind, NormalizeContext } from '../../devices/common/kind.ts'
 import { normalizeJson, normalizeReading, type Refusal } from '../../devices/common/normalize.ts'
 import type { Point } from '../../devices/common/point.ts'
@@ -233,7 +233,7 @@ export function createPipeline(opts: {
       const ctx: NormalizeContext = r.receivedAt === undefined ? nctx : { ...nctx, receivedAt: r.receivedAt }
       if ('json' in r) {
         const before = refused.length
-        accepted += normalizeJson(kind, r.type, r.json, ctx, points, refused)
+        accepted += normalizeJson(kind, r.type, r.json, ctx, points, refused, JSON_LIMITS, COALESCE.items)
         if (refused.length > before) whole = rawOf(r.json)
       } else {
         const n = normalizeReading(kind, r.type, r.value, ctx)
