@@ -13,9 +13,10 @@ import { join } from 'node:path'
 import mqtt from 'mqtt'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Gateway } from '../../gateway/gateway.ts'
-import { tempDir } from '../helpers/env.ts'
+import { have, tempDir } from '../helpers/env.ts'
 import { gatewayFrom, metricValue } from '../helpers/gateway.ts'
-import { freePort } from '../helpers/net.ts'
+import { startMosquitto } from '../helpers/mosquitto.ts'
+import { freePort, waitFor } from '../helpers/net.ts'
 
 /** Every dead-letter record of the gateway's data dir (rotated files included). */
 function deadLetters(dataDir: string): Record<string, unknown>[] {
@@ -86,4 +87,34 @@ describe('a flood of refused readings from one MQTT client', () => {
     const dead = deadLetters(tmp.dir).filter((d) => d['device'] === 'wq-deep')
     expect(dead).toMatchObject([{ reason: 'json_too_deep', raw: deep }])
   })
+})
+
+describe.skipIf(!have('mosquitto'))('the same flood through an external broker (Mosquitto)', () => {
+  it('is paced and coalesced the same way: one dead letter per message, the good station stored, the connection kept', async () => {
+    const tmp = tempDir('flood-ext-')
+    const mosq = await startMosquitto(tmp.dir)
+    const gw = gatewayFrom({ dataDir: join(tmp.dir, 'gw'), http: { enabled: false }, broker: { type: 'external', url: mosq.url, clientId: 'gw-flood' }, sources: [{ type: 'mqtt' }] })
+    await gw.start()
+    try {
+      const payload = JSON.stringify(Array.from({ length: 5000 }, () => ({ ph: 99 })))
+      const bad = await mqtt.connectAsync(mosq.url, { clientId: 'flooder-ext' })
+      const good = await mqtt.connectAsync(mosq.url, { clientId: 'good-ext' })
+      // QoS 1 end to end, so the broker delivers every message whatever the gateway's pace.
+      const floods = Array.from({ length: 30 }, () => bad.publishAsync('city/d1/water_quality/wq-bad/telemetry', payload, { qos: 1 }))
+      for (let i = 0; i < 20; i++) await good.publishAsync('city/d1/water_quality/wq-good/telemetry', JSON.stringify({ ph: 7, ts: 1_795_000_000_000 + i }), { qos: 1 })
+      await Promise.all(floods)
+      await bad.endAsync()
+      await good.endAsync()
+      await waitFor(async () => (await metricValue(gw, 'smartcity_readings_rejected_total', { reason: 'out_of_range' })) === 150_000 && (await metricValue(gw, 'smartcity_readings_accepted_total')) === 20, 60_000, 'the flood and the good readings taken')
+      await new Promise((r) => setTimeout(r, 100))
+      const dead = deadLetters(join(tmp.dir, 'gw')).filter((d) => d['device'] === 'wq-bad')
+      expect(dead).toHaveLength(30)
+      for (const d of dead) expect(d).toMatchObject({ count: 5000, reasons: { out_of_range: 5000 } })
+      expect((await gw.health())['broker']?.status).toBe('ok')
+    } finally {
+      await gw.stop()
+      await mosq.stop()
+      tmp.cleanup()
+    }
+  }, 120_000)
 })
