@@ -4,14 +4,17 @@
  */
 import { createReadStream } from 'node:fs'
 import { createInterface } from 'node:readline'
-import { codecLineDecoder, type DerivePoints } from '../devices/common/codec-lines.ts'
-import type { DecodeLineResult, DecodeSession, LineDecoder, RefusedItem } from '../devices/common/kind.ts'
+import { codecLineDecoder, decodeFrameWith, type DerivePoints, flushWith } from '../devices/common/codec-lines.ts'
+import type { DecodeLineResult, DecodeSession, LineDecoder, ProtocolCodec, RefusedItem } from '../devices/common/kind.ts'
+import { createMbapFramer } from '../devices/common/modbus/mbap.ts'
+import { encodeRtu } from '../devices/common/modbus/rtu.ts'
 import { channelReadingType, parseTopic } from '../devices/common/mqtt-topic.ts'
 import { normalizeJson, type Refusal } from '../devices/common/normalize.ts'
 import type { Point } from '../devices/common/point.ts'
 import { etcRsuCodec, isRsuProfileChoice, RSU_PROFILE_CHOICES } from '../devices/etc/rsu/index.ts'
 import { deviceKind, deviceKinds, lineDecoders } from '../devices/index.ts'
 import { createJt808AlarmProcessor } from '../gateway/processors/jt808-alarms.ts'
+import { type Recording, readRecordings } from './replay/recording.ts'
 
 /**
  * `mqtt`: each line is `<topic> <payload>`, decoded exactly as the gateway does (devices/common/mqtt-topic.ts,
@@ -138,3 +141,108 @@ export async function runDecode(format: string, file: string, out: NodeJS.Writab
   })
   return failed > 0 ? 1 : 0
 }
+
+// --- recordings (issue 12 item 6): `smartcity decode FILE.jsonl|DIR` ---
+
+/** The decode format of a recorded source type. */
+const RECORDED_FORMAT: Readonly<Record<string, string>> = {
+  mqtt: 'mqtt',
+  jt808: 'jt808',
+  hj212: 'hj212',
+  nmea: 'nmea',
+  dlt645: 'dlt645',
+  'etc-rsu': 'etc-rsu',
+  'modbus-rtu': 'modbus-rtu',
+  'modbus-rtu-over-tcp': 'modbus-rtu',
+  'modbus-tcp': 'modbus-rtu',
+}
+
+/** Polled protocols: the gateway's requests (`out`) are frames of the capture too (a response is read in the light of its request). */
+const POLLED = new Set(['dlt645', 'modbus-rtu', 'modbus-rtu-over-tcp', 'modbus-tcp'])
+
+type Printed = DecodeLineResult & { t: number; dir: 'in' | 'out'; source: string }
+
+/**
+ * Decode one recording with its source type's codec, as the gateway did: the `in` bytes through the codec's
+ * framer (one framer and state per connection), the requests of polled protocols as whole frames (each is
+ * one write), Modbus TCP as the RTU frames of the same units and PDUs. Each reading's time is the recorded
+ * time of the bytes that carried it, unless the frame states its own (then that, as the gateway stores it).
+ */
+export function decodeRecording(rec: Recording, emit: (r: Printed) => void): void {
+  const h = rec.header
+  const format = RECORDED_FORMAT[h.type]
+  const at = (t: number, dir: 'in' | 'out', r: DecodeLineResult) => emit({ t, dir, source: h.source, ...r })
+  if (format === 'mqtt') {
+    for (const r of rec.records) if (r.dir === 'in' && r.topic !== undefined) at(r.t, 'in', mqttLineDecoder.decodeLine(`${r.topic} ${r.bytes.toString('utf8')}`, { receivedAt: r.t }))
+    return
+  }
+  const codec = deviceKinds.flatMap((k) => k.codecs ?? []).find((c) => c.format === format) as ProtocolCodec<unknown, unknown, unknown> | undefined
+  if (!codec) {
+    emit({ t: rec.records[0]?.t ?? 0, dir: 'in', source: h.source, ok: false, error: `no codec for recorded source type ${h.type}` })
+    return
+  }
+  const state = codec.newState()
+  const derive = DERIVE[format ?? '']?.()
+  const frame = (t: number, dir: 'in' | 'out', f: unknown) => {
+    let r: DecodeLineResult
+    try {
+      r = decodeFrameWith(codec, state, deviceKind, f, { receivedAt: t }, derive)
+    } catch (err) {
+      r = { ok: false, error: `decoder_bug: ${(err as Error).message}` }
+    }
+    at(t, dir, r)
+  }
+  const asLine = (t: number, dir: 'in' | 'out', bytes: Buffer) => {
+    const f = codec.parseLine(bytes.toString('hex'))
+    if (!f.ok) at(t, dir, { ok: false, error: errorOf(f) })
+    else frame(t, dir, f.value)
+  }
+  if (h.type === 'modbus-tcp') {
+    const framers = { in: createMbapFramer(), out: createMbapFramer() }
+    for (const r of rec.records) {
+      for (const ev of framers[r.dir].push(r.bytes)) {
+        if (!ev.ok) at(r.t, r.dir, { ok: false, error: errorOf(ev) })
+        else asLine(r.t, r.dir, encodeRtu(ev.frame.unit, ev.frame.pdu))
+      }
+    }
+    return
+  }
+  const framer = codec.framer()
+  const polled = POLLED.has(h.type)
+  let last = rec.records[0]?.t ?? 0
+  for (const r of rec.records) {
+    last = r.t
+    if (r.dir === 'out') {
+      if (polled) asLine(r.t, 'out', r.bytes)
+      continue
+    }
+    for (const ev of framer.push(r.bytes)) {
+      if (!ev.ok) at(r.t, 'in', { ok: false, error: errorOf(ev) })
+      else frame(r.t, 'in', ev.frame)
+    }
+  }
+  const end = flushWith(codec, state, deviceKind, { receivedAt: last }, derive)
+  if (end) at(last, 'in', end)
+}
+
+const errorOf = (e: { reason: string; detail?: string | undefined }) => (e.detail ? `${e.reason}: ${e.detail}` : e.reason)
+
+/** `smartcity decode FILE.jsonl|DIR`: every recording's frames, one JSON object per line; exit 1 if any was refused. */
+export function runDecodeRecording(path: string, out: NodeJS.WritableStream = process.stdout): number {
+  let recs: Recording[]
+  try {
+    recs = readRecordings(path)
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n`)
+    return 2
+  }
+  let failed = 0
+  for (const rec of recs) {
+    decodeRecording(rec, (r) => {
+      if (!r.ok || (r.refused !== undefined && r.refused.length > 0)) failed++
+      out.write(`${JSON.stringify(r)}\n`)
+    })
+  }
+  return failed > 0 ? 1 : 0
+}
+// --- end recordings ---

@@ -25,6 +25,7 @@ export function overridesFrom(values: Record<string, string | boolean | undefine
     ['influx-token', 'influxToken'],
     ['data-dir', 'dataDir'],
     ['log-level', 'logLevel'],
+    ['record', 'recordDir'],
   ] as const) {
     const v = s(flag)
     if (v !== undefined) o[key] = v

@@ -3,13 +3,20 @@
  * and key path (`smartcity check-config FILE`); command-line flags override the file. `${VAR}` and
  * `${VAR:-default}` in values are taken from the environment, so tokens need not live in the file; they are
  * substituted inside the YAML scalars, so a value can be a number or a boolean but never more YAML.
+ * `${file:/run/secrets/name}` takes a value from a file (Docker and Kubernetes secrets); such values, and
+ * those of secret keys (gateway/secrets.ts), are listed in the result so that nothing prints them.
  */
+import { readFileSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
+import { dirname, resolve } from 'node:path'
 import { type Document, isMap, isScalar, isSeq, LineCounter, parseDocument, type ScalarTag } from 'yaml'
 import { z } from 'zod'
 import { KINDS, PROTOCOLS } from '../devices/common/point.ts'
 import { AlarmRulesConfig } from './alarms/config.ts'
 import { BrokerConfig } from './broker/config.ts'
+import { AuditConfig } from './core/audit-log.ts'
+import { HttpConfig } from './http/config.ts'
+import { createRedactor, findSecrets, secretWarnings } from './secrets.ts'
 import { SinkConfig } from './sinks/config.ts'
 import { SourceConfig } from './sources/index.ts'
 import { issueProblems, keyPath, knownKeys, lineAt, lineOf } from './yaml-problems.ts'
@@ -20,9 +27,6 @@ const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as
 /** The pino levels (`log.level`, `--log-level`). */
 export const LogLevel = z.enum(LEVELS, { error: () => `not a log level; one of ${LEVELS.join(', ')}` })
 export type LogLevel = z.infer<typeof LogLevel>
-
-const Host = z.string().min(1).default('127.0.0.1')
-const Port = z.number().int().min(0).max(65_535)
 
 export const DeviceConfig = z.strictObject({
   id: z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'letters, digits, _ . : - (at most 64)'),
@@ -46,20 +50,17 @@ export const GatewayConfig = z.strictObject({
       offlineAfterSec: z.number().int().min(1).default(300),
       /** How often `device_status` points are written. */
       statusIntervalSec: z.number().int().min(1).default(60),
+      /** SIGTERM: the longest a stop takes (stop accepting, in-flight ingest, spool stage, sink writes in flight). */
+      stopTimeoutSec: z.number().int().min(1).max(600).default(15),
     })
     .prefault({}),
   dataDir: z.string().min(1).default('./data'),
   log: z.strictObject({ level: LogLevel.default('info') }).prefault({}),
-  broker: BrokerConfig.default({ type: 'embedded', host: '127.0.0.1', port: 1883, users: {} }),
-  http: z
-    .strictObject({
-      enabled: z.boolean().default(true),
-      host: Host,
-      port: Port.default(8080),
-      /** The operators' live page at `/` and its event stream `/api/live`. */
-      dashboard: z.boolean().default(true),
-    })
-    .prefault({}),
+  broker: BrokerConfig.prefault({ type: 'embedded' }),
+  /** The HTTP API: tokens and scopes, HTTPS, /metrics and /healthz access (gateway/http/config.ts). */
+  http: HttpConfig.prefault({}),
+  /** The security audit log (gateway/core/audit-log.ts). */
+  audit: AuditConfig.prefault({}),
   spool: z
     .strictObject({
       /** Cap on the spool's size on disk; past it the oldest segment goes to the dead-letter log. */
@@ -77,6 +78,18 @@ export const GatewayConfig = z.strictObject({
   devices: z.array(DeviceConfig).default([]),
   /** Alarm rules and elevator fault detection (gateway/alarms/config.ts). */
   alarms: AlarmRulesConfig.prefault({}),
+  // --- record and replay (issue 12 item 6) ---
+  /** Record every source's raw bytes and messages (gateway/core/recorder.ts); `--record DIR` sets `dir`. */
+  record: z
+    .strictObject({
+      dir: z.string().min(1),
+      /** A recording file over this is closed and its connection goes on in the next part. */
+      maxFileBytes: z.number().int().min(4 * 1024).default(64 * 1024 * 1024),
+      /** All files of this run together; past it recording stops (a warning and a metric). */
+      maxTotalBytes: z.number().int().min(4 * 1024).default(1024 * 1024 * 1024),
+    })
+    .optional(),
+  // --- end record ---
 })
 export type GatewayConfig = z.infer<typeof GatewayConfig>
 export type GatewayConfigInput = z.input<typeof GatewayConfig>
@@ -93,23 +106,42 @@ export interface ConfigOverrides {
   httpPort?: number
   dataDir?: string
   logLevel?: string
+  /** `--record DIR`: `record.dir` (recording on, the file's caps or the defaults). */
+  recordDir?: string
 }
 
-export type ConfigResult = { ok: true; config: GatewayConfig; warnings: string[] } | { ok: false; problems: string[] }
+export type ConfigResult =
+  | {
+      ok: true
+      config: GatewayConfig
+      warnings: string[]
+      /** Every secret value of the configuration (by key, and each `${file:}` value): what must never be printed. */
+      secrets: string[]
+    }
+  | { ok: false; problems: string[] }
 
 /**
- * `${VAR}`, `${VAR:-default}` (the default also when VAR is empty, as in the shell) and `$${`, which
- * writes a literal `${`.
+ * `${VAR}`, `${VAR:-default}` (the default also when VAR is empty, as in the shell), `${file:PATH}` (the
+ * file's content, one trailing newline cut; a relative PATH is taken from the configuration file's
+ * directory) and `$${`, which writes a literal `${`.
  */
-const ENV_REF = /\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g
+const ENV_REF = /\$\$\{|\$\{file:([^}]+)\}|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g
 
-function substitute(text: string, env: NodeJS.ProcessEnv, missing: (name: string) => void): string {
-  return text.replace(ENV_REF, (_m, name: string | undefined, dflt: string | undefined) => {
-    if (name === undefined) return '${'
+interface SubstituteHooks {
+  missing(name: string): void
+  /** The content of a `${file:}` target, or undefined when it cannot be read (the hook reports why). */
+  readFile(path: string): string | undefined
+}
+
+function substitute(text: string, env: NodeJS.ProcessEnv, hooks: SubstituteHooks): string {
+  return text.replace(ENV_REF, (m, file: string | undefined, name: string | undefined, dflt: string | undefined) => {
+    if (m === '$${') return '${'
+    if (file !== undefined) return hooks.readFile(file.trim()) ?? ''
+    if (name === undefined) return m
     const v = env[name]
     if (dflt !== undefined && (v === undefined || v === '')) return dflt
     if (v !== undefined) return v
-    missing(name)
+    hooks.missing(name)
     return ''
   })
 }
@@ -128,6 +160,7 @@ export function applyOverrides(raw: Record<string, unknown>, o: ConfigOverrides)
   if (o.dataDir !== undefined) cfg['dataDir'] = o.dataDir
   if (o.logLevel !== undefined) obj('log')['level'] = o.logLevel
   if (o.httpPort !== undefined) obj('http')['port'] = o.httpPort
+  if (o.recordDir !== undefined) obj('record')['dir'] = o.recordDir
   if (o.mqttUrl !== undefined) {
     const prev = (cfg['broker'] ?? {}) as Record<string, unknown>
     cfg['broker'] = {
@@ -188,6 +221,7 @@ function flagFor(path: string, o: ConfigOverrides, value: unknown): string | und
     [/^log\.level$/, 'logLevel', '--log-level'],
     [/^dataDir$/, 'dataDir', '--data-dir'],
     [/^http\.port$/, 'httpPort', '--http-port'],
+    [/^record\.dir$/, 'recordDir', '--record'],
     [/^broker\.port$/, 'mqttPort', '--mqtt-port'],
     [/^broker\.url$/, 'mqttUrl', '--mqtt-url'],
     [/^sinks\[\d+\]\.url$/, 'influxUrl', '--influx-url'],
@@ -205,6 +239,11 @@ interface Substituted {
   missing: Set<string>
   /** Key path -> substituted text, for plain scalars that YAML typed as other than a string. */
   typed: Map<string, string>
+  /** Key paths of the values that held a reference (`${VAR}` or `${file:}`). */
+  referenced: Set<string>
+  /** `${file:}` targets by key path, and the values read from them (secrets whatever their key). */
+  fileRefs: { path: string; file: string }[]
+  fileValues: string[]
 }
 
 function getAt(data: unknown, path: readonly PropertyKey[]): unknown {
@@ -228,8 +267,33 @@ function setAt(data: unknown, path: readonly PropertyKey[], value: unknown): boo
   return true
 }
 
-/** Validate config data, reporting every problem with its key path (and file and line when known). */
+/**
+ * Validate config data and keep its secrets out of the answer: every problem and warning is scrubbed of
+ * the secret values the data holds (found by key in the raw data, so also when it does not validate), and
+ * a valid config lists its secrets and adds the warnings about files that expose them.
+ */
 function validate(raw: unknown, overrides: ConfigOverrides, origin?: Origin, sub?: Substituted): ConfigResult {
+  const r = validateData(raw, overrides, origin, sub)
+  const fromRaw = findSecrets(raw === null || typeof raw !== 'object' ? {} : applyOverrides(raw as Record<string, unknown>, overrides))
+  const values = [...fromRaw.values.map((v) => v.value), ...(sub?.fileValues ?? [])]
+  if (!r.ok) {
+    const redactor = createRedactor(values)
+    return { ok: false, problems: r.problems.map((p) => redactor.scrub(p)) }
+  }
+  const found = findSecrets(r.config)
+  const secrets = [...new Set([...values, ...found.values.map((v) => v.value)])]
+  const redactor = createRedactor(secrets)
+  const referenced = sub?.referenced ?? new Set<string>()
+  // In the file as written (not from a flag, `${VAR}` or `${file:}`).
+  const literal = origin ? findSecrets(raw).values.map((v) => v.path).filter((p) => !referenced.has(p.replace(/ \(password\)$/, ''))) : []
+  const warnings = [...r.warnings, ...secretWarnings({ ...(origin ? { configFile: origin.file } : {}), literal, fileRefs: sub?.fileRefs ?? [], found })]
+  return { ok: true, config: r.config, warnings: warnings.map((w) => redactor.scrub(w)), secrets }
+}
+
+type Validated = { ok: true; config: GatewayConfig; warnings: string[] } | { ok: false; problems: string[] }
+
+/** Validate config data, reporting every problem with its key path (and file and line when known). */
+function validateData(raw: unknown, overrides: ConfigOverrides, origin?: Origin, sub?: Substituted): Validated {
   const problems = [...(sub?.problems ?? [])]
   const skip = sub?.missing ?? new Set<string>()
   const base = raw === null || raw === undefined ? {} : raw
@@ -306,7 +370,7 @@ function resolvePlain(doc: Document.Parsed, text: string, onError: (msg: string)
  * block scalar stays a string. Returns the problems and the key paths they are at.
  */
 function substituteDocument(o: Origin, env: NodeJS.ProcessEnv): Substituted {
-  const sub: Substituted = { problems: [], missing: new Set(), typed: new Map() }
+  const sub: Substituted = { problems: [], missing: new Set(), typed: new Map(), referenced: new Set(), fileRefs: [], fileValues: [] }
   const walk = (node: unknown, path: Path): void => {
     if (isMap(node)) {
       for (const pair of node.items) walk(pair.value, [...path, String(isScalar(pair.key) ? pair.key.value : pair.key)])
@@ -318,9 +382,26 @@ function substituteDocument(o: Origin, env: NodeJS.ProcessEnv): Substituted {
       const kp = keyPath(path)
       const line = lineOf(o.lines, node)
       const at = `${o.file}${line !== undefined ? `:${line}` : ''}: ${kp}`
-      const text = substitute(node.value, env, (name) => {
-        sub.problems.push(`${at}: environment variable ${name} is not set`)
-        sub.missing.add(kp)
+      sub.referenced.add(kp)
+      const text = substitute(node.value, env, {
+        missing: (name) => {
+          sub.problems.push(`${at}: environment variable ${name} is not set`)
+          sub.missing.add(kp)
+        },
+        readFile: (p) => {
+          const file = resolve(dirname(o.file), p)
+          sub.fileRefs.push({ path: kp, file })
+          try {
+            const v = readFileSync(file, 'utf8').replace(/\r?\n$/, '')
+            if (v !== '') sub.fileValues.push(v)
+            return v
+          } catch (err) {
+            // The code only (ENOENT, EACCES): never the content, and the path is the operator's own.
+            sub.problems.push(`${at}: cannot read the secret file ${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`)
+            sub.missing.add(kp)
+            return undefined
+          }
+        },
       })
       node.value = node.type === 'PLAIN' && !node.tag ? resolvePlain(o.doc, text, (msg) => sub.problems.push(`${at}: ${msg}`)) : text
       if (typeof node.value !== 'string') sub.typed.set(kp, text)

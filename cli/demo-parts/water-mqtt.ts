@@ -65,9 +65,11 @@ export function waterMqtt(o: WaterMqttOptions = {}): DemoPart {
           if (i < 0 || !st) return false
           stations.delete(id)
           void st.stop().catch(() => undefined)
-          setTimeout(() => {
-            if (!stopped) void open(i).then((s) => (stopped ? s.stop() : void stations.set(id, s)), () => undefined)
-          }, forMs).unref()
+          // Back after the silence; a broker away at that moment (a broker_restart fault) only delays it.
+          const back = () => {
+            if (!stopped) void open(i).then((s) => (stopped ? s.stop() : void stations.set(id, s)), () => setTimeout(back, 500).unref())
+          }
+          setTimeout(back, forMs).unref()
           return true
         },
         describe: () => [`${list.length} water-quality stations publish JSON every ${intervalMs / 1000} s to ${ctx.mqttUrl} (city/${ctx.district}/water_quality/<id>/telemetry)`],

@@ -19,11 +19,13 @@ export interface RunReport {
   seed: number
   speed: number
   runDir: string
-  gateway: { config: string; started: boolean; restarts: number; peakRssMb?: number }
+  gateway: { config: string; started: boolean; restarts: number; peakRssMb?: number; /** CPU time over wall time of the run, while it was up (1 = one core). */ cpuShare?: number }
   influx: { url: string; database: string; startedByRunner: boolean }
   devices: { entry: string; ids: string[]; acknowledged: number; started: boolean }[]
   timeline: { atMs: number; event: string }[]
   acknowledged: number
+  /** End-to-end latency (reading time to write acknowledged), when the scenario expects it. */
+  latency?: { p50Ms: number; p99Ms: number }
   assertions: Assertion[]
 }
 
@@ -67,7 +69,7 @@ export function summary(r: RunReport): string {
   lines.push(`${r.ok ? 'PASS' : 'FAIL'} ${r.scenario}: ${held.length}/${r.assertions.length} assertions held, ${r.acknowledged} readings acknowledged, ${secs(r.durationMs)} (seed ${r.seed}, speed ${r.speed})`)
   lines.push('ran:')
   for (const d of r.devices) lines.push(`  ${d.started ? ' ' : '!'} ${d.entry}: ${d.ids.length} device(s) (${d.ids.slice(0, 3).join(', ')}${d.ids.length > 3 ? ', ...' : ''}), ${d.acknowledged} acknowledged${d.started ? '' : ', NOT STARTED'}`)
-  lines.push(`    gateway ${r.gateway.started ? `child process from ${r.gateway.config}` : `already running (${r.gateway.config})`}${r.gateway.restarts ? `, restarted ${r.gateway.restarts}x` : ''}${r.gateway.peakRssMb !== undefined ? `, peak RSS ${r.gateway.peakRssMb.toFixed(0)} MB` : ''}`)
+  lines.push(`    gateway ${r.gateway.started ? `child process from ${r.gateway.config}` : `already running (${r.gateway.config})`}${r.gateway.restarts ? `, restarted ${r.gateway.restarts}x` : ''}${r.gateway.peakRssMb !== undefined ? `, peak RSS ${r.gateway.peakRssMb.toFixed(0)} MB` : ''}${r.gateway.cpuShare !== undefined ? `, CPU ${(r.gateway.cpuShare * 100).toFixed(1)} % of one core` : ''}${r.latency ? `, latency p50 ${Math.round(r.latency.p50Ms)} ms p99 ${Math.round(r.latency.p99Ms)} ms` : ''}`)
   if (r.influx.url) lines.push(`    InfluxDB ${r.influx.url} database "${r.influx.database}"${r.influx.startedByRunner ? ' (started by the runner)' : ''}`)
   const broken = r.timeline.filter((t) => t.event.startsWith('fault'))
   if (broken.length > 0) {

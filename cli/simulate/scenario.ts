@@ -90,11 +90,18 @@ export const DeviceEntry = z.discriminatedUnion('protocol', [
 ])
 export type DeviceEntry = z.infer<typeof DeviceEntry>
 
-const At = { at: Duration }
+/** When a fault starts, and (`every`) how often it comes again until the end of the run. */
+const At = { at: Duration, every: Duration.optional() }
 export const Fault = z.discriminatedUnion('type', [
+  // Device faults (they name a `device`; cli/simulate/faults.ts deviceFaults has their handlers).
   z.strictObject({ type: z.literal('device_silent'), device: z.string().min(1), ...At, for: Duration }),
+  // System faults.
   z.strictObject({ type: z.literal('gateway_kill'), ...At, restart: Duration.default(0) }),
   z.strictObject({ type: z.literal('influxdb_stop'), ...At, for: Duration }),
+  /** The MQTT broker (an external Mosquitto the runner starts for the run) stopped and started again. */
+  z.strictObject({ type: z.literal('broker_restart'), ...At, for: Duration.default(0) }),
+  /** The network between the gateway and InfluxDB (a TCP proxy the runner owns): connections refused, or every chunk held `delay_ms`. */
+  z.strictObject({ type: z.literal('influx_network'), ...At, mode: z.enum(['drop', 'delay']), delay_ms: z.number().int().min(1).max(600_000).default(1_000), for: Duration }),
 ])
 export type Fault = z.infer<typeof Fault>
 
@@ -105,8 +112,55 @@ const Count = z
     equals: z.union([z.number().int().min(0), z.literal('acknowledged')]).optional(),
     min: z.number().int().min(0).optional(),
     max: z.number().int().min(0).optional(),
+    /** Checked at this time of the run (scenario time) instead of at the end. */
+    at: Duration.optional(),
   })
   .refine((c) => c.equals !== undefined || c.min !== undefined || c.max !== undefined, { message: 'give equals, min or max' })
+
+/**
+ * A window relative to a fault (`fault`: its index in `faults:`, its first occurrence) or to the start of
+ * the run: the start must come within `within` of the fault's (or the run's) start, the clear within
+ * `clear_within` of the fault's end (or of the start, without a fault).
+ */
+const Window = {
+  fault: z.number().int().min(0).optional(),
+  within: Duration.optional(),
+  clear_within: Duration.optional(),
+  /** It must also clear (default true). */
+  clears: z.boolean().default(true),
+}
+
+/**
+ * An alarm that must fire (and clear): the gateway's `alarm` points in InfluxDB (`via: influx`, the
+ * history), its /api/alarms sampled during the run (`api`: what an operator saw), or both.
+ */
+const AlarmExpect = z.strictObject({ rule: z.string().min(1), device: z.string().min(1).optional(), kind: z.string().min(1).optional(), via: z.enum(['influx', 'api', 'both']).default('influx'), ...Window })
+/** An elevator event that must occur (and clear): the gateway's `elevator_event` points in InfluxDB. */
+const EventExpect = z.strictObject({ event: z.string().min(1), device: z.string().min(1).optional(), ...Window })
+
+/** Presence as the gateway's /api/devices says, sampled during the run. */
+const Presence = z.strictObject({
+  /** Every `device_silent` fault: the device goes offline during its silence and online again after it. */
+  faults: z.boolean().default(true),
+  /** How long after the silence ends (or a check's time) the gateway may take to say so. */
+  within: Duration.default(10_000),
+  checks: z.array(z.strictObject({ device: z.string().min(1), online: z.boolean(), at: Duration, within: Duration.optional() })).default([]),
+})
+
+/** End-to-end latency: a reading's time to its write acknowledged by InfluxDB (the gateway's smartcity_reading_age_seconds). */
+const Latency = z
+  .strictObject({
+    p50_ms: z.number().positive().optional(),
+    p99_ms: z.number().positive().optional(),
+    /** Only these measurements (default: those of the simulators' readings). */
+    measurements: z.array(z.string().min(1)).min(1).optional(),
+  })
+  .refine((l) => l.p50_ms !== undefined || l.p99_ms !== undefined, { message: 'give p50_ms or p99_ms' })
+
+/** Refusals (the gateway's dead-letter log) by reason: at least `min`, at most `max`. */
+const RefusalCount = z
+  .strictObject({ reason: z.string().min(1), min: z.number().int().min(0).optional(), max: z.number().int().min(0).optional(), at: Duration.optional() })
+  .refine((r) => r.min !== undefined || r.max !== undefined, { message: 'give min or max' })
 
 export const Expect = z.strictObject({
   /** Every reading a simulator sent and had acknowledged is in InfluxDB with its values and time. */
@@ -115,7 +169,15 @@ export const Expect = z.strictObject({
   /** No input refused by the gateway (its dead-letter log), except for the reasons listed. */
   no_unexpected_refusals: z.union([z.boolean(), z.strictObject({ allow: z.array(z.string().min(1)) })]).optional(),
   max_rss_mb: z.number().positive().optional(),
+  alarms: z.array(AlarmExpect).default([]),
+  events: z.array(EventExpect).default([]),
+  presence: Presence.optional(),
+  latency: Latency.optional(),
+  /** The gateway child's CPU time over the run's wall time (1 = one core busy), from /proc. */
+  max_cpu_share: z.number().positive().optional(),
+  refusals: z.array(RefusalCount).default([]),
 })
+export type Expect = z.infer<typeof Expect>
 
 export const Scenario = z
   .strictObject({
@@ -127,7 +189,7 @@ export const Scenario = z
     settle: Duration.default(30_000),
     devices: z.array(DeviceEntry).min(1),
     faults: z.array(Fault).default([]),
-    expect: Expect.default({ counts: [] }),
+    expect: Expect.default({ counts: [], alarms: [], events: [], refusals: [] }),
   })
   .superRefine((s, ctx) => {
     s.devices.forEach((d, i) => {
@@ -138,7 +200,21 @@ export const Scenario = z
     })
     s.faults.forEach((f, i) => {
       if (f.at > s.duration) ctx.addIssue({ code: 'custom', path: ['faults', i, 'at'], message: `after the end of the run (duration ${s.duration / 1000} s)` })
+      const lasts = 'for' in f ? f.for : f.type === 'gateway_kill' ? f.restart : 0
+      if (f.every !== undefined && f.every <= lasts) ctx.addIssue({ code: 'custom', path: ['faults', i, 'every'], message: `not longer than the fault lasts (${'for' in f ? 'for' : 'restart'} ${lasts / 1000} s): one would start before the last is over` })
+      if (f.every === 0) ctx.addIssue({ code: 'custom', path: ['faults', i, 'every'], message: 'must be more than 0' })
     })
+    const late = (at: number | undefined, path: (string | number)[]) => {
+      if (at !== undefined && at >= s.duration) ctx.addIssue({ code: 'custom', path, message: `not before the end of the run (duration ${s.duration / 1000} s): check at the end without at` })
+    }
+    s.expect.counts.forEach((c, i) => late(c.at, ['expect', 'counts', i, 'at']))
+    s.expect.refusals.forEach((c, i) => late(c.at, ['expect', 'refusals', i, 'at']))
+    s.expect.presence?.checks.forEach((c, i) => late(c.at, ['expect', 'presence', 'checks', i, 'at']))
+    for (const [key, list] of [['alarms', s.expect.alarms], ['events', s.expect.events]] as const) {
+      list.forEach((a, i) => {
+        if (a.fault !== undefined && a.fault >= s.faults.length) ctx.addIssue({ code: 'custom', path: ['expect', key, i, 'fault'], message: `no such fault: faults has ${s.faults.length} entr${s.faults.length === 1 ? 'y' : 'ies'} (0-based)` })
+      })
+    }
   })
 export type Scenario = z.infer<typeof Scenario>
 

@@ -1,5 +1,9 @@
-// District live view: one EventSource on /api/live (a snapshot, then once-a-second updates).
+// District live view: one event stream on /api/live (a snapshot, then once-a-second updates).
 // Plain browser JavaScript, no build step and nothing fetched from outside this gateway.
+// When the gateway has tokens (http.tokens), the page asks for one once, keeps it in sessionStorage (this tab
+// only, gone when it closes) and sends it as `Authorization: Bearer` on the stream and on acknowledgements.
+// The stream is read with fetch, not EventSource: EventSource cannot send headers, and a token in the URL
+// would end up in proxy logs and the browser's history (RFC 6750 section 5.3).
 const KINDS = {
   // Every graded GB 3838 factor a station usually reports has a column, so the factor that decided the class is on
   // screen (total nitrogen counts for lakes only; when a factor without a column decides, the badge shows its value).
@@ -92,19 +96,47 @@ function counters(c) {
   $('c-spool').textContent = c.spoolPoints.toLocaleString()
 }
 
-document.addEventListener('click', async (e) => {
-  const id = e.target instanceof HTMLElement ? e.target.dataset.ack : undefined
-  if (!id) return
-  e.target.disabled = true
-  await fetch(`/api/alarms/${encodeURIComponent(id)}/ack`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ by: 'operator' }) })
-  const a = alarms.find((x) => x.id === id)
-  if (a) a.acknowledged = true
-  renderAlarms()
-})
+const TOKEN_KEY = 'smartcity.token'
+let token = sessionStorage.getItem(TOKEN_KEY)
+const authHeaders = () => (token ? { authorization: `Bearer ${token}` } : {})
 
-const es = new EventSource('/api/live')
-es.addEventListener('snapshot', (ev) => {
-  const s = JSON.parse(ev.data)
+function notice(text) {
+  $('notice').textContent = text
+  $('notice').hidden = !text
+}
+
+function link(up, text) {
+  $('link').className = `link ${up ? 'up' : 'down'}`
+  $('link').textContent = text
+}
+
+// The token form: shown when the gateway answers 401 (no or wrong token) or 403 (no read scope).
+function askToken(message) {
+  link(false, 'no access')
+  $('auth-msg').textContent = message
+  $('auth').hidden = false
+  $('token').value = ''
+  $('token').focus()
+}
+
+$('auth').addEventListener('submit', (e) => {
+  e.preventDefault()
+  token = $('token').value.trim()
+  sessionStorage.setItem(TOKEN_KEY, token)
+  $('auth').hidden = true
+  $('signout').hidden = false
+  connect()
+})
+$('signout').addEventListener('click', () => {
+  sessionStorage.removeItem(TOKEN_KEY)
+  token = null
+  $('signout').hidden = true
+  stream?.abort()
+  askToken('Token forgotten. Enter a token to connect again.')
+})
+$('signout').hidden = !token
+
+function onSnapshot(s) {
   $('district').textContent = s.district
   $('gateway').textContent = s.gateway
   devices.clear()
@@ -113,20 +145,109 @@ es.addEventListener('snapshot', (ev) => {
   counters(s.counters)
   renderKinds()
   renderAlarms()
-})
-es.addEventListener('update', (ev) => {
-  const u = JSON.parse(ev.data)
+}
+
+function onUpdate(u) {
   for (const d of u.devices) devices.set(d.id, d)
   alarms = u.alarms
   counters(u.counters)
   renderKinds()
   renderAlarms()
+}
+
+// One server-sent event block (WHATWG HTML, "event stream interpretation"): `event:` and `data:` lines.
+function dispatch(block) {
+  let event = 'message'
+  const data = []
+  for (const line of block.split('\n')) {
+    if (line.startsWith('event:')) event = line.slice(6).trim()
+    else if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''))
+  }
+  if (data.length === 0) return
+  const msg = JSON.parse(data.join('\n'))
+  if (event === 'snapshot') onSnapshot(msg)
+  else if (event === 'update') onUpdate(msg)
+}
+
+let stream = null
+let retryTimer = null
+
+function retry(ms) {
+  clearTimeout(retryTimer)
+  retryTimer = setTimeout(connect, ms)
+}
+
+async function connect() {
+  clearTimeout(retryTimer)
+  stream?.abort()
+  const ac = new AbortController()
+  stream = ac
+  let res
+  try {
+    res = await fetch('/api/live', { headers: authHeaders(), signal: ac.signal, cache: 'no-store' })
+  } catch {
+    if (!ac.signal.aborted) {
+      link(false, 'reconnecting')
+      retry(2000)
+    }
+    return
+  }
+  if (res.status === 401) return askToken(token ? 'The gateway refused this token. Enter another one.' : 'This gateway needs an access token.')
+  if (res.status === 403) return askToken('This token may not read the live view (it needs the read scope). Enter another one.')
+  if (res.status === 429) {
+    const s = Number(res.headers.get('retry-after')) || 30
+    link(false, 'locked out')
+    notice(`Too many failed tokens from this address: trying again in ${s} s.`)
+    return retry(s * 1000)
+  }
+  if (!res.ok || !res.body) {
+    link(false, 'reconnecting')
+    return retry(2000)
+  }
+  notice('')
+  link(true, 'live')
+  const reader = res.body.pipeThrough(new TextDecoderStream()).getReader()
+  let buf = ''
+  try {
+    for (;;) {
+      const { value, done } = await reader.read()
+      if (done) break
+      buf += value.replace(/\r\n?/g, '\n')
+      for (let i = buf.indexOf('\n\n'); i >= 0; i = buf.indexOf('\n\n')) {
+        dispatch(buf.slice(0, i))
+        buf = buf.slice(i + 2)
+      }
+    }
+  } catch {
+    // aborted or the connection broke: reconnect below unless this stream was replaced
+  }
+  if (stream === ac && !ac.signal.aborted) {
+    link(false, 'reconnecting')
+    retry(1000)
+  }
+}
+
+document.addEventListener('click', async (e) => {
+  const id = e.target instanceof HTMLElement ? e.target.dataset.ack : undefined
+  if (!id) return
+  e.target.disabled = true
+  // `by` is left to the gateway: the token's name when there are tokens.
+  const res = await fetch(`/api/alarms/${encodeURIComponent(id)}/ack`, { method: 'POST', headers: { 'content-type': 'application/json', ...authHeaders() }, body: '{}' }).catch(() => null)
+  if (!res?.ok) {
+    e.target.disabled = false
+    if (res?.status === 403) notice('This token may not acknowledge alarms (it needs the operate scope).')
+    else if (res?.status === 401) askToken('The gateway refused this token. Enter another one.')
+    else notice(`The acknowledgement failed${res ? ` (HTTP ${res.status})` : ''}.`)
+    return
+  }
+  notice('')
+  const a = alarms.find((x) => x.id === id)
+  if (a) {
+    a.acknowledged = true
+    a.ackBy = (await res.json()).alarm?.ackBy
+  }
+  renderAlarms()
 })
-es.onopen = () => {
-  $('link').className = 'link up'
-  $('link').textContent = 'live'
-}
-es.onerror = () => {
-  $('link').className = 'link down'
-  $('link').textContent = 'reconnecting'
-}
+
+renderAlarms()
+connect()

@@ -59,6 +59,24 @@ export function codecLineDecoder<F, D, S>(codec: ProtocolCodec<F, D, S>, kinds: 
   }
 }
 
+/**
+ * One frame the codec's framer gave (a recording's byte stream, `smartcity decode FILE.jsonl`): decode,
+ * readings, normalize and derive, as a line of the format would be.
+ */
+export function decodeFrameWith<F, D, S>(codec: ProtocolCodec<F, D, S>, state: S, kinds: (name: string) => DeviceKind | undefined, frame: F, ctx: NormalizeContext, derive?: DerivePoints): DecodeLineResult {
+  const d = codec.decode(frame, state)
+  if (!d.ok) return { ok: false, error: errorText(d) }
+  return normalizeAll(codec.readings(d.value, state, ctx), kinds, ctx, codec.frameJson ? codec.frameJson(d.value) : d.value, codec.protocol, derive)
+}
+
+/** What the codec still holds at the end of a stream (an NMEA epoch), as decode prints it; undefined when nothing. */
+export function flushWith<F, D, S>(codec: ProtocolCodec<F, D, S>, state: S, kinds: (name: string) => DeviceKind | undefined, ctx: NormalizeContext, derive?: DerivePoints): DecodeLineResult | undefined {
+  if (!codec.flush) return undefined
+  const out = codec.flush(state, ctx)
+  if (out.readings.length === 0 && (out.refused ?? []).length === 0) return undefined
+  return normalizeAll(out, kinds, ctx, { end: 'flush' }, codec.protocol, derive)
+}
+
 function decodeWith<F, D, S>(codec: ProtocolCodec<F, D, S>, state: S, kinds: (name: string) => DeviceKind | undefined, line: string, ctx: NormalizeContext, derive?: DerivePoints): DecodeLineResult {
   const f = codec.parseLine(line)
   if (!f.ok) return { ok: false, error: errorText(f) }

@@ -98,6 +98,13 @@ export const REASONS = {
   terminal_mismatch: 'the frame names another terminal than the connection authenticated as',
   rate_limited: 'the sender exceeded its allowed frame rate',
 
+  // --- The embedded MQTT broker (issue 13, secmqtt): identities, ACL, limits ---------------------------
+  bad_credentials: 'the MQTT username is unknown or its password is wrong (CONNACK 4)',
+  not_authorized: 'the client may not do this: anonymous where identities are required, or a topic outside its ACL',
+  too_many_connections: 'the server (the MQTT broker, a TCP device server) already holds its maximum of connections (`maxConnections`; MQTT: CONNACK 3)',
+  too_many_inflight: 'the client has its maximum of QoS 1/2 messages not yet acknowledged',
+  tls_handshake_failed: 'the TLS handshake failed (no or an untrusted client certificate, not TLS)',
+
   // --- HJ 212 --------------------------------------------------------------------------------------------
   no_cp: 'the HJ 212 packet has no CP data area',
   bad_cp: 'the HJ 212 CP data area is malformed',
@@ -138,6 +145,10 @@ export const REASONS = {
   busy: 'a request while another one holds a half-duplex line (or the same key twice)',
   pty_socat_failed: 'socat did not create the pseudo-terminal pair (simulators)',
 
+  // --- TCP device servers: connections refused before any byte is read (issue 13) ----------------------
+  address_not_allowed: "the peer's address is in none of the server's `allow` CIDR ranges",
+  too_many_connections_from_address: 'the server already holds `maxConnectionsPerAddress` connections from this address',
+
   // --- Storage -------------------------------------------------------------------------------------------
   spool_overflow: 'the spool was over its cap: a segment moved to the dead-letter log',
   // issue 13 (secmem): the dead-letter log's own overflow record.
@@ -149,6 +160,12 @@ export const REASONS = {
   sink_rejected_404: 'the sink refused the write (HTTP 404: no such database or bucket)',
   sink_rejected_413: 'the sink refused the write (HTTP 413: request too large)',
   sink_rejected_422: 'the sink refused the line (HTTP 422: unprocessable, e.g. field type conflict)',
+
+  // --- HTTP API authentication (gateway/http/auth.ts; audited as http.auth) ------------------------------
+  no_token: 'an HTTP request without a bearer token to a route that needs one (401)',
+  bad_token: 'an HTTP bearer token that matches no configured token (401)',
+  missing_scope: 'the HTTP token lacks the scope the route needs (403)',
+  too_many_auth_failures: 'the address failed HTTP authentication too often; refused for a while (429)',
 
 } as const
 

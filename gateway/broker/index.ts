@@ -9,15 +9,24 @@
  */
 // First: makes disabled `debug` loggers no-ops before aedes, mqtt-packet and MQTT.js load them.
 import './quiet-debug.ts'
+import { readFile } from 'node:fs/promises'
+import type { IncomingMessage } from 'node:http'
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https'
 import { createServer, type Server } from 'node:net'
-import { Aedes } from 'aedes'
+import type { Duplex } from 'node:stream'
+import { createServer as createTlsServer } from 'node:tls'
+import { Aedes, type Client } from 'aedes'
 import mqtt, { type MqttClient } from 'mqtt'
 import { StartError } from '../core/errors.ts'
 import type { ComponentHealth, Logger } from '../core/types.ts'
-import type { BrokerConfig } from './config.ts'
+import type { Audit } from '../core/audit.ts'
+import type { InventoryLookup } from './acl.ts'
+import type { BrokerConfig, BrokerTlsConfig, EmbeddedBrokerConfig } from './config.ts'
 import { type AckCallback, Pacer } from './pacing.ts'
 import { createPersistence } from './persistence.ts'
 import { createRouter } from './router.ts'
+import { type BrokerAction, type BrokerRefusal, createBrokerSecurity } from './security.ts'
+import { compileFilter } from './topics.ts'
 
 /**
  * Handles one message; the returned promise (settled once the message is on disk or dead-lettered) gates
@@ -27,26 +36,32 @@ export type MessageHandler = (topic: string, payload: Buffer, qos: 0 | 1 | 2) =>
 
 export interface Broker {
   readonly type: 'embedded' | 'external'
-  /** Take messages matching `filters` (subscribed with `qos` on an external broker). */
-  onMessages(filters: readonly string[], qos: 0 | 1, handler: MessageHandler): void
+  /**
+   * Take messages matching `filters` (subscribed with `qos` on an external broker). A route with the same
+   * `key` (a source id) is replaced in place: a source restarted by a configuration reload takes over its
+   * predecessor's route. Returns the route's removal (a source removed by a reload); an external broker
+   * keeps its subscriptions.
+   */
+  onMessages(filters: readonly string[], qos: 0 | 1, handler: MessageHandler, key?: string): () => void
   publish(topic: string, payload: string | Buffer, opts?: { qos?: 0 | 1; retain?: boolean }): Promise<void>
   start(): Promise<void>
   stop(): Promise<void>
   health(): ComponentHealth
   /** Where devices connect (`mqtt://127.0.0.1:1883`). */
   url(): string
+  /**
+   * Read credentials, ACL and TLS certificates again (SIGHUP, `POST /api/reload`), with the new broker
+   * section and inventory when given. Rejects, keeping what was loaded, when a file does not parse.
+   */
+  reload(next?: BrokerReload): Promise<void>
+  /** The TLS listener's port, once started (embedded, with `broker.tls`). */
+  tlsPort?(): number | undefined
 }
 
-/** A topic filter compiled once to a regular expression (matching runs for every message). */
-export function compileFilter(filter: string): RegExp {
-  const parts = filter.split('/').map((p) => (p === '+' ? '[^/]*' : p === '#' ? '.*' : p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
-  let re = parts.join('/')
-  // `a/#` also matches `a` itself.
-  if (filter.endsWith('/#')) re = `${parts.slice(0, -1).join('/')}(?:/.*)?`
-  return new RegExp(`^${re}$`)
-}
+export { compileFilter } from './topics.ts'
 
 interface Route {
+  key?: string | undefined
   filters: readonly string[]
   matchers: readonly RegExp[]
   qos: 0 | 1
@@ -58,9 +73,16 @@ class Routes {
   private readonly list: Route[] = []
   private readonly byTopic = new Map<string, Route | null>()
 
-  add(r: Route): void {
-    this.list.push(r)
+  add(r: Route): () => void {
+    const same = r.key === undefined ? -1 : this.list.findIndex((x) => x.key === r.key)
+    if (same >= 0) this.list[same] = r
+    else this.list.push(r)
     this.byTopic.clear()
+    return () => {
+      const i = this.list.indexOf(r)
+      if (i >= 0) this.list.splice(i, 1)
+      this.byTopic.clear()
+    }
   }
 
   dispatch(topic: string, payload: Buffer, qos: 0 | 1 | 2): Promise<unknown> | undefined {
@@ -113,38 +135,134 @@ export class AckGroups {
   }
 }
 
-function createEmbedded(cfg: Extract<BrokerConfig, { type: 'embedded' }>, log: Logger): Broker {
+/** What the gateway hands the broker besides its configuration (all optional: tests build a bare broker). */
+export interface BrokerOptions {
+  /** Refusals of identities and topics (`mqtt.connect`, `mqtt.publish`, `mqtt.subscribe`). */
+  audit?: Audit
+  /** Counts a refusal by action and reason (`smartcity_mqtt_refused_total`). */
+  refused?: (action: BrokerAction, reason: BrokerRefusal) => void
+  /** Inventory devices' district and kind: the default ACL binds a device to its own topics. */
+  inventory?: InventoryLookup
+  /** The clock of token buckets and audit throttling (tests). */
+  now?: () => number
+}
+
+/** What `reload()` takes: the new broker section (same listeners) and inventory, each optional. */
+export interface BrokerReload {
+  config?: BrokerConfig
+  inventory?: InventoryLookup
+}
+
+async function readTls(t: BrokerTlsConfig): Promise<{ cert: Buffer; key: Buffer; ca?: Buffer }> {
+  const [cert, key, ca] = await Promise.all([readFile(t.cert), readFile(t.key), t.ca !== undefined ? readFile(t.ca) : Promise.resolve(undefined)])
+  return { cert, key, ...(ca ? { ca } : {}) }
+}
+
+/** Listen, or reject with a StartError naming the listener and address. */
+function listenOn(srv: { listen(port: number, host: string, cb: () => void): unknown; once(e: 'error', f: (err: Error) => void): unknown; off(e: 'error', f: (err: Error) => void): unknown; address(): unknown }, name: string, host: string, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const failed = (err: Error) => reject(new StartError(name, err, { address: `${host}:${port}` }))
+    srv.once('error', failed)
+    srv.listen(port, host, () => {
+      srv.off('error', failed)
+      const a = srv.address()
+      resolve(a && typeof a === 'object' ? (a as { port: number }).port : port)
+    })
+  })
+}
+
+function createEmbedded(initial: EmbeddedBrokerConfig, log: Logger, opts: BrokerOptions): Broker {
+  let cfg = initial
   const routes = new Routes()
   let server: Server | undefined
-  let wsServer: { close(cb?: () => void): void } | undefined
+  // Every listener started, in order, to close in reverse.
+  let closers: (() => Promise<void>)[] = []
+  const secure: { setSecureContext(o: object): void }[] = []
   let port = cfg.port
-  const users = new Map(Object.entries(cfg.users))
+  let tlsPort: number | undefined
   const pacer = new Pacer((topic, payload, qos) => routes.dispatch(topic, payload, qos), new AckGroups(log), log)
+  const sec = createBrokerSecurity(cfg, { log, ...opts })
   const broker = new Aedes({
     id: 'smartcity-gateway',
     // aedes' router and its default concurrency, with the shortcut for telemetry nobody subscribes to.
     mq: createRouter({ concurrency: 100 }),
     // aedes' in-memory session store, with the same kind of shortcut for its per-message lookup.
     persistence: createPersistence(),
-    authenticate: (_client, username, password, done) => {
-      if (users.size === 0) return done(null, true)
-      const ok = username !== undefined && users.get(username) === password?.toString()
-      if (!ok) {
-        const err = Object.assign(new Error('bad username or password'), { returnCode: 4 })
-        return done(err as Error & { returnCode: number }, false)
+    authenticate: (client, username, password, done) => sec.authenticate(client, broker.connectedClients, username, password, done as never),
+    authorizePublish: (client, packet, done) => {
+      // Identity, ACL and limits first (security.ts): a refused message is never taken, and the connection
+      // closes (MQTT 3.1.1 has no negative PUBACK), so a refused QoS 1 message is not acknowledged.
+      const refused = sec.checkPublish(client, packet.topic, packet.qos, (packet.payload as Buffer).length)
+      if (refused !== undefined) return done(new Error(`publish refused: ${refused}`))
+      // Then paced (gateway/broker/pacing.ts): the callback, and so aedes' next read of this client, waits
+      // for the turn's time budget and, past the client's in-flight bound, for the message's promise. The
+      // handler refuses bad input itself (dead letter); the client is never disconnected for it. A QoS 1
+      // message counts against the in-flight limit from now (waiting its turn included) to its PUBACK.
+      const payload = packet.payload as Buffer
+      if (client && packet.qos > 0 && sec.countsInflight()) {
+        sec.inflight(client, 1)
+        return pacer.take(client, packet.topic, payload, packet.qos, (err) => {
+          sec.inflight(client, -1)
+          done(err)
+        })
       }
-      done(null, true)
+      pacer.take(client ?? pacer, packet.topic, payload, packet.qos, done)
     },
-    // Paced (gateway/broker/pacing.ts): the callback, and so aedes' next read of this client, waits for
-    // the turn's time budget and, past the client's in-flight bound, for the message's promise.
-    authorizePublish: (client, packet, done) => pacer.take(client ?? pacer, packet.topic, packet.payload as Buffer, packet.qos, done),
+    authorizeSubscribe: (client, sub, done) => done(null, sec.authorizeSubscribe(client, sub.topic) ? sub : null),
+    authorizeForward: (client, packet) => (sec.canRead(client, packet.topic) ? packet : null),
   })
   broker.on('clientError', (client, err) => log.debug({ client: client.id, err: err.message }, 'mqtt client error'))
+  /** Every connection, whatever its listener: the packet-size guard, then aedes. */
+  const handle = (conn: Duplex, req?: IncomingMessage) => {
+    const s = (req?.socket ?? conn) as { remoteAddress?: string; remotePort?: number }
+    sec.guard(conn, s.remoteAddress === undefined ? undefined : `${s.remoteAddress}:${s.remotePort ?? ''}`)
+    broker.handle(conn, req as never)
+  }
+  const tlsOptions = (t: BrokerTlsConfig, files: { cert: Buffer; key: Buffer; ca?: Buffer }) => ({
+    ...files,
+    // Ask for a certificate whenever there is a CA to check it against; refuse without one only when required.
+    requestCert: t.requireClientCert || t.ca !== undefined,
+    rejectUnauthorized: t.requireClientCert,
+  })
+  const tlsFailed = (err: Error, socket: { remoteAddress?: string; remotePort?: number }) =>
+    sec.tlsFailed(socket.remoteAddress === undefined ? undefined : `${socket.remoteAddress}:${socket.remotePort ?? ''}`, err)
+
+  async function startWs(name: string, host: string, wsPort: number, https?: HttpsServer): Promise<void> {
+    const { WebSocketServer, createWebSocketStream } = await import('ws')
+    // ws buffers a whole WebSocket message before MQTT sees it: the same cap as the packet guard.
+    const maxPayload = cfg.limits.maxPacketBytes + 8
+    const wss = https ? new WebSocketServer({ server: https, maxPayload }) : new WebSocketServer({ host, port: wsPort, maxPayload })
+    if (https) {
+      closers.push(() => new Promise<void>((resolve) => https.close(() => resolve())))
+      closers.push(() => new Promise<void>((resolve) => wss.close(() => resolve())))
+      await listenOn(https, name, host, wsPort)
+    } else {
+      closers.push(() => new Promise<void>((resolve) => wss.close(() => resolve())))
+      // ws reports a failed listen as an 'error' event: without this wait it would be an uncaught one.
+      await new Promise<void>((resolve, reject) => {
+        const failed = (err: Error) => reject(new StartError(name, err, { address: `${host}:${wsPort}` }))
+        wss.once('error', failed)
+        wss.once('listening', () => {
+          wss.off('error', failed)
+          resolve()
+        })
+      })
+    }
+    wss.on('error', (err) => log.error({ err }, 'MQTT WebSocket server error'))
+    wss.on('connection', (ws, req) => handle(createWebSocketStream(ws), req))
+  }
+
+  async function closeAll(): Promise<void> {
+    for (const close of closers.reverse()) await close()
+    closers = []
+    secure.length = 0
+    server = undefined
+  }
 
   return {
     type: 'embedded',
-    onMessages(filters, qos, handler) {
-      routes.add({ filters, matchers: filters.map(compileFilter), qos, handler })
+    onMessages(filters, qos, handler, key) {
+      return routes.add({ key, filters, matchers: filters.map(compileFilter), qos, handler })
     },
     publish(topic, payload, opts) {
       return new Promise((resolve, reject) =>
@@ -155,57 +273,79 @@ function createEmbedded(cfg: Extract<BrokerConfig, { type: 'embedded' }>, log: L
       )
     },
     async start() {
+      // The credentials and ACL files and the TLS files are read before anything listens: a wrong one is a
+      // start failure, never a broker that lets everybody in.
+      try {
+        await sec.init()
+      } catch (err) {
+        // The problem names its file and line.
+        throw new StartError('mqtt-auth', err as Error)
+      }
+      const t = cfg.tls
+      let tlsFiles: Awaited<ReturnType<typeof readTls>> | undefined
+      if (t) {
+        try {
+          tlsFiles = await readTls(t)
+        } catch (err) {
+          throw new StartError('mqtt-tls', err as Error, { address: t.cert })
+        }
+      }
       await broker.listen()
       // TCP_NODELAY: a PUBACK is a 4-byte write, and with Nagle's algorithm on, one that follows another
       // still unacknowledged by the device's TCP waits for that acknowledgement (up to the delayed-ACK
       // timeout). Devices with QoS 1 messages in flight then waited on acks: one connection with 2,000 in
       // flight went from 28k to 61k readings/s once it was off.
-      const srv = createServer({ noDelay: true }, broker.handle)
-      await new Promise<void>((resolve, reject) => {
-        const failed = (err: Error) => reject(new StartError('mqtt', err, { address: `${cfg.host}:${cfg.port}` }))
-        srv.once('error', failed)
-        srv.listen(cfg.port, cfg.host, () => {
-          srv.off('error', failed)
-          srv.on('error', (err) => log.error({ err }, 'MQTT server error'))
-          const a = srv.address()
-          if (a && typeof a === 'object') port = a.port
-          resolve()
-        })
-      })
-      server = srv
-      if (cfg.wsPort !== undefined) {
-        const { WebSocketServer, createWebSocketStream } = await import('ws')
-        const wss = new WebSocketServer({ host: cfg.host, port: cfg.wsPort })
-        try {
-          // ws reports a failed listen as an 'error' event: without this wait it would be an uncaught one.
-          await new Promise<void>((resolve, reject) => {
-            const failed = (err: Error) => reject(new StartError('mqtt-ws', err, { address: `${cfg.host}:${cfg.wsPort}` }))
-            wss.once('error', failed)
-            wss.once('listening', () => {
-              wss.off('error', failed)
-              resolve()
-            })
-          })
-        } catch (err) {
-          // Half a broker is no broker: the TCP listener goes too, so nothing takes publishes.
-          await new Promise<void>((resolve) => wss.close(() => resolve()))
-          await new Promise<void>((resolve) => srv.close(() => resolve()))
-          server = undefined
-          throw err
+      const srv = createServer({ noDelay: true }, (socket) => handle(socket))
+      try {
+        closers.push(() => new Promise<void>((resolve) => srv.close(() => resolve())))
+        port = await listenOn(srv, 'mqtt', cfg.host, cfg.port)
+        srv.on('error', (err) => log.error({ err }, 'MQTT server error'))
+        server = srv
+        if (cfg.wsPort !== undefined) await startWs('mqtt-ws', cfg.host, cfg.wsPort)
+        if (t && tlsFiles) {
+          const host = t.host ?? cfg.host
+          const ts = createTlsServer({ ...tlsOptions(t, tlsFiles), noDelay: true }, (socket) => handle(socket))
+          ts.on('tlsClientError', tlsFailed)
+          closers.push(() => new Promise<void>((resolve) => ts.close(() => resolve())))
+          tlsPort = await listenOn(ts, 'mqtt-tls', host, t.port)
+          ts.on('error', (err) => log.error({ err }, 'MQTT TLS server error'))
+          secure.push(ts)
+          if (t.wsPort !== undefined) {
+            const https = createHttpsServer(tlsOptions(t, tlsFiles))
+            https.on('tlsClientError', tlsFailed)
+            secure.push(https)
+            await startWs('mqtt-wss', host, t.wsPort, https)
+          }
         }
-        wss.on('error', (err) => log.error({ err }, 'MQTT WebSocket server error'))
-        wss.on('connection', (ws) => broker.handle(createWebSocketStream(ws) as never))
-        wsServer = wss
+      } catch (err) {
+        // Half a broker is no broker: every listener goes, so nothing takes publishes.
+        await closeAll()
+        throw err
       }
-      log.info({ url: `mqtt://${cfg.host}:${port}`, ws: cfg.wsPort }, 'embedded MQTT broker listening')
+      if (!sec.secured() && cfg.host !== '127.0.0.1' && cfg.host !== 'localhost' && cfg.host !== '::1') {
+        log.warn({ host: cfg.host }, 'the embedded MQTT broker takes any client on any topic: set broker.auth.passwordFile (docs/security.md)')
+      }
+      log.info({ url: `mqtt://${cfg.host}:${port}`, ws: cfg.wsPort, tls: tlsPort, wss: t?.wsPort, secured: sec.secured() }, 'embedded MQTT broker listening')
     },
     async stop() {
-      await new Promise<void>((resolve) => (wsServer ? wsServer.close(() => resolve()) : resolve()))
       await new Promise<void>((resolve) => broker.close(() => resolve()))
-      await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()))
+      await closeAll()
     },
-    health: () => (server?.listening ? { status: 'ok', detail: `mqtt://${cfg.host}:${port}, ${broker.connectedClients} clients` } : { status: 'down', detail: 'not listening' }),
+    async reload(next = {}) {
+      const c = next.config ?? cfg
+      if (c.type !== 'embedded') throw new Error('broker.type changed: that needs a restart')
+      const t = c.tls
+      const files = t ? await readTls(t) : undefined
+      const same = (a: EmbeddedBrokerConfig, b: EmbeddedBrokerConfig) =>
+        a.host === b.host && a.port === b.port && a.wsPort === b.wsPort && a.tls?.port === b.tls?.port && a.tls?.wsPort === b.tls?.wsPort && a.tls?.host === b.tls?.host && (a.tls === undefined) === (b.tls === undefined)
+      if (!same(cfg, c)) log.warn('broker listeners changed (host, ports, tls on or off): they apply after a restart; credentials, ACL, certificates and limits apply now')
+      await sec.reload({ config: c, ...(next.inventory ? { inventory: next.inventory } : {}), clients: () => Object.values((broker as unknown as { clients: Record<string, Client> }).clients) })
+      if (t && files) for (const s of secure) s.setSecureContext(tlsOptions(t, files))
+      cfg = c
+    },
+    health: () => (server?.listening ? { status: 'ok', detail: `mqtt://${cfg.host}:${port}${tlsPort !== undefined ? `, mqtts port ${tlsPort}` : ''}, ${broker.connectedClients} clients` } : { status: 'down', detail: 'not listening' }),
     url: () => `mqtt://${cfg.host}:${port}`,
+    tlsPort: () => tlsPort,
   }
 }
 
@@ -217,8 +357,8 @@ function createExternal(cfg: Extract<BrokerConfig, { type: 'external' }>, log: L
 
   return {
     type: 'external',
-    onMessages(filters, qos, handler) {
-      routes.add({ filters, matchers: filters.map(compileFilter), qos, handler })
+    onMessages(filters, qos, handler, key) {
+      return routes.add({ key, filters, matchers: filters.map(compileFilter), qos, handler })
     },
     async publish(topic, payload, opts) {
       if (!client) throw new Error('broker not started')
@@ -289,10 +429,12 @@ function createExternal(cfg: Extract<BrokerConfig, { type: 'external' }>, log: L
       if (client) await client.endAsync()
     },
     health: () => (connected ? { status: 'ok', detail: cfg.url } : { status: 'down', detail: lastError ?? `not connected to ${cfg.url}` }),
+    // The external broker's credentials and ACL are its own (docs/security.md); ours are the client's.
+    reload: async () => {},
     url: () => cfg.url,
   }
 }
 
-export function createBroker(cfg: BrokerConfig, log: Logger): Broker {
-  return cfg.type === 'embedded' ? createEmbedded(cfg, log) : createExternal(cfg, log)
+export function createBroker(cfg: BrokerConfig, log: Logger, opts: BrokerOptions = {}): Broker {
+  return cfg.type === 'embedded' ? createEmbedded(cfg, log, opts) : createExternal(cfg, log)
 }

@@ -37,6 +37,13 @@ export interface Registry extends DeviceRegistry {
    */
   tick(now: number): Point[]
   drainStatusPoints(): Point[]
+  /**
+   * A new inventory (configuration reload): devices added are known from now on, devices changed take their
+   * new kind, district, site, protocol, options and offline time (presence and counters kept), devices
+   * removed are forgotten (a source with `requireInventory` refuses them from now on; one that does not
+   * discovers them again from their traffic). Returns the ids added, changed and removed.
+   */
+  setInventory(inventory: readonly DeviceConfig[]): { added: string[]; changed: string[]; removed: string[] }
 }
 
 export function createDeviceRegistry(opts: {
@@ -145,5 +152,46 @@ export function createDeviceRegistry(opts: {
       return out
     },
     drainStatusPoints: () => (statusQueue.length === 0 ? NONE : statusQueue.splice(0)),
+    setInventory(inventory) {
+      const out = { added: [] as string[], changed: [] as string[], removed: [] as string[] }
+      const want = new Map(inventory.map((d) => [d.id, d]))
+      for (const [id, e] of devices) {
+        if (e.configured && !want.has(id)) {
+          devices.delete(id)
+          opts.metrics.hot.lastSeen.delete(id)
+          out.removed.push(id)
+        }
+      }
+      for (const d of inventory) {
+        const e = devices.get(d.id)
+        const district = d.district ?? opts.defaultDistrict
+        const offlineAfterMs = (d.offlineAfterSec ?? opts.offlineAfterSec) * 1000
+        if (!e) {
+          const info: DeviceInfo = { id: d.id, kind: d.kind, district, options: d.options, configured: true }
+          if (d.site !== undefined) info.site = d.site
+          if (d.protocol !== undefined) info.protocol = d.protocol
+          devices.set(d.id, make(info, d.offlineAfterSec ?? opts.offlineAfterSec))
+          out.added.push(d.id)
+          continue
+        }
+        const same =
+          e.configured && e.kind === d.kind && e.district === district && e.site === d.site && (d.protocol === undefined || e.protocol === d.protocol) && e.offlineAfterMs === offlineAfterMs && JSON.stringify(e.options) === JSON.stringify(d.options)
+        if (same) continue
+        // In place: the pipeline and sources may hold the entry.
+        e.kind = d.kind
+        e.district = district
+        if (d.site !== undefined) e.site = d.site
+        else delete e.site
+        if (d.protocol !== undefined) e.protocol = d.protocol
+        e.options = d.options
+        e.offlineAfterMs = offlineAfterMs
+        e.tagCache.clear()
+        if (e.lastSeenCell) e.lastSeenCell.labels = { device: e.id, kind: e.kind }
+        if (!e.configured) out.added.push(d.id)
+        else out.changed.push(d.id)
+        e.configured = true
+      }
+      return out
+    },
   }
 }

@@ -12,6 +12,7 @@
  */
 import type { DeadLetterLog } from './deadletter.ts'
 import type { Metrics } from './metrics.ts'
+import { eachLineTime } from './line-protocol.ts'
 import { joinLines, type Spool, type SpoolBatch, splitLines } from './spool.ts'
 import { createBackoff } from '../transports/backoff.ts'
 import { sleep } from '../transports/timers.ts'
@@ -40,6 +41,23 @@ export function createDrain(sink: Sink, spool: Spool, deadLetter: DeadLetterLog,
   let lastError: string | undefined
   const written = metrics.pointsWritten.labels(sink.id)
   const latency = metrics.sinkLatency.labels(sink.id)
+  // End to end: each point's age (now - its time) once its write is acknowledged (smartcity_reading_age_seconds).
+  const ages = metrics.readingAge
+  const observeAges = (body: Buffer) => {
+    const now = Date.now()
+    let name: string | undefined
+    let iv: string | undefined
+    let cell: ReturnType<typeof ages.cell> | undefined
+    eachLineTime(body, (m, interval, t) => {
+      if (Number.isNaN(t)) return
+      if (m !== name || interval !== iv || !cell) {
+        name = m
+        iv = interval
+        cell = ages.cell({ measurement: m, interval })
+      }
+      ages.observe(cell, Math.max(0, now - t) / 1000)
+    })
+  }
 
   // Exponential with jitter, each delay 50-100 % of its step; a Retry-After wins but still counts a failure.
   const retryDelay = createBackoff({ minMs: o.minBackoffMs, maxMs: Math.max(o.minBackoffMs, o.maxBackoffMs), jitter: 0.5 })
@@ -68,6 +86,7 @@ export function createDrain(sink: Sink, spool: Spool, deadLetter: DeadLetterLog,
       }
       if (r.kind === 'accepted') {
         written.inc(batch.count)
+        observeAges(batch.body)
         if (failures > 0) log.info({ sink: sink.id, after: failures }, 'sink writes again')
         failures = 0
         retryDelay.reset()
@@ -145,6 +164,7 @@ export function createDrain(sink: Sink, spool: Spool, deadLetter: DeadLetterLog,
       head.done()
       if (r.kind === 'accepted') {
         written.inc(head.batch.count)
+        observeAges(head.batch.body)
         if (failures > 0) log.info({ sink: sink.id, after: failures }, 'sink writes again')
         failures = 0
         retryDelay.reset()

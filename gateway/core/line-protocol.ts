@@ -77,3 +77,67 @@ export function formatTags(tags: Readonly<Record<string, string>>): string {
   }
   return out
 }
+
+const INTERVAL_TAG = Buffer.from(',interval=')
+
+/**
+ * Each line of a batch of line protocol: its measurement (escapes kept), its `interval` tag ('' when it has
+ * none; docs/data-model.md: HJ 212 statistics, whose time is their interval's, not a reading's) and its
+ * timestamp (ms), without parsing the rest. `fn` gets NaN for a line without a timestamp. For the
+ * reading-age histogram: a few hundred nanoseconds a line.
+ */
+export function eachLineTime(body: Uint8Array, fn: (measurement: string, interval: string, timeMs: number) => void): void {
+  const buf = Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength)
+  let start = 0
+  let lastMeasurement = ''
+  let lastBytes: Uint8Array | undefined
+  let lastInterval = ''
+  // Where the next `,interval=` is (-1: none after here): found once, not searched again for every line.
+  let nextInterval = -2
+  const n = buf.length
+  while (start < n) {
+    let end = buf.indexOf(10, start)
+    if (end < 0) end = n
+    // Measurement: up to the first unescaped ',' or ' '.
+    let i = start
+    while (i < end) {
+      const c = buf[i]!
+      if (c === 92) i += 2
+      else if (c === 44 || c === 32) break
+      else i++
+    }
+    const mLen = i - start
+    let same = lastBytes !== undefined && lastBytes.length === mLen
+    for (let k = 0; same && k < mLen; k++) if (lastBytes![k] !== buf[start + k]) same = false
+    if (!same) {
+      lastBytes = buf.subarray(start, i)
+      lastMeasurement = buf.toString('utf8', start, i)
+    }
+    let interval = ''
+    if (nextInterval !== -1 && nextInterval < start) nextInterval = buf.indexOf(INTERVAL_TAG, start)
+    if (nextInterval !== -1 && nextInterval < end) {
+      // In the tag set only: before the first unescaped space.
+      let sp = buf.indexOf(32, i)
+      while (sp > 0 && sp < end && buf[sp - 1] === 92) sp = buf.indexOf(32, sp + 1)
+      if (nextInterval < sp) {
+        const v = nextInterval + INTERVAL_TAG.length
+        let e = v
+        while (e < sp && buf[e] !== 44) e++
+        const len = e - v
+        if (len !== lastInterval.length || buf.toString('latin1', v, e) !== lastInterval) lastInterval = buf.toString('utf8', v, e)
+        interval = lastInterval
+      }
+    }
+    // Timestamp: the digits after the last space.
+    let j = end - 1
+    let t = 0
+    let mul = 1
+    while (j > i && buf[j]! >= 48 && buf[j]! <= 57) {
+      t += (buf[j]! - 48) * mul
+      mul *= 10
+      j--
+    }
+    fn(lastMeasurement, interval, j < end - 1 && buf[j] === 32 ? t : Number.NaN)
+    start = end + 1
+  }
+}

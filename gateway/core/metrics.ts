@@ -54,6 +54,62 @@ function eventLoopDelayGauge(registry: Registry): Gauge {
   })
 }
 
+/** Upper bounds (seconds) of the reading-age histogram: from a loopback write to a long outage. */
+export const READING_AGE_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 30, 60, 120, 300, 900, 3600]
+
+/**
+ * A histogram kept as plain numbers on the hot path (one observation per point written) and exposed in
+ * Prometheus' histogram format at scrape time: prom-client's `observe` hashes the label set on every call,
+ * as its counters do.
+ */
+export class HotHistogram {
+  readonly series = new Map<string, { labels: Record<string, string>; counts: number[]; sum: number; count: number }>()
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    readonly bounds: readonly number[],
+  ) {}
+  /** The cell of one label set: keep it for a run of observations with those labels. */
+  cell(labels: Record<string, string>): { labels: Record<string, string>; counts: number[]; sum: number; count: number } {
+    const key = Object.values(labels).join('\u0000')
+    let c = this.series.get(key)
+    if (!c) {
+      c = { labels, counts: new Array<number>(this.bounds.length).fill(0), sum: 0, count: 0 }
+      this.series.set(key, c)
+    }
+    return c
+  }
+  observe(c: { counts: number[]; sum: number; count: number }, v: number): void {
+    c.sum += v
+    c.count++
+    const b = this.bounds
+    for (let i = 0; i < b.length; i++) {
+      if (v <= b[i]!) {
+        c.counts[i]!++
+        return
+      }
+    }
+  }
+  /** prom-client's metric interface (`registry.registerMetric`): cumulative buckets, +Inf, sum, count. */
+  get() {
+    const values: { labels: Record<string, string | number>; value: number; metricName: string }[] = []
+    for (const c of this.series.values()) {
+      let acc = 0
+      for (const [i, le] of this.bounds.entries()) {
+        acc += c.counts[i]!
+        values.push({ labels: { ...c.labels, le }, value: acc, metricName: `${this.name}_bucket` })
+      }
+      values.push({ labels: { ...c.labels, le: '+Inf' }, value: c.count, metricName: `${this.name}_bucket` })
+      values.push({ labels: c.labels, value: c.sum, metricName: `${this.name}_sum` })
+      values.push({ labels: c.labels, value: c.count, metricName: `${this.name}_count` })
+    }
+    return { name: this.name, help: this.help, type: 'histogram', values, aggregator: 'sum' }
+  }
+  reset(): void {
+    this.series.clear()
+  }
+}
+
 export function createMetrics() {
   const registry = new Registry()
   const hot = { received: new HotCounter(), accepted: new HotCounter(), pointsSpooled: new HotCounter(), lastSeen: new Map<string, { labels: Record<string, string>; ms: number }>() }
@@ -91,8 +147,34 @@ export function createMetrics() {
     }),
     // issue 13: whether one client can stall the gateway shows here (perf_hooks, 10 ms resolution).
     eventLoopDelay: eventLoopDelayGauge(registry),
+    // --- Security (issue 13): HTTP authentication and the audit log ---
+    httpAuthFailures: new Counter({ name: 'smartcity_http_auth_failures_total', help: 'HTTP requests refused by authentication or authorization, by reason (no_token, bad_token, missing_scope, too_many_auth_failures)', labelNames: ['reason'], registers: [registry] }),
+    auditDropped: new Counter({ name: 'smartcity_audit_dropped_total', help: 'Audit records that could not be written (disk full, directory not writable)', registers: [registry] }),
+    // Issue 13 (secmqtt): what the embedded broker refused.
+    mqttRefused: new Counter({ name: 'smartcity_mqtt_refused_total', help: 'MQTT connections, publishes and subscriptions the embedded broker refused, by action and reason', labelNames: ['action', 'reason'], registers: [registry] }),
     deviceOnline: new Gauge({ name: 'smartcity_device_online', help: '1 when a device is online', labelNames: ['device', 'kind'], registers: [registry] }),
+    // Record and replay (gateway/core/recorder.ts), present whether or not the gateway records.
+    recordBytes: new Counter({ name: 'smartcity_record_bytes_total', help: 'Bytes written to recording files (--record)', registers: [registry] }),
+    recordFiles: new Counter({ name: 'smartcity_record_files_total', help: 'Recording files opened (one per connection and part)', registers: [registry] }),
+    recordDropped: new Counter({
+      name: 'smartcity_record_dropped_total',
+      help: 'Records left out of the recording, by reason (total_cap: record.maxTotalBytes reached; backlog: the disk is behind; write_failed)',
+      labelNames: ['reason'],
+      registers: [registry],
+    }),
+    /**
+     * End-to-end latency: (write acknowledged by the sink - the point's time) for every point written, by
+     * measurement and `interval` tag ('' for none: a reading; HJ 212 `minute`/`hour`/`day` statistics carry
+     * the time of their interval). A device's reading time is its own clock: one off by a second shifts it.
+     */
+    readingAge: new HotHistogram('smartcity_reading_age_seconds', "Time from a point's timestamp (the reading time) to its write acknowledged by a sink, by measurement and interval tag (HJ 212 statistics carry their interval's time)", READING_AGE_BUCKETS),
+    // --- issue 13 (seclife): TCP device servers' admission and idle time-outs; configuration reloads ---
+    tcpRefused: new Counter({ name: 'smartcity_tcp_connections_refused_total', help: 'Connections a TCP device server refused before reading them, by source and reason (allowlist, connection caps)', labelNames: ['source', 'reason'], registers: [registry] }),
+    tcpClosed: new Counter({ name: 'smartcity_tcp_connections_closed_total', help: 'Connections of a TCP device server that ended, by source and why (idle_timeout, closed_by_gateway, end, error, stopped)', labelNames: ['source', 'reason'], registers: [registry] }),
+    reloads: new Counter({ name: 'smartcity_config_reloads_total', help: 'Configuration reloads (SIGHUP, POST /api/reload), by outcome (ok, failed)', labelNames: ['outcome'], registers: [registry] }),
   }
+  // prom-client types registerMetric for its own classes; it reads name, help, type and get() of any object.
+  registry.registerMetric(m.readingAge as unknown as Parameters<Registry['registerMetric']>[0])
   return m
 }
 export type Metrics = ReturnType<typeof createMetrics>

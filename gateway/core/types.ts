@@ -7,6 +7,9 @@ import type { Logger } from 'pino'
 import type { KindName, Point, Protocol } from '../../devices/common/point.ts'
 import type { Reason } from '../../devices/common/reasons.ts'
 import type { Reading } from '../../devices/common/kind.ts'
+import type { RecordTap } from '../transports/record.ts'
+import type { Audit } from './audit.ts'
+import type { Metrics } from './metrics.ts'
 
 export type { Logger }
 
@@ -109,6 +112,15 @@ export interface SourceContext {
   dataDir: string
   /** Monotonic-enough wall clock, injectable in tests. */
   now(): number
+  /**
+   * Present while the gateway records (`--record DIR`, config `record:`): hand it to the transports
+   * (tcp-server, address.ts links, the Modbus link) or call it for each MQTT message; it writes the files.
+   */
+  record?: RecordTap | undefined
+  /** The security audit log (gateway/core/audit.ts): refused connections, failed authentication. */
+  audit?: Audit
+  /** The gateway's metrics, for what a source counts besides readings (refused TCP connections). */
+  metrics?: Metrics
 }
 
 /** A write through a source to a device (Modbus `POST /api/devices/:id/write`). */
@@ -129,6 +141,8 @@ export interface Source {
   write?(device: string, req: WriteRequest): Promise<WriteOutcome>
   /** Devices this source is responsible for (for `write` routing). */
   owns?(device: string): boolean
+  /** Removed by a configuration reload, after `stop`: give up what outlives a stop (the MQTT source's broker route). */
+  release?(): void
 }
 
 /**

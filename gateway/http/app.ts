@@ -1,14 +1,30 @@
 /**
  * The HTTP API, built without listening (fastify testing guide: `app.inject`); `main` listens.
  *   GET /healthz        200 when every component serves (ok or degraded), else 503; per-component status
- *   GET /metrics        Prometheus text
- *   GET /api/devices    the inventory and discovered devices with presence and counters
- *   POST /api/devices/:id/write   write a field or address through the device's source
+ *                       (to a read token when tokens are configured; `http.healthz: open` gives others the status)
+ *   GET /metrics        Prometheus text (`http.metrics`: a read token, or open)
+ *   GET /api/devices    the inventory and discovered devices with presence and counters       (read)
+ *   POST /api/devices/:id/write   write a field or address through the device's source         (operate)
+ *   POST /api/reload    re-read the configuration and apply it (`HttpDeps.reload`)             (admin)
+ * Tokens and scopes: gateway/http/auth.ts. Device writes and reloads are audited (`device.write`,
+ * `config.reload`) with the token's name, the address and the outcome.
  */
 import Fastify, { type FastifyInstance } from 'fastify'
 import { z } from 'zod'
 import type { Registry as PromRegistry } from 'prom-client'
+import { type Audit, type AuditRecord, noAudit } from '../core/audit.ts'
 import type { ComponentHealth, DeviceState, WriteOutcome, WriteRequest } from '../core/types.ts'
+import { type HttpAuth, who } from './auth.ts'
+
+/** What a reload gave: applied, or refused with the new file's problems (the old configuration keeps running). */
+export type ReloadResult = { ok: true; detail?: string } | { ok: false; problems: string[] }
+
+/** PEM contents for HTTPS (`http.tls`). */
+export interface HttpsFiles {
+  cert: Buffer
+  key: Buffer
+  ca?: Buffer
+}
 
 export interface HttpDeps {
   health(): Promise<Record<string, ComponentHealth>>
@@ -19,6 +35,16 @@ export interface HttpDeps {
   write(device: string, req: WriteRequest): Promise<WriteOutcome | undefined>
   /** Extra routes (alarms, dashboard) registered by other parts of the gateway. */
   extend?(app: FastifyInstance): void
+  /** Bearer tokens and scopes; absent: every route open (tests of other parts). */
+  auth?: HttpAuth
+  audit?: Audit
+  /**
+   * `POST /api/reload`: re-read the configuration file and apply it (the gateway's life cycle provides it);
+   * absent, the route answers 501.
+   */
+  reload?(by: Pick<AuditRecord, 'actor' | 'actorType' | 'address'>): Promise<ReloadResult>
+  /** Serve HTTPS with these. */
+  https?: HttpsFiles
 }
 
 const WriteBody = z.union([
@@ -27,12 +53,18 @@ const WriteBody = z.union([
 ])
 
 export function buildApp(deps: HttpDeps): FastifyInstance {
-  const app = Fastify({ logger: false, bodyLimit: 64 * 1024 })
+  const audit = deps.audit ?? noAudit
+  // With `https` fastify types the instance over https.Server; the routes and hooks are the same, so the
+  // gateway keeps one FastifyInstance type (fastify docs, TypeScript: "HTTPS").
+  const app = (deps.https ? Fastify({ logger: false, bodyLimit: 64 * 1024, https: deps.https }) : Fastify({ logger: false, bodyLimit: 64 * 1024 })) as unknown as FastifyInstance
+  deps.auth?.install(app)
 
-  app.get('/healthz', async (_req, reply) => {
+  app.get('/healthz', async (req, reply) => {
     const components = await deps.health()
     const down = Object.values(components).some((c) => c.status === 'down')
-    return reply.code(down ? 503 : 200).send({ status: down ? 'down' : 'ok', components })
+    // Open to probes: the status for anyone, what each component says only for a read token.
+    const detailed = !deps.auth?.enabled || req.principal?.scopes.has('read') === true
+    return reply.code(down ? 503 : 200).send(detailed ? { status: down ? 'down' : 'ok', components } : { status: down ? 'down' : 'ok' })
   })
 
   app.get('/metrics', async (_req, reply) => {
@@ -42,13 +74,43 @@ export function buildApp(deps: HttpDeps): FastifyInstance {
 
   app.get('/api/devices', async () => ({ devices: deps.devices() }))
 
-  app.post<{ Params: { id: string } }>('/api/devices/:id/write', async (req, reply) => {
+  app.post<{ Params: { id: string } }>('/api/devices/:id/write', { config: { access: 'operate' } }, async (req, reply) => {
+    const device = req.params.id
+    const record = (outcome: 'ok' | 'failed', detail: string, reason?: string) =>
+      audit.record({ ...who(req), action: 'device.write', target: device, outcome, detail, ...(reason ? { reason } : {}) })
     const body = WriteBody.safeParse(req.body)
-    if (!body.success) return reply.code(400).send({ error: 'bad_request', message: z.prettifyError(body.error) })
-    const out = await deps.write(req.params.id, body.data)
-    if (!out) return reply.code(404).send({ error: 'unknown_device', message: `no source can write to device ${req.params.id}` })
-    if (!out.ok) return reply.code(out.code === 'unknown_device' ? 404 : 422).send({ error: out.code, message: out.message })
+    if (!body.success) {
+      record('failed', 'the body is not {field|address, value}', 'bad_request')
+      return reply.code(400).send({ error: 'bad_request', message: z.prettifyError(body.error) })
+    }
+    const what = `${'field' in body.data ? `field ${body.data.field}` : `address ${body.data.address}`} = ${body.data.value}`
+    const out = await deps.write(device, body.data)
+    if (!out) {
+      record('failed', what, 'unknown_device')
+      return reply.code(404).send({ error: 'unknown_device', message: `no source can write to device ${device}` })
+    }
+    if (!out.ok) {
+      record('failed', `${what}: ${out.message}`, out.code)
+      return reply.code(out.code === 'unknown_device' ? 404 : 422).send({ error: out.code, message: out.message })
+    }
+    record('ok', out.detail ? `${what}: ${out.detail}` : what)
     return reply.send({ ok: true, ...(out.detail ? { detail: out.detail } : {}) })
+  })
+
+  app.post('/api/reload', { config: { access: 'admin' } }, async (req, reply) => {
+    if (!deps.reload) return reply.code(501).send({ error: 'reload_unavailable', message: 'this gateway cannot reload its configuration (no configuration file)' })
+    let r: ReloadResult
+    try {
+      r = await deps.reload(who(req))
+    } catch (err) {
+      r = { ok: false, problems: [(err as Error).message] }
+    }
+    if (!r.ok) {
+      audit.record({ ...who(req), action: 'config.reload', outcome: 'failed', reason: 'config_invalid', detail: r.problems.slice(0, 5).join('; ') })
+      return reply.code(422).send({ error: 'config_invalid', message: 'the new configuration was refused; the old one keeps running', problems: r.problems })
+    }
+    audit.record({ ...who(req), action: 'config.reload', outcome: 'ok', ...(r.detail ? { detail: r.detail } : {}) })
+    return reply.send({ ok: true, ...(r.detail ? { detail: r.detail } : {}) })
   })
 
   deps.extend?.(app)

@@ -113,7 +113,8 @@ export function createLiveView(): LiveView {
         ['/app.js', 'app.js'],
         ['/style.css', 'style.css'],
       ] as const) {
-        app.get(route, async (_req, reply) => {
+        // Open: the page and its script hold no data; the page asks for a token and sends it on /api/live.
+        app.get(route, { config: { access: 'open' } }, async (_req, reply) => {
           const body = await readFile(join(deps.webDir, file), 'utf8')
           return reply.header('content-type', CONTENT_TYPES[file.split('.').pop()!] ?? 'text/plain').send(body)
         })

@@ -3,7 +3,37 @@
  * health and refusals around gateway/transports/tcp-server.ts and a per-connection handler.
  */
 import type { ComponentHealth, Source, SourceContext } from '../core/types.ts'
-import { type Conn, type ConnHandler, createTcpServer, type RejectFn, type TcpServer, type TcpServerOptions } from '../transports/tcp-server.ts'
+import { type AdmissionRefusal, type Conn, type ConnHandler, createTcpServer, peerIp, type RejectFn, type TcpServer, type TcpServerOptions } from '../transports/tcp-server.ts'
+
+/** At most one audit record and log line per peer address and reason in this long (the count says how many). */
+const REFUSAL_QUIET_MS = 60_000
+const REFUSAL_KEYS_MAX = 10_000
+
+/**
+ * Report a connection a TCP device server refused: counted every time (`smartcity_tcp_connections_refused_total`),
+ * audited as `tcp.connect` denied and logged once per address and reason a minute, with how many were refused
+ * meanwhile: a peer that reconnects in a loop must not flood the audit log or the log.
+ */
+export function connectionRefusals(ctx: SourceContext, source: string, type: string, listener: () => string): (reason: AdmissionRefusal, address: string) => void {
+  const quiet = new Map<string, { until: number; suppressed: number }>()
+  return (reason, address) => {
+    ctx.metrics?.tcpRefused.labels(source, reason).inc()
+    const ip = peerIp(address.replace(/:\d+$/, '')) ?? address
+    const key = `${ip}\u0000${reason}`
+    const t = ctx.now()
+    const q = quiet.get(key)
+    if (q && t < q.until) {
+      q.suppressed++
+      return
+    }
+    if (quiet.size >= REFUSAL_KEYS_MAX) quiet.clear()
+    const suppressed = q?.suppressed ?? 0
+    quiet.set(key, { until: t + REFUSAL_QUIET_MS, suppressed: 0 })
+    const detail = suppressed > 0 ? `${suppressed} more refused from ${ip} for ${reason} in the minute before` : undefined
+    ctx.audit?.record({ actor: 'anonymous', actorType: 'anonymous', action: 'tcp.connect', target: `${type}:${source} ${listener()}`, address, outcome: 'denied', reason, ...(detail ? { detail } : {}) })
+    ctx.log.info({ address, reason, ...(suppressed > 0 ? { suppressed } : {}) }, 'connection refused')
+  }
+}
 
 /** Refuse input: dead-letter it through the context and, unless `bad` is false, spend the bad-frame budget. */
 export function connRejecter(ctx: SourceContext, source: string, conn: Conn): RejectFn {
@@ -37,7 +67,17 @@ export function createTcpSource(o: {
     async start(ctx) {
       stopped = false
       await o.onStart?.(ctx)
-      server = createTcpServer({ ...o.server, log: ctx.log }, (conn) => o.connection(ctx, conn))
+      const listener = () => (bound ? `${bound.host}:${bound.port}` : `${o.server.host}:${o.server.port}`)
+      server = createTcpServer(
+        {
+          ...o.server,
+          log: ctx.log,
+          record: ctx.record,
+          onRefused: connectionRefusals(ctx, o.id, o.type, listener),
+          onClosed: (why) => ctx.metrics?.tcpClosed.labels(o.id, why).inc(),
+        },
+        (conn) => o.connection(ctx, conn),
+      )
       bound = await server.listen()
     },
     async stop() {

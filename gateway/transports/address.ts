@@ -35,7 +35,9 @@
 import { connect, createServer, type Server, type Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { createBackoff } from './backoff.ts'
+import type { RecordConn, RecordTap, RecordTransport } from './record.ts'
 import { openSerial, SerialPortConfig } from './serial.ts'
+import { type AdmissionOptions, type AdmissionRefusal, createAdmission } from './tcp-server.ts'
 import { sleep } from './timers.ts'
 
 export type Address =
@@ -111,6 +113,35 @@ export interface LinkOptions {
   random?: () => number
   /** Injected opener instead of the scheme's own (tests, in-memory pairs). */
   open?: (a: Address, signal: AbortSignal) => Promise<Duplex>
+  /** `tcp-listen`: who may connect (tcp-server.ts `createAdmission`: `allow` CIDR ranges); a refused peer is closed at once. */
+  admission?: AdmissionOptions
+  /** `tcp-listen`: a peer `admission` refused (already closed). */
+  onRefused?: (reason: AdmissionRefusal, address: string) => void
+  /** Record each stream's bytes both ways (gateway/core/recorder.ts), named as `recordAs` (default tcp/serial). */
+  record?: RecordTap | undefined
+  recordAs?: RecordTransport
+}
+
+/**
+ * Tap a stream for the recorder: what it reads (a `data` listener, added before the link's users add
+ * theirs, so a recorded answer follows its request) and what anyone writes on it (its `write`, wrapped on
+ * this one instance, so every source's writes are recorded without each calling the recorder).
+ */
+function tapStream(s: Duplex, rc: RecordConn): void {
+  s.on('data', (chunk: Buffer) => rc.in(chunk))
+  const write = s.write
+  s.write = function (this: Duplex, chunk: unknown, ...rest: unknown[]): boolean {
+    rc.out(typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Uint8Array))
+    return (write as (...a: unknown[]) => boolean).apply(this, [chunk, ...rest])
+  } as Duplex['write']
+  s.once('close', () => rc.close())
+}
+
+function peerOf(a: Address, s: Duplex): string {
+  if (a.scheme === 'serial') return a.serial.path
+  const sock = s as Partial<Socket>
+  if (a.scheme === 'tcp-listen' && sock.remoteAddress !== undefined) return `${sock.remoteAddress}:${sock.remotePort ?? 0}`
+  return `${a.host}:${a.port}`
 }
 
 export interface LinkStats {
@@ -201,12 +232,24 @@ export function createLink(address: string | Address, o: LinkOptions = {}): Link
     }
   }
 
+  const admission = o.admission ? createAdmission(o.admission) : undefined
+
   function listen(host: string, port: number): Promise<void> {
     if (server) return Promise.resolve()
     const p = new Promise<void>((resolve, reject) => {
       const srv = createServer({ noDelay: true }, (s) => {
         if (stop.signal.aborted) return void s.destroy()
         s.on('error', () => {}) // 'close' follows; the link reports it
+        if (admission) {
+          const remote = s.remoteAddress
+          const refused = admission.admit(remote)
+          if (refused) {
+            s.destroy()
+            o.onRefused?.(refused, `${remote ?? '?'}:${s.remotePort ?? 0}`)
+            return
+          }
+          s.once('close', () => admission.release(remote))
+        }
         if (takePeer) {
           const t = takePeer
           takePeer = undefined
@@ -288,6 +331,8 @@ export function createLink(address: string | Address, o: LinkOptions = {}): Link
         })
         const onStop = () => s.destroy()
         stop.signal.addEventListener('abort', onStop, { once: true })
+        const rc = o.record?.connection({ transport: o.recordAs ?? (a.scheme === 'serial' ? 'serial' : 'tcp'), peer: peerOf(a, s), address: name })
+        if (rc) tapStream(s, rc)
         current = s
         emit('open', s)
         const w = waiters

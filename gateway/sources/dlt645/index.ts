@@ -105,7 +105,7 @@ export function createDlt645Source(cfg: Dlt645SourceConfig, opts: Pick<LinkOptio
       running = true
       const b = createDlt645Bus(cfg, version, meters, c, log)
       bus = b
-      const l = createLink(address, { reconnectMinMs: cfg.serial.reconnectMinMs, reconnectMaxMs: cfg.serial.reconnectMaxMs, ...opts })
+      const l = createLink(address, { reconnectMinMs: cfg.serial.reconnectMinMs, reconnectMaxMs: cfg.serial.reconnectMaxMs, record: c.record, ...opts })
       link = l
       const closed = (reason: string) => {
         b.detach()

@@ -7,6 +7,7 @@
  *     host: 127.0.0.1
  *     port: 9527
  *     # mode: client            # client: dial the RSU (tcp://); server: the RSU dials us (tcp-listen://, one RSU at a time, a newer connection replaces the older); serial: see below
+ *     # allow: [192.168.10.21]  # server mode: CIDR ranges (or addresses) the RSU may connect from; absent: any
  *     # serial: { path: /dev/ttyUSB0, baudRate: 115200 }   # with mode: serial (8N1 by default; reconnectMinMs/reconnectMaxMs of its own)
  *     # lane: "1"
  *     # tariff: { "1": 500, "2": 1000, "3": 1500, "4": 2000, "11": 1000, "12": 1500, "13": 2500, "14": 3500, "15": 4500, "16": 5500 }
@@ -24,6 +25,7 @@ import { z } from 'zod'
 import { RSU_PROFILE_CHOICES, RsuProfile, resolveRsuProfile } from '../../../devices/etc/rsu/index.ts'
 import { DEFAULT_TARIFF_FEN } from '../../../devices/etc/tariff.ts'
 import { serialPortConfig } from '../../transports/serial.ts'
+import { Cidr } from '../../transports/tcp-server.ts'
 
 /** The RSU's serial line: 115200 8N1 in the public document (vendors differ). */
 export const EtcSerialConfig = serialPortConfig({ baudRate: 115_200 })
@@ -43,6 +45,8 @@ export const EtcRsuSourceConfig = z
     mode: z.enum(['client', 'server', 'serial']).default('client'),
     host: z.string().min(1).default('127.0.0.1'),
     port: z.number().int().min(0).max(65_535).optional(),
+    /** Server mode: CIDR ranges (or addresses) that may connect (absent: any); others are refused (`address_not_allowed`). */
+    allow: z.array(Cidr).min(1).optional(),
     serial: EtcSerialConfig.optional(),
     /** Client mode: first wait before redialling (default 2000 ms), doubling per failure up to `reconnectMaxMs`. */
     reconnectMinMs: z.number().int().min(50).optional(),

@@ -13,6 +13,7 @@ import type { Duplex } from 'node:stream'
 import type { z } from 'zod'
 import type { ComponentHealth, Source } from '../../core/types.ts'
 import { type Address, createLink, type Link } from '../../transports/address.ts'
+import { connectionRefusals } from '../tcp-source.ts'
 import { type EtcRsuSourceConfig as Config, EtcRsuSourceConfig, reconnectOf } from './config.ts'
 import { createEtcSession } from './session.ts'
 
@@ -46,7 +47,8 @@ export function createEtcRsuSource(input: z.input<typeof EtcRsuSourceConfig>, op
     async start(c) {
       session.begin(c)
       const backoff = cfg.mode === 'serial' ? { reconnectMinMs: cfg.serial!.reconnectMinMs, reconnectMaxMs: cfg.serial!.reconnectMaxMs } : reconnectOf(cfg)
-      const l = createLink(linkAddress(cfg), { ...backoff, ...(opts.open ? { open: opts.open } : {}) })
+      const admission = cfg.mode === 'server' && cfg.allow ? { admission: { allow: cfg.allow }, onRefused: connectionRefusals(c, cfg.id, 'etc-rsu', () => address) } : {}
+      const l = createLink(linkAddress(cfg), { ...backoff, record: c.record, ...admission, ...(opts.open ? { open: opts.open } : {}) })
       link = l
       l.on('open', (s) => {
         if (s instanceof Socket) s.setNoDelay(true)

@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { tcpServerLimits } from '../../transports/tcp-server.ts'
 
 /**
  * HJ 212-2017 (and HJ/T 212-2005) data loggers dial in: the gateway is the platform's TCP server.
@@ -16,6 +17,9 @@ import { z } from 'zod'
  *   # maxSegmentBytes: 1024          # the standard's limit for the data segment
  *   # maxBadFrames: 5
  *   # rateLimitPerSec: 20
+ *   # allow: [10.0.0.0/8]            # CIDR ranges (or addresses) that may connect; absent: any
+ *   # maxConnections: 10000          # connections at once; more are refused (too_many_connections)
+ *   # maxConnectionsPerAddress: ~    # per peer address (none by default)
  * ```
  */
 export const Hj212SourceConfig = z.strictObject({
@@ -30,5 +34,6 @@ export const Hj212SourceConfig = z.strictObject({
   maxSegmentBytes: z.number().int().min(64).max(9999).default(1024),
   maxBadFrames: z.number().int().min(1).max(1000).default(5),
   rateLimitPerSec: z.number().min(0.1).max(100_000).default(20),
+  ...tcpServerLimits,
 })
 export type Hj212SourceConfig = z.infer<typeof Hj212SourceConfig>

@@ -41,7 +41,14 @@ export function createHj212Source(cfg: Hj212SourceConfig): Hj212Source {
   const base = createTcpSource({
     id: cfg.id,
     type: 'hj212',
-    server: { host: cfg.host, port: cfg.port, idleTimeoutSec: cfg.idleTimeoutSec, ratePerSec: cfg.rateLimitPerSec, maxBadFrames: cfg.maxBadFrames },
+    server: {
+      host: cfg.host,
+      port: cfg.port,
+      idleTimeoutSec: cfg.idleTimeoutSec,
+      ratePerSec: cfg.rateLimitPerSec,
+      maxBadFrames: cfg.maxBadFrames,
+      limits: { allow: cfg.allow, maxConnections: cfg.maxConnections, maxConnectionsPerAddress: cfg.maxConnectionsPerAddress },
+    },
     async onStart(c) {
       now = () => c.now()
     },

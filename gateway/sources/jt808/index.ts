@@ -1,10 +1,16 @@
 /**
  * The JT/T 808 source: the gateway is the platform's TCP server (gateway/transports/tcp-server.ts). Per
  * connection a session (session.ts) frames, answers and hands the codec's readings to the pipeline; this
- * factory keeps what outlives a connection: the auth codes issued at registration (persisted in
- * `<dataDir>/jt808-<id>-auth.json`) and each terminal's platform serial number.
+ * factory keeps what outlives a connection: the auth codes and each terminal's platform serial number.
+ *
+ * Auth codes are derived, not drawn: HMAC-SHA256(secret, terminal id), its first 8 bytes in upper-case hex.
+ * The secret is the source's `authSecret`, or one generated once and kept in `<dataDir>/jt808-<id>-secret`
+ * (mode 0600). So a terminal that registered with one gateway authenticates with any other that has the
+ * same secret (a replacement edge box, a second instance, `smartcity replay` of a recorded 0x0102), and
+ * nothing has to be written when a terminal registers. Codes issued by earlier versions
+ * (`<dataDir>/jt808-<id>-auth.json`) are still honoured.
  */
-import { randomBytes } from 'node:crypto'
+import { createHmac, randomBytes } from 'node:crypto'
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { SourceContext } from '../../core/types.ts'
@@ -14,50 +20,44 @@ import { jt808Session } from './session.ts'
 
 export type Jt808Source = TcpSource
 
+/** The auth code a gateway with `secret` gives terminal `term` (phone number without leading zeros). */
+export function jt808AuthCode(secret: string, term: string): string {
+  return createHmac('sha256', secret).update(term).digest('hex').slice(0, 16).toUpperCase()
+}
+
+/** The secret of a source without `authSecret`: generated once, kept in dataDir. */
+async function storedSecret(file: string, dir: string): Promise<string> {
+  try {
+    const s = (await readFile(file, 'utf8')).trim()
+    if (s.length >= 16) return s
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+  }
+  const secret = randomBytes(32).toString('hex')
+  await mkdir(dir, { recursive: true })
+  const tmp = `${file}.tmp`
+  await writeFile(tmp, `${secret}\n`, { mode: 0o600 })
+  await rename(tmp, file)
+  return secret
+}
+
 export function createJt808Source(cfg: Jt808SourceConfig): Jt808Source {
   let ctx: SourceContext | undefined
-  /** Codes issued at registration, by terminal id (persisted). */
+  /** Codes issued at registration by earlier versions, by terminal id (read, never written). */
   let issued: Record<string, string> = {}
-  /** Registrations waiting for the issued codes to be on disk; one write serves all that queued meanwhile. */
-  let waiters: (() => void)[] = []
-  let writing: Promise<void> | undefined
+  let secret = cfg.authSecret ?? ''
   /** Platform serial numbers, per terminal (they outlive a connection). */
   const serials = new Map<string, number>()
-  const file = () => join(ctx!.dataDir, `jt808-${cfg.id}-auth.json`)
+  const legacyFile = () => join(ctx!.dataDir, `jt808-${cfg.id}-auth.json`)
 
-  async function flush(): Promise<void> {
-    while (waiters.length > 0) {
-      const done = waiters
-      waiters = []
-      try {
-        await mkdir(ctx!.dataDir, { recursive: true })
-        const tmp = `${file()}.tmp`
-        await writeFile(tmp, JSON.stringify(issued))
-        await rename(tmp, file())
-      } catch (err) {
-        ctx!.log.error({ err }, 'could not save issued JT/T 808 auth codes')
-      }
-      for (const d of done) d()
-    }
-    writing = undefined
-  }
-
-  /** Resolves once the codes issued so far are on disk (a code is never handed out and then forgotten). */
-  function persist(): Promise<void> {
-    return new Promise((resolve) => {
-      waiters.push(resolve)
-      writing ??= flush()
-    })
-  }
+  /** Whether the terminal may hold a code: registration open, or the operator knows it. */
+  const mayRegister = (term: string): boolean => !(cfg.requireInventory || !cfg.allowRegistration) || ctx?.devices.get(term) !== undefined
 
   const platform = {
     cfg,
-    expectedCode: (term: string): string | undefined => cfg.authCodes[term] ?? issued[term],
+    expectedCode: (term: string): string | undefined => cfg.authCodes[term] ?? issued[term] ?? (mayRegister(term) ? jt808AuthCode(secret, term) : undefined),
     async issue(term: string): Promise<string> {
-      const code = randomBytes(8).toString('hex').toUpperCase()
-      issued[term] = code
-      await persist()
-      return code
+      return jt808AuthCode(secret, term)
     },
     nextSerial(term: string): number {
       const s = serials.get(term) ?? 0
@@ -69,19 +69,23 @@ export function createJt808Source(cfg: Jt808SourceConfig): Jt808Source {
   return createTcpSource({
     id: cfg.id,
     type: 'jt808',
-    server: { host: cfg.host, port: cfg.port, idleTimeoutSec: cfg.idleTimeoutSec, ratePerSec: cfg.rateLimitPerSec, maxBadFrames: cfg.maxBadFrames },
+    server: {
+      host: cfg.host,
+      port: cfg.port,
+      idleTimeoutSec: cfg.idleTimeoutSec,
+      ratePerSec: cfg.rateLimitPerSec,
+      maxBadFrames: cfg.maxBadFrames,
+      limits: { allow: cfg.allow, maxConnections: cfg.maxConnections, maxConnectionsPerAddress: cfg.maxConnectionsPerAddress },
+    },
     async onStart(c) {
       ctx = c
+      if (cfg.authSecret === undefined) secret = await storedSecret(join(c.dataDir, `jt808-${cfg.id}-secret`), c.dataDir)
       try {
-        issued = JSON.parse(await readFile(file(), 'utf8')) as Record<string, string>
+        issued = JSON.parse(await readFile(legacyFile(), 'utf8')) as Record<string, string>
       } catch (err) {
         issued = {}
-        // No file yet is normal; an unreadable one means terminals must register again: say so.
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') c.log.error({ err, file: file() }, 'issued JT/T 808 auth codes unreadable; terminals will have to register again')
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') c.log.error({ err, file: legacyFile() }, 'JT/T 808 auth codes of an earlier version unreadable; those terminals get derived codes when they register again')
       }
-    },
-    async onStop() {
-      await writing
     },
     connection: (c, conn) => jt808Session(platform, c, conn),
   })

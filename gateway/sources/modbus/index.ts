@@ -122,7 +122,7 @@ export function createModbusSource(cfg: ModbusSourceConfig, opts: { recordLatene
         }
         let g = groups.get(key)
         if (!g) {
-          const link = createModbusLink({ framing: cfg.type === 'modbus-tcp' ? 'tcp' : 'rtu', address, name: key, ...(cfg.type === 'modbus-rtu' ? {} : { connectTimeoutMs: cfg.connectTimeoutMs }) })
+          const link = createModbusLink({ framing: cfg.type === 'modbus-tcp' ? 'tcp' : 'rtu', address, name: key, record: c.record, ...(cfg.type === 'modbus-rtu' ? {} : { connectTimeoutMs: cfg.connectTimeoutMs }) })
           // Readings of one bus reach the pipeline in poll order; a failed ingest is logged, the bus goes on.
           const queue = createOrdered({ onError: (err) => log.error({ err, bus: key }, 'ingest failed') })
           g = { link, devices: [], queue }

@@ -20,6 +20,7 @@ import { createRtuFramer, encodeRtu, type RtuFrame } from '../../../devices/comm
 import type { FrameEvent, Framer } from '../../../devices/common/result.ts'
 import { type Address, createLink as createTransportLink } from '../../transports/address.ts'
 import { createMatcher, MatchError } from '../../transports/matcher.ts'
+import type { RecordTap } from '../../transports/record.ts'
 
 export type LinkResult =
   | { ok: true; response: Response; raw: Buffer }
@@ -35,6 +36,8 @@ export interface LinkOptions {
   name?: string
   /** A TCP connect that takes longer fails (ms). */
   connectTimeoutMs?: number
+  /** Record the bus's bytes (requests out, answers in): `smartcity replay` answers the polls from them. */
+  record?: RecordTap | undefined
 }
 
 export interface Link {
@@ -49,7 +52,11 @@ type Incoming = FrameEvent<RtuFrame | MbapFrame>
 class Dropped extends Error {}
 
 export function createModbusLink(opts: LinkOptions): Link {
-  const transport = createTransportLink(opts.address, opts.connectTimeoutMs !== undefined ? { connectTimeoutMs: opts.connectTimeoutMs } : {})
+  const transport = createTransportLink(opts.address, {
+    ...(opts.connectTimeoutMs !== undefined ? { connectTimeoutMs: opts.connectTimeoutMs } : {}),
+    record: opts.record,
+    recordAs: opts.framing === 'tcp' ? 'modbus-tcp' : 'modbus-rtu',
+  })
   const name = opts.name ?? transport.address
   const matcher = createMatcher<never, Incoming>({ maxPending: 1 })
   let tid = 0

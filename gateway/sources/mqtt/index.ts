@@ -28,6 +28,7 @@ export function createMqttSource(cfg: MqttSourceConfig, deps: MqttSourceDeps): S
   let ctx: SourceContext | undefined
   let handled = 0
   let stopped = false
+  let unroute: (() => void) | undefined
   // Everything handed over so far, as one promise: messages of one spool group share the pipeline's promise,
   // so this joins once per group (and per message only when a message has its own answer, e.g. refusals).
   let inFlight: Promise<unknown> = Promise.resolve()
@@ -50,6 +51,7 @@ export function createMqttSource(cfg: MqttSourceConfig, deps: MqttSourceDeps): S
     // again); QoS 0 is at most once by definition. The gateway stops the broker before its sources anyway.
     if (stopped) return qos === 0 ? undefined : STOPPED
     handled++
+    c.record?.message(topic, payload, qos)
     if (payload.length > cfg.maxPayloadBytes) return reject(c, topic, payload, 'payload_too_large', `${payload.length} bytes > ${cfg.maxPayloadBytes}`)
     const t = parseTopic(topic)
     if (typeof t === 'string') return reject(c, topic, payload, 'bad_topic', t)
@@ -84,7 +86,13 @@ export function createMqttSource(cfg: MqttSourceConfig, deps: MqttSourceDeps): S
     async start(c) {
       ctx = c
       stopped = false
-      deps.broker.onMessages(cfg.topics, cfg.qos, (topic, payload, qos) => handle(c, topic, payload, qos))
+      // Keyed by the source id: the same source restarted by a reload replaces its route.
+      unroute = deps.broker.onMessages(cfg.topics, cfg.qos, (topic, payload, qos) => handle(c, topic, payload, qos), cfg.id)
+    },
+    release() {
+      // Removed by a reload: its topics are no longer taken (until stop, a QoS 1 message got no PUBACK).
+      unroute?.()
+      unroute = undefined
     },
     async stop() {
       // Waits for the work in flight: everything handed to the pipeline is durable (or refused) when this

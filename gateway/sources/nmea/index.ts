@@ -36,7 +36,7 @@ export function createNmeaSource(cfg: NmeaSourceConfig, opts: Pick<LinkOptions, 
         c.devices.setOnline(cfg.device, false, 'port_closed')
         log.warn({ path, reason }, 'serial port closed; reopening when it comes back')
       }
-      link = createLink(address, { reconnectMinMs: cfg.serial.reconnectMinMs, reconnectMaxMs: cfg.serial.reconnectMaxMs, ...opts })
+      link = createLink(address, { reconnectMinMs: cfg.serial.reconnectMinMs, reconnectMaxMs: cfg.serial.reconnectMaxMs, record: c.record, ...opts })
       link.on('open', (st) => {
         stream = st
         s.reset()

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs'
+import { readFileSync, statSync, writeFileSync } from 'node:fs'
 import { connect, type Socket } from 'node:net'
 import pino from 'pino'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -8,7 +8,7 @@ import type { DeviceInfo, RejectInput, SourceContext } from '../../../gateway/co
 import { normalized, type RecordedBatch } from '../../helpers/normalized.ts'
 import { createHj212Source } from '../../../gateway/sources/hj212/index.ts'
 import { Hj212SourceConfig } from '../../../gateway/sources/hj212/config.ts'
-import { createJt808Source } from '../../../gateway/sources/jt808/index.ts'
+import { createJt808Source, jt808AuthCode } from '../../../gateway/sources/jt808/index.ts'
 import { Jt808SourceConfig } from '../../../gateway/sources/jt808/config.ts'
 import { DISTRICT_ROUTES } from '../../../simulators/jt808/index.ts'
 import { createTerminal } from '../../../simulators/jt808/terminal.ts'
@@ -77,7 +77,7 @@ afterEach(async () => {
 })
 
 describe('jt808 source (recording context)', () => {
-  it('keeps issued auth codes in dataDir: a terminal authenticates after a gateway restart', async () => {
+  it('keeps the auth secret in dataDir: a terminal authenticates after a gateway restart', async () => {
     const tmp = tempDir()
     stops.push(async () => tmp.cleanup())
     const port = await freePort()
@@ -90,7 +90,10 @@ describe('jt808 source (recording context)', () => {
     const code = t.stats().authCode!
     await t.stop()
     await src.stop()
-    expect(JSON.parse(readFileSync(`${tmp.dir}/jt808-jt808-auth.json`, 'utf8'))).toEqual({ '13800000001': code })
+    // The code is derived from the secret generated once and kept (owner-only) in dataDir.
+    const secretFile = `${tmp.dir}/jt808-jt808-secret`
+    expect(statSync(secretFile).mode & 0o777).toBe(0o600)
+    expect(code).toBe(jt808AuthCode(readFileSync(secretFile, 'utf8').trim(), '13800000001'))
     src = createJt808Source(cfg)
     await src.start(rec.ctx)
     stops.push(() => src.stop())
@@ -103,6 +106,72 @@ describe('jt808 source (recording context)', () => {
     expect(rec.ingested[0]).toMatchObject({ source: 'jt808', device: '13800000001', kind: 'position', protocol: 'jt808' })
     expect(rec.ingested[0]!.readings).toHaveLength(1)
     expect(rec.rejects).toEqual([])
+  })
+
+  it('derived auth codes (issue 15): a terminal registered with one gateway authenticates with another that has the same authSecret, not with one that has another', async () => {
+    const dirs = [tempDir(), tempDir(), tempDir()]
+    stops.push(async () => {
+      for (const d of dirs) d.cleanup()
+    })
+    const secret = 'district-7-shared-secret'
+    const start = async (i: number, authSecret: string) => {
+      const port = await freePort()
+      const src = createJt808Source(Jt808SourceConfig.parse({ type: 'jt808', port, authSecret }))
+      const rec = recorder(dirs[i]!.dir)
+      await src.start(rec.ctx)
+      stops.push(() => src.stop())
+      return { port, rec }
+    }
+    const a = await start(0, secret)
+    const t = createTerminal({ host: '127.0.0.1', port: a.port, phone: '13800000042', vehicle: 'bus', route: DISTRICT_ROUTES.bus, autoReport: false })
+    await t.start()
+    const code = t.stats().authCode!
+    await t.stop()
+    expect(code).toBe(jt808AuthCode(secret, '13800000042'))
+    expect(code).toMatch(/^[0-9A-F]{16}$/)
+    // Another gateway, its own data directory, the same secret: the terminal authenticates without registering.
+    const b = await start(1, secret)
+    const again = createTerminal({ host: '127.0.0.1', port: b.port, phone: '13800000042', vehicle: 'bus', route: DISTRICT_ROUTES.bus, authCode: code, autoReport: false })
+    stops.push(() => again.stop())
+    await again.start()
+    expect(await again.report()).toBe(0)
+    expect(b.rec.rejects).toEqual([])
+    // A gateway with another secret refuses the code.
+    const c = await start(2, 'another-secret-entirely')
+    const wrong = createTerminal({ host: '127.0.0.1', port: c.port, phone: '13800000042', vehicle: 'bus', route: DISTRICT_ROUTES.bus, authCode: code, autoReport: false })
+    await expect(wrong.start()).rejects.toThrow()
+    await wrong.stop()
+    expect(c.rec.rejects.map((r) => r.reason)).toEqual(['bad_auth_code'])
+  })
+
+  it('a code an earlier version issued (<dataDir>/jt808-<id>-auth.json) still authenticates its terminal', async () => {
+    const tmp = tempDir()
+    stops.push(async () => tmp.cleanup())
+    writeFileSync(`${tmp.dir}/jt808-jt808-auth.json`, JSON.stringify({ '13800000044': 'A1B2C3D4E5F60718' }))
+    const port = await freePort()
+    const src = createJt808Source(Jt808SourceConfig.parse({ type: 'jt808', port, authSecret: 'district-7-shared-secret' }))
+    const rec = recorder(tmp.dir)
+    await src.start(rec.ctx)
+    stops.push(() => src.stop())
+    const t = createTerminal({ host: '127.0.0.1', port, phone: '13800000044', vehicle: 'bus', route: DISTRICT_ROUTES.bus, authCode: 'A1B2C3D4E5F60718', autoReport: false })
+    stops.push(() => t.stop())
+    await t.start()
+    expect(await t.report()).toBe(0)
+    expect(rec.rejects).toEqual([])
+  })
+
+  it('with registration closed, a terminal neither configured nor in the inventory has no code: unknown_terminal', async () => {
+    const tmp = tempDir()
+    stops.push(async () => tmp.cleanup())
+    const port = await freePort()
+    const src = createJt808Source(Jt808SourceConfig.parse({ type: 'jt808', port, allowRegistration: false, authSecret: 'district-7-shared-secret' }))
+    const rec = recorder(tmp.dir)
+    await src.start(rec.ctx)
+    stops.push(() => src.stop())
+    const t = createTerminal({ host: '127.0.0.1', port, phone: '13800000043', vehicle: 'bus', route: DISTRICT_ROUTES.bus, authCode: jt808AuthCode('district-7-shared-secret', '13800000043'), autoReport: false })
+    await expect(t.start()).rejects.toThrow()
+    await t.stop()
+    expect(rec.rejects.map((r) => r.reason)).toEqual(['unknown_terminal'])
   })
 
   it('joins a batch upload split into subpackages; acknowledges every part with its own serial', async () => {
