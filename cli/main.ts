@@ -52,6 +52,7 @@ const FLAGS = {
   speed: { type: 'string' },
   junit: { type: 'string' },
   json: { type: 'string' },
+  truth: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean' },
 } as const
@@ -69,15 +70,16 @@ const FLAG_HELP: Record<string, string> = {
   'http-port': '--http-port N          HTTP API port (0 picks a free one)',
   'data-dir': '--data-dir DIR         spool, dead-letter log and state',
   'log-level': '--log-level LEVEL      fatal|error|warn|info|debug|trace|silent',
-  duration: '--duration SECONDS     stop after this long',
+  duration: '--duration TIME        stop after this long (seconds, or 30s, 5m, forever)',
   parts: '--parts A,B            only these parts (water-mqtt, modbus, serial, city-services, tcp-platforms)',
   profile: '--profile NAME         etc-rsu frame layouts: classic, 2019 or auto (default auto)',
   'gateway-config': '--gateway-config FILE  the gateway configuration (simulate: runs against it; replay: sends where it listens)',
   gateway: '--gateway URL          a gateway already running there (with --gateway-config: its sources and sinks)',
-  seed: '--seed N               seed of the value models (their random draws; default 1)',
-  speed: '--speed X              X times faster: simulate periods, faults, duration; replay recorded gaps (default 1)',
+  seed: '--seed N               seed of the value models (their random draws and their clock\'s start; default 1)',
+  speed: '--speed X              X times faster: simulate periods, faults, the duration and the value models\' clock; replay recorded gaps (default 1)',
   junit: '--junit FILE           write a JUnit XML report (one test case per assertion)',
   json: '--json FILE            write a JSON report',
+  truth: '--truth FILE           write the ground truth (every acknowledged reading as its expected point), JSON lines',
   record: '--record DIR           record every source\'s raw bytes and messages under DIR (record.dir)',
   to: '--to HOST:PORT         where TCP recordings go (a device that dialled in) or are answered (a device the gateway dials)',
   mqtt: '--mqtt URL             the broker MQTT recordings are published to',
@@ -85,7 +87,7 @@ const FLAG_HELP: Record<string, string> = {
   fast: '--fast                 no recorded gaps: only the gateway\'s answers pace the replay',
 }
 const REPLAY_FLAGS = ['to', 'mqtt', 'serial', 'fast']
-const SIMULATE_FLAGS = ['gateway-config', 'gateway', 'seed', 'speed', 'junit', 'json']
+const SIMULATE_FLAGS = ['gateway-config', 'gateway', 'seed', 'speed', 'junit', 'json', 'truth']
 const OVERRIDES = ['mqtt-port', 'mqtt-url', 'influx-url', 'influx-db', 'influx-org', 'influx-bucket', 'influx-token', 'http-port', 'data-dir', 'log-level']
 
 /** The commands, their synopsis, what they do and the flags they take (`smartcity help <command>`). */
@@ -109,7 +111,7 @@ const COMMANDS: Record<string, { synopsis: string; summary: string; what: string
     synopsis: 'smartcity simulate SCENARIO.yaml [flags]',
     summary: 'run a scenario against a gateway configuration',
     what: 'run a scenario (simulators, faults, expectations) against a gateway configuration: a summary, exit 0 when every expectation held, 1 otherwise, 2 for a bad scenario',
-    flags: ['gateway-config', 'gateway', 'seed', 'speed', 'junit', 'json'],
+    flags: ['gateway-config', 'gateway', 'seed', 'speed', 'duration', 'junit', 'json', 'truth'],
   },
   replay: {
     synopsis: 'smartcity replay FILE|DIR [flags]',
@@ -138,7 +140,7 @@ ${Object.values(COMMANDS)
 
 flags (override the configuration file):
 ${Object.entries(FLAG_HELP)
-  .map(([k, line]) => `  ${line}${k === 'duration' ? ' (demo, replay)' : k === 'parts' ? ' (demo)' : k === 'profile' ? ' (decode etc-rsu)' : k === 'record' ? ' (gateway)' : REPLAY_FLAGS.includes(k) ? ' (replay)' : k === 'gateway-config' || k === 'speed' ? ' (simulate, replay)' : SIMULATE_FLAGS.includes(k) ? ' (simulate)' : ''}`)
+  .map(([k, line]) => `  ${line}${k === 'duration' ? ' (demo, simulate, replay)' : k === 'parts' ? ' (demo)' : k === 'profile' ? ' (decode etc-rsu)' : k === 'record' ? ' (gateway)' : REPLAY_FLAGS.includes(k) ? ' (replay)' : k === 'gateway-config' || k === 'speed' ? ' (simulate, replay)' : SIMULATE_FLAGS.includes(k) ? ' (simulate)' : ''}`)
   .join('\n')}
 
 smartcity help <command> (or smartcity <command> --help) shows one command's usage.

@@ -7,7 +7,11 @@
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { BUILTIN_PROFILES } from '../../devices/modbus-profiles.ts'
-import { type PtyPair, type SimDevice, simulateRtu, simulateRtuOverTcp, simulateTcp, startPtyPair } from '../../simulators/modbus/index.ts'
+import { setTimeout as sleep } from 'node:timers/promises'
+import type { ModbusProfile } from '../../devices/common/modbus/profile.ts'
+import { type AnswerEvent, type PtyPair, type SimDevice, type Slave, simulateRtu, simulateRtuOverTcp, simulateTcp, startPtyPair } from '../../simulators/modbus/index.ts'
+import type { ModelOptions } from '../../simulators/modbus/model.ts'
+import { createPtyPair } from '../../simulators/serial/pty.ts'
 import type { DemoPart, DemoPartHandle } from './types.ts'
 
 const METERS = [
@@ -102,4 +106,107 @@ export const modbusPart: DemoPart = {
       },
     }
   },
+}
+
+// --- simdev: one Modbus bus as a scenario device entry (`smartcity simulate`) ---
+export interface ModbusBusOptions {
+  /** `tcp`: a Modbus TCP gateway; `rtu`: an RS-485 bus on a socat pseudo-terminal; `rtu-over-tcp`: a transparent serial server. */
+  transport: 'tcp' | 'rtu' | 'rtu-over-tcp'
+  /** Source id of the gateway configuration made for the scenario. */
+  sourceId: string
+  devices: readonly { id: string; unit: number; profile: string; intervalMs: number; model?: ModelOptions }[]
+  /** TCP: the port to listen on (0/absent: a free one). RTU: the gateway end's path (absent: in the run directory). */
+  port?: number
+  path?: string
+  /** The devices' model clock (cli/simulate/clock.ts `now`). */
+  now?: () => number
+  /** Each answer sent (simulate's ground truth), by device id. */
+  onAnswer?: (device: string, profile: ModbusProfile, a: AnswerEvent) => void
+}
+
+/** Energy meters or sondes on one Modbus bus, with device faults (bad CRC answers, slow answers, the port pulled). */
+export function modbusBus(o: ModbusBusOptions): DemoPart {
+  return {
+    id: `modbus-${o.sourceId}`,
+    name: `Modbus ${o.transport} bus ${o.sourceId}`,
+    async prepare(ctx) {
+      const byUnit = new Map(o.devices.map((d) => [d.unit, d]))
+      const sim: SimDevice[] = o.devices.map((d) => ({ unit: d.unit, profile: profile(d.profile), ...(d.model ? { model: d.model } : {}) }))
+      const server = {
+        ...(o.now ? { now: o.now } : {}),
+        onAnswer: (a: AnswerEvent) => {
+          const d = byUnit.get(a.unit)
+          if (d) o.onAnswer?.(d.id, profile(d.profile), a)
+        },
+      }
+      let slaves: Map<number, Slave>
+      let close: () => Promise<void>
+      let source: DemoPartHandle['sources'][number]
+      let replug: ((forMs: number) => Promise<void>) | undefined
+      const devices = o.devices.map((d) => ({ device: d.id, unit: d.unit, profile: d.profile, intervalMs: d.intervalMs }))
+      const common = { id: o.sourceId, timeoutMs: 300, retries: 1, pauseMs: 10, devices }
+      if (o.transport === 'rtu') {
+        const dir = join(ctx.dataDir, 'pty')
+        mkdirSync(dir, { recursive: true })
+        const gw = o.path ?? join(dir, `${o.sourceId}-gateway`)
+        const simEnd = join(dir, `${o.sourceId}-devices`)
+        let pty = await createPtyPair(simEnd, gw)
+        let bus = await simulateRtu({ path: pty.a, devices: sim, ...server })
+        slaves = bus.slaves
+        close = async () => {
+          await bus.close()
+          await pty.stop()
+        }
+        replug = async (forMs) => {
+          await bus.close()
+          await pty.stop()
+          await sleep(forMs)
+          pty = await createPtyPair(simEnd, gw)
+          bus = await simulateRtu({ path: pty.a, devices: sim, slaves, ...server })
+        }
+        source = { type: 'modbus-rtu', path: gw, ...common }
+      } else {
+        const port = o.port || (await ctx.freePort())
+        const s = o.transport === 'tcp' ? await simulateTcp({ port, devices: sim, ...server }) : await simulateRtuOverTcp({ port, devices: sim, ...server })
+        slaves = s.slaves
+        close = () => s.close()
+        source = o.transport === 'tcp' ? { type: 'modbus-tcp', host: '127.0.0.1', port, ...common } : { type: 'modbus-rtu-over-tcp', host: '127.0.0.1', port, ...common }
+      }
+      const slaveOf = (id: string) => {
+        const d = o.devices.find((x) => x.id === id)
+        return d ? slaves.get(d.unit) : undefined
+      }
+      return {
+        sources: [source],
+        devices: o.devices.map((d) => ({ id: d.id, kind: profile(d.profile).kind, district: ctx.district, site: `${d.profile} unit ${d.unit}`, protocol: o.transport === 'tcp' ? ('modbus-tcp' as const) : ('modbus-rtu' as const) })),
+        async start() {},
+        async badFrame(id, kind) {
+          const s = slaveOf(id)
+          if (!s || kind !== 'crc') return undefined
+          s.corruptNext++
+          // RTU: the CRC no longer matches; TCP has no CRC: the answer's MBAP header breaks the rules, which the
+          // link reports as a reply that does not fit its request.
+          const expected: Record<string, number> = o.transport === 'tcp' ? { bad_response: 1 } : { crc_mismatch: 1 }
+          return expected
+        },
+        slowAnswers(id, delayMs, forMs) {
+          const s = slaveOf(id)
+          if (!s) return false
+          const before = s.fault
+          s.fault = { kind: 'slow', delayMs }
+          setTimeout(() => {
+            s.fault = before
+          }, forMs).unref()
+          return true
+        },
+        async unplug(id, forMs) {
+          if (!replug || !slaveOf(id)) return false
+          await replug(forMs)
+          return true
+        },
+        describe: () => [`${o.devices.length} Modbus device(s) (${[...new Set(o.devices.map((d) => d.profile))].join(', ')}) on ${o.transport === 'rtu' ? `a pseudo-terminal (gateway end ${'path' in source ? source.path : ''})` : `127.0.0.1:${'port' in source ? source.port : ''} (${o.transport})`}`],
+        stop: () => close(),
+      }
+    },
+  }
 }

@@ -3,7 +3,9 @@
  * through the district) and HJ 212 water-quality station data loggers. The gateway listens on two free
  * loopback ports (or the ports given); the simulators connect once it is up.
  */
-import type { Hj212Message } from '../../devices/water-quality/hj212/index.ts'
+import { createHj212Framer, dataCp, decodeHj212, encodeHj212, type Hj212Message } from '../../devices/water-quality/hj212/index.ts'
+import { createJt808Framer, decodeJt808, encodeJt808, JT808_MSG } from '../../devices/position/jt808/index.ts'
+import { breakFlagged, breakHj212, refusalsOf } from './bad-frames.ts'
 import { createStation, type Station } from '../../simulators/hj212/station.ts'
 import type { Jt808Location } from '../../devices/position/jt808/index.ts'
 import { createTerminal, DISTRICT_ROUTES, seeded, type Terminal, type VehicleType } from '../../simulators/jt808/index.ts'
@@ -47,6 +49,10 @@ export interface TcpPlatformsOptions {
   onLocation?: (phone: string, location: Jt808Location) => void
   /** Each upload a station logger had answered 9014. */
   onUpload?: (mn: string, upload: Hj212Message) => void
+  /** Seconds of driving per location report (default `intervalSec`; a faster run keeps the route's pace). */
+  modelIntervalSec?: number
+  /** The river model's clock of each station logger (cli/simulate/clock.ts). */
+  modelNow?: (mn: string) => () => number
 }
 
 export function tcpPlatforms(o: TcpPlatformsOptions = {}): DemoPart {
@@ -71,6 +77,9 @@ export function tcpPlatforms(o: TcpPlatformsOptions = {}): DemoPart {
       let stopped = false
       const log = ctx.log.child({ component: 'demo.tcp-platforms' })
       let errors = 0
+      /** Clock offsets of skewed devices (clock_skew), by phone or MN. */
+      const offsets = new Map<string, number>()
+      const clock = (id: string) => () => Date.now() + (offsets.get(id) ?? 0)
       const onError = (err: Error) => {
         // Simulator hiccups (a reconnect) are expected in a demo; say so once, not per reading.
         if (errors++ === 0) log.warn({ err: err.message }, 'simulator error (further ones not logged)')
@@ -87,6 +96,8 @@ export function tcpPlatforms(o: TcpPlatformsOptions = {}): DemoPart {
           route: [...route.slice(shift), ...route.slice(0, shift)],
           random: seeded(Number(v.phone) + 1 + (o.seed ?? 0)),
           intervalSec,
+          ...(o.modelIntervalSec !== undefined ? { modelIntervalSec: o.modelIntervalSec } : {}),
+          now: clock(v.phone),
           heartbeatSec: o.heartbeatSec ?? 30,
           alarmProbability: o.alarmProbability ?? 0.02,
           reconnect: true,
@@ -107,6 +118,9 @@ export function tcpPlatforms(o: TcpPlatformsOptions = {}): DemoPart {
           reconnect: true,
           onError,
           random: seeded((o.seed ?? 500) + i),
+          seed: (o.seed ?? 500) + i,
+          now: clock(s.mn),
+          ...(o.modelNow ? { modelNow: o.modelNow(s.mn) } : {}),
           ...(o.onUpload ? { onAcked: (m: Hj212Message) => o.onUpload?.(s.mn, m) } : {}),
         })
       }
@@ -157,6 +171,30 @@ export function tcpPlatforms(o: TcpPlatformsOptions = {}): DemoPart {
             else stations.set(id, next as Station)
             void launch(id, next)
           }, forMs).unref()
+          return true
+        },
+        async badFrame(id, kind) {
+          const t = terminals.get(id)
+          const st = stations.get(id)
+          if (t) {
+            const good = encodeJt808({ header: { msgId: JT808_MSG.heartbeat, version: 2013, protocolVersion: 0, phone: id.padStart(12, '0'), serial: 1, encryption: 0 }, body: { type: 'heartbeat' } })
+            const bad = breakFlagged(Buffer.from(good), kind, 0x7e, 0x7d)
+            if (!t.raw(bad)) return undefined
+            return refusalsOf(createJt808Framer(), decodeJt808, bad, Buffer.from(good))
+          }
+          if (st) {
+            const spec = stationSpecs.find((x) => x.mn === id)!
+            const good = encodeHj212({ qn: '20260601000000000', st: '21', cn: '2011', pw: spec.pw, mn: id, flag: 4, cp: dataCp(Date.now(), { w01001: { Rtd: '7.40', Flag: 'N' } }) })
+            const bad = breakHj212(good, kind)
+            if (!st.connected()) return undefined
+            st.raw(bad)
+            return refusalsOf(createHj212Framer(), decodeHj212, bad, good)
+          }
+          return undefined
+        },
+        clockSkew(id, ms) {
+          if (!terminals.has(id) && !stations.has(id)) return false
+          offsets.set(id, ms)
           return true
         },
         describe: () => [

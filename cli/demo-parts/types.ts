@@ -34,7 +34,23 @@ export interface DemoPartHandle {
    * false when this part has no such device or cannot silence it.
    */
   silence?(id: string, forMs: number): boolean
+  // --- simdev: device faults of `smartcity simulate` (cli/simulate/device-faults.ts) ---
+  /**
+   * Send (or, for a polled device, arrange for its next answer to be) one broken frame of device `id`: a
+   * wrong CRC/check code, a frame cut short, or bytes that are no frame. Resolves with the refusals the
+   * gateway must make of it (reason -> count, what the protocol's own framer and decoder say of the bytes),
+   * or undefined when this part has no such device or cannot break frames that way.
+   */
+  badFrame?(id: string, kind: BadFrameKind): Promise<Record<string, number> | undefined>
+  /** A polled device answers `delayMs` late for `forMs`; false when this part cannot. */
+  slowAnswers?(id: string, delayMs: number, forMs: number): boolean
+  /** Pull the device's serial port (the pty goes away) and plug it back at the same path after `forMs`; resolves when back. */
+  unplug?(id: string, forMs: number): Promise<boolean>
+  /** The device's clock runs `offsetMs` off (0: right again); false when this part cannot. */
+  clockSkew?(id: string, offsetMs: number): boolean
 }
+
+export type BadFrameKind = 'crc' | 'truncated' | 'garbage'
 
 export interface DemoPart {
   /** Short name for `smartcity demo --parts a,b`. */

@@ -27,6 +27,13 @@ export interface WaterMqttOptions {
   pollute?: number
   /** Each telemetry object the broker acknowledged, by station id. */
   onAcked?: (id: string, telemetry: { ts: number } & Record<string, number>) => void
+  /** The river model's clock of each station (cli/simulate/clock.ts); default the reading time. */
+  modelNow?: (id: string) => () => number
+}
+
+/** A telemetry payload broken: cut in the middle, or bytes that are no JSON (MQTT JSON has no CRC). */
+export function brokenJson(kind: 'truncated' | 'garbage'): Buffer {
+  return kind === 'garbage' ? Buffer.from([0xfe, 0x00, 0x13, 0x37, 0x7b, 0x7b]) : Buffer.from('{"ts":1764583200000,"ph":7.4')
 }
 
 /** Water-quality stations publishing JSON over MQTT into the gateway's broker. */
@@ -48,6 +55,7 @@ export function waterMqtt(o: WaterMqttOptions = {}): DemoPart {
           intervalMs,
           seed: (o.seed ?? 1000) + i,
           ...(o.params ? { params: o.params } : {}),
+          ...(o.modelNow ? { modelNow: o.modelNow(s.id) } : {}),
           ...(o.onAcked ? { onAcked: (t: { ts: number } & Record<string, number>) => o.onAcked?.(s.id, t) } : {}),
         })
       }
@@ -70,6 +78,18 @@ export function waterMqtt(o: WaterMqttOptions = {}): DemoPart {
             if (!stopped) void open(i).then((s) => (stopped ? s.stop() : void stations.set(id, s)), () => setTimeout(back, 500).unref())
           }
           setTimeout(back, forMs).unref()
+          return true
+        },
+        async badFrame(id, kind) {
+          const st = stations.get(id)
+          if (!st || kind === 'crc') return undefined
+          await st.publishRaw(brokenJson(kind))
+          return { malformed_json: 1 }
+        },
+        clockSkew(id, ms) {
+          const st = stations.get(id)
+          if (!st) return false
+          st.setClockOffset(ms)
           return true
         },
         describe: () => [`${list.length} water-quality stations publish JSON every ${intervalMs / 1000} s to ${ctx.mqttUrl} (city/${ctx.district}/water_quality/<id>/telemetry)`],

@@ -16,6 +16,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Influxd } from '../influxd.ts'
 import type { Planned } from './devices.ts'
+import { deviceFaults as deviceLevel } from './device-faults.ts'
 import type { gatewayProcess } from './gateway-process.ts'
 import type { Mosquitto } from './mosquitto.ts'
 import type { TcpProxy } from './proxy.ts'
@@ -43,6 +44,11 @@ export type DeviceFaults = { [K in DeviceFault['type']]: DeviceFaultHandler<Extr
 const lasting = (ms: number, speed: number) => `${Math.round(ms / speed / 100) / 10} s`
 
 export const deviceFaults: DeviceFaults = {
+  // Broken frames, slow answers, a pulled serial port, a skewed clock: cli/simulate/device-faults.ts.
+  bad_frames: deviceLevel.bad_frames,
+  slow_answers: deviceLevel.slow_answers,
+  serial_unplug: deviceLevel.serial_unplug,
+  clock_skew: deviceLevel.clock_skew,
   async device_silent(f, target, env) {
     if (!target.handle?.silence?.(f.device, f.for / env.speed)) throw new Error('this kind of device cannot be silenced yet')
     env.note(`fault: device ${f.device} silent for ${lasting(f.for, env.speed)}`)
@@ -101,7 +107,7 @@ export interface ScheduleOptions {
   note(s: string): void
   targets: FaultTargets
   /** Device fault handlers (default: `deviceFaults`). */
-  devices?: DeviceFaults
+  devices?: Partial<DeviceFaults>
 }
 
 const isDeviceFault = (f: Fault): f is DeviceFault => 'device' in f
@@ -124,7 +130,11 @@ export function scheduleFaults(faults: readonly Fault[], o: ScheduleOptions): Fa
       problems.push(`${f.type} ${f.device}: ${p ? 'its simulator is not running' : 'no such device in the scenario'}`)
       return false
     }
-    const handler = handlers[f.type] as DeviceFaultHandler
+    const handler = handlers[f.type] as DeviceFaultHandler | undefined
+    if (!handler) {
+      problems.push(`${f.type} ${f.device}: no handler for this fault type`)
+      return false
+    }
     try {
       const r = await handler(f, p, { speed, note })
       for (const [reason, n] of Object.entries(r.expectedRefusals ?? {})) expectedRefusals.set(reason, (expectedRefusals.get(reason) ?? 0) + n)

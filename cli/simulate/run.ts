@@ -14,17 +14,21 @@ import { dirname, join, resolve } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import pino from 'pino'
 import { type GatewayConfig, loadConfig, parseConfig } from '../../gateway/config.ts'
+import { addRefusals } from '../demo-parts/bad-frames.ts'
 import type { DemoContext } from '../demo-parts/types.ts'
 import { portOr } from '../flags.ts'
 import { findInfluxd, type Influxd, influxd } from '../influxd.ts'
-import { idsOf, LABEL, type Planned, partFor, servedBy } from './devices.ts'
+import { checkDistricts, districtOf, inventoryFor } from './districts.ts'
+import { createSimClock, startTimeOf } from './clock.ts'
+import { idsOf, type PlanContext, type Planned, partFor, placeEntry, planEntry } from './devices.ts'
 import { gatewayProcess } from './gateway-process.ts'
 import { type Assertion, junitXml, type RunReport, summary } from './report.ts'
 import { addHistograms, type AgeHistograms, checkLatency, checkNoUnexpectedRefusals, checkPresence, checkRefusalCount, checkTransitions, cpuMeter, faultWindow, presenceWatcher, readRefusals, scrapeAges, transitions } from './expect.ts'
 import { scheduleFaults } from './faults.ts'
 import { findMosquitto, type Mosquitto, mosquitto } from './mosquitto.ts'
 import { startProxy, type TcpProxy } from './proxy.ts'
-import { type Expect, loadScenario, type Scenario } from './scenario.ts'
+import { createProgress } from './progress.ts'
+import { type Expect, loadScenario, parseRunDuration, type Scenario } from './scenario.ts'
 import { compare, countPoints, createTruth, type Difference, type InfluxTarget } from './truth.ts'
 
 type Values = Record<string, string | boolean | undefined>
@@ -48,29 +52,78 @@ function describeDiff(d: Difference): string {
  * Run a scenario file. SIGINT or SIGTERM (a CI job cancelled) stops the simulators, the gateway and the
  * InfluxDB the runner started before exiting (130, 143): a cancelled run leaves no process behind.
  */
-export async function runSimulate(file: string | undefined, values: Values, out: (s: string) => void = (s) => process.stdout.write(s)): Promise<number> {
+export async function runSimulate(file: string | undefined, values: Values, out: (s: string) => void = defaultOut, opts: SimulateOptions = {}): Promise<number> {
   const abort: Abort = { cleanup: async () => {} }
   const onSignal = (sig: NodeJS.Signals) => {
+    // simscen: a run without an end (duration forever) ends here, in order, and then gives its verdict.
+    if (abort.endRun) {
+      const end = abort.endRun
+      abort.endRun = undefined
+      process.once(sig, onSignal)
+      end()
+      return
+    }
     out(`${sig}: stopping the simulators, the gateway and InfluxDB\n`)
     void bounded(abort.cleanup(), 20_000).finally(() => process.exit(sig === 'SIGINT' ? 130 : 143))
   }
   process.once('SIGINT', onSignal)
   process.once('SIGTERM', onSignal)
   try {
-    return await simulate(file, values, out, abort)
+    return await simulate(file, values, out, abort, opts)
   } finally {
     process.off('SIGINT', onSignal)
     process.off('SIGTERM', onSignal)
   }
 }
 
+const defaultOut = (s: string): void => void process.stdout.write(s)
+
 interface Abort {
   cleanup(): Promise<void>
+  /** Set while a run without an end is running: the first Ctrl-C (SIGINT, SIGTERM) ends it. */
+  endRun?: (() => void) | undefined
 }
 
-async function simulate(file: string | undefined, values: Values, out: (s: string) => void, abort: Abort): Promise<number> {
+// --- simscen: how `smartcity demo` runs its scenario through the runner ---
+export interface SimulateOptions {
+  /** The gateway configuration, already made (the demo's): instead of --gateway-config or one made here. */
+  config?: { config: GatewayConfig; name: string }
+  /** Keep the configuration's ports and data directory (the demo's 1883, 8080, data/demo) instead of free ones. */
+  keepAddresses?: boolean
+  /** No sink is fine: readings wait in the spool (the demo without InfluxDB); nothing is checked in InfluxDB. */
+  allowNoSink?: boolean
+  /** Not a test: no expectations, no summary, no reports; a gateway that cannot start throws its start error. */
+  demo?: boolean
+  /** The run directory (gateway configuration and log); kept. Default: a temporary one, removed after a pass. */
+  runDir?: string
+  /** Force the terminal view on or off (default: on when stdout is a terminal and the runner writes there). */
+  tty?: boolean
+  /** Once the gateway and the simulators are up: what runs where. */
+  onUp?: (up: { config: GatewayConfig; plan: readonly Planned[]; gatewayPid: number | undefined }) => void
+}
+
+/** A gateway that could not start, as `smartcity gateway` reports it: its one stderr line, code start_failed when it exited 69. */
+function startError(err: Error): Error {
+  const line = /^smartcity: (.+)$/m.exec(err.message)?.[1]
+  return Object.assign(new Error(line ?? err.message), /exited \(69\)/.test(err.message) ? { code: 'start_failed' } : {})
+}
+
+/** The points the gateway's sinks have written (`smartcity_points_written_total`, every sink), from /metrics. */
+async function pointsWritten(base: string): Promise<number | undefined> {
+  try {
+    const text = await (await fetch(new URL('/metrics', base), { signal: AbortSignal.timeout(10_000) })).text()
+    let n = 0
+    for (const m of text.matchAll(/^smartcity_points_written_total(?:\{[^}]*\})? (\d+(?:\.\d+)?(?:e\+?\d+)?)$/gm)) n += Number(m[1])
+    return n
+  } catch {
+    return undefined
+  }
+}
+// --- end simscen ---
+
+async function simulate(file: string | undefined, values: Values, out: (s: string) => void, abort: Abort, opts: SimulateOptions): Promise<number> {
   if (!file) {
-    process.stderr.write('usage: smartcity simulate SCENARIO.yaml [--gateway-config FILE | --gateway URL] [--seed N] [--speed X] [--junit FILE] [--json FILE]\n')
+    process.stderr.write('usage: smartcity simulate SCENARIO.yaml [--gateway-config FILE | --gateway URL] [--seed N] [--speed X] [--duration TIME] [--junit FILE] [--json FILE]\n')
     return 2
   }
   const loaded = await loadScenario(file)
@@ -79,6 +132,16 @@ async function simulate(file: string | undefined, values: Values, out: (s: strin
     return 2
   }
   const sc: Scenario = loaded.scenario
+  // simscen: --duration (30s, 5m, a number of seconds, or forever) instead of the scenario's.
+  if (values['duration'] !== undefined) {
+    const raw = str(values['duration'])
+    const d = raw === undefined ? undefined : parseRunDuration(/^\d+(\.\d+)?$/.test(raw) ? Number(raw) : raw)
+    if (d === undefined || d <= 0) {
+      process.stderr.write(`--duration: not a time: ${values['duration']} (write e.g. 30s, 5m, a number of seconds, or forever)\n`)
+      return 2
+    }
+    sc.duration = d
+  }
   const seed = str(values['seed']) === undefined ? 1 : Number(values['seed'])
   const speed = str(values['speed']) === undefined ? 1 : Number(values['speed'])
   if (!Number.isInteger(seed)) {
@@ -97,29 +160,34 @@ async function simulate(file: string | undefined, values: Values, out: (s: strin
   }
   const owned = gatewayUrl === undefined
   const t0 = Date.now()
-  const runDir = mkdtempSync(join(tmpdir(), `smartcity-simulate-${sc.name.replace(/[^A-Za-z0-9_-]/g, '_')}-`))
+  const runDir = opts.runDir ?? mkdtempSync(join(tmpdir(), `smartcity-simulate-${sc.name.replace(/[^A-Za-z0-9_-]/g, '_')}-`))
   const timeline: RunReport['timeline'] = []
-  const plain = (s: string) => out(`[${String(Math.round((Date.now() - t0) / 1000)).padStart(4)}s] ${s}\n`)
+  // simscen: a status block redrawn in place on a terminal, plain lines otherwise (cli/simulate/progress.ts).
+  const progress = createProgress({ write: out, t0, plainEveryMs: Math.min(30_000, Math.max(5_000, sc.duration / speed / 10)), ...(opts.tty !== undefined ? { tty: opts.tty } : out === defaultOut ? {} : { tty: false }) })
   const note = (event: string) => {
     timeline.push({ atMs: Date.now() - t0, event })
-    plain(event)
+    progress.line(event)
   }
   const assertions: Assertion[] = []
   const truth = createTruth()
   const durationMs = sc.duration / speed
 
   // The gateway configuration: the user's (validated as `smartcity gateway` would), or one made for the scenario.
-  const cfgResult = configFile
+  const cfgResult = opts.config
+    ? { ok: true as const, config: opts.config.config, warnings: [] }
+    : configFile
     ? await loadConfig(configFile)
     : parseConfig({
         gateway: { id: 'simulate', district: sc.district },
+        // simscen: the scenario's devices with their districts (JT/T 808 and HJ 212 carry none on the wire).
+        devices: inventoryFor(sc, idsOf),
         sources: [
           { type: 'mqtt' },
           ...(sc.devices.some((d) => d.protocol === 'jt808') ? [{ type: 'jt808' as const }] : []),
           ...(sc.devices.some((d) => d.protocol === 'hj212') ? [{ type: 'hj212' as const, defaultPassword: '123456' }] : []),
         ],
       })
-  const cfgName = configFile ?? '(a configuration made for the scenario)'
+  const cfgName = opts.config?.name ?? configFile ?? '(a configuration made for the scenario)'
   const report: RunReport = {
     scenario: sc.name,
     file,
@@ -140,6 +208,12 @@ async function simulate(file: string | undefined, values: Values, out: (s: strin
     report.durationMs = Date.now() - t0
     report.acknowledged = truth.acked()
     report.ok = assertions.every((a) => a.ok || a.skipped)
+    // simdev: the ground truth for tools (and the reproducibility test): every acknowledged reading, in order.
+    const truthFile = str(values['truth'])
+    if (truthFile) {
+      mkdirSync(dirname(resolve(truthFile)), { recursive: true })
+      writeFileSync(truthFile, truth.all().map((p) => `${JSON.stringify(p)}\n`).join(''))
+    }
     const junit = str(values['junit'])
     const json = str(values['json'])
     if (junit) {
@@ -155,7 +229,7 @@ async function simulate(file: string | undefined, values: Values, out: (s: strin
       writeFileSync(join(runDir, 'junit.xml'), junitXml(report))
     }
     // Nothing ran yet (a bad configuration, no InfluxDB): there is no run directory worth keeping.
-    if (!existsSync(join(runDir, 'gateway.json'))) {
+    if (!existsSync(join(runDir, 'gateway.json')) && !opts.runDir) {
       rmSync(runDir, { recursive: true, force: true })
       report.runDir = ''
     }
@@ -180,20 +254,24 @@ async function simulate(file: string | undefined, values: Values, out: (s: strin
   }
 
   // Where the gateway runs: free loopback ports and a run directory of its own.
-  if (owned) {
+  if (owned && !opts.keepAddresses) {
     cfg.dataDir = join(runDir, 'gateway')
     cfg.http = { ...cfg.http, enabled: true, host: '127.0.0.1', port: await portOr(0) }
     if (cfg.broker.type === 'embedded') cfg.broker = { ...cfg.broker, host: '127.0.0.1', port: await portOr(0) }
     for (const s of cfg.sources) if (s.type === 'jt808' || s.type === 'hj212') s.port = await portOr(0)
+    // simdev: an etc-rsu source in server mode listens too (the simulated RSU dials it there).
+    for (const s of cfg.sources) if (s.type === 'etc-rsu' && s.mode === 'server') s.port = await portOr(0)
     if (cfg.log.level !== 'silent') cfg.log.level = 'warn'
   }
   let db: Influxd | undefined
   let sink = cfg.sinks.find((s) => s.type === 'influx-v1')
-  if (!sink && cfg.sinks.length > 0) {
+  if (!sink && cfg.sinks.length > 0 && !opts.allowNoSink) {
     assertions.push({ name: 'readings stored', ok: false, message: 'this slice checks InfluxDB 1.x sinks (influx-v1) only; the configuration has only influx-v2 sinks', details: [] })
     return finish()
   }
-  if (!sink) {
+  if (!sink && opts.allowNoSink) {
+    // simscen (the demo without InfluxDB): readings wait in the spool; nothing to look up.
+  } else if (!sink) {
     if (!owned) {
       assertions.push({ name: 'readings stored', ok: false, message: `${cfgName} has no sink, so there is nothing to check`, details: [] })
       return finish()
@@ -213,7 +291,7 @@ async function simulate(file: string | undefined, values: Values, out: (s: strin
     cfg.sinks.push(sink)
     report.influx.startedByRunner = true
   }
-  const target: InfluxTarget = { url: sink.url, database: sink.database, username: sink.username, password: sink.password }
+  const target: InfluxTarget = sink ? { url: sink.url, database: sink.database, username: sink.username, password: sink.password } : { url: '', database: '' }
   report.influx.url = target.url
   report.influx.database = target.database
   const checkCount = async (c: Expect['counts'][number], label = ''): Promise<Assertion> => {
@@ -257,7 +335,7 @@ async function simulate(file: string | undefined, values: Values, out: (s: strin
       assertions.push({ name: 'MQTT broker for broker_restart starts', ok: false, message: 'mosquitto is not on the PATH (Debian: apt-get install mosquitto)', details: [] })
     }
   }
-  if (owned && sc.faults.some((f) => f.type === 'influx_network')) {
+  if (owned && sink && sc.faults.some((f) => f.type === 'influx_network')) {
     const u = new URL(sink.url)
     proxy = await startProxy({ host: u.hostname, port: Number(u.port || (u.protocol === 'https:' ? 443 : 80)) })
     const px = proxy
@@ -265,19 +343,18 @@ async function simulate(file: string | undefined, values: Values, out: (s: strin
     cfg.sinks = cfg.sinks.map((x) => (x === sink ? { ...x, url: proxied } : x))
   }
 
-  const plan: Planned[] = sc.devices.map((entry, index) => {
-    const ids = idsOf(entry, index)
-    const problem = servedBy(entry, ids, cfg, cfgName)
-    return { index, entry, ids, label: `${entry.kind} over ${LABEL[entry.protocol]}`, ...(problem ? { problem } : {}) }
-  })
+  // simdev: each entry planned against the configuration (cli/simulate/devices.ts planEntry); the value models' clock.
+  const clock = createSimClock(startTimeOf(seed, sc.start_time), speed)
+  const planCtx: PlanContext = { cfg, truth, seed, speed, clock, owned, generated: !configFile, unheard: new Map() }
+  const plan: Planned[] = sc.devices.map((entry, index) => ({ ...planEntry(entry, index, cfg, cfgName, !configFile), unheard: planCtx.unheard, truth }))
   for (const p of plan) assertions.push({ name: `gateway serves ${p.label} (devices[${p.index}])`, ok: p.problem === undefined, message: p.problem ?? `${p.ids.length} device(s)`, details: [] })
 
   const runConfig = join(runDir, 'gateway.json')
-  writeFileSync(runConfig, `${JSON.stringify(cfg, null, 2)}\n`)
   const gw = owned ? gatewayProcess(runConfig, join(runDir, 'gateway.log')) : undefined
   // Simulator hiccups (a reconnect while the gateway is down) are part of the faults; only errors are shown.
   const log = pino({ level: 'error' }, pino.destination(2))
-  const since = t0 - 60_000
+  // A device clock skewed back (clock_skew) sends readings from before the run: look back that far too.
+  const since = t0 - 60_000 - Math.max(0, ...sc.faults.map((f) => (f.type === 'clock_skew' ? -f.offset_ms : 0)))
   const stopped = new Set<Planned>()
   const stopAll = async () => {
     for (const p of plan) {
@@ -303,17 +380,15 @@ async function simulate(file: string | undefined, values: Values, out: (s: strin
   const watcher = ex.presence || alarmsViaApi ? presenceWatcher(() => httpUrl, 500, { devices: ex.presence !== undefined, alarms: alarmsViaApi }) : undefined
   const agesOfKilled: AgeHistograms = new Map()
   const steps: NodeJS.Timeout[] = []
+  const failEntry = (p: Planned, err: unknown) => {
+    p.problem = `could not start: ${(err as Error).message}`
+    const a = assertions.find((x) => x.name.endsWith(`(devices[${p.index}])`))
+    if (a) Object.assign(a, { ok: false, message: p.problem })
+    note(`not started: ${p.label}: ${p.problem}`)
+  }
   try {
-    if (gw) {
-      try {
-        await gw.start()
-      } catch (err) {
-        assertions.push({ name: 'gateway starts', ok: false, message: (err as Error).message, details: [] })
-        return finish()
-      }
-      cpu.mark()
-      note(`gateway up (child process ${gw.pid()}, config ${runConfig})`)
-    }
+    // Simulators that are servers or serial peers start before the gateway (prepare); the gateway's sources are
+    // pointed at them (the runner's gateway) or they sit where the configuration says (--gateway URL).
     const mqttUrl = cfg.broker.type === 'embedded' ? `mqtt://${cfg.broker.host === '0.0.0.0' ? '127.0.0.1' : cfg.broker.host}:${cfg.broker.port}` : cfg.broker.url
     const ctx: DemoContext = { district: sc.district, dataDir: runDir, log, freePort: () => portOr(0), mqttUrl }
     for (const p of plan) {
@@ -322,19 +397,46 @@ async function simulate(file: string | undefined, values: Values, out: (s: strin
         continue
       }
       try {
-        const h = await partFor(p, cfg, truth, seed, speed).prepare(ctx)
-        await h.start()
-        p.handle = h
+        p.handle = await partFor(p, planCtx).prepare({ ...ctx, district: districtOf(p.entry, sc) })
+        if (owned) placeEntry(p)
+        if (!configFile && p.served) {
+          // A configuration made for the scenario: the sources and inventory the part asks for.
+          const add = parseConfig({ sources: p.handle.sources, devices: p.handle.devices })
+          if (!add.ok) throw new Error(add.problems.join('; '))
+          cfg.sources.push(...add.config.sources)
+          cfg.devices.push(...add.config.devices)
+        }
       } catch (err) {
-        p.problem = `could not start: ${(err as Error).message}`
-        const a = assertions.find((x) => x.name.endsWith(`(devices[${p.index}])`))
-        if (a) Object.assign(a, { ok: false, message: p.problem })
-        note(`not started: ${p.label}: ${p.problem}`)
+        failEntry(p, err)
       }
     }
-    note(`simulators up: ${plan.filter((p) => p.handle).reduce((n, p) => n + p.ids.length, 0)} devices; running ${Math.round(durationMs / 100) / 10} s`)
+    writeFileSync(runConfig, `${JSON.stringify(cfg, null, 2)}\n`)
+    if (gw) {
+      try {
+        await gw.start()
+      } catch (err) {
+        // simscen: the demo exits as `smartcity gateway` does (69 and its one line) when the gateway cannot start.
+        if (opts.demo) throw startError(err as Error)
+        assertions.push({ name: 'gateway starts', ok: false, message: (err as Error).message, details: [] })
+        return finish()
+      }
+      cpu.mark()
+      note(`gateway up (child process ${gw.pid()}, config ${runConfig})`)
+    }
+    for (const p of plan) {
+      if (!p.handle) continue
+      try {
+        await p.handle.start()
+      } catch (err) {
+        failEntry(p, err)
+      }
+    }
+    note(`simulators up: ${plan.filter((p) => p.handle).reduce((n, p) => n + p.ids.length, 0)} devices; running ${Number.isFinite(durationMs) ? `${Math.round(durationMs / 100) / 10} s` : 'until Ctrl-C'}`)
+    opts.onUp?.({ config: cfg, plan, gatewayPid: gw?.pid() })
 
     // Faults on schedule (times scale with --speed like the periods): cli/simulate/faults.ts.
+    const streamIds = plan.filter((p) => p.entry.protocol === 'nmea').flatMap((p) => p.ids)
+    const polledIds = plan.filter((p) => p.served !== undefined && p.entry.protocol !== 'nmea').flatMap((p) => p.ids)
     const faults = scheduleFaults(sc.faults, {
       speed,
       durationMs,
@@ -348,16 +450,43 @@ async function simulate(file: string | undefined, values: Values, out: (s: strin
         async beforeGatewayKill() {
           cpu.sample()
           addHistograms(agesOfKilled, await scrapeAges(httpUrl))
+          // A serial stream (NMEA) has no acknowledgement: what it sends while the gateway is down is no ground
+          // truth; a poll or passage in flight when it dies is answered but never stored.
+          for (const id of streamIds) planCtx.unheard.set(id, Number.POSITIVE_INFINITY)
+          for (const id of polledIds) {
+            truth.forget(id, Date.now() - 3_000)
+            planCtx.unheard.set(id, Number.POSITIVE_INFINITY)
+          }
         },
         onGatewayRestart() {
           report.gateway.restarts++
           cpu.mark()
+          for (const id of [...streamIds, ...polledIds]) planCtx.unheard.set(id, Date.now() + 3_000)
         },
       },
     })
-    const every = Math.max(5_000, durationMs / 10)
-    const progress = setInterval(() => plain(`${truth.acked()} readings acknowledged, ${faults.applied()}/${faults.planned} faults applied, ${Math.max(0, Math.round((t0 + durationMs - Date.now()) / 1000))} s left`), every)
-    progress.unref()
+    // simscen: progress (cli/simulate/progress.ts); a run without an end, or the demo's, ends on Ctrl-C.
+    const metricsUrl = gatewayUrl ?? (cfg.http.enabled ? `http://${cfg.http.host === '0.0.0.0' ? '127.0.0.1' : cfg.http.host}:${cfg.http.port}` : undefined)
+    let stored: number | undefined
+    // /metrics of a gateway with 10,000 devices is large: scraped one at a time, at least 5 s apart and
+    // 20 times as long as the last one took, so watching costs the gateway at most a twentieth of a core.
+    let nextScrape = 0
+    let scraping = false
+    const planned = plan.reduce((n, p) => n + p.ids.length, 0)
+    const ticker = setInterval(() => {
+      if (metricsUrl && !scraping && Date.now() >= nextScrape) {
+        scraping = true
+        const began = Date.now()
+        void pointsWritten(metricsUrl).then((n) => {
+          if (n !== undefined) stored = n
+          scraping = false
+          nextScrape = Date.now() + Math.max(5_000, 20 * (Date.now() - began))
+        })
+      }
+      const up = plan.filter((p) => p.handle).reduce((n, p) => n + p.ids.length, 0)
+      progress.update({ devicesUp: up, devicesPlanned: planned, acknowledged: truth.acked(), stored, faultsApplied: faults.applied(), faultsPlanned: faults.planned, leftMs: t0 + durationMs - Date.now() })
+    }, 1_000)
+    ticker.unref()
     const runStart = Date.now()
     // Expectations checked at a step of the run (`at:`), scenario time like the faults'.
     const stepPending: Promise<void>[] = []
@@ -379,8 +508,15 @@ async function simulate(file: string | undefined, values: Values, out: (s: strin
     const stepLabel = (atMs: number) => ` at ${atMs / 1000} s`
     ex.counts.forEach((c, i) => c.at !== undefined && step(c.at, `expect.counts[${i}]`, async () => [await checkCount(c, stepLabel(c.at!))]))
     ex.refusals.forEach((c, i) => c.at !== undefined && step(c.at, `expect.refusals[${i}]`, async () => [checkRefusalCount(c, readRefusals(cfg.dataDir, t0), stepLabel(c.at!))]))
-    await sleep(durationMs)
-    clearInterval(progress)
+    const ended = new Promise<void>((ok) => {
+      if (!Number.isFinite(durationMs) || opts.demo) abort.endRun = ok
+    })
+    await (Number.isFinite(durationMs) ? Promise.race([sleep(durationMs), ended]) : ended)
+    abort.endRun = undefined
+    clearInterval(ticker)
+    progress.done()
+    if (opts.demo) note('stopping...')
+    // --- end simscen ---
     for (const t of steps) clearTimeout(t)
     await faults.stop()
     await Promise.all(stepPending)
@@ -396,6 +532,8 @@ async function simulate(file: string | undefined, values: Values, out: (s: strin
       const exits = gw.unexpectedExits()
       assertions.push({ name: 'gateway kept running', ok: exits.length === 0 && gw.running(), message: exits.length === 0 ? (gw.running() ? 'no exit but the ones the faults caused' : 'not running at the end') : `${exits.length} unexpected exit(s)`, details: exits })
     }
+    // simscen: the demo is not a test; everything stops in the finally below.
+    if (opts.demo) return 0
     // Expectations. Stored readings: wait (up to `settle`) for the spool to drain, then compare point by point.
     const settleDeadline = Date.now() + sc.settle
     if (ex.readings_stored === 'all_acknowledged') {
@@ -474,6 +612,8 @@ async function simulate(file: string | undefined, values: Values, out: (s: strin
           : { name, ok: c.share <= ex.max_cpu_share, message: `${c.share.toFixed(3)} of one core (${c.cpuSec.toFixed(1)} s CPU over the ${c.wallSec.toFixed(1)} s of the run it was up)`, details: [] },
       )
     }
+    // simscen: the district tags of a multi-district run.
+    if (ex.districts_apart) assertions.push(await checkDistricts(target, plan, sc, since))
     if (ex.max_rss_mb !== undefined) {
       const peak = gw?.peakRssMb()
       if (peak !== undefined) report.gateway.peakRssMb = peak
@@ -496,6 +636,6 @@ async function simulate(file: string | undefined, values: Values, out: (s: strin
     await proxy?.close()
   }
   // A passing run leaves nothing behind; a failing one keeps its gateway log, dead letters and reports.
-  if (exitCode === 0) rmSync(runDir, { recursive: true, force: true })
+  if (exitCode === 0 && !opts.runDir) rmSync(runDir, { recursive: true, force: true })
   return exitCode
 }

@@ -30,6 +30,28 @@ const Duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
   return ms
 })
 
+// --- simscen: a run without an end (the demo district), per-entry district and site ---
+/** `forever`: the run lasts until Ctrl-C or SIGTERM (what `smartcity demo` runs), then the verdict. */
+export const FOREVER = Number.POSITIVE_INFINITY
+/** A scenario's or `--duration`'s length: a time, or `forever`. */
+export function parseRunDuration(v: unknown): number | undefined {
+  return v === 'forever' ? FOREVER : parseDuration(v)
+}
+const RunDuration = z.union([z.string(), z.number()]).transform((v, ctx) => {
+  const ms = parseRunDuration(v)
+  if (ms === undefined) {
+    ctx.addIssue({ code: 'custom', message: `not a time: ${JSON.stringify(v)} (write e.g. 30s, 2m, 1h, or forever)` })
+    return z.NEVER
+  }
+  return ms
+})
+/** Where an entry's devices are: their `district` tag (default: the scenario's) and `site`. */
+const Placement = {
+  district: z.string().min(1).optional(),
+  site: z.string().min(1).optional(),
+}
+// --- end simscen ---
+
 /** Parameters of the river model (simulators/water-quality/model.ts StationParams). */
 const RiverModel = z.strictObject({
   meanTempC: z.number().optional(),
@@ -42,11 +64,12 @@ const RiverModel = z.strictObject({
 })
 
 const Common = {
-  count: z.number().int().min(1).max(1000).default(1),
+  count: z.number().int().min(1).max(10_000).default(1),
   /** Explicit device ids (MQTT station ids, JT/T 808 phone numbers, HJ 212 MNs); their number is the count. */
   ids: z.array(z.string().min(1)).min(1).optional(),
   period: Duration.optional(),
   seed: z.number().int().optional(),
+  ...Placement,
 }
 
 export const DeviceEntry = z.discriminatedUnion('protocol', [
@@ -65,6 +88,8 @@ export const DeviceEntry = z.discriminatedUnion('protocol', [
     building: z.string().min(1).optional(),
     /** Elevators: the monitors also report their own faults on `/event`. */
     report_events: z.boolean().default(false),
+    /** Elevators: a fault (trapped, door, overspeed, power loss in turn) on some car this often (simscen). */
+    fault_every: Duration.optional(),
   }),
   z.strictObject({
     kind: z.literal('position'),
@@ -75,6 +100,55 @@ export const DeviceEntry = z.discriminatedUnion('protocol', [
     first_phone: z.number().int().min(1).max(99_999_999_999).optional(),
     alarm_probability: z.number().min(0).max(1).default(0),
   }),
+  // --- simdev: polled and serial devices, the ETC gantry (device entries beyond the first slice) ---
+  z.strictObject({
+    kind: z.enum(['energy_meter', 'water_quality']),
+    /** Modbus TCP, RTU on a pseudo-terminal (socat), or RTU through a transparent serial server over TCP. */
+    protocol: z.enum(['modbus-tcp', 'modbus-rtu', 'modbus-rtu-over-tcp']),
+    transport: z.enum(['tcp', 'serial']).optional(),
+    ...Common,
+    /** The device's register map: a built-in profile (eastron-sdm630, chint-dtsu666, generic-sonde). */
+    profile: z.string().min(1),
+    /** Device ids are `<id_prefix><n>` (default `em<i>-` / `wqm<i>-`), units count up from `first_unit`. */
+    id_prefix: z.string().min(1).optional(),
+    first_unit: z.number().int().min(1).max(247).default(1),
+    /** Energy meters: rated total active power (kW) scaled by the daily load curve (morning and evening peaks). */
+    rated_kw: z.number().positive().optional(),
+  }),
+  z.strictObject({
+    kind: z.literal('position'),
+    protocol: z.literal('nmea'),
+    transport: z.literal('serial').default('serial'),
+    ...Common,
+    /** Route waypoints [lat, lon] the receiver drives in a loop (default: a loop through Gaoxin). */
+    route: z.array(z.tuple([z.number().min(-90).max(90), z.number().min(-180).max(180)])).min(2).optional(),
+    speed_kmh: z.number().min(0).max(300).default(35),
+    /** Along-route ranges in metres without a fix (a tunnel); default none. */
+    tunnels: z.array(z.tuple([z.number().min(0), z.number().min(0)])).default([]),
+  }),
+  z.strictObject({
+    kind: z.literal('energy_meter'),
+    protocol: z.literal('dlt645'),
+    transport: z.literal('serial').default('serial'),
+    ...Common,
+    /** Meter addresses (12 digits), one per device id (default: counted up from 110101000001). */
+    addresses: z.array(z.string().regex(/^\d{1,12}$/)).min(1).optional(),
+    /** Mean three-phase load (kW), shaped by the daily load curve. */
+    base_load_kw: z.number().positive().optional(),
+  }),
+  z.strictObject({
+    kind: z.literal('etc'),
+    protocol: z.literal('etc-rsu'),
+    transport: z.literal('tcp').default('tcp'),
+    ...Common,
+    /** Mean vehicles per second outside the rush hours. */
+    rate_per_sec: z.number().positive().max(20).default(0.5),
+    /** Rush hours (Beijing time of the model clock): the rate is multiplied by up to `factor` around each peak. */
+    rush_hour: z
+      .strictObject({ peaks: z.array(z.number().min(0).max(24)).min(1).default([8, 18]), factor: z.number().min(1).max(20).default(4), width_h: z.number().positive().max(12).default(1.5) })
+      .optional(),
+  }),
+  // --- end simdev device entries ---
   z.strictObject({
     kind: z.literal('water_quality'),
     protocol: z.literal('hj212'),
@@ -92,6 +166,34 @@ export type DeviceEntry = z.infer<typeof DeviceEntry>
 
 /** When a fault starts, and (`every`) how often it comes again until the end of the run. */
 const At = { at: Duration, every: Duration.optional() }
+// --- simdev: device-level faults (handlers in cli/simulate/device-faults.ts `deviceFaults`) ---
+/** Frames or answers a device sends broken: a wrong CRC/checksum, cut short, or bytes that are no frame. */
+const BadFrames = z
+  .strictObject({
+    type: z.literal('bad_frames'),
+    device: z.string().min(1),
+    ...At,
+    kind: z.enum(['crc', 'truncated', 'garbage']).default('crc'),
+    /** This many bad frames (one per device period), or ... */
+    count: z.number().int().min(1).max(10_000).optional(),
+    /** ... with this probability per device period during `for`. */
+    rate: z.number().min(0).max(1).optional(),
+    for: Duration.optional(),
+  })
+  .refine((f) => (f.count !== undefined) !== (f.rate !== undefined && f.for !== undefined), { message: 'give count, or rate and for' })
+export const DEVICE_FAULTS = ['bad_frames', 'slow_answers', 'serial_unplug', 'clock_skew'] as const
+export const DeviceFault = z.discriminatedUnion('type', [
+  BadFrames,
+  /** A polled device answers late (delay_ms after each request) for a while. */
+  z.strictObject({ type: z.literal('slow_answers'), device: z.string().min(1), ...At, delay_ms: z.number().int().min(1).max(60_000), for: Duration }),
+  /** The serial port pulled (the pty closed) and plugged back at the same path after `for`. */
+  z.strictObject({ type: z.literal('serial_unplug'), device: z.string().min(1), ...At, for: Duration }),
+  /** The device's clock runs `offset_ms` off for a while (its readings carry that time). */
+  z.strictObject({ type: z.literal('clock_skew'), device: z.string().min(1), ...At, offset_ms: z.number().int().min(-86_400_000).max(86_400_000), for: Duration }),
+])
+export type DeviceFault = z.infer<typeof DeviceFault>
+// --- end simdev device faults ---
+
 export const Fault = z.discriminatedUnion('type', [
   // Device faults (they name a `device`; cli/simulate/faults.ts deviceFaults has their handlers).
   z.strictObject({ type: z.literal('device_silent'), device: z.string().min(1), ...At, for: Duration }),
@@ -102,6 +204,7 @@ export const Fault = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('broker_restart'), ...At, for: Duration.default(0) }),
   /** The network between the gateway and InfluxDB (a TCP proxy the runner owns): connections refused, or every chunk held `delay_ms`. */
   z.strictObject({ type: z.literal('influx_network'), ...At, mode: z.enum(['drop', 'delay']), delay_ms: z.number().int().min(1).max(600_000).default(1_000), for: Duration }),
+  ...DeviceFault.options,
 ])
 export type Fault = z.infer<typeof Fault>
 
@@ -176,6 +279,8 @@ export const Expect = z.strictObject({
   /** The gateway child's CPU time over the run's wall time (1 = one core busy), from /proc. */
   max_cpu_share: z.number().positive().optional(),
   refusals: z.array(RefusalCount).default([]),
+  /** simscen: every device's points carry its entry's district tag (default the scenario's) and no other. */
+  districts_apart: z.boolean().optional(),
 })
 export type Expect = z.infer<typeof Expect>
 
@@ -183,8 +288,10 @@ export const Scenario = z
   .strictObject({
     name: z.string().min(1),
     description: z.string().optional(),
-    duration: Duration,
+    duration: RunDuration,
     district: z.string().min(1).default('sim-district'),
+    /** simdev: where the value models' clock starts (ISO time); default derived from --seed (see cli/simulate/clock.ts). */
+    start_time: z.iso.datetime({ offset: true }).optional(),
     /** How long to wait after the run for the gateway to store what it acknowledged. */
     settle: Duration.default(30_000),
     devices: z.array(DeviceEntry).min(1),
@@ -200,7 +307,7 @@ export const Scenario = z
     })
     s.faults.forEach((f, i) => {
       if (f.at > s.duration) ctx.addIssue({ code: 'custom', path: ['faults', i, 'at'], message: `after the end of the run (duration ${s.duration / 1000} s)` })
-      const lasts = 'for' in f ? f.for : f.type === 'gateway_kill' ? f.restart : 0
+      const lasts = 'for' in f ? (f.for ?? 0) : f.type === 'gateway_kill' ? f.restart : 0
       if (f.every !== undefined && f.every <= lasts) ctx.addIssue({ code: 'custom', path: ['faults', i, 'every'], message: `not longer than the fault lasts (${'for' in f ? 'for' : 'restart'} ${lasts / 1000} s): one would start before the last is over` })
       if (f.every === 0) ctx.addIssue({ code: 'custom', path: ['faults', i, 'every'], message: 'must be more than 0' })
     })

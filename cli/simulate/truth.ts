@@ -6,6 +6,10 @@
  */
 import { JT808_STATUS, type Jt808Location } from '../../devices/position/jt808/index.ts'
 import { type Hj212Message, hj212Data, INTERVAL_TAG, WATER_FACTORS } from '../../devices/water-quality/hj212/index.ts'
+import { toEngineering, toRaw } from '../../devices/common/modbus/planner.ts'
+import type { ModbusProfile } from '../../devices/common/modbus/profile.ts'
+import { registerCount } from '../../devices/common/modbus/registers.ts'
+import type { AnswerEvent } from '../../simulators/modbus/servers.ts'
 
 export type Value = number | string | boolean
 
@@ -16,6 +20,13 @@ export interface ExpectedPoint {
   tags: Record<string, string>
   time: number
   fields: Record<string, Value>
+  /**
+   * Polled devices (Modbus, DL/T 645) and the ETC lane: the gateway stamps the point with its own time (the
+   * poll, the end of the passage), not the device's. Such a point matches the stored point of its device
+   * nearest in time within this many ms (tags besides `device` only when given), and its fields must be
+   * those of one such point. Undefined: the exact series and time, as the device sent it.
+   */
+  within?: number
 }
 
 export interface Truth {
@@ -30,6 +41,13 @@ export interface Truth {
   candidates(p: ExpectedPoint): ExpectedPoint[]
   acked(): number
   ackedBy(device: string): number
+  /** Every acknowledged reading in the order it was acknowledged (`--truth FILE`). */
+  all(): ExpectedPoint[]
+  /**
+   * Drop a polled device's answers (points with `within`) from `from` on: a poll the gateway was in the
+   * middle of when a fault began (slow answers, a pulled port) is stored when it ends, outside the window.
+   */
+  forget(device: string, from: number): void
 }
 
 const keyOf = (p: Pick<ExpectedPoint, 'measurement' | 'device' | 'tags' | 'time'>) =>
@@ -41,10 +59,12 @@ const keyOf = (p: Pick<ExpectedPoint, 'measurement' | 'device' | 'tags' | 'time'
 export function createTruth(): Truth {
   const byKey = new Map<string, ExpectedPoint[]>()
   const perDevice = new Map<string, number>()
+  const order: ExpectedPoint[] = []
   let n = 0
   return {
     add(p) {
       n++
+      order.push(p)
       perDevice.set(p.device, (perDevice.get(p.device) ?? 0) + 1)
       const k = keyOf(p)
       const list = byKey.get(k)
@@ -55,6 +75,20 @@ export function createTruth(): Truth {
     candidates: (p) => byKey.get(keyOf(p)) ?? [p],
     acked: () => n,
     ackedBy: (d) => perDevice.get(d) ?? 0,
+    all: () => [...order],
+    forget(device, from) {
+      for (let i = order.length - 1; i >= 0; i--) {
+        const p = order[i]!
+        if (p.device === device && p.within !== undefined && p.time >= from) order.splice(i, 1)
+      }
+      for (const [k, list] of byKey) {
+        const keep = list.filter((p) => p.device !== device || p.within === undefined || p.time < from)
+        n -= list.length - keep.length
+        perDevice.set(device, (perDevice.get(device) ?? 0) - (list.length - keep.length))
+        if (keep.length === 0) byKey.delete(k)
+        else if (keep.length !== list.length) byKey.set(k, keep)
+      }
+    },
   }
 }
 
@@ -130,7 +164,18 @@ const same = (want: Value, got: unknown) => (typeof want === 'number' ? typeof g
 export async function compare(t: InfluxTarget, expected: readonly ExpectedPoint[], since: number, candidates: (p: ExpectedPoint) => ExpectedPoint[] = (p) => [p]): Promise<{ checked: number; differences: Difference[] }> {
   const differences: Difference[] = []
   const byMeasurement = new Map<string, ExpectedPoint[]>()
-  for (const p of expected) byMeasurement.set(p.measurement, [...(byMeasurement.get(p.measurement) ?? []), p])
+  // One push per point: copying the list for each (as this did) made the load scenario's 140,000 points take minutes.
+  const near: ExpectedPoint[] = []
+  for (const p of expected) {
+    if (p.within !== undefined) {
+      near.push(p)
+      continue
+    }
+    const list = byMeasurement.get(p.measurement)
+    if (list) list.push(p)
+    else byMeasurement.set(p.measurement, [p])
+  }
+  differences.push(...(await compareNearest(t, near, since)))
   for (const [m, points] of byMeasurement) {
     const stored = new Map<string, Record<string, unknown>>()
     const tagNames = new Set(points.flatMap((p) => Object.keys(p.tags)))
@@ -159,10 +204,96 @@ export async function compare(t: InfluxTarget, expected: readonly ExpectedPoint[
   return { checked: expected.length, differences }
 }
 
+/** Points matched by device and nearest time (ExpectedPoint.within): each needs a stored point of its device within the window whose fields (and given tags) are its own. */
+async function compareNearest(t: InfluxTarget, expected: readonly ExpectedPoint[], since: number): Promise<Difference[]> {
+  const differences: Difference[] = []
+  const groups = new Map<string, ExpectedPoint[]>()
+  for (const p of expected) {
+    const k = `${p.measurement}\u0000${p.device}`
+    groups.set(k, [...(groups.get(k) ?? []), p])
+  }
+  for (const points of groups.values()) {
+    const { measurement, device } = points[0]!
+    const series = await influxQuery(t, `SELECT * FROM "${measurement.replace(/"/g, '\\"')}" WHERE time >= ${since}ms AND "device" = '${device.replace(/'/g, "\\'")}' GROUP BY *`)
+    const rows = series.flatMap((s) => s.rows.map((r) => ({ tags: s.tags, row: r, time: Number(r['time']) }))).sort((a, b) => a.time - b.time)
+    for (const p of points) {
+      const w = p.within ?? 0
+      const close = rows
+        .filter((r) => Math.abs(r.time - p.time) <= w && Object.entries(p.tags).every(([k, v]) => r.tags[k] === v))
+        .sort((a, b) => Math.abs(a.time - p.time) - Math.abs(b.time - p.time))
+      if (close.length === 0) {
+        differences.push({ point: p, what: `missing (no ${measurement} point of ${device} within ${w} ms)` })
+        continue
+      }
+      if (close.some((r) => Object.entries(p.fields).every(([k, v]) => same(v, r.row[k])))) continue
+      const r = close[0]!
+      const bad = Object.entries(p.fields)
+        .filter(([k, v]) => !same(v, r.row[k]))
+        .map(([k, v]) => `${k} sent ${JSON.stringify(v)} stored ${JSON.stringify(r.row[k] ?? null)} (nearest point ${r.time - p.time} ms off)`)
+      differences.push({ point: p, what: bad.join(', ') })
+    }
+  }
+  return differences
+}
+
 /** Points of `measurement` (of `device`) since `since`: the largest field count (InfluxQL count(*)). */
 export async function countPoints(t: InfluxTarget, measurement: string, device: string | undefined, since: number): Promise<number> {
   const where = `time >= ${since}ms${device ? ` AND "device" = '${device.replace(/'/g, "\\'")}'` : ''}`
   const s = await influxQuery(t, `SELECT count(*) FROM "${measurement.replace(/"/g, '\\"')}" WHERE ${where}`)
   const row = s[0]?.rows[0] ?? {}
   return Math.max(0, ...Object.entries(row).filter(([k]) => k.startsWith('count_')).map(([, v]) => Number(v) || 0))
+}
+
+// --- simdev: ground truth of the polled and serial devices and the ETC lane ---
+/**
+ * What a Modbus device answered to one read (FC 3/4): every profile point with a canonical field inside the
+ * answered range, with the value the model had, as its register holds it (rounded to an integer register,
+ * or to float32). The gateway stamps the poll's point with its own time: matched within `within` ms.
+ */
+export function fromModbusAnswer(device: string, profile: ModbusProfile, a: AnswerEvent, time: number, within: number): ExpectedPoint | undefined {
+  const req = a.request
+  const values = a.values
+  if ((req.fc !== 3 && req.fc !== 4) || a.corrupt || 'exception' in a.response || !values) return undefined
+  const table = req.fc === 3 ? 'holding' : 'input'
+  const fields: Record<string, Value> = {}
+  for (const p of profile.points) {
+    if (p.field === undefined || p.function !== table) continue
+    if (p.address < req.address || p.address + registerCount(p.type, p.length) > req.address + req.quantity) continue
+    const v = values.get(p.name)
+    if (typeof v !== 'number') continue
+    const raw = toRaw(v, p)
+    const held = p.type === 'float32' ? Math.fround(raw) : raw
+    const e = toEngineering(held, p)
+    if (typeof e === 'number') fields[p.field] = e
+  }
+  if (Object.keys(fields).length === 0) return undefined
+  return { measurement: profile.kind, device, tags: {}, time, fields, within }
+}
+
+/** A DL/T 645 meter's reply to one data identifier: its fields, stamped by the gateway at the end of the meter's cycle. */
+export function fromDlt645Reply(device: string, fields: Record<string, number>, time: number, within: number): ExpectedPoint {
+  return { measurement: 'energy_meter', device, tags: {}, time, fields: { ...fields }, within }
+}
+
+/** A coordinate as NMEA carries it: whole degrees and minutes with `decimals` decimals (devices/position/nmea/encode.ts). */
+function nmeaCoord(a: number, decimals: number): number {
+  const abs = Math.abs(a)
+  let deg = Math.floor(abs)
+  let min = Number(((abs - deg) * 60).toFixed(decimals))
+  if (min >= 60) {
+    deg += 1
+    min -= 60
+  }
+  return Math.sign(a || 1) * (deg + min / 60)
+}
+
+/** A GNSS receiver's epoch with a fix: its position at the NMEA time (tags such as `system` are the gateway's to derive). */
+export function fromNmeaEpoch(device: string, e: { time: number; fix: boolean; lat: number; lon: number }, decimals = 5): ExpectedPoint | undefined {
+  if (!e.fix) return undefined
+  return { measurement: 'position', device, tags: {}, time: e.time, fields: { lat: nmeaCoord(e.lat, decimals), lon: nmeaCoord(e.lon, decimals) }, within: 0 }
+}
+
+/** A passage the lane took part in: its OBU and the result the lane must record, at the end of the passage (within `within` ms of its start). */
+export function fromEtcPassage(device: string, p: { vehicle: { obuId: string }; result: string; startedAt: number }, within: number): ExpectedPoint {
+  return { measurement: 'etc_transaction', device, tags: { result: p.result }, time: p.startedAt, fields: { obu_id: p.vehicle.obuId }, within }
 }

@@ -16,6 +16,7 @@ import {
 } from '../../devices/energy-meter/dlt645/index.ts'
 import { byteToBcd } from '../../devices/common/bcd.ts'
 import { utcMsToBeijing } from '../../devices/common/time.ts'
+import { loadCurve } from '../modbus/model.ts'
 
 export interface SimMeterOptions {
   /** 12-digit address. */
@@ -27,6 +28,8 @@ export interface SimMeterOptions {
   errorWord?: number
   /** Mean three-phase load in kW (default 5..30 from the address). */
   baseLoadKw?: number
+  /** Shape the load by the daily load curve (simulators/modbus/model.ts `loadCurve`, Beijing time of `nowMs`). */
+  loadCurve?: boolean
   /** Starting import energy in kWh. */
   importKwh?: number
   /** Event counters the meter shows (trip count 1D000001, cover openings 03300D00...): default 0. */
@@ -77,6 +80,11 @@ export interface MeterBus {
   meters: readonly SimMeterState[]
   /** The values a meter shows at `nowMs` (advances its energy registers). */
   values(address: string, nowMs: number): MeterValues | undefined
+  /**
+   * What a reply frame `receive` returned carries, by canonical field (the values the meter encoded, at the
+   * precision of their format): `smartcity simulate`'s ground truth of a poll. Undefined for other frames.
+   */
+  replyFields(reply: Buffer): { address: string; di: number; fields: Record<string, number> } | undefined
 }
 
 export function createMeterBus(opts: { meters: SimMeterOptions[]; preamble?: number; startMs: number }): MeterBus {
@@ -102,7 +110,8 @@ export function createMeterBus(opts: { meters: SimMeterOptions[]; preamble?: num
     const base = specs.get(address)?.baseLoadKw ?? 5 + h * 25
     const t = nowMs / 1000
     // a slow daily-ish swing plus a faster ripple, never negative
-    const p = Math.max(0.2, base * (1 + 0.3 * Math.sin(t / 600 + h * 6) + 0.05 * Math.sin(t / 7 + h * 3)))
+    const curve = specs.get(address)?.loadCurve ? loadCurve((((nowMs / 3_600_000 + 8) % 24) + 24) % 24) / 0.55 : 1
+    const p = Math.max(0.2, base * curve * (1 + 0.3 * Math.sin(t / 600 + h * 6) + 0.05 * Math.sin(t / 7 + h * 3)))
     const pf = 0.9 + 0.07 * (0.5 + 0.5 * Math.sin(t / 300 + h))
     const v = [0, 1, 2].map((k) => 220 + 6 * Math.sin(t / 120 + k * 2.1 + h * 5) + 2 * h)
     const share = [0.36, 0.33, 0.31]
@@ -132,6 +141,8 @@ export function createMeterBus(opts: { meters: SimMeterOptions[]; preamble?: num
     }
   }
 
+  let lastFields: { address: string; di: number; fields: Record<string, number> } | undefined
+  const told = new WeakMap<Buffer, { address: string; di: number; fields: Record<string, number> }>()
   const answer = (msg: Dlt645Message, nowMs: number): Dlt645Message | undefined => {
     switch (msg.kind) {
       case 'read_request': {
@@ -170,6 +181,12 @@ export function createMeterBus(opts: { meters: SimMeterOptions[]; preamble?: num
             daily_frozen_export_energy_kwh: m.freeze!.exportKwh,
           }
           data = encodeDataValue(m.version, msg.di, all)
+          const fields: Record<string, number> = {}
+          for (const it of item.items) {
+            const v = all[it.name]
+            if (it.field !== undefined && v !== undefined) fields[it.field] = Math.round(Math.abs(v) * 10 ** it.fmt.decimals) / 10 ** it.fmt.decimals * Math.sign(v || 1)
+          }
+          lastFields = { address: m.address, di: msg.di, fields }
         }
         if (!data) return { kind: 'error_reply', version: m.version, address: m.address, errorWord: 0x02 }
         return { kind: 'read_reply', version: m.version, address: m.address, di: msg.di, data, more: false }
@@ -201,12 +218,18 @@ export function createMeterBus(opts: { meters: SimMeterOptions[]; preamble?: num
         if (!ev.ok) continue
         const r = decodeMessage(ev.frame)
         if (!r.ok || (r.value.frame.control & 0x80) !== 0) continue // not a request
+        lastFields = undefined
         const reply = answer(r.value.message, nowMs)
-        if (reply) out.push(encodeMessage(reply, preamble))
+        if (reply) {
+          const b = encodeMessage(reply, preamble)
+          if (lastFields && reply.kind === 'read_reply') told.set(b, lastFields)
+          out.push(b)
+        }
       }
       return out
     },
     meters,
     values,
+    replyFields: (b) => told.get(b),
   }
 }

@@ -20,6 +20,11 @@ export interface MqttBuildingOptions extends BuildingOptions {
   reportEvents?: boolean
   /** Clock (epoch ms) driving the passenger model; default Date.now. */
   now?: () => number
+  /**
+   * The passenger model's clock (default: `now`). With a stepping clock (cli/simulate/clock.ts `ticks`) each
+   * step advances the model by exactly `stepMs`, so a seed gives the same ride whatever the timers do.
+   */
+  modelNow?: () => number
   /** Called with the car id and each status object (with `ts`) once the broker acknowledged it (`smartcity simulate`). */
   onAcked?: (id: string, status: Record<string, unknown> & { ts: number }) => void
 }
@@ -30,6 +35,10 @@ export interface MqttBuilding {
   building: ReturnType<typeof createBuilding>
   /** Status messages published (acknowledged by the broker). */
   sent(): number
+  /** Monitor `car`'s clock runs this far off (ms): its status `ts` carries that time. */
+  setClockOffset(car: number, ms: number): void
+  /** Publish raw bytes on car `car`'s telemetry topic (garbage or a cut-off payload). */
+  publishRaw(car: number, payload: Buffer): Promise<void>
   stop(): Promise<void>
 }
 
@@ -37,6 +46,7 @@ const FAULT_EVENT: Record<Fault, string> = { trapped: 'trapped', door_fault: 'do
 
 export async function startMqttBuilding(o: MqttBuildingOptions): Promise<MqttBuilding> {
   const now = o.now ?? Date.now
+  const modelNow = o.modelNow ?? now
   const stepMs = o.stepMs ?? 200
   const heartbeatMs = o.heartbeatMs ?? 10_000
   const b = createBuilding(o)
@@ -56,6 +66,8 @@ export async function startMqttBuilding(o: MqttBuildingOptions): Promise<MqttBui
   const reported = ids.map(() => undefined as Fault | undefined)
   let sent = 0
   let busy = false
+  const offsets = ids.map(() => 0)
+  let lastModelT: number | undefined
 
   const publish = (i: number, suffix: string, payload: string, status?: Record<string, unknown> & { ts: number }) => {
     const c = clients[i]!
@@ -73,7 +85,9 @@ export async function startMqttBuilding(o: MqttBuildingOptions): Promise<MqttBui
     if (busy) return
     busy = true
     try {
-      const t = now()
+      const t = modelNow()
+      lastModelT = t
+      const wall = now()
       b.step(t)
       for (let i = 0; i < ids.length; i++) {
         if (o.reportEvents) {
@@ -82,10 +96,10 @@ export async function startMqttBuilding(o: MqttBuildingOptions): Promise<MqttBui
           const prev = reported[i]
           if (showing !== undefined && prev === undefined) {
             reported[i] = showing
-            publish(i, 'event', JSON.stringify({ ts: t, event: FAULT_EVENT[showing], active: true, floor: b.status(i).floor, detail: 'reported by the monitor' }))
+            publish(i, 'event', JSON.stringify({ ts: wall + offsets[i]!, event: FAULT_EVENT[showing], active: true, floor: b.status(i).floor, detail: 'reported by the monitor' }))
           } else if (prev !== undefined && f === undefined && b.monitorOn(i)) {
             reported[i] = undefined
-            publish(i, 'event', JSON.stringify({ ts: t, event: FAULT_EVENT[prev], active: false, floor: b.status(i).floor }))
+            publish(i, 'event', JSON.stringify({ ts: wall + offsets[i]!, event: FAULT_EVENT[prev], active: false, floor: b.status(i).floor }))
           }
         }
         if (!b.monitorOn(i)) continue
@@ -94,7 +108,8 @@ export async function startMqttBuilding(o: MqttBuildingOptions): Promise<MqttBui
         if (json === l.json && t - l.at < heartbeatMs) continue
         l.json = json
         l.at = t
-        publish(i, 'telemetry', `{"ts":${t},${json.slice(1)}`, o.onAcked ? { ...b.status(i), ts: t } : undefined)
+        const ts = wall + offsets[i]!
+        publish(i, 'telemetry', `{"ts":${ts},${json.slice(1)}`, o.onAcked ? { ...b.status(i), ts } : undefined)
       }
     } finally {
       busy = false
@@ -104,8 +119,14 @@ export async function startMqttBuilding(o: MqttBuildingOptions): Promise<MqttBui
   return {
     ids,
     building: b,
-    inject: (car, fault, durationMs, opts) => b.inject(car, fault, now(), durationMs, opts),
+    inject: (car, fault, durationMs, opts) => b.inject(car, fault, o.modelNow ? (lastModelT ?? modelNow()) : now(), durationMs, opts),
     sent: () => sent,
+    setClockOffset(car, ms) {
+      offsets[car] = ms
+    },
+    async publishRaw(car, payload) {
+      await clients[car]!.publishAsync(`${base(ids[car]!)}/telemetry`, payload, { qos: 1 })
+    },
     async stop() {
       clearInterval(timer)
       await Promise.all(

@@ -55,6 +55,11 @@ export interface RsuSimOptions {
   profile?: RsuProfileName | RsuProfile
   /** RSCTL of heartbeats: default 88 with the 2019 layout (as field firmware sends), else the running sequence. */
   heartbeatRsctl?: number
+  /**
+   * Each passage the lane controller took part in (it answered the B2), once the RSU is done with it, with
+   * the result the lane must record (`smartcity simulate`'s ground truth) and when it started (wall ms).
+   */
+  onPassage?: (p: { vehicle: Vehicle; result: Scenario; startedAt: number }) => void
 }
 
 export interface RsuSimStats {
@@ -80,7 +85,9 @@ export interface RsuSim {
    * Fault injection: send one corrupt frame on the link now (`bcc`: a B3 whose BCC is wrong; `garbage`:
    * bytes that are no frame at all), as a noisy serial line or broken firmware would.
    */
-  sendBad(kind?: 'bcc' | 'garbage'): void
+  sendBad(kind?: 'bcc' | 'garbage' | 'truncated'): Buffer | undefined
+  /** The RSU's profile (frame layouts). */
+  profile: RsuProfile
   stop(): Promise<void>
 }
 
@@ -233,7 +240,10 @@ export async function startRsuSim(o: RsuSimOptions): Promise<RsuSim> {
             obuStatus: v.obuStatus,
           }
     send('B2', b2)
+    const startedAt = Date.now()
     const a2 = await wait(forObu(['C1', 'C2']))
+    // The lane heard this vehicle: it records a passage, whatever happens next (ground truth).
+    if (a2 !== undefined) passages.push({ vehicle: v, result: v.scenario, startedAt })
     if (['obu_error', 'no_card', 'obu_invalid', 'obu_expired'].includes(v.scenario) || (v.scenario === 'card_error' && v.b4Error === 0)) {
       return expectStop(a2, 'B2')
     }
@@ -298,6 +308,8 @@ export async function startRsuSim(o: RsuSimOptions): Promise<RsuSim> {
     if (!a5) fail('no answer to B5')
   }
 
+  const passages: { vehicle: Vehicle; result: Scenario; startedAt: number }[] = []
+
   async function run(): Promise<void> {
     const start = Date.now()
     for (let i = 0; o.vehicles === undefined || i < o.vehicles; i++) {
@@ -311,6 +323,7 @@ export async function startRsuSim(o: RsuSimOptions): Promise<RsuSim> {
       expected[v.scenario]++
       await passage(v)
       finished++
+      for (const p of passages.splice(0)) o.onPassage?.(p)
     }
     resolveDone()
   }
@@ -349,11 +362,20 @@ export async function startRsuSim(o: RsuSimOptions): Promise<RsuSim> {
     tariff: traffic.tariff,
     stats: () => ({ vehicles, expected: { ...expected }, finished, heartbeats, ef04Reads, mismatches: [...mismatches] }),
     done: () => allDone,
+    profile,
     sendBad(kind = 'bcc') {
-      if (!socket || socket.destroyed) return
+      if (!socket || socket.destroyed) return undefined
       if (kind === 'garbage') {
-        socket.write(Buffer.from([0xff, 0xff, 0x00, 0x13, 0x37, 0xff]))
-        return
+        const g = Buffer.from([0xff, 0xff, 0x00, 0x13, 0x37, 0xff])
+        socket.write(g)
+        return g
+      }
+      if (kind === 'truncated') {
+        // A B3 cut after a few payload bytes, closed with the end flag (a link that dropped bytes).
+        const full = Buffer.from(encodeRsu({ rsctl: rsuRsctl(seq++), type: 'B3', fields: fieldsForLayout(profile, 'B3', { obuId: 'DEADBEEF', errorCode: 0, plate: '陕A12345', plateColor: 0, vehicleClass: 1, userType: 0 }) }, profile))
+        const cut = Buffer.concat([full.subarray(0, 6), full.subarray(full.length - 1)])
+        socket.write(cut)
+        return cut
       }
       const frame = Buffer.from(encodeRsu({ rsctl: rsuRsctl(seq++), type: 'B3', fields: fieldsForLayout(profile, 'B3', { obuId: 'DEADBEEF', errorCode: 0, plate: '陕A12345', plateColor: 0, vehicleClass: 1, userType: 0 }) }, profile))
       // One payload byte changed (never into a flag or escape byte), so the BCC no longer matches.
@@ -361,6 +383,7 @@ export async function startRsuSim(o: RsuSimOptions): Promise<RsuSim> {
       frame[i] = frame[i]! ^ 0x01
       if (frame[i] === 0xff || frame[i] === 0xfe) frame[i] = frame[i]! ^ 0x03
       socket.write(frame)
+      return frame
     },
     async stop() {
       stopped = true

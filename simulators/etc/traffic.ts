@@ -90,6 +90,22 @@ export interface TrafficOptions {
   blacklist?: readonly string[]
   /** For dates on the OBU (contract expiry). */
   now?: number
+  /**
+   * Rush hours: the arrival rate is `ratePerSec` x up to `factor` around each peak (Beijing hour, a Gaussian
+   * of `widthH`), at the model time `startMs + arriveMs x speed` (arrivals are thinned from the peak rate).
+   */
+  rushHour?: { startMs: number; speed?: number; peaks: readonly number[]; factor: number; widthH: number }
+}
+
+/** The rush-hour multiplier (1 ... factor) at a model time. */
+export function rushFactor(r: NonNullable<TrafficOptions['rushHour']>, modelMs: number): number {
+  const hour = (((modelMs / 3_600_000 + 8) % 24) + 24) % 24
+  let g = 0
+  for (const p of r.peaks) {
+    const d = Math.min(Math.abs(hour - p), 24 - Math.abs(hour - p))
+    g = Math.max(g, Math.exp(-(d * d) / (2 * r.widthH * r.widthH)))
+  }
+  return 1 + (r.factor - 1) * g
 }
 
 const PROVINCES = ['陕', '京', '沪', '粤', '川', '豫', '甘', '晋']
@@ -138,7 +154,16 @@ export function createTraffic(o: TrafficOptions) {
     tariff,
     /** The next vehicle; arrivals are a Poisson process (exponential gaps). */
     next(): Vehicle {
-      t += (-Math.log(1 - r()) / o.ratePerSec) * 1000
+      const rush = o.rushHour
+      if (!rush) t += (-Math.log(1 - r()) / o.ratePerSec) * 1000
+      else {
+        // A non-homogeneous Poisson process by thinning: candidates at the peak rate, kept at rate(t)/peak.
+        const peak = o.ratePerSec * rush.factor
+        for (let k = 0; k < 10_000; k++) {
+          t += (-Math.log(1 - r()) / peak) * 1000
+          if (r() * rush.factor < rushFactor(rush, rush.startMs + t * (rush.speed ?? 1))) break
+        }
+      }
       const scenario = pick(r, scenarioMix, SCENARIOS)
       const vehicleClass = scenario === 'unknown_class' ? 21 : Number(pick(r, classMix))
       const fee = tariff[String(vehicleClass)] ?? 0

@@ -9,6 +9,8 @@ export type { EpochTruth, GnssReceiverOptions } from './receiver.ts'
 
 export interface GnssSimulatorOptions extends GnssReceiverOptions {
   path: string
+  /** A receiver to keep driving (the same vehicle after its port was re-plugged). */
+  receiver?: GnssReceiver
   baudRate?: number
   rateHz?: number
   now?: () => number
@@ -19,12 +21,14 @@ export interface GnssSimulatorOptions extends GnssReceiverOptions {
 export interface GnssSimulator {
   receiver: GnssReceiver
   readonly epochs: number
+  /** Write raw text on the line now (fault injection: a sentence with a wrong checksum, cut short, garbage). */
+  write(text: string): boolean
   stop(): Promise<void>
 }
 
 export async function startGnssSimulator(o: GnssSimulatorOptions): Promise<GnssSimulator> {
   const now = o.now ?? Date.now
-  const receiver = createGnssReceiver(o)
+  const receiver = o.receiver ?? createGnssReceiver(o)
   const port = new SerialPort({ path: o.path, baudRate: o.baudRate ?? 9600, autoOpen: false })
   await new Promise<void>((resolve, reject) => port.open((err) => (err ? reject(err) : resolve())))
   port.on('error', () => {
@@ -50,6 +54,11 @@ export async function startGnssSimulator(o: GnssSimulatorOptions): Promise<GnssS
     receiver,
     get epochs() {
       return epochs
+    },
+    write(text) {
+      if (!port.isOpen) return false
+      port.write(text)
+      return true
     },
     async stop() {
       running = false

@@ -42,6 +42,8 @@ export interface StationOptions {
   /** Seed of the river model (simulators/water-quality/model.ts). */
   seed?: number
   now?: () => number
+  /** The river model's clock (default `now`); a stepping clock (cli/simulate/clock.ts) makes values reproducible. */
+  modelNow?: () => number
   onError?: (err: Error) => void
   /** Called with each upload the platform answered 9014 (accepted): ground truth for `smartcity simulate`. */
   onAcked?: (upload: Hj212Message) => void
@@ -63,6 +65,8 @@ export interface Station {
   upload(cn?: '2011' | '2051'): Promise<string>
   /** Send raw bytes on the connection (tests). */
   raw(bytes: Buffer): void
+  /** A connection to the platform is open. */
+  connected(): boolean
   stop(): Promise<void>
   stats(): StationStats
 }
@@ -112,7 +116,7 @@ export function createStation(o: StationOptions): Station {
 
   function sample(t: number): { factors: Record<string, FactorValues>; flagged: boolean } {
     const factors: Record<string, FactorValues> = {}
-    const r: Reading = { ...model.read(t), codmn_mg_l: 2.5 + random() * 2, total_phosphorus_mg_l: 0.05 + random() * 0.1, total_nitrogen_mg_l: 0.8 + random() * 0.6 }
+    const r: Reading = { ...model.read(o.modelNow ? o.modelNow() : t), codmn_mg_l: 2.5 + random() * 2, total_phosphorus_mg_l: 0.05 + random() * 0.1, total_nitrogen_mg_l: 0.8 + random() * 0.6 }
     let flagCode: string | undefined
     let flag = 'N'
     if (random() < (o.flagProbability ?? 0.05)) {
@@ -149,7 +153,9 @@ export function createStation(o: StationOptions): Station {
       factors = s.factors
       if (s.flagged) st.flagged++
     } else {
-      if (samples.size === 0) sample(t)
+      // No sample since the last minute upload: nothing to average (drawing one here would shift the
+      // real-time values' random sequence by timer order, and a seeded run would not repeat).
+      if (samples.size === 0) return Promise.resolve('none')
       factors = minute()
     }
     // 2051 DataTime is the start of the minute; 2011 the sample instant (seconds).
@@ -245,6 +251,7 @@ export function createStation(o: StationOptions): Station {
     raw(bytes) {
       socket?.write(bytes)
     },
+    connected: () => socket !== undefined && !socket.destroyed,
     async stop() {
       stopped = true
       for (const t of timers.splice(0)) clearInterval(t)

@@ -33,6 +33,8 @@ export interface TerminalOptions {
   /** Route waypoints [lat, lon]; the vehicle loops through them. */
   route: readonly (readonly [number, number])[]
   intervalSec?: number
+  /** How far the vehicle drives per report, as seconds of driving (default `intervalSec`; a faster run keeps the route's pace). */
+  modelIntervalSec?: number
   heartbeatSec?: number
   /** Probability per report of raising an alarm (cleared on the next report). */
   alarmProbability?: number
@@ -70,6 +72,8 @@ export interface Terminal {
   stats(): TerminalStats
   /** Resolves once `maxReports` locations were acknowledged. */
   done(): Promise<void>
+  /** Send raw bytes on the connection (fault injection: a frame with a wrong check code, cut short, garbage). */
+  raw(bytes: Buffer): boolean
 }
 
 const SPEED_KMH: Record<VehicleType, number> = { bus: 30, taxi: 45, sanitation: 15 }
@@ -132,7 +136,7 @@ export function createTerminal(o: TerminalOptions): Terminal {
     const lon = a[1] + (bpt[1] - a[1]) * f
     const speed = Math.max(0, SPEED_KMH[o.vehicle] * (0.6 + random() * 0.8))
     // Roughly 1 km between waypoints.
-    const step = (speed * (o.intervalSec ?? 10)) / 3600
+    const step = (speed * (o.modelIntervalSec ?? o.intervalSec ?? 10)) / 3600
     pos += step
     mileage01 += Math.round(step * 10)
     fuel01 = Math.max(0, fuel01 - (random() < 0.3 ? 1 : 0))
@@ -250,5 +254,10 @@ export function createTerminal(o: TerminalOptions): Terminal {
     },
     stats: () => ({ ...st }),
     done: () => donePromise,
+    raw(bytes) {
+      if (!socket || socket.destroyed || !st.authenticated) return false
+      socket.write(bytes)
+      return true
+    },
   }
 }

@@ -23,6 +23,8 @@ export interface Slave {
   fault: Fault
   /** Share of requests the fault applies to (0..1, default 1). */
   faultRate: number
+  /** The next this many answers go out with a broken CRC (TCP: a broken MBAP header), whatever `fault` says. */
+  corruptNext: number
   /** Answer one request as the device would (faults are applied by the transport). */
   handle(req: Request, t: number): Response
   requests: number
@@ -103,6 +105,7 @@ export function createSlave(profile: ModbusProfile, unit: number, opts: ModelOpt
     model,
     fault: { kind: 'none' },
     faultRate: 1,
+    corruptNext: 0,
     requests: 0,
     handle(req, t) {
       slave.requests++

@@ -17,6 +17,8 @@ export interface MqttStationOptions {
   params?: Partial<StationParams>
   /** Called with each telemetry object once the broker acknowledged it (ground truth for `smartcity simulate`). */
   onAcked?: (telemetry: { ts: number } & Record<string, number>) => void
+  /** The river model's clock (default: the reading time). A run's clock (cli/simulate/clock.ts) makes values reproducible. */
+  modelNow?: () => number
 }
 
 export interface MqttStation {
@@ -24,6 +26,10 @@ export interface MqttStation {
   model: StationModel
   /** Readings published and acknowledged by the broker. */
   sent(): number
+  /** The station's clock runs this far off (ms) from now on: its readings carry that `ts` (a skewed clock). */
+  setClockOffset(ms: number): void
+  /** Publish raw bytes on the telemetry topic (a broken firmware: garbage or a cut-off payload). */
+  publishRaw(payload: Buffer): Promise<void>
   stop(): Promise<void>
 }
 
@@ -31,6 +37,7 @@ export async function startMqttStation(o: MqttStationOptions): Promise<MqttStati
   const base = `city/${o.district}/water_quality/${o.id}`
   const model = createStationModel(o.seed, { ...DEFAULT_STATION, ...o.params })
   let sent = 0
+  let offset = 0
   const client: MqttClient = await mqtt.connectAsync(o.url, {
     clientId: `sim-${o.id}`,
     reconnectPeriod: 1000,
@@ -38,9 +45,9 @@ export async function startMqttStation(o: MqttStationOptions): Promise<MqttStati
   })
   await client.publishAsync(`${base}/status`, 'online', { qos: 1, retain: true })
   const tick = async () => {
-    const ts = Date.now()
+    const ts = Date.now() + offset
     try {
-      const telemetry = { ts, ...model.read(ts) }
+      const telemetry = { ts, ...model.read(o.modelNow ? o.modelNow() : ts) }
       await client.publishAsync(`${base}/telemetry`, JSON.stringify(telemetry), { qos: o.qos ?? 1 })
       sent++
       o.onAcked?.(telemetry)
@@ -54,6 +61,12 @@ export async function startMqttStation(o: MqttStationOptions): Promise<MqttStati
     id: o.id,
     model,
     sent: () => sent,
+    setClockOffset(ms) {
+      offset = ms
+    },
+    async publishRaw(payload) {
+      await client.publishAsync(`${base}/telemetry`, payload, { qos: o.qos ?? 1 })
+    },
     async stop() {
       clearInterval(timer)
       // Say goodbye, but never wait on a broker that does not acknowledge (gone, or refusing): at most 1 s,

@@ -144,7 +144,7 @@ describe('simulate faults without servers', () => {
   it('every: repeats a fault until the end of the run; device faults go through the map and their expected refusals add up', { timeout: 10_000 }, async () => {
     const calls: { device: string; at: number }[] = []
     const t0 = Date.now()
-    const devices: DeviceFaults = {
+    const devices: Partial<DeviceFaults> = {
       async device_silent(f, target, env) {
         calls.push({ device: f.device, at: Date.now() - t0 })
         env.note(`silent ${target.ids.join(',')}`)
@@ -265,12 +265,13 @@ describe('simulate faults without servers', () => {
     expect(h.get('water_quality/minute')?.get(Number.POSITIVE_INFINITY)).toBe(7)
   })
 
-  it('no_unexpected_refusals: reasons the device faults caused must come exactly as often; other reasons only when allowed', () => {
+  it('no_unexpected_refusals: reasons the device faults caused may come at most as often as caused; other reasons only when allowed', () => {
     const refusals = [{ reason: 'bad_crc' }, { reason: 'bad_crc', count: 2 }, { reason: 'truncated' }]
     const caused = new Map([['bad_crc', 3]])
     expect(checkNoUnexpectedRefusals({ allow: ['truncated'] }, refusals, caused)).toMatchObject({ ok: true, message: '4 refusal(s), all allowed (caused by the faults: bad_crc x3)' })
     expect(checkNoUnexpectedRefusals(true, refusals, caused)).toMatchObject({ ok: false, message: '1 refused input(s): truncated x1' })
-    expect(checkNoUnexpectedRefusals({ allow: ['truncated'] }, refusals, new Map([['bad_crc', 4]]))).toMatchObject({ ok: false, message: 'bad_crc: the faults caused 4, the gateway refused 3' })
+    expect(checkNoUnexpectedRefusals({ allow: ['truncated'] }, refusals, new Map([['bad_crc', 4]]))).toMatchObject({ ok: true })
+    expect(checkNoUnexpectedRefusals({ allow: ['truncated'] }, refusals, new Map([['bad_crc', 2]]))).toMatchObject({ ok: false, message: 'bad_crc: the faults caused at most 2, the gateway refused 3' })
     expect(checkNoUnexpectedRefusals(false, refusals, caused)).toBeUndefined()
   })
 

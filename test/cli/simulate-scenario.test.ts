@@ -56,14 +56,19 @@ describe('simulate scenario files', () => {
   })
 
   it('the shipped scenarios load and stay under a minute', async () => {
-    for (const f of ['ci-smoke.yaml', 'faults-smoke.yaml']) {
+    for (const f of ['ci-smoke.yaml', 'faults-smoke.yaml', 'device-faults.yaml']) {
       const r = await loadScenario(join(SCENARIOS, f))
       expect(r.ok ? [] : r.problems, f).toEqual([])
       if (r.ok) expect(r.scenario.duration, f).toBeLessThan(60_000)
     }
     const smoke = await loadScenario(join(SCENARIOS, 'ci-smoke.yaml'))
     if (!smoke.ok) throw new Error('ci-smoke does not load')
-    expect(new Set(smoke.scenario.devices.map((d) => `${d.kind}/${d.protocol}`))).toEqual(new Set(['water_quality/mqtt', 'elevator/mqtt', 'position/jt808', 'water_quality/hj212']))
+    expect(new Set(smoke.scenario.devices.map((d) => `${d.kind}/${d.protocol}`))).toEqual(
+      new Set(['water_quality/mqtt', 'elevator/mqtt', 'position/jt808', 'water_quality/hj212', 'energy_meter/modbus-tcp', 'water_quality/modbus-rtu', 'energy_meter/modbus-rtu-over-tcp', 'position/nmea', 'energy_meter/dlt645', 'etc/etc-rsu']),
+    )
+    const df = await loadScenario(join(SCENARIOS, 'device-faults.yaml'))
+    if (!df.ok) throw new Error('device-faults does not load')
+    expect(new Set(df.scenario.faults.map((f) => f.type))).toEqual(new Set(['bad_frames', 'slow_answers', 'serial_unplug', 'clock_skew']))
     const faults = await loadScenario(join(SCENARIOS, 'faults-smoke.yaml'))
     if (!faults.ok) throw new Error('faults-smoke does not load')
     expect(new Set(faults.scenario.faults.map((f) => f.type))).toEqual(new Set(['device_silent', 'gateway_kill', 'influxdb_stop']))

@@ -80,8 +80,8 @@ describe.skipIf(!have('influxd'))('smartcity simulate', () => {
     const report = JSON.parse(readFileSync(json, 'utf8')) as RunReport
     expect(j.tests).toBe(report.assertions.length)
     expect(j.cases.map((c) => c.attrs['name'])).toEqual(report.assertions.map((a) => a.name))
-    // Every device family ran and had readings acknowledged, and the point-by-point check saw them all.
-    expect(report.devices).toHaveLength(4)
+    // Every kind and protocol ran and had readings acknowledged, and the point-by-point check saw them all.
+    expect(report.devices).toHaveLength(10)
     for (const d of report.devices) expect(d.acknowledged, d.entry).toBeGreaterThan(5)
     const stored = report.assertions.find((a) => a.name === 'readings stored: all acknowledged')
     expect(stored?.ok).toBe(true)
