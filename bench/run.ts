@@ -3,16 +3,19 @@
  * Speed and memory goals live here, not in timed unit tests.
  */
 import * as cityServices from './city-services.ts'
+import * as fuzz from './fuzz.ts'
+import * as fuzzLive from './fuzz-live.ts'
 import * as hotPath from './hot-path.ts'
 import * as ingest from './ingest.ts'
 import * as load from './load.ts'
 import * as modbus from './modbus.ts'
 import * as serialCodecs from './serial-codecs.ts'
+import * as soak from './soak.ts'
 import * as tcpPlatforms from './tcp-platforms.ts'
 
-const benches: Record<string, { run(): Promise<Record<string, unknown>> }> = { ingest, 'hot-path': hotPath, modbus, 'serial-codecs': serialCodecs, 'city-services': cityServices, 'tcp-platforms': tcpPlatforms, load }
+const benches: Record<string, { run(): Promise<Record<string, unknown>> }> = { ingest, 'hot-path': hotPath, modbus, 'serial-codecs': serialCodecs, 'city-services': cityServices, 'tcp-platforms': tcpPlatforms, load, fuzz, 'fuzz-live': fuzzLive, soak }
 
-// Names of benchmarks; `--name value` pairs are the benchmarks' own options (load: --minutes N, --runs N).
+// Names of benchmarks; `--name value` pairs are the benchmarks' own options (load, soak: --minutes N; load: --runs N).
 const wanted = process.argv.slice(2).filter((a, i, all) => !a.startsWith('--') && !all[i - 1]?.startsWith('--'))
 const out: Record<string, unknown> = { machine: { cpus: (await import('node:os')).cpus().length, node: process.version } }
 for (const [name, b] of Object.entries(benches)) {

@@ -173,6 +173,9 @@ export function createGateway(initial: GatewayConfig, opts: GatewayOptions = {})
     maxBytes: config.deadLetter.maxBytes,
     log: log.child({ component: 'deadletter' }),
     onDropped: (b) => metrics.deadLetterDropped.inc(b),
+    onCoalesced: (byReason) => {
+      for (const r in byReason) metrics.deadLetterCoalesced.labels(r).inc(byReason[r])
+    },
   })
   const spool = createSpool({
     dir: join(config.dataDir, 'spool'),

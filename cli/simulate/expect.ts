@@ -6,6 +6,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { refusalCounts } from '../../gateway/core/deadletter.ts'
 import type { Occurrence } from './faults.ts'
 import type { Assertion } from './report.ts'
 import type { Expect, Fault } from './scenario.ts'
@@ -32,12 +33,19 @@ export function readRefusals(dataDir: string, since: number): Refusal[] {
     .filter(Boolean)
     .map((l) => {
       try {
-        return JSON.parse(l) as Refusal
+        return JSON.parse(l) as Refusal & { reasons?: unknown }
       } catch {
         return {}
       }
     })
     .filter((r) => r.time === undefined || Date.parse(r.time) >= since)
+    // A record of several reasons (one message's refusals, an overflow record) counts as each of them.
+    .flatMap((r) => {
+      const counts = refusalCounts(r)
+      if (counts.length <= 1 || !('reasons' in r)) return [r]
+      const { reasons: _r, ...rest } = r
+      return counts.map(([reason, count]) => ({ ...rest, reason, count }))
+    })
 }
 
 const weight = (r: Refusal) => (typeof r.count === 'number' && r.count > 0 ? r.count : 1)

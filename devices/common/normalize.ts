@@ -43,9 +43,11 @@ export interface Refusal {
  * A JSON payload (MQTT `telemetry`, `event`) -> points, item by item: the kind's `fastTelemetry` first for
  * telemetry (the same point the schema path gives, a fraction of the cost), else devices/common/json-readings.ts
  * and `normalizeReading` per item. Points are pushed onto `points` and refusals onto `refused` (the caller's
- * arrays: no result object per message); returns how many readings were accepted. Never throws.
+ * arrays: no result object per message); returns how many readings were accepted. Never throws. Of an
+ * array's refused items, the first `keep` come with their detail and text, the others with their reason
+ * only (`detail` and `raw` empty): the gateway keeps five in a dead letter; `smartcity decode` keeps all.
  */
-export function normalizeJson(kind: DeviceKind, type: string, payload: Buffer, ctx: NormalizeContext, points: Point[], refused: Refusal[], limits: JsonLimits = JSON_LIMITS): number {
+export function normalizeJson(kind: DeviceKind, type: string, payload: Buffer, ctx: NormalizeContext, points: Point[], refused: Refusal[], limits: JsonLimits = JSON_LIMITS, keep = Number.POSITIVE_INFINITY): number {
   if (type === 'telemetry' && kind.fastTelemetry !== undefined) {
     const p = kind.fastTelemetry(payload, ctx)
     if (p !== undefined) {
@@ -63,13 +65,17 @@ export function normalizeJson(kind: DeviceKind, type: string, payload: Buffer, c
     return 0
   }
   let accepted = 0
+  let kept = 0
   for (let i = 0; i < j.items.length; i++) {
     const r = normalizeReading(kind, type, j.items[i], ctx)
     if (r.ok) {
       accepted++
       for (const p of r.points) points.push(p)
-    } else if (j.array) refused.push({ index: i, reason: r.reason, detail: r.detail, raw: itemRaw(j.items[i], limits.maxRawChars) })
-    else refused.push({ index: 0, reason: r.reason, detail: r.detail })
+    } else if (!j.array) refused.push({ index: 0, reason: r.reason, detail: r.detail })
+    else if (kept++ < keep) refused.push({ index: i, reason: r.reason, detail: r.detail, raw: itemRaw(j.items[i], limits.maxRawChars) })
+    // Past `keep`: the reason is all the caller keeps (issue 13: 5,000 refused items' texts, alive until
+    // the message is done, made every young-generation collection copy them).
+    else refused.push({ index: i, reason: r.reason, detail: '', raw: '' })
   }
   return accepted
 }

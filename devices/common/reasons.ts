@@ -151,6 +151,8 @@ export const REASONS = {
 
   // --- Storage -------------------------------------------------------------------------------------------
   spool_overflow: 'the spool was over its cap: a segment moved to the dead-letter log',
+  // issue 13 (secmem): the dead-letter log's own overflow record.
+  deadletter_overflow: 'refusals beyond the dead-letter staging cap in one write, kept as counts by reason without their payloads',
   sink_too_large: 'the sink refused a single line as too large',
   sink_rejected_400: 'the sink refused the line (HTTP 400: bad line protocol)',
   sink_rejected_401: 'the sink refused the write (HTTP 401: unauthorized)',

@@ -22,12 +22,16 @@ import type { ComponentHealth, Logger } from '../core/types.ts'
 import type { Audit } from '../core/audit.ts'
 import type { InventoryLookup } from './acl.ts'
 import type { BrokerConfig, BrokerTlsConfig, EmbeddedBrokerConfig } from './config.ts'
+import { type AckCallback, Pacer } from './pacing.ts'
 import { createPersistence } from './persistence.ts'
 import { createRouter } from './router.ts'
 import { type BrokerAction, type BrokerRefusal, createBrokerSecurity } from './security.ts'
 import { compileFilter } from './topics.ts'
 
-/** Handles one message; the returned promise gates the QoS 1 acknowledgement. */
+/**
+ * Handles one message; the returned promise (settled once the message is on disk or dead-lettered) gates
+ * the QoS 1 acknowledgement and, at every QoS, paces the client (gateway/broker/pacing.ts).
+ */
 export type MessageHandler = (topic: string, payload: Buffer, qos: 0 | 1 | 2) => Promise<unknown> | undefined
 
 export interface Broker {
@@ -95,8 +99,6 @@ class Routes {
     return this.list
   }
 }
-
-type AckCallback = (err: Error | null) => void
 
 /**
  * The QoS 1 acknowledgements waiting on the spool. Every message of a group commit gets the same promise
@@ -178,7 +180,7 @@ function createEmbedded(initial: EmbeddedBrokerConfig, log: Logger, opts: Broker
   const secure: { setSecureContext(o: object): void }[] = []
   let port = cfg.port
   let tlsPort: number | undefined
-  const acks = new AckGroups(log)
+  const pacer = new Pacer((topic, payload, qos) => routes.dispatch(topic, payload, qos), new AckGroups(log), log)
   const sec = createBrokerSecurity(cfg, { log, ...opts })
   const broker = new Aedes({
     id: 'smartcity-gateway',
@@ -192,22 +194,19 @@ function createEmbedded(initial: EmbeddedBrokerConfig, log: Logger, opts: Broker
       // closes (MQTT 3.1.1 has no negative PUBACK), so a refused QoS 1 message is not acknowledged.
       const refused = sec.checkPublish(client, packet.topic, packet.qos, (packet.payload as Buffer).length)
       if (refused !== undefined) return done(new Error(`publish refused: ${refused}`))
-      let p: Promise<unknown> | undefined
-      try {
-        p = routes.dispatch(packet.topic, packet.payload as Buffer, packet.qos)
-      } catch (err) {
-        log.error({ err, topic: packet.topic }, 'message handler threw')
-      }
-      // The handler refuses bad input itself (dead letter); the client is never disconnected for it.
-      if (!p || packet.qos === 0) return done(null)
-      if (client && sec.countsInflight()) {
+      // Then paced (gateway/broker/pacing.ts): the callback, and so aedes' next read of this client, waits
+      // for the turn's time budget and, past the client's in-flight bound, for the message's promise. The
+      // handler refuses bad input itself (dead letter); the client is never disconnected for it. A QoS 1
+      // message counts against the in-flight limit from now (waiting its turn included) to its PUBACK.
+      const payload = packet.payload as Buffer
+      if (client && packet.qos > 0 && sec.countsInflight()) {
         sec.inflight(client, 1)
-        return acks.wait(p, (err) => {
+        return pacer.take(client, packet.topic, payload, packet.qos, (err) => {
           sec.inflight(client, -1)
           done(err)
         })
       }
-      acks.wait(p, done)
+      pacer.take(client ?? pacer, packet.topic, payload, packet.qos, done)
     },
     authorizeSubscribe: (client, sub, done) => done(null, sec.authorizeSubscribe(client, sub.topic) ? sub : null),
     authorizeForward: (client, packet) => (sec.canRead(client, packet.topic) ? packet : null),
@@ -378,23 +377,14 @@ function createExternal(cfg: Extract<BrokerConfig, { type: 'external' }>, log: L
         ...(cfg.password !== undefined ? { password: cfg.password } : {}),
       })
       client = c
-      c.handleMessage = (packet, callback) => {
-        let p: Promise<unknown> | undefined
-        try {
-          p = routes.dispatch(packet.topic, packet.payload as Buffer, packet.qos)
-        } catch (err) {
-          log.error({ err, topic: packet.topic }, 'message handler threw')
-        }
-        if (!p) return callback()
-        p.then(
-          () => callback(),
-          (err: unknown) => {
-            // Not durable: do not acknowledge. Dropping the connection makes the broker redeliver.
-            log.error({ err, topic: packet.topic }, 'could not make a message durable; reconnecting so the broker redelivers')
-            c.stream.destroy()
-          },
-        )
-      }
+      // Paced like the embedded broker's clients (gateway/broker/pacing.ts); AckGroups logs a failure.
+      const pacer = new Pacer((topic, payload, qos) => routes.dispatch(topic, payload, qos), new AckGroups(log), log)
+      c.handleMessage = (packet, callback) =>
+        pacer.take(c, packet.topic, packet.payload as Buffer, packet.qos, (err) => {
+          // Not durable: do not acknowledge. Dropping the connection makes the broker redeliver.
+          if (err) c.stream.destroy()
+          else callback()
+        })
       const subs: Record<string, { qos: 0 | 1 }> = {}
       for (const r of routes.all) for (const f of r.filters) subs[f] = { qos: r.qos }
       let subscribed = Promise.resolve()

@@ -28,7 +28,8 @@ export interface Registry extends DeviceRegistry {
   resolve(id: string, kind: KindName, protocol: Protocol, district: string | undefined, site: string | undefined): Entry
   /** Count an accepted frame. */
   seen(e: Entry, now: number, frames: number): void
-  rejected(id: string): void
+  /** Count `n` refused frames or readings of a device (default 1). */
+  rejected(id: string, n?: number): void
   /**
    * Called every second: offline detection, points for changes of presence, and this second's share of the
    * periodic status. Every device gets a status point once per status interval, spread round-robin over the
@@ -130,9 +131,9 @@ export function createDeviceRegistry(opts: {
       cell.ms = now
       if (!e.online) setOnline(e.id, true)
     },
-    rejected(id) {
+    rejected(id, n = 1) {
       const e = devices.get(id)
-      if (e) e.framesRejected++
+      if (e) e.framesRejected += n
     },
     tick(now) {
       for (const e of devices.values()) {

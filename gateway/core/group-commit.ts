@@ -27,6 +27,11 @@ export interface GroupCommitOptions {
   written?(bytes: number, lines: number): void
   /** A group could not be written (or `written` threw): its waiters reject with `err`; the owner logs and counts. */
   failed?(err: unknown, bytes: number, lines: number): void
+  /**
+   * A last line for the group, asked for as it is written (the dead-letter log's count of what it did not
+   * stage: gateway/core/deadletter.ts); it is written with the group, past the cap if it must be.
+   */
+  trailer?(): string | undefined
 }
 
 export interface GroupCommit {
@@ -54,6 +59,18 @@ export function createGroupCommit(opts: GroupCommitOptions): GroupCommit {
   function flush(): void {
     scheduled = false
     if (stagedLines === 0) return
+    const last = opts.trailer?.()
+    if (last !== undefined) {
+      const room = last.length * 3 + 1
+      if (stagedBytes + room > buf.length) {
+        const bigger = Buffer.allocUnsafe(stagedBytes + room)
+        buf.copy(bigger, 0, 0, stagedBytes)
+        buf = bigger
+      }
+      stagedBytes += buf.write(last, stagedBytes)
+      buf[stagedBytes++] = NL
+      stagedLines++
+    }
     const resolve = groupResolve!
     const reject = groupReject!
     const size = stagedBytes

@@ -5,6 +5,7 @@
  * Counters bumped for every reading are plain numbers (`hot`) copied into prom-client at scrape time:
  * prom-client hashes the label set on every `inc`, which cost more than the rest of a reading's pipeline.
  */
+import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
 
 /** A counter keyed by a label tuple, as plain numbers; read at scrape time. */
@@ -31,6 +32,24 @@ function hotCounter(registry: Registry, name: string, help: string, labelNames: 
     collect() {
       this.reset()
       for (const c of hot.values.values()) this.inc(c.labels, c.n)
+    },
+  })
+}
+
+/**
+ * `smartcity_event_loop_delay_max_seconds`: the longest event-loop delay since the last scrape (perf_hooks'
+ * histogram, reset at each scrape), so a stall between two scrapes is seen whatever its length.
+ */
+function eventLoopDelayGauge(registry: Registry): Gauge {
+  const h = monitorEventLoopDelay({ resolution: 10 })
+  h.enable()
+  return new Gauge({
+    name: 'smartcity_event_loop_delay_max_seconds',
+    help: 'Longest event-loop delay since the last scrape',
+    registers: [registry],
+    collect() {
+      this.set(h.max / 1e9)
+      h.reset()
     },
   })
 }
@@ -115,6 +134,7 @@ export function createMetrics() {
     spoolDepth: new Gauge({ name: 'smartcity_spool_depth_points', help: 'Points in the spool not yet written to the slowest sink', registers: [registry] }),
     spoolBytes: new Gauge({ name: 'smartcity_spool_bytes', help: 'Bytes of spool segments on disk', registers: [registry] }),
     spoolOverflow: new Counter({ name: 'smartcity_spool_overflow_segments_total', help: 'Spool segments moved to the dead-letter directory because the spool was full', registers: [registry] }),
+    deadLetterCoalesced: new Counter({ name: 'smartcity_deadletter_coalesced_total', help: 'Refusals kept only as counts in a deadletter_overflow record (the dead-letter staging was full), by reason', labelNames: ['reason'], registers: [registry] }),
     deadLetterDropped: new Counter({ name: 'smartcity_deadletter_dropped_bytes_total', help: 'Bytes of dead letters lost: files deleted because the dead-letter directory exceeded its cap, or a group whose write failed', registers: [registry] }),
     lastSeen: new Gauge({
       name: 'smartcity_device_last_seen_seconds',
@@ -125,6 +145,8 @@ export function createMetrics() {
         for (const v of hot.lastSeen.values()) this.set(v.labels, v.ms / 1000)
       },
     }),
+    // issue 13: whether one client can stall the gateway shows here (perf_hooks, 10 ms resolution).
+    eventLoopDelay: eventLoopDelayGauge(registry),
     // --- Security (issue 13): HTTP authentication and the audit log ---
     httpAuthFailures: new Counter({ name: 'smartcity_http_auth_failures_total', help: 'HTTP requests refused by authentication or authorization, by reason (no_token, bad_token, missing_scope, too_many_auth_failures)', labelNames: ['reason'], registers: [registry] }),
     auditDropped: new Counter({ name: 'smartcity_audit_dropped_total', help: 'Audit records that could not be written (disk full, directory not writable)', registers: [registry] }),

@@ -6,12 +6,12 @@
  * refused; that is when a reading counts as accepted and when a QoS 1 message may be acknowledged.
  */
 import { isUtf8 } from 'node:buffer'
-import { itemRaw } from '../../devices/common/json-readings.ts'
+import { itemRaw, JSON_LIMITS } from '../../devices/common/json-readings.ts'
 import type { DeviceKind, NormalizeContext } from '../../devices/common/kind.ts'
 import { normalizeJson, normalizeReading, type Refusal } from '../../devices/common/normalize.ts'
 import type { Point } from '../../devices/common/point.ts'
 import { deviceKind } from '../../devices/index.ts'
-import type { DeadLetterLog } from './deadletter.ts'
+import type { DeadLetterEntry, DeadLetterLog } from './deadletter.ts'
 import type { Registry } from './devices.ts'
 import { escapeKey, escapeMeasurement, formatFields, formatTags } from './line-protocol.ts'
 import type { Metrics } from './metrics.ts'
@@ -29,6 +29,13 @@ export interface Pipeline {
 /** JSON devices send text: keep it readable in the dead-letter log; anything else is kept as hex. */
 function rawOf(payload: Buffer): string | Uint8Array {
   return payload.length <= 65_536 && isUtf8(payload) ? payload.toString('utf8') : payload
+}
+
+/** A batch as its dead letter keeps it: a JSON reading's payload as received, value readings as JSON text. */
+function batchRaw(b: IngestBatch): string | Uint8Array {
+  const first = b.readings[0]
+  if (b.readings.length === 1 && first !== undefined && 'json' in first) return rawOf(first.json)
+  return itemRaw(b.readings)
 }
 
 export function createPipeline(opts: {
@@ -83,7 +90,8 @@ export function createPipeline(opts: {
   function stageBatch(b: IngestBatch, points: Point[], frames: number): boolean {
     const e = devices.resolve(b.device, b.kind, b.protocol, b.district, b.site)
     if (e.kind !== b.kind) {
-      void reject({ source: b.source, address: b.address ?? b.device, raw: itemRaw(b.readings), reason: 'kind_mismatch', detail: `device ${b.device} is a ${e.kind} in the inventory, got ${b.kind}`, device: b.device })
+      // Nobody waits for this dead letter; a failed write is logged and counted by the dead-letter log.
+      reject({ source: b.source, address: b.address ?? b.device, raw: batchRaw(b), reason: 'kind_mismatch', detail: `device ${b.device} is a ${e.kind} in the inventory, got ${b.kind}`, device: b.device }).catch(() => undefined)
       return false
     }
     let base = e.tagCache.get(b.protocol)
@@ -131,25 +139,68 @@ export function createPipeline(opts: {
 
   const noteRefusal = refusalLog(opts.log, opts.now)
 
-  async function reject(input: RejectInput): Promise<void> {
-    metrics.rejected.labels(input.source, input.reason).inc()
-    noteRefusal(input)
-    if (input.device) devices.rejected(input.device)
-    const entry: Parameters<DeadLetterLog['write']>[0] = { source: input.source, address: input.address, reason: input.reason, raw: input.raw }
+  /**
+   * Count, log and dead-letter one refused input. Cannot throw (issue 13: a refusal that throws is a silent
+   * loss): whatever fails before the dead-letter write is logged and the write still happens; the promise
+   * rejects only when the dead letter could not be written, so a QoS 1 message is then not acknowledged.
+   */
+  function reject(input: RejectInput): Promise<void> {
+    try {
+      metrics.rejected.labels(input.source, input.reason).inc()
+      noteRefusal(input)
+      if (input.device) devices.rejected(input.device)
+    } catch (err) {
+      opts.log.error({ err, source: input.source, reason: input.reason }, 'counting a refusal failed; it is still dead-lettered')
+    }
+    const entry: DeadLetterEntry = { source: input.source, address: input.address, reason: input.reason, raw: input.raw }
     if (input.detail !== undefined) entry.detail = input.detail
     if (input.device !== undefined) entry.device = input.device
-    await deadLetter.write(entry)
+    return deadLetter.write(entry)
   }
 
-  /** Dead-letter the refused readings of a batch; `raw` is the refused thing when it is the whole payload. */
-  function rejectAll(b: IngestBatch, refused: readonly Refusal[], whole: string | Uint8Array): Promise<void>[] {
-    const out: Promise<void>[] = []
-    for (const r of refused) {
-      const input: RejectInput = { source: b.source, address: b.address ?? b.device, raw: r.raw ?? whole, reason: r.reason, device: b.device }
-      input.detail = r.raw !== undefined ? `[${r.index}] ${r.detail}` : r.detail
-      out.push(reject(input))
+  /**
+   * Dead-letter the refused readings of a batch; `whole` is the payload they came in ('' when the readings
+   * were values, not JSON text). One refusal is one record as `reject` makes it. Several (an array of bad
+   * readings in one message) are one record (issue 13: a message of 5,000 bad readings cost 5,000 records,
+   * promises and log calls): `count`, the count per reason in `reasons`, the first `COALESCE.items` refused
+   * items (`index`, `reason`, `detail`, and their own text when there is no payload to point into), the
+   * payload once; the counter goes up once per reason, by its count; the log notes each reason once.
+   */
+  function rejectAll(b: IngestBatch, refused: readonly Refusal[], whole: string | Uint8Array): Promise<void> {
+    const address = b.address ?? b.device
+    const first = refused[0]!
+    if (refused.length === 1) {
+      const input: RejectInput = { source: b.source, address, raw: first.raw ?? whole, reason: first.reason, device: b.device }
+      input.detail = first.raw !== undefined ? `[${first.index}] ${first.detail}` : first.detail
+      return reject(input)
     }
-    return out
+    const reasons: Record<string, number> = {}
+    const items: Record<string, unknown>[] = []
+    let summary = ''
+    try {
+      for (const r of refused) {
+        const n = reasons[r.reason]
+        if (n === undefined) {
+          reasons[r.reason] = 1
+          noteRefusal({ source: b.source, address, raw: '', reason: r.reason, device: b.device, detail: r.index >= 0 ? `[${r.index}] ${r.detail}` : r.detail })
+        } else reasons[r.reason] = n + 1
+        if (items.length < COALESCE.items) {
+          const item: Record<string, unknown> = { index: r.index, reason: r.reason, detail: r.detail }
+          if (r.raw !== undefined && whole === '') item['raw'] = r.raw.length > COALESCE.itemChars ? `${r.raw.slice(0, COALESCE.itemChars)}...` : r.raw
+          items.push(item)
+        }
+      }
+      for (const reason in reasons) {
+        metrics.rejected.labels(b.source, reason).inc(reasons[reason])
+        summary += `${summary ? ', ' : ''}${reason} x${reasons[reason]}`
+      }
+      devices.rejected(b.device, refused.length)
+    } catch (err) {
+      opts.log.error({ err, source: b.source, refused: refused.length }, 'counting refusals failed; they are still dead-lettered')
+    }
+    const entry: DeadLetterEntry = { source: b.source, address, device: b.device, reason: first.reason, detail: `${refused.length} readings refused: ${summary}`, extra: { count: refused.length, reasons, items } }
+    if (whole !== '') entry.raw = whole
+    return deadLetter.write(entry)
   }
 
   function received(source: string, n: number): void {
@@ -182,7 +233,7 @@ export function createPipeline(opts: {
       const ctx: NormalizeContext = r.receivedAt === undefined ? nctx : { ...nctx, receivedAt: r.receivedAt }
       if ('json' in r) {
         const before = refused.length
-        accepted += normalizeJson(kind, r.type, r.json, ctx, points, refused)
+        accepted += normalizeJson(kind, r.type, r.json, ctx, points, refused, JSON_LIMITS, COALESCE.items)
         if (refused.length > before) whole = rawOf(r.json)
       } else {
         const n = normalizeReading(kind, r.type, r.value, ctx)
@@ -212,10 +263,9 @@ export function createPipeline(opts: {
       return Promise.resolve(result)
     }
     const result: IngestResult = { accepted, refused: refused.length }
-    const waits = rejectAll(b, refused, whole)
+    const dead = rejectAll(b, refused, whole)
     refused.length = 0
-    if (staged) waits.push(spool.committed())
-    return Promise.all(waits).then(() => result)
+    return (staged ? Promise.all([dead, spool.committed()]) : dead).then(() => result)
   }
 
   function oneCommitted(): Promise<IngestResult> {
@@ -236,6 +286,9 @@ export function createPipeline(opts: {
     },
   }
 }
+
+/** What a coalesced dead-letter record keeps of the refused items: how many, and characters of each one's text. */
+export const COALESCE = { items: 5, itemChars: 4096 } as const
 
 /** How often a device and reason may log a refusal, and how many pairs are remembered. */
 export const REFUSAL_LOG = { everyMs: 60_000, maxKeys: 1_000, maxDetail: 300 } as const

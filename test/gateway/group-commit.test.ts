@@ -2,7 +2,7 @@ import { closeSync, openSync, readdirSync, readFileSync, writeFileSync } from 'n
 import { join } from 'node:path'
 import pino from 'pino'
 import { afterEach, describe, expect, it } from 'vitest'
-import { createDeadLetterLog } from '../../gateway/core/deadletter.ts'
+import { createDeadLetterLog, recordLine } from '../../gateway/core/deadletter.ts'
 import { createGroupCommit } from '../../gateway/core/group-commit.ts'
 import { createSpool } from '../../gateway/core/spool.ts'
 import { tempDir } from '../helpers/env.ts'
@@ -110,20 +110,56 @@ describe('group commit', () => {
 })
 
 describe('dead-letter log staging', () => {
-  it('takes bounded memory under a flood of refusals in one turn, and keeps every entry', async () => {
+  it('stages at most its cap in one write; the rest of a flood is one counted deadletter_overflow record (issue 13)', async () => {
     const t = tempDir('dlq-cap-')
     try {
-      const dlq = createDeadLetterLog({ dir: t.dir, maxBytes: 1 << 30, log, maxStagedBytes: 16 * 1024 })
+      const coalesced: Record<string, number>[] = []
+      const dlq = createDeadLetterLog({ dir: t.dir, maxBytes: 1 << 30, log, maxStagedBytes: 16 * 1024, onCoalesced: (r) => coalesced.push({ ...r }) })
       dlq.open()
       const waits: Promise<void>[] = []
-      for (let i = 0; i < 2000; i++) waits.push(dlq.write({ source: 'mqtt', address: `city/d1/water_quality/wq-${i}/telemetry`, reason: 'invalid_json', raw: '{"ph":' }))
-      // Before the turn ends most of the flood is already in the file: staging did not grow with it.
-      const written = readFileSync(dlq.file, 'utf8').split('\n').length - 1
-      expect(written).toBeGreaterThan(1500)
+      for (let i = 0; i < 2000; i++) waits.push(dlq.write({ source: 'mqtt', address: `city/d1/water_quality/wq-${i}/telemetry`, device: `wq-${i}`, reason: 'malformed_json', raw: '{"ph":' }))
+      // A coalesced record (a message of 3 refusals) past the cap counts as its 3.
+      waits.push(dlq.write({ source: 'mqtt', address: 'a', device: 'wq-x', reason: 'out_of_range', extra: { count: 3, reasons: { out_of_range: 2, wrong_type: 1 } } }))
+      // Nothing is written before the turn ends: the staging holds at most its cap.
+      expect(readFileSync(dlq.file, 'utf8')).toBe('')
       await Promise.all(waits)
-      const lines = readFileSync(dlq.file, 'utf8').trim().split('\n')
-      expect(lines).toHaveLength(2000)
-      expect((JSON.parse(lines[1999]!) as { address: string }).address).toBe('city/d1/water_quality/wq-1999/telemetry')
+      const lines = readFileSync(dlq.file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>)
+      const kept = lines.filter((l) => l['reason'] === 'malformed_json')
+      expect(kept.length).toBeGreaterThan(50)
+      expect(Buffer.byteLength(kept.map((l) => JSON.stringify(l)).join('\n'))).toBeLessThanOrEqual(16 * 1024)
+      const over = lines.at(-1)!
+      expect(lines.filter((l) => l['reason'] === 'deadletter_overflow')).toEqual([over])
+      expect(over).toMatchObject({ source: 'deadletter', reason: 'deadletter_overflow', count: 2000 - kept.length + 3, reasons: { malformed_json: 2000 - kept.length, out_of_range: 2, wrong_type: 1 }, sources: { mqtt: 2000 - kept.length + 1 } })
+      // The devices it names are bounded; the others are counted.
+      expect(Object.keys(over['devices'] as object)).toHaveLength(20)
+      expect(over['others']).toBe(2000 - kept.length + 1 - 20)
+      expect(coalesced).toEqual([{ malformed_json: 2000 - kept.length, out_of_range: 2, wrong_type: 1 }])
+      // The next turn starts a fresh group and a fresh tally.
+      await dlq.write({ source: 'mqtt', address: 'b', reason: 'malformed_json' })
+      expect(readFileSync(dlq.file, 'utf8').trim().split('\n')).toHaveLength(lines.length + 1)
+      dlq.close()
+    } finally {
+      t.cleanup()
+    }
+  })
+
+  it('never fails to make a record: extra facts JSON cannot carry are noted, the record is kept (issue 13)', async () => {
+    const t = tempDir('dlq-safe-')
+    try {
+      const dlq = createDeadLetterLog({ dir: t.dir, maxBytes: 1 << 30, log })
+      dlq.open()
+      const cyclic: Record<string, unknown> = {}
+      cyclic['self'] = cyclic
+      let deep: unknown[] = []
+      for (let i = 0; i < 20_000; i++) deep = [deep]
+      const bad = { toJSON: () => { throw new Error('no') } }
+      for (const extra of [{ cyclic }, { n: 10n }, { deep }, { bad }]) expect(() => dlq.write({ source: 's', address: 'a', reason: 'invalid', extra })).not.toThrow()
+      await dlq.write({ source: 's', address: 'a', reason: 'invalid', detail: 'ok', extra: { points: 3 } })
+      const lines = readFileSync(dlq.file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>)
+      expect(lines).toHaveLength(5)
+      for (const l of lines.slice(0, 4)) expect(l).toMatchObject({ source: 's', reason: 'invalid', extra_unserializable: expect.any(String) })
+      expect(lines[4]).toMatchObject({ detail: 'ok', points: 3 })
+      expect(recordLine({ source: 's', address: 'a', reason: 'invalid', raw: 'x'.repeat(70_000) })).toContain('"raw_truncated":true')
       dlq.close()
     } finally {
       t.cleanup()

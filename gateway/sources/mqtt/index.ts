@@ -75,8 +75,9 @@ export function createMqttSource(cfg: MqttSourceConfig, deps: MqttSourceDeps): S
       lastIngest = done
       inFlight = Promise.allSettled([inFlight, done])
     }
-    // QoS 0 has no acknowledgement to hold back. The broker only waits for the promise (its value unused).
-    return qos === 0 ? undefined : done
+    // The broker waits for the promise (its value unused): the QoS 1 acknowledgement, and at every QoS the
+    // pacing of the client by what has been processed (gateway/broker/pacing.ts).
+    return done
   }
 
   return {
