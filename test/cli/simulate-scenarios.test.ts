@@ -44,13 +44,14 @@ describe('shipped scenarios', () => {
   it('demo-district runs until Ctrl-C, has an entry of every demo part it can simulate, and each comes with its inventory line', async () => {
     const sc = await scenario('demo-district')
     expect(sc.duration).toBe(FOREVER)
-    expect(new Set(sc.devices.map(partOf))).toEqual(new Set(['water-mqtt', 'city-services', 'tcp-platforms']))
+    expect(new Set(sc.devices.map(partOf))).toEqual(new Set(['water-mqtt', 'city-services', 'tcp-platforms', 'modbus', 'serial']))
     const inv = inventoryFor(sc, idsOf)
     expect(inv.map((d) => d.id)).toContain('tower-a-L6')
     expect(inv.find((d) => d.id === 'wq-0003')).toMatchObject({ kind: 'water_quality', district: 'xian-gaoxin', site: 'Yuhe Lake inlet', protocol: 'mqtt' })
     expect(inv.find((d) => d.id === 'tower-a-L1')?.options).toMatchObject({ topFloor: 30, bottomFloor: -2 })
-    // The lead adds simdev's kinds where the file says.
-    expect(readFileSync(join(SCENARIOS, 'demo-district.yaml'), 'utf8')).toMatch(/# To be added .*simdev/)
+    // Every family the demo parts had: Modbus meters and sondes, the BeiDou receiver, DL/T 645 meters, the gantry.
+    expect(new Set(sc.devices.map((e) => e.protocol))).toEqual(new Set(['mqtt', 'jt808', 'hj212', 'modbus-tcp', 'modbus-rtu', 'nmea', 'dlt645', 'etc-rsu']))
+    expect(inv.find((d) => d.id === 'rsu-g65-k12')).toMatchObject({ kind: 'etc', district: 'xian-gaoxin' })
   })
 
   it('multi-district: three districts, each with every protocol, devices unique, tags checked', async () => {
@@ -61,7 +62,9 @@ describe('shipped scenarios', () => {
       districts.set(d, new Set([...(districts.get(d) ?? []), e.protocol]))
     }
     expect([...districts.keys()]).toHaveLength(3)
-    for (const [d, protocols] of districts) expect([...protocols].sort(), d).toEqual(['hj212', 'jt808', 'mqtt'])
+    // Each district has the dial-in protocols; the polled and serial ones are spread over the other two.
+    for (const [d, protocols] of districts) expect([...protocols].filter((p) => ['hj212', 'jt808', 'mqtt'].includes(p)).sort(), d).toEqual(['hj212', 'jt808', 'mqtt'])
+    expect(new Set(sc.devices.map((e) => e.protocol))).toEqual(new Set(['mqtt', 'jt808', 'hj212', 'modbus-tcp', 'nmea', 'dlt645', 'etc-rsu']))
     const ids = sc.devices.flatMap((e, i) => idsOf(e, i))
     expect(new Set(ids).size).toBe(ids.length)
     expect(sc.expect.districts_apart).toBe(true)
@@ -207,7 +210,7 @@ describe.skipIf(!have('influxd'))('multi-district and a run without an end, for 
     const report = JSON.parse(readFileSync(json, 'utf8')) as RunReport
     const apart = report.assertions.find((a) => a.name.startsWith('districts apart'))
     expect(apart?.ok).toBe(true)
-    expect(apart?.message).toMatch(/^21 device\(s\) in 3 district\(s\) \(xian-gaoxin: 7, xian-beilin: 7, xian-yanta: 7\)/)
+    expect(apart?.message).toMatch(/^25 device\(s\) in 3 district\(s\) \(xian-gaoxin: 7, xian-beilin: 9, xian-yanta: 9\)/)
   })
 
   it('multi-district against a configuration without the inventory fails and names the devices tagged with another district', { timeout: 120_000 }, async () => {
