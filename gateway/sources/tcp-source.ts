@@ -3,7 +3,7 @@
  * health and refusals around gateway/transports/tcp-server.ts and a per-connection handler.
  */
 import type { ComponentHealth, Source, SourceContext } from '../core/types.ts'
-import { type AdmissionRefusal, type Conn, type ConnHandler, createTcpServer, peerIp, type RejectFn, type TcpServer, type TcpServerOptions } from '../transports/tcp-server.ts'
+import { type AdmissionOptions, type AdmissionRefusal, type Conn, type ConnHandler, createTcpServer, peerIp, type RejectFn, type TcpServer, type TcpServerOptions } from '../transports/tcp-server.ts'
 
 /** At most one audit record and log line per peer address and reason in this long (the count says how many). */
 const REFUSAL_QUIET_MS = 60_000
@@ -40,6 +40,18 @@ export function connRejecter(ctx: SourceContext, source: string, conn: Conn): Re
   return (reason, raw, detail, device, bad = true) => {
     void ctx.reject({ source, address: conn.address, raw, reason, ...(detail !== undefined ? { detail } : {}), ...(device !== undefined ? { device } : {}) })
     if (bad) conn.bad()
+  }
+}
+
+/** The server options a TCP device source's config spells the same way (jt808, hj212: `tcpServerLimits`). */
+export function serverOptions(cfg: { host: string; port: number; idleTimeoutSec: number; rateLimitPerSec: number; maxBadFrames: number } & AdmissionOptions): Omit<TcpServerOptions, 'log'> {
+  return {
+    host: cfg.host,
+    port: cfg.port,
+    idleTimeoutSec: cfg.idleTimeoutSec,
+    ratePerSec: cfg.rateLimitPerSec,
+    maxBadFrames: cfg.maxBadFrames,
+    limits: { allow: cfg.allow, maxConnections: cfg.maxConnections, maxConnectionsPerAddress: cfg.maxConnectionsPerAddress },
   }
 }
 

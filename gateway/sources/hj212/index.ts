@@ -4,7 +4,7 @@
  * factory keeps which connection each MN last spoke on, for platform requests (`command`).
  */
 import { formatHj212Time, type Hj212Cp, type Hj212Message } from '../../../devices/water-quality/hj212/index.ts'
-import { createTcpSource, type TcpSource } from '../tcp-source.ts'
+import { createTcpSource, serverOptions, type TcpSource } from '../tcp-source.ts'
 import type { Hj212SourceConfig } from './config.ts'
 import { CommandError, type Hj212CommandResult, type Hj212Session, hj212Session } from './session.ts'
 
@@ -41,14 +41,7 @@ export function createHj212Source(cfg: Hj212SourceConfig): Hj212Source {
   const base = createTcpSource({
     id: cfg.id,
     type: 'hj212',
-    server: {
-      host: cfg.host,
-      port: cfg.port,
-      idleTimeoutSec: cfg.idleTimeoutSec,
-      ratePerSec: cfg.rateLimitPerSec,
-      maxBadFrames: cfg.maxBadFrames,
-      limits: { allow: cfg.allow, maxConnections: cfg.maxConnections, maxConnectionsPerAddress: cfg.maxConnectionsPerAddress },
-    },
+    server: serverOptions(cfg),
     async onStart(c) {
       now = () => c.now()
     },

@@ -14,7 +14,7 @@ import { createHmac, randomBytes } from 'node:crypto'
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { SourceContext } from '../../core/types.ts'
-import { createTcpSource, type TcpSource } from '../tcp-source.ts'
+import { createTcpSource, serverOptions, type TcpSource } from '../tcp-source.ts'
 import type { Jt808SourceConfig } from './config.ts'
 import { jt808Session } from './session.ts'
 
@@ -69,14 +69,7 @@ export function createJt808Source(cfg: Jt808SourceConfig): Jt808Source {
   return createTcpSource({
     id: cfg.id,
     type: 'jt808',
-    server: {
-      host: cfg.host,
-      port: cfg.port,
-      idleTimeoutSec: cfg.idleTimeoutSec,
-      ratePerSec: cfg.rateLimitPerSec,
-      maxBadFrames: cfg.maxBadFrames,
-      limits: { allow: cfg.allow, maxConnections: cfg.maxConnections, maxConnectionsPerAddress: cfg.maxConnectionsPerAddress },
-    },
+    server: serverOptions(cfg),
     async onStart(c) {
       ctx = c
       if (cfg.authSecret === undefined) secret = await storedSecret(join(c.dataDir, `jt808-${cfg.id}-secret`), c.dataDir)
