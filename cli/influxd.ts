@@ -2,24 +2,13 @@
  * Run Debian's `influxd` (InfluxDB 1.x) as a child process with its data under a directory: the demo's
  * embedded default, and the test suite's real database. Loopback only; reporting to InfluxData disabled.
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
+import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { findProgram } from './programs.ts'
 
 /** The influxd to run: `SMARTCITY_INFLUXD` (a path, or `none` to run without one), else the PATH. */
-export function findInfluxd(): string | undefined {
-  const forced = process.env['SMARTCITY_INFLUXD']
-  if (forced !== undefined && forced !== '') return forced === 'none' ? undefined : forced
-  for (const cmd of ['command -v influxd', 'test -x /usr/bin/influxd && echo /usr/bin/influxd']) {
-    try {
-      const out = execFileSync('sh', ['-c', cmd], { encoding: 'utf8' }).trim()
-      if (out) return out
-    } catch {
-      // not here
-    }
-  }
-  return undefined
-}
+export const findInfluxd = (): string | undefined => findProgram('influxd', { env: 'SMARTCITY_INFLUXD', debianPath: '/usr/bin/influxd' })
 
 /** `auth`: `[http] auth-enabled = true` (create the first admin user through `/query` before anything else). */
 export function influxdConfig(dir: string, httpPort: number, rpcPort: number, auth = false): string {

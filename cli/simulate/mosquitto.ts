@@ -5,27 +5,16 @@
  * the QoS 1 messages queued for it survive a restart (Mosquitto writes its database on SIGTERM). The
  * gateway reads it as its `external` broker; the simulators publish to it.
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
+import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { connect } from 'node:net'
 import { userInfo } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { findProgram } from '../programs.ts'
 
-/** The mosquitto to run: `SMARTCITY_MOSQUITTO`, else the PATH (Debian puts it in /usr/sbin). */
-export function findMosquitto(): string | undefined {
-  const forced = process.env['SMARTCITY_MOSQUITTO']
-  if (forced) return forced
-  for (const cmd of ['command -v mosquitto', 'test -x /usr/sbin/mosquitto && echo /usr/sbin/mosquitto']) {
-    try {
-      const out = execFileSync('sh', ['-c', cmd], { encoding: 'utf8' }).trim()
-      if (out) return out
-    } catch {
-      // not here
-    }
-  }
-  return undefined
-}
+/** The mosquitto to run: `SMARTCITY_MOSQUITTO` (a path, or `none`), else the PATH (Debian puts it in /usr/sbin). */
+export const findMosquitto = (): string | undefined => findProgram('mosquitto', { env: 'SMARTCITY_MOSQUITTO', debianPath: '/usr/sbin/mosquitto' })
 
 export interface Mosquitto {
   url: string
