@@ -111,7 +111,7 @@ const COMMANDS: Record<string, { synopsis: string; summary: string; what: string
     synopsis: 'smartcity simulate SCENARIO.yaml [flags]',
     summary: 'run a scenario against a gateway configuration',
     what: 'run a scenario (simulators, faults, expectations) against a gateway configuration: a summary, exit 0 when every expectation held, 1 otherwise, 2 for a bad scenario',
-    flags: ['gateway-config', 'gateway', 'seed', 'speed', 'duration', 'junit', 'json', 'truth'],
+    flags: ['gateway-config', 'gateway', 'seed', 'speed', 'duration', 'junit', 'json', 'truth', 'record'],
   },
   replay: {
     synopsis: 'smartcity replay FILE|DIR [flags]',
@@ -140,7 +140,7 @@ ${Object.values(COMMANDS)
 
 flags (override the configuration file):
 ${Object.entries(FLAG_HELP)
-  .map(([k, line]) => `  ${line}${k === 'duration' ? ' (demo, simulate, replay)' : k === 'parts' ? ' (demo)' : k === 'profile' ? ' (decode etc-rsu)' : k === 'record' ? ' (gateway)' : REPLAY_FLAGS.includes(k) ? ' (replay)' : k === 'gateway-config' || k === 'speed' ? ' (simulate, replay)' : SIMULATE_FLAGS.includes(k) ? ' (simulate)' : ''}`)
+  .map(([k, line]) => `  ${line}${k === 'duration' ? ' (demo, simulate, replay)' : k === 'parts' ? ' (demo)' : k === 'profile' ? ' (decode etc-rsu)' : k === 'record' ? ' (gateway, simulate)' : REPLAY_FLAGS.includes(k) ? ' (replay)' : k === 'gateway-config' || k === 'speed' ? ' (simulate, replay)' : SIMULATE_FLAGS.includes(k) ? ' (simulate)' : ''}`)
   .join('\n')}
 
 smartcity help <command> (or smartcity <command> --help) shows one command's usage.

@@ -158,6 +158,10 @@ async function simulate(file: string | undefined, values: Values, out: (s: strin
     return 2
   }
   const owned = gatewayUrl === undefined
+  if (str(values['record']) !== undefined && !owned) {
+    process.stderr.write('--record needs the gateway the runner starts: record a running gateway with its own --record or record: key\n')
+    return 2
+  }
   const t0 = Date.now()
   const runDir = opts.runDir ?? mkdtempSync(join(tmpdir(), `smartcity-simulate-${sc.name.replace(/[^A-Za-z0-9_-]/g, '_')}-`))
   const timeline: RunReport['timeline'] = []
@@ -252,6 +256,11 @@ async function simulate(file: string | undefined, values: Values, out: (s: strin
     if (!up) return finish()
   }
 
+  // --record DIR: the gateway the runner starts records what its sources receive (README "Record and replay").
+  const recordDir = str(values['record'])
+  if (recordDir !== undefined && owned) {
+    cfg.record = { dir: resolve(recordDir), maxFileBytes: cfg.record?.maxFileBytes ?? 64 * 1024 * 1024, maxTotalBytes: cfg.record?.maxTotalBytes ?? 1024 * 1024 * 1024 }
+  }
   // Where the gateway runs: free loopback ports and a run directory of its own.
   if (owned && !opts.keepAddresses) {
     cfg.dataDir = join(runDir, 'gateway')
