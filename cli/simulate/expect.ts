@@ -6,11 +6,12 @@
  */
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { refusalCounts } from '../../gateway/core/deadletter.ts'
 import type { Occurrence } from './faults.ts'
 import type { Assertion } from './report.ts'
 import type { Expect, Fault } from './scenario.ts'
-import { type InfluxTarget, influxQuery } from './truth.ts'
+import { compare, type Difference, type InfluxTarget, influxQuery, type Truth } from './truth.ts'
 
 const secs = (ms: number) => `${Math.round(ms / 100) / 10} s`
 
@@ -416,4 +417,29 @@ export function cpuMeter(pid: () => number | undefined) {
       return { cpuSec, wallSec, share: cpuSec / wallSec }
     },
   }
+}
+
+function describeDiff(d: Difference): string {
+  const p = d.point
+  const tags = Object.entries(p.tags).map(([k, v]) => ` ${k}=${v}`).join('')
+  return `${p.measurement} ${p.device}${tags} at ${new Date(p.time).toISOString()}: ${d.what}`
+}
+
+/**
+ * `readings_stored: all_acknowledged`: every acknowledged reading point by point, compared again each second
+ * until `deadline` (the settle time the spool has to drain), then the verdict with the first differing points.
+ */
+export async function checkStored(target: InfluxTarget, truth: Truth, since: number, deadline: number): Promise<Assertion> {
+  const name = 'readings stored: all acknowledged'
+  const expected = truth.points()
+  const once = () => compare(target, expected, since, truth.candidates).then((r) => ({ ...r, error: undefined }), (err: Error) => ({ checked: expected.length, differences: [] as Difference[], error: err.message }))
+  let r = await once()
+  while ((r.differences.length > 0 || r.error !== undefined) && Date.now() < deadline) {
+    await sleep(1_000)
+    r = await once()
+  }
+  if (r.error !== undefined) return { name, ok: false, message: `InfluxDB query failed: ${r.error}`, details: [] }
+  if (r.differences.length === 0) return { name, ok: expected.length > 0, message: expected.length > 0 ? `${truth.acked()} acknowledged readings (${expected.length} points) all in InfluxDB with their values and times` : 'no reading was acknowledged', details: [] }
+  const missing = r.differences.filter((d) => d.what === 'missing').length
+  return { name, ok: false, message: `${r.differences.length} of ${expected.length} acknowledged points not as sent (${missing} missing, ${r.differences.length - missing} with other values)`, details: r.differences.map(describeDiff) }
 }
