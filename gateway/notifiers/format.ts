@@ -24,6 +24,7 @@ interface Words {
   until: string
   message: string
   more: (n: number) => string
+  colon: string
 }
 
 const WORDS: Record<Locale, Words> = {
@@ -43,6 +44,7 @@ const WORDS: Record<Locale, Words> = {
     until: '搁置至',
     message: '说明',
     more: (n) => `（续，另有 ${n} 条见下一条消息）`,
+    colon: '：',
   },
   en: {
     action: { raise: 'Alarm raised', clear: 'Alarm cleared', ack: 'Alarm acknowledged', shelve: 'Alarm shelved', unshelve: 'Alarm unshelved' },
@@ -60,6 +62,7 @@ const WORDS: Record<Locale, Words> = {
     until: 'Shelved until',
     message: 'Message',
     more: (n) => `(continued: ${n} more in the next message)`,
+    colon: ': ',
   },
 }
 
@@ -112,11 +115,11 @@ function rows(e: AlarmEvent, w: Words, timeZone: string): [string, string][] {
 /** One change, as its own message. */
 export function single(e: AlarmEvent, locale: Locale, timeZone: string): Text {
   const w = WORDS[locale]
-  const title = `【${w.severity[e.severity]}】${w.action[e.action]}：${e.rule} ${e.device}`
+  const title = locale === 'zh-CN' ? `【${w.severity[e.severity]}】${w.action[e.action]}：${e.rule} ${e.device}` : `[${w.severity[e.severity]}] ${w.action[e.action]}: ${e.rule} ${e.device}`
   const r = rows(e, w, timeZone)
   return {
     title,
-    markdown: [`### ${md(title)}`, ...r.map(([k, v]) => `- **${k}**：${md(v)}`)].join('\n'),
+    markdown: [`### ${md(title)}`, ...r.map(([k, v]) => `- **${k}**${w.colon}${md(v)}`)].join('\n'),
     text: [title, '', ...r.map(([k, v]) => `${k}: ${v}`)].join('\n'),
   }
 }
