@@ -36,7 +36,7 @@ export interface Endpoint {
   close(): Promise<void>
 }
 
-type Handler = (r: Omit<Recorded, 'answer'>) => { status: number; body: unknown; headers?: Record<string, string> }
+type Handler = (r: Omit<Recorded, 'answer'>) => { status: number; body: unknown; headers?: Record<string, string>; /** Answer this much later (a slow receiver). */ delayMs?: number }
 
 export async function startEndpoint(handler: Handler, port = 0): Promise<Endpoint> {
   const requests: Recorded[] = []
@@ -56,8 +56,13 @@ export async function startEndpoint(handler: Handler, port = 0): Promise<Endpoin
       const a = handler(r)
       const errcode = typeof a.body === 'object' && a.body !== null && 'errcode' in a.body ? Number((a.body as { errcode: unknown }).errcode) : a.status
       requests.push({ ...r, answer: errcode })
-      res.writeHead(a.status, { 'content-type': 'application/json', ...a.headers })
-      res.end(typeof a.body === 'string' ? a.body : JSON.stringify(a.body))
+      const answer = () => {
+        if (res.destroyed) return
+        res.writeHead(a.status, { 'content-type': 'application/json', ...a.headers })
+        res.end(typeof a.body === 'string' ? a.body : JSON.stringify(a.body))
+      }
+      if (a.delayMs) setTimeout(answer, a.delayMs).unref()
+      else answer()
     })
   })
   await new Promise<void>((resolve, reject) => {
