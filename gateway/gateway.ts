@@ -133,7 +133,7 @@ function findWebDir(): string {
 }
 
 /** Top-level keys a reload cannot apply: what they configure is built once at start-up. */
-const RESTART_KEYS = ['gateway', 'dataDir', 'spool', 'deadLetter', 'sinks'] as const
+const RESTART_KEYS = ['gateway', 'dataDir', 'spool', 'deadLetter', 'sinks', 'notifiers'] as const
 
 const SYSTEM: ReloadActor = { actor: 'system', actorType: 'system' }
 

@@ -6,6 +6,7 @@
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { createAlarmStore } from '../../gateway/alarms/store.ts'
+import { parseConfig } from '../../gateway/config.ts'
 import type { Gateway } from '../../gateway/gateway.ts'
 import type { AlarmEventSource } from '../../gateway/notifiers/index.ts'
 import { tempDir } from '../helpers/env.ts'
@@ -27,7 +28,7 @@ const config = (port: number, dataDir: string) => ({
   alarms: { rules: [{ name: 'ph_high', measurement: 'water_quality', field: 'ph', above: 9, severity: 'critical' as const }] },
   notifiers: {
     channels: [{ id: 'hook', type: 'webhook' as const, url: `http://127.0.0.1:${port}/alarms`, secret: 'hook-secret-9876', gatherMs: 100, minBackoffMs: 200, maxBackoffMs: 1000 }],
-    routes: [{ channels: ['hook'], severity: 'warning' as const }],
+    routes: [{ channels: ['hook'], severity: 'warning' as 'warning' | 'critical' }],
   },
 })
 
@@ -46,6 +47,11 @@ describe('notifiers in the gateway', () => {
       const metrics = await (await fetch(`${http}/metrics`)).text()
       expect(metrics).toMatch(/smartcity_notify_queued\{channel="hook"\} 0/)
       expect(metrics).not.toContain('hook-secret-9876')
+      // The queue and its loops are built at start-up: a changed notifiers: waits for a restart, and says so.
+      const next = config(port, join(tmp.dir, 'gw1'))
+      next.notifiers.routes = [{ channels: ['hook'], severity: 'critical' }]
+      const r = await gw.reload(parseConfig(next, { mqttPort: 0 }))
+      expect(r.restartNeeded).toContain('notifiers')
     } finally {
       await gw.stop()
     }
