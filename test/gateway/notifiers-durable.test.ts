@@ -4,6 +4,7 @@
  * request the endpoint had already taken sends that message again (at least once, the one duplicate the
  * design allows), and the notice keys let the receiver drop it.
  */
+import { spawn } from 'node:child_process'
 import { join } from 'node:path'
 import pino from 'pino'
 import { Registry } from 'prom-client'
@@ -20,6 +21,7 @@ const tmp = tempDir('smartcity-notify-durable-')
 afterAll(() => tmp.cleanup())
 
 const SECRET = 'hook-secret-1234'
+const ROOT = join(import.meta.dirname, '..', '..')
 
 /** A webhook receiver that checks the documented headers: JSON, timestamp, HMAC-SHA256 of "<ts>.<body>". */
 function checkedHook(r: Omit<Recorded, 'answer'>): { status: number; body: unknown } {
@@ -98,6 +100,45 @@ describe('the durable notify queue', () => {
     await c.stop()
     expect(webhookKeys(hook.requests).length).toBe(50)
     await hook.close()
+  }, 60_000)
+
+  it('kill -9 right after the alarm changes: the notices were on disk and are delivered by the next start, each once', async () => {
+    const port = await freePort()
+    const dir = join(tmp.dir, 'killed')
+    const cfg = hookConfig(port)
+    // A process that queues 100 changes (the endpoint is down), says so, and is then killed without a stop.
+    const script = `
+import pino from 'pino'
+import { createNotifiers } from './gateway/notifiers/index.ts'
+import { alarmEvent } from './test/gateway/notifiers-endpoints.ts'
+const n = createNotifiers(${JSON.stringify(cfg)}, { dir: ${JSON.stringify(dir)}, log: pino({ level: 'silent' }) })
+n.start()
+for (let i = 0; i < 100; i++) n.listener(alarmEvent(i))
+process.stdout.write('queued\\n')
+setInterval(() => {}, 1000)
+`
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] })
+    let out = ''
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()))
+    try {
+      await waitFor(() => out.includes('queued'), 30_000, 'the child to queue its notices')
+    } finally {
+      child.kill('SIGKILL')
+    }
+    await new Promise((r) => child.once('exit', r))
+    const hook = await startEndpoint(checkedHook, port)
+    const n = createNotifiers(cfg, { dir, log })
+    n.start()
+    try {
+      expect(n.queued()).toEqual({ sms: 100 })
+      await waitFor(() => n.queued()['sms'] === 0, 15_000, 'delivered after kill -9')
+      const keys = webhookKeys(hook.requests)
+      expect(keys.length).toBe(100)
+      expect(new Set(keys).size).toBe(100)
+    } finally {
+      await n.stop()
+      await hook.close()
+    }
   }, 60_000)
 
   it('at least once: a stop while the endpoint holds a request it has taken sends that message again after the restart, with the same notice keys', async () => {
