@@ -120,6 +120,39 @@ describe.skipIf(!have('openssl'))('SMTP e-mail notices (nodemailer) against smtp
     }
   }, 60_000)
 
+  it('implicit TLS (security: tls, as on port 465) with an English channel', async () => {
+    const mails: string[] = []
+    const server = new SMTPServer({
+      secure: true,
+      key: readFileSync(key),
+      cert: readFileSync(cert),
+      authOptional: true,
+      onData(stream, session, cb) {
+        const chunks: Buffer[] = []
+        stream.on('data', (c: Buffer) => chunks.push(c))
+        stream.on('end', () => {
+          if (session.secure) mails.push(Buffer.concat(chunks).toString('latin1'))
+          cb(session.secure ? null : Object.assign(new Error('TLS required'), { responseCode: 530 }))
+        })
+      },
+      logger: false,
+    })
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()))
+    const port = (server.server.address() as { port: number }).port
+    const n = createNotifiers(NotifiersConfig.parse({ channels: [{ id: 'mail', type: 'smtp', host: '127.0.0.1', port, security: 'tls', ca: cert, from: 'gw@example.cn', to: ['ops@example.cn'], locale: 'en', gatherMs: 0 }] }), { dir: join(tmp.dir, 'q-tls'), log })
+    n.start()
+    try {
+      n.listener(alarmEvent(5, { action: 'clear' }))
+      await waitFor(() => mails.length === 1 && n.queued()['mail'] === 0, 20_000, 'the mail over TLS')
+      const { headers, body } = parseMail(mails[0]!)
+      expect(decodeHeader(headers['subject'] ?? '')).toBe('[warning] Alarm cleared: ammonia_high wq-005')
+      expect(body).toContain('Since: 2026-12-01 22:58:25')
+    } finally {
+      await n.stop()
+      await new Promise<void>((r) => server.close(() => r()))
+    }
+  }, 60_000)
+
   it('a wrong password is refused (535) and counted; the notice stays queued', async () => {
     const server = new SMTPServer({
       key: readFileSync(key),
