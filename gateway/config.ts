@@ -16,6 +16,7 @@ import { AlarmRulesConfig } from './alarms/config.ts'
 import { BrokerConfig } from './broker/config.ts'
 import { AuditConfig } from './core/audit-log.ts'
 import { HttpConfig } from './http/config.ts'
+import { NotifiersConfig } from './notifiers/config.ts'
 import { createRedactor, findSecrets, secretWarnings } from './secrets.ts'
 import { SinkConfig } from './sinks/config.ts'
 import { SourceConfig } from './sources/index.ts'
@@ -78,6 +79,8 @@ export const GatewayConfig = z.strictObject({
   devices: z.array(DeviceConfig).default([]),
   /** Alarm rules and elevator fault detection (gateway/alarms/config.ts). */
   alarms: AlarmRulesConfig.prefault({}),
+  /** Alarm notifications: DingTalk, WeCom, e-mail, webhooks, with routes (gateway/notifiers/config.ts); absent: none. */
+  notifiers: NotifiersConfig.optional(),
   // --- record and replay (issue 12 item 6) ---
   /** Record every source's raw bytes and messages (gateway/core/recorder.ts); `--record DIR` sets `dir`. */
   record: z

@@ -40,6 +40,7 @@ import type { ComponentHealth, Logger, Processor, Sink, Source, SourceContext } 
 import { buildApp, type HttpsFiles, type ReloadResult as HttpReloadResult } from './http/app.ts'
 import { createHttpAuth, type HttpAuth } from './http/auth.ts'
 import { createLiveView } from './http/live.ts'
+import { createNotifiers } from './notifiers/index.ts'
 import { createElevatorProcessor } from './processors/elevator.ts'
 import { createJt808AlarmProcessor } from './processors/jt808-alarms.ts'
 import { createRedactor, findSecrets, type Redactor, redactedLogger, redactedRegistry } from './secrets.ts'
@@ -132,7 +133,7 @@ function findWebDir(): string {
 }
 
 /** Top-level keys a reload cannot apply: what they configure is built once at start-up. */
-const RESTART_KEYS = ['gateway', 'dataDir', 'spool', 'deadLetter', 'sinks'] as const
+const RESTART_KEYS = ['gateway', 'dataDir', 'spool', 'deadLetter', 'sinks', 'notifiers'] as const
 
 const SYSTEM: ReloadActor = { actor: 'system', actorType: 'system' }
 
@@ -210,6 +211,9 @@ export function createGateway(initial: GatewayConfig, opts: GatewayOptions = {})
   const devices = createDeviceRegistry({ inventory: config.devices, defaultDistrict: config.gateway.district, offlineAfterSec: config.gateway.offlineAfterSec, statusIntervalSec: config.gateway.statusIntervalSec, metrics, now })
   // Built-in processors: elevator fault detection and the alarm rules; both publish on the broker.
   const alarmStore = createAlarmStore()
+  // Alarm notifications (gateway/notifiers/): every change the store reports is queued in <dataDir>/notify.
+  const notifiers = config.notifiers ? createNotifiers(config.notifiers, { dir: join(config.dataDir, 'notify'), log: log.child({ component: 'notify' }), registry: metrics.registry }) : undefined
+  notifiers?.subscribe(alarmStore)
   const publish: PublishFn = (topic, payload, o) => broker.publish(topic, payload, o)
   const live = config.http.enabled && config.http.dashboard ? createLiveView() : undefined
   // The two processors a reload rebuilds from `alarms:` sit behind a slot the pipeline's list keeps.
@@ -312,6 +316,7 @@ export function createGateway(initial: GatewayConfig, opts: GatewayOptions = {})
     if (sinks.length === 0) out['sinks'] = { status: 'degraded', detail: 'no sink configured: readings are kept in the spool' }
     for (const s of sources) out[`source:${s.id}`] = s.health?.() ?? { status: 'ok' }
     if (auditLog) out['audit'] = auditLog.health()
+    if (notifiers) Object.assign(out, notifiers.health())
     // A sink's last error may echo what the database was sent (a credential in an error body).
     return redactor.scrubJson(out)
   }
@@ -454,6 +459,7 @@ export function createGateway(initial: GatewayConfig, opts: GatewayOptions = {})
     for (const s of startedSources.reverse()) await step(`source ${s.id}`, () => s.stop())
     startedSources = []
     for (const p of processors) p.stop?.()
+    await step('notifiers', () => notifiers?.stop())
     await recorder?.close()
     spool.commitNow()
     await step('sink writes in flight', () => Promise.all(drains.map((d) => d.stop())))
@@ -639,6 +645,7 @@ export function createGateway(initial: GatewayConfig, opts: GatewayOptions = {})
     deadLetter.open()
     spool.open()
     auditLog?.open()
+    notifiers?.start()
     opened = true
     sinkStarts = sinks.map((s, i) => startSink(s, i))
     await Promise.race([Promise.all(sinkStarts), sleep(3000)])
