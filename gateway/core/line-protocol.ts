@@ -141,3 +141,99 @@ export function eachLineTime(body: Uint8Array, fn: (measurement: string, interva
     start = end + 1
   }
 }
+
+/** One line of line protocol read back into a point (what the spool holds, for sinks that send points). */
+export interface ParsedLine {
+  measurement: string
+  tags: Record<string, string>
+  fields: Record<string, FieldValue>
+  /** Epoch ms. */
+  time: number
+}
+
+/**
+ * The inverse of the formatting above, for one line as the spool stores it (escapes as written by
+ * `escapeMeasurement`, `escapeKey` and the string escaping; field types as line protocol spells them: `1.5`,
+ * `3i`, `3u`, `"text"`, `true`/`t`/`false`/`f`). `undefined` for a line that is not line protocol. Not for the
+ * hot path: the uplink sinks (gateway/sinks/uplink.ts) call it once per point they forward.
+ */
+export function parseLine(line: string): ParsedLine | undefined {
+  const n = line.length
+  let i = 0
+  // Read up to one of `stops` (unescaped); `\n` in text is the two characters \ n (a newline of the value).
+  const token = (stops: string): string => {
+    let out = ''
+    while (i < n) {
+      const c = line[i]!
+      if (c === '\\' && i + 1 < n) {
+        const d = line[i + 1]!
+        out += d === 'n' ? '\n' : d
+        i += 2
+        continue
+      }
+      if (stops.includes(c)) break
+      out += c
+      i++
+    }
+    return out
+  }
+  const measurement = token(', ')
+  if (!measurement) return undefined
+  const tags: Record<string, string> = {}
+  while (line[i] === ',') {
+    i++
+    const k = token('=, ')
+    if (line[i] !== '=') return undefined
+    i++
+    const v = token(', ')
+    if (!k || !v) return undefined
+    tags[k] = v
+  }
+  if (line[i] !== ' ') return undefined
+  i++
+  const fields: Record<string, FieldValue> = {}
+  for (;;) {
+    const k = token('=, ')
+    if (!k || line[i] !== '=') return undefined
+    i++
+    if (line[i] === '"') {
+      i++
+      let s = ''
+      for (;;) {
+        if (i >= n) return undefined
+        const c = line[i]!
+        if (c === '\\' && i + 1 < n) {
+          const d = line[i + 1]!
+          s += d === 'n' ? '\n' : d
+          i += 2
+          continue
+        }
+        i++
+        if (c === '"') break
+        s += c
+      }
+      fields[k] = s
+    } else {
+      const start = i
+      while (i < n && line[i] !== ',' && line[i] !== ' ') i++
+      const raw = line.slice(start, i)
+      if (raw === 't' || raw === 'T' || raw === 'true' || raw === 'True' || raw === 'TRUE') fields[k] = true
+      else if (raw === 'f' || raw === 'F' || raw === 'false' || raw === 'False' || raw === 'FALSE') fields[k] = false
+      else {
+        const num = raw.endsWith('i') || raw.endsWith('u') ? raw.slice(0, -1) : raw
+        const v = Number(num)
+        if (num === '' || !Number.isFinite(v)) return undefined
+        fields[k] = v
+      }
+    }
+    if (line[i] === ',') {
+      i++
+      continue
+    }
+    break
+  }
+  if (line[i] !== ' ') return undefined
+  const ts = line.slice(i + 1)
+  if (!/^-?\d+$/.test(ts)) return undefined
+  return { measurement, tags, fields, time: Number(ts) }
+}
