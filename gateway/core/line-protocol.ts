@@ -161,58 +161,64 @@ export function parseLine(line: string): ParsedLine | undefined {
   const n = line.length
   let i = 0
   // Read up to one of `stops` (unescaped); `\n` in text is the two characters \ n (a newline of the value).
-  const token = (stops: string): string => {
-    let out = ''
+  // Stops are some of ',' (44), '=' (61), ' ' (32); text without a backslash is one slice.
+  const token = (comma: boolean, equals: boolean): string => {
+    const start = i
+    let out: string | undefined
+    let from = i
     while (i < n) {
-      const c = line[i]!
-      if (c === '\\' && i + 1 < n) {
+      const c = line.charCodeAt(i)
+      if (c === 92 && i + 1 < n) {
         const d = line[i + 1]!
-        out += d === 'n' ? '\n' : d
+        out = (out ?? '') + line.slice(from, i) + (d === 'n' ? '\n' : d)
         i += 2
+        from = i
         continue
       }
-      if (stops.includes(c)) break
-      out += c
+      if (c === 32 || (comma && c === 44) || (equals && c === 61)) break
       i++
     }
-    return out
+    return out === undefined ? line.slice(start, i) : out + line.slice(from, i)
   }
-  const measurement = token(', ')
+  const measurement = token(true, false)
   if (!measurement) return undefined
-  const tags: Record<string, string> = {}
+  // Without a prototype: a key named __proto__ (an unknown HJ 212 factor code) is a key like any other.
+  const tags: Record<string, string> = Object.create(null) as Record<string, string>
   while (line[i] === ',') {
     i++
-    const k = token('=, ')
+    const k = token(true, true)
     if (line[i] !== '=') return undefined
     i++
-    const v = token(', ')
+    const v = token(true, false)
     if (!k || !v) return undefined
     tags[k] = v
   }
   if (line[i] !== ' ') return undefined
   i++
-  const fields: Record<string, FieldValue> = {}
+  const fields: Record<string, FieldValue> = Object.create(null) as Record<string, FieldValue>
   for (;;) {
-    const k = token('=, ')
+    const k = token(true, true)
     if (!k || line[i] !== '=') return undefined
     i++
     if (line[i] === '"') {
       i++
       let s = ''
+      let from = i
       for (;;) {
         if (i >= n) return undefined
-        const c = line[i]!
-        if (c === '\\' && i + 1 < n) {
+        const c = line.charCodeAt(i)
+        if (c === 92 && i + 1 < n) {
           const d = line[i + 1]!
-          s += d === 'n' ? '\n' : d
+          s += line.slice(from, i) + (d === 'n' ? '\n' : d)
           i += 2
+          from = i
           continue
         }
+        if (c === 34) break
         i++
-        if (c === '"') break
-        s += c
       }
-      fields[k] = s
+      fields[k] = s + line.slice(from, i)
+      i++
     } else {
       const start = i
       while (i < n && line[i] !== ',' && line[i] !== ' ') i++

@@ -58,12 +58,14 @@ export const NATS_UNSAFE = /[.*>\s]/g
  * duplicate filter never drops data.
  */
 export function pointId(p: ParsedLine): string {
-  const h = createHash('sha256')
-  h.update(p.measurement)
-  for (const k of Object.keys(p.tags).sort()) h.update(`\u0000${k}=${p.tags[k]}`)
-  h.update(`\u0001${p.time}`)
-  for (const k of Object.keys(p.fields).sort()) h.update(`\u0000${k}=${typeof p.fields[k]}:${String(p.fields[k])}`)
-  return h.digest().subarray(0, 16).toString('base64url')
+  let key = p.measurement
+  for (const k of Object.keys(p.tags).sort()) key += `\u0000${k}=${p.tags[k]}`
+  key += `\u0001${p.time}`
+  for (const k of Object.keys(p.fields).sort()) {
+    const v = p.fields[k]
+    key += `\u0000${k}=${typeof v === 'string' ? 's' : typeof v === 'boolean' ? 'b' : 'n'}:${String(v)}`
+  }
+  return createHash('sha256').update(key).digest().subarray(0, 16).toString('base64url')
 }
 
 /** The JSON payload of one point. */

@@ -1,8 +1,11 @@
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import fc from 'fast-check'
 import pino from 'pino'
 import { describe, expect, it } from 'vitest'
 import { escapeKey, escapeMeasurement, formatFields, formatTags, parseLine } from '../../gateway/core/line-protocol.ts'
 import { joinLines } from '../../gateway/core/spool.ts'
-import { parseConfig } from '../../gateway/config.ts'
+import { parseConfig, parseConfigText } from '../../gateway/config.ts'
 import { MqttUplinkSinkConfig, NatsJetStreamSinkConfig } from '../../gateway/sinks/config.ts'
 import { createMqttUplinkSink } from '../../gateway/sinks/mqtt-uplink.ts'
 import { createNatsJetStreamSink, subjectFilter } from '../../gateway/sinks/nats-jetstream.ts'
@@ -25,6 +28,17 @@ describe('line protocol read back (parseLine, the inverse of the spool formattin
     expect(parseLine(l)).toEqual({ measurement: 'water_quality', tags, fields, time: 1_790_000_000_123 })
   })
 
+  it('property: parseLine(format(point)) is the point, whatever the text of tags, keys and strings', () => {
+    const text = fc.string({ minLength: 1, maxLength: 12, unit: fc.constantFrom('a', 'Z', '9', ' ', ',', '=', '"', '\\', '\n', 'n', '/', '河', '_') })
+    const value = fc.oneof(fc.boolean(), text, fc.double({ noNaN: true, noDefaultInfinity: true }).filter((v) => !Object.is(v, -0)))
+    fc.assert(
+      fc.property(text, fc.dictionary(text, text, { maxKeys: 5 }), fc.dictionary(text, value, { minKeys: 1, maxKeys: 5 }), fc.nat(), (m, tags, fields, t) => {
+        expect(parseLine(line(m, tags, fields, t))).toEqual({ measurement: m, tags, fields, time: t })
+      }),
+      { numRuns: 300 },
+    )
+  })
+
   it('reads a JT/T 808 alarm point and booleans spelled t/f; refuses what is not line protocol', () => {
     expect(parseLine('alarm,device=013912345678,rule=jt808_emergency,severity=critical active=t,value=1,message="SOS" 1790000000000')).toEqual({
       measurement: 'alarm',
@@ -32,6 +46,8 @@ describe('line protocol read back (parseLine, the inverse of the spool formattin
       fields: { active: true, value: 1, message: 'SOS' },
       time: 1_790_000_000_000,
     })
+    const proto = parseLine('m,__proto__=x __proto__=1 1')
+    expect([proto?.tags['__proto__'], proto?.fields['__proto__'], Object.getPrototypeOf(proto?.fields)]).toEqual(['x', 1, null])
     for (const bad of ['', 'm', 'm v=1', 'm v= 1', 'm,t v=1 1', 'm v="open 1', 'm v=1 12a', 'm v=abc 1']) expect(parseLine(bad), bad).toBeUndefined()
     expect(escapeKey('a b')).toBe('a\\ b')
   })
@@ -99,6 +115,21 @@ describe('uplink sink configuration', () => {
     expect(text).toMatch(/sinks\[0\]\.topic.*unknown placeholder \{devce\}/)
     expect(text).toMatch(/sinks\[1\]\.stream/)
     expect(text).toMatch(/sinks\[1\]\.measurements\[0\]/)
+  })
+})
+
+describe('gateway.example.yaml: the commented uplink sinks are a valid configuration', () => {
+  it('uncommented, they parse with every key the example shows', () => {
+    const text = readFileSync(join(import.meta.dirname, '..', '..', 'gateway.example.yaml'), 'utf8').split('\n')
+    const from = text.findIndex((l) => l === '  # - type: mqtt-uplink')
+    const to = text.findIndex((l, i) => i > from && !l.startsWith('  #'))
+    expect(from).toBeGreaterThan(0)
+    const block = text.slice(from, to).map((l) => l.slice(4)).filter((l) => /^(- type:| +[A-Za-z]+:)/.test(l)).map((l) => `  ${l}`)
+    const r = parseConfigText(`sinks:\n${block.join('\n')}\n`, 'example-uplink.yaml', {}, { UPLINK_PASSWORD: 'p1', NATS_PASSWORD: 'p2' })
+    if (!r.ok) throw new Error(r.problems.join('\n'))
+    expect(r.config.sinks.map((s) => s.type)).toEqual(['mqtt-uplink', 'nats-jetstream'])
+    expect(r.config.sinks[0]).toMatchObject({ url: 'mqtts://mqtt.city.example:8883', measurements: ['water_quality', 'alarm'], tls: { servername: 'mqtt.city.example' } })
+    expect(r.config.sinks[1]).toMatchObject({ stream: 'CITY', duplicateWindowSec: 120, password: 'p2' })
   })
 })
 
