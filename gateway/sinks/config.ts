@@ -97,7 +97,8 @@ export const MqttUplinkSinkConfig = z.strictObject({
   id: z.string().min(1).default('mqtt-uplink'),
   /** mqtt:// or mqtts:// (TLS). */
   url: z.url({ protocol: /^mqtts?$/, error: 'an mqtt:// or mqtts:// URL (e.g. mqtts://central.example:8883)' }),
-  clientId: z.string().min(1).default('smartcity-uplink'),
+  /** Default `smartcity-<host name>-<id>`: two districts' gateways with one client id would take each other's session. */
+  clientId: z.string().min(1).max(128).optional(),
   username: z.string().optional(),
   password: z.string().optional(),
   tls: UplinkTls.optional(),

@@ -13,6 +13,7 @@
  * connection is sent again: QoS 1 is at least once, and the JSON id lets the central side drop it.
  */
 import { readFileSync } from 'node:fs'
+import { hostname } from 'node:os'
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
 import type { ComponentHealth, Logger, Sink, WriteResult } from '../core/types.ts'
 import type { MqttUplinkSinkConfig, UplinkTls } from './config.ts'
@@ -34,6 +35,7 @@ export function createMqttUplinkSink(cfg: MqttUplinkSinkConfig, log: Logger): Si
   const topic = compileTemplate(cfg.topic, MQTT_UNSAFE)
   const measurements = cfg.measurements ? new Set<string>(cfg.measurements) : undefined
   const delivered = createDelivered(cfg.batchSize * (cfg.concurrency + 2))
+  const clientId = cfg.clientId ?? `smartcity-${hostname()}-${cfg.id}`
   let client: MqttClient | undefined
   let connecting: Promise<MqttClient> | undefined
   let lastError: string | undefined
@@ -54,7 +56,7 @@ export function createMqttUplinkSink(cfg: MqttUplinkSinkConfig, log: Logger): Si
       let opts: IClientOptions
       try {
         opts = {
-          clientId: cfg.clientId,
+          clientId,
           clean: true,
           reconnectPeriod: 0,
           connectTimeout: cfg.timeoutMs,
