@@ -12,9 +12,9 @@
  * again on a new one, leaving out what JetStream had acknowledged.
  */
 import { type JetStreamClient, jetstream, jetstreamManager, StorageType } from '@nats-io/jetstream'
-import { connect, type NatsConnection, nanos, type NodeConnectionOptions } from '@nats-io/transport-node'
+import { connect, type NatsConnection, nanos, type NodeConnectionOptions, type TlsOptions } from '@nats-io/transport-node'
 import type { ComponentHealth, Logger, Sink, WriteResult } from '../core/types.ts'
-import type { NatsJetStreamSinkConfig } from './config.ts'
+import type { NatsJetStreamSinkConfig, UplinkTls } from './config.ts'
 import { batchMessages, compileTemplate, createDelivered, NATS_UNSAFE } from './uplink.ts'
 
 /** The subjects a stream needs for a template: each placeholder token becomes `*`. */
@@ -23,6 +23,21 @@ export function subjectFilter(template: string): string {
     .split('.')
     .map((t) => (t.includes('{') ? '*' : t))
     .join('.')
+}
+
+/**
+ * The config's TLS for the NATS client: files by name (the client reads them at each connect), and the two
+ * node:tls options the client passes through to `tls.connect` though its type does not name them.
+ */
+function natsTls(tls: UplinkTls): TlsOptions {
+  const o: TlsOptions & { rejectUnauthorized: boolean; servername?: string } = {
+    ...(tls.ca ? { caFile: tls.ca } : {}),
+    ...(tls.cert ? { certFile: tls.cert } : {}),
+    ...(tls.key ? { keyFile: tls.key } : {}),
+    rejectUnauthorized: tls.rejectUnauthorized,
+    ...(tls.servername ? { servername: tls.servername } : {}),
+  }
+  return o
 }
 
 export function createNatsJetStreamSink(cfg: NatsJetStreamSinkConfig, log: Logger): Sink {
@@ -45,7 +60,7 @@ export function createNatsJetStreamSink(cfg: NatsJetStreamSinkConfig, log: Logge
       ...(cfg.user !== undefined ? { user: cfg.user } : {}),
       ...(cfg.password !== undefined ? { pass: cfg.password } : {}),
       ...(cfg.token !== undefined ? { token: cfg.token } : {}),
-      ...(tls ? { tls: { ...(tls.ca ? { caFile: tls.ca } : {}), ...(tls.cert ? { certFile: tls.cert } : {}), ...(tls.key ? { keyFile: tls.key } : {}) } } : {}),
+      ...(tls ? { tls: natsTls(tls) } : {}),
     }
   }
 

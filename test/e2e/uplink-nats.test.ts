@@ -4,12 +4,17 @@ import { join } from 'node:path'
 import { jetstreamManager } from '@nats-io/jetstream'
 import { connect, type NatsConnection } from '@nats-io/transport-node'
 import mqtt from 'mqtt'
+import pino from 'pino'
 import { afterAll, describe, expect, it } from 'vitest'
+import { joinLines } from '../../gateway/core/spool.ts'
+import { NatsJetStreamSinkConfig } from '../../gateway/sinks/config.ts'
+import { createNatsJetStreamSink } from '../../gateway/sinks/nats-jetstream.ts'
 import type { UplinkJson } from '../../gateway/sinks/uplink.ts'
 import { have, tempDir } from '../helpers/env.ts'
 import { gatewayFrom, metricValue } from '../helpers/gateway.ts'
 import { type NatsServer, startNats } from '../helpers/nats.ts'
 import { freePort, sleep, waitFor } from '../helpers/net.ts'
+import { makePki } from '../helpers/pki.ts'
 
 const ROOT = join(import.meta.dirname, '..', '..')
 
@@ -21,8 +26,8 @@ interface Stored {
 }
 
 /** The stream's messages (at most `max`), read one by one by sequence: JetStream's own account of what it holds. */
-async function streamMessages(url: string, stream: string): Promise<Stored[]> {
-  const nc: NatsConnection = await connect({ servers: url, reconnect: false })
+async function streamMessages(url: string, stream: string, auth: Parameters<typeof connect>[0] = {}): Promise<Stored[]> {
+  const nc: NatsConnection = await connect({ servers: url, reconnect: false, ...auth })
   try {
     const jsm = await jetstreamManager(nc)
     const info = await jsm.streams.info(stream)
@@ -217,6 +222,36 @@ describe.skipIf(!have('nats-server'))('nats-jetstream uplink into a real nats-se
     } finally {
       client.end(true)
       await stopGw(gw, 'SIGTERM')
+      await nats.stop()
+    }
+  })
+
+  it.skipIf(!have('openssl'))('over TLS with a user and password: a wrong password or an untrusted certificate is retried, never dropped', { timeout: 60_000 }, async () => {
+    const pki = await makePki(tmp.dir)
+    const nats = await startNats(tmp.dir, undefined, { tls: pki, user: 'xian-gaoxin-01', password: 'nats-secret' })
+    const log = pino({ level: 'silent' })
+    const sink = (o: Record<string, unknown>) =>
+      createNatsJetStreamSink(NatsJetStreamSinkConfig.parse({ type: 'nats-jetstream', servers: [`tls://127.0.0.1:${nats.port}`], stream: 'SECURE', user: 'xian-gaoxin-01', timeoutMs: 3_000, ...o }), log)
+    const batch = joinLines(Array.from({ length: 10 }, (_, i) => `alarm,device=wq-9,district=d1,rule=ph_high,severity=warning active=true,value=9.1,message="pH high" ${1_790_000_000_000 + i}`))
+    try {
+      const cases: [ReturnType<typeof sink>, RegExp][] = [
+        [sink({ password: 'wrong', tls: { ca: pki.ca } }), /authori[sz]ation/i],
+        // Without the city's CA the server's certificate is not trusted.
+        [sink({ password: 'nats-secret', servers: [`nats://127.0.0.1:${nats.port}`] }), /certificate/i],
+      ]
+      for (const [bad, why] of cases) {
+        const r = await bad.write(batch)
+        expect(r.kind).toBe('retry')
+        expect(r.kind === 'retry' ? r.reason : '').toMatch(why)
+        await bad.close()
+      }
+      const good = sink({ password: 'nats-secret', tls: { ca: pki.ca } })
+      expect(await good.write(batch)).toEqual({ kind: 'accepted' })
+      await good.close()
+      const stored = await streamMessages(nats.url, 'SECURE', { user: 'xian-gaoxin-01', pass: 'nats-secret', tls: { caFile: pki.ca } })
+      expect(stored).toHaveLength(10)
+      expect(stored[0]).toMatchObject({ subject: 'city.d1._.wq-9', body: { measurement: 'alarm', fields: { active: true, value: 9.1, message: 'pH high' } } })
+    } finally {
       await nats.stop()
     }
   })

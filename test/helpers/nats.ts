@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process'
-import { mkdirSync } from 'node:fs'
+import { mkdirSync, writeFileSync } from 'node:fs'
 import { createConnection } from 'node:net'
 import { join } from 'node:path'
 import { which } from './env.ts'
@@ -26,15 +26,29 @@ const listening = (port: number) =>
     s.once('error', () => resolve(false))
   })
 
-export async function startNats(dir: string, fixedPort?: number): Promise<NatsServer> {
+/** TLS on the client port (PEM files) and one user with a password, as a city's server would have them. */
+export interface NatsSecure {
+  tls: { cert: string; key: string }
+  user: string
+  password: string
+}
+
+export async function startNats(dir: string, fixedPort?: number, secure?: NatsSecure): Promise<NatsServer> {
   const bin = which('nats-server')
   if (!bin) throw new Error('nats-server not found')
   const port = fixedPort ?? (await freePort())
   const storeDir = join(dir, `nats-${port}`)
   mkdirSync(storeDir, { recursive: true })
+  const args = ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', storeDir, '-n', `test-${port}`]
+  if (secure) {
+    const conf = join(dir, `nats-${port}.conf`)
+    // JSON is a valid NATS configuration file (its format is a superset of JSON).
+    writeFileSync(conf, JSON.stringify({ tls: { cert_file: secure.tls.cert, key_file: secure.tls.key }, authorization: { user: secure.user, password: secure.password } }))
+    args.push('-c', conf)
+  }
   let child: ChildProcess | undefined
   const start = async () => {
-    const p = spawn(bin, ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', storeDir, '-n', `test-${port}`], { stdio: 'ignore' })
+    const p = spawn(bin, args, { stdio: 'ignore' })
     child = p
     await waitFor(async () => {
       if (p.exitCode !== null) throw new Error(`nats-server exited ${p.exitCode}`)
