@@ -41,9 +41,9 @@ export function createMqttUplinkSink(cfg: MqttUplinkSinkConfig, log: Logger): Si
   let lastError: string | undefined
   let sent = 0
 
+  /** Give up a connection (forced: nothing it still holds goes out). Only our own listeners are ever removed: MQTT.js cleans up in its own. */
   function drop(c: MqttClient): void {
     if (client === c) client = undefined
-    c.removeAllListeners('close')
     c.on('error', () => undefined)
     c.end(true)
   }
@@ -71,23 +71,29 @@ export function createMqttUplinkSink(cfg: MqttUplinkSinkConfig, log: Logger): Si
         return
       }
       const c = mqtt.connect(cfg.url, opts)
+      const onError = (err: Error) => fail(err)
+      const onEarlyClose = () => fail(new Error('connection closed before CONNACK'))
       const fail = (err: Error) => {
-        c.removeAllListeners('connect')
+        c.removeListener('connect', onConnect)
+        c.removeListener('error', onError)
+        c.removeListener('close', onEarlyClose)
         drop(c)
         reject(err)
       }
-      c.once('connect', () => {
-        c.removeAllListeners('error')
+      const onConnect = () => {
+        c.removeListener('error', onError)
+        c.removeListener('close', onEarlyClose)
         c.on('error', (err) => log.debug({ err }, 'mqtt uplink connection error'))
-        c.once('close', () => {
+        c.on('close', () => {
           if (client === c) client = undefined
         })
         client = c
         log.info({ url: cfg.url }, 'mqtt uplink connected')
         resolve(c)
-      })
-      c.once('error', fail)
-      c.once('close', () => fail(new Error('connection closed before CONNACK')))
+      }
+      c.once('connect', onConnect)
+      c.once('error', onError)
+      c.once('close', onEarlyClose)
     }).finally(() => {
       connecting = undefined
     })
