@@ -1,6 +1,6 @@
 import { z } from 'zod'
 import { MEASUREMENTS } from '../../devices/common/measurements.ts'
-import { templateProblem } from './uplink.ts'
+import { subjectProblem, templateProblem } from './uplink.ts'
 
 /**
  * The database's base URL. Only http:// and https://: `localhost:8086` is a valid URL too (scheme
@@ -54,13 +54,13 @@ export const InfluxV2SinkConfig = z.strictObject({
 export type InfluxV2SinkConfig = z.infer<typeof InfluxV2SinkConfig>
 
 /** A topic or subject template: placeholders {measurement}, {district}, {kind}, {device}, {site}. */
-const Template = (def: string) =>
+const Template = (def: string, problem: (t: string) => string | undefined = templateProblem) =>
   z
     .string()
     .min(1)
     .default(def)
     .superRefine((t, ctx) => {
-      const p = templateProblem(t)
+      const p = problem(t)
       if (p) ctx.addIssue({ code: 'custom', message: p })
     })
 
@@ -115,7 +115,8 @@ export const NatsJetStreamSinkConfig = z.strictObject({
   /** nats:// or tls:// URLs of the server or cluster. */
   servers: z.array(z.url({ protocol: /^(nats|tls)$/, error: 'a nats:// or tls:// URL (e.g. nats://127.0.0.1:4222)' })).min(1),
   stream: z.string().regex(/^[A-Za-z0-9_-]+$/, 'a stream name: letters, digits, _ and -'),
-  subject: Template('city.{district}.{kind}.{device}'),
+  /** Each placeholder a whole token (a stream this sink creates takes every placeholder token as `*`). */
+  subject: Template('city.{district}.{kind}.{device}', subjectProblem),
   /** Create the stream (file storage, subjects from the template, this duplicate window) when it is missing. */
   createStream: z.boolean().default(true),
   /** JetStream's duplicate window for a stream this sink creates: a re-send after a crash within it is dropped. */

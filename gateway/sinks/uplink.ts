@@ -26,6 +26,16 @@ export function templateProblem(template: string): string | undefined {
   return undefined
 }
 
+/** Problems of a NATS subject template: each placeholder a whole token, no wildcards, no empty token. */
+export function subjectProblem(template: string): string | undefined {
+  for (const t of template.split('.')) {
+    if (t === '') return 'an empty subject token (two dots, or a dot at an end)'
+    if (/[*>\s]/.test(t)) return `a wildcard or white space in the subject token "${t}"`
+    if (t.includes('{') && !/^\{[a-z]+\}$/.test(t)) return `a placeholder must be a whole subject token: "${t}"`
+  }
+  return templateProblem(template)
+}
+
 /**
  * A template as a function of a point. A value that would change the topic's structure (MQTT `/ + #`,
  * NATS `. * >` and white space) becomes `_`, and so does a missing tag (an alarm has no `site`).

@@ -108,6 +108,8 @@ describe('uplink sink configuration', () => {
       sinks: [
         { type: 'mqtt-uplink', url: 'http://central:1883', topic: 'city/{devce}' },
         { type: 'nats-jetstream', servers: ['nats://127.0.0.1:4222'], stream: 'a.b', measurements: ['water'] },
+        { type: 'nats-jetstream', id: 'n2', servers: ['nats://127.0.0.1:4222'], stream: 'S', subject: 'city.d-{district}.>' },
+        { type: 'nats-jetstream', id: 'n3', servers: ['nats://127.0.0.1:4222'], stream: 'S', subject: 'city..{device}' },
       ],
     })
     expect(bad.ok).toBe(false)
@@ -116,6 +118,8 @@ describe('uplink sink configuration', () => {
     expect(text).toMatch(/sinks\[0\]\.topic.*unknown placeholder \{devce\}/)
     expect(text).toMatch(/sinks\[1\]\.stream/)
     expect(text).toMatch(/sinks\[1\]\.measurements\[0\]/)
+    expect(text).toMatch(/sinks\[2\]\.subject.*whole subject token: "d-\{district\}"/)
+    expect(text).toMatch(/sinks\[3\]\.subject.*empty subject token/)
   })
 })
 
