@@ -141,3 +141,105 @@ export function eachLineTime(body: Uint8Array, fn: (measurement: string, interva
     start = end + 1
   }
 }
+
+/** One line of line protocol read back into a point (what the spool holds, for sinks that send points). */
+export interface ParsedLine {
+  measurement: string
+  tags: Record<string, string>
+  fields: Record<string, FieldValue>
+  /** Epoch ms. */
+  time: number
+}
+
+/**
+ * The inverse of the formatting above, for one line as the spool stores it (escapes as written by
+ * `escapeMeasurement`, `escapeKey` and the string escaping; field types as line protocol spells them: `1.5`,
+ * `3i`, `3u`, `"text"`, `true`/`t`/`false`/`f`). `undefined` for a line that is not line protocol. Not for the
+ * hot path: the uplink sinks (gateway/sinks/uplink.ts) call it once per point they forward.
+ */
+export function parseLine(line: string): ParsedLine | undefined {
+  const n = line.length
+  let i = 0
+  // Read up to one of `stops` (unescaped); `\n` in text is the two characters \ n (a newline of the value).
+  // Stops are some of ',' (44), '=' (61), ' ' (32); text without a backslash is one slice.
+  const token = (comma: boolean, equals: boolean): string => {
+    const start = i
+    let out: string | undefined
+    let from = i
+    while (i < n) {
+      const c = line.charCodeAt(i)
+      if (c === 92 && i + 1 < n) {
+        const d = line[i + 1]!
+        out = (out ?? '') + line.slice(from, i) + (d === 'n' ? '\n' : d)
+        i += 2
+        from = i
+        continue
+      }
+      if (c === 32 || (comma && c === 44) || (equals && c === 61)) break
+      i++
+    }
+    return out === undefined ? line.slice(start, i) : out + line.slice(from, i)
+  }
+  const measurement = token(true, false)
+  if (!measurement) return undefined
+  // Without a prototype: a key named __proto__ (an unknown HJ 212 factor code) is a key like any other.
+  const tags: Record<string, string> = Object.create(null) as Record<string, string>
+  while (line[i] === ',') {
+    i++
+    const k = token(true, true)
+    if (line[i] !== '=') return undefined
+    i++
+    const v = token(true, false)
+    if (!k || !v) return undefined
+    tags[k] = v
+  }
+  if (line[i] !== ' ') return undefined
+  i++
+  const fields: Record<string, FieldValue> = Object.create(null) as Record<string, FieldValue>
+  for (;;) {
+    const k = token(true, true)
+    if (!k || line[i] !== '=') return undefined
+    i++
+    if (line[i] === '"') {
+      i++
+      let s = ''
+      let from = i
+      for (;;) {
+        if (i >= n) return undefined
+        const c = line.charCodeAt(i)
+        if (c === 92 && i + 1 < n) {
+          const d = line[i + 1]!
+          s += line.slice(from, i) + (d === 'n' ? '\n' : d)
+          i += 2
+          from = i
+          continue
+        }
+        if (c === 34) break
+        i++
+      }
+      fields[k] = s + line.slice(from, i)
+      i++
+    } else {
+      const start = i
+      while (i < n && line[i] !== ',' && line[i] !== ' ') i++
+      const raw = line.slice(start, i)
+      if (raw === 't' || raw === 'T' || raw === 'true' || raw === 'True' || raw === 'TRUE') fields[k] = true
+      else if (raw === 'f' || raw === 'F' || raw === 'false' || raw === 'False' || raw === 'FALSE') fields[k] = false
+      else {
+        const num = raw.endsWith('i') || raw.endsWith('u') ? raw.slice(0, -1) : raw
+        const v = Number(num)
+        if (num === '' || !Number.isFinite(v)) return undefined
+        fields[k] = v
+      }
+    }
+    if (line[i] === ',') {
+      i++
+      continue
+    }
+    break
+  }
+  if (line[i] !== ' ') return undefined
+  const ts = line.slice(i + 1)
+  if (!/^-?\d+$/.test(ts)) return undefined
+  return { measurement, tags, fields, time: Number(ts) }
+}
