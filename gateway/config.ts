@@ -16,6 +16,7 @@ import { AlarmRulesConfig } from './alarms/config.ts'
 import { BrokerConfig } from './broker/config.ts'
 import { AuditConfig } from './core/audit-log.ts'
 import { HttpConfig } from './http/config.ts'
+import { LogFormat } from './journald.ts'
 import { createRedactor, findSecrets, secretWarnings } from './secrets.ts'
 import { SinkConfig } from './sinks/config.ts'
 import { SourceConfig } from './sources/index.ts'
@@ -55,7 +56,8 @@ export const GatewayConfig = z.strictObject({
     })
     .prefault({}),
   dataDir: z.string().min(1).default('./data'),
-  log: z.strictObject({ level: LogLevel.default('info') }).prefault({}),
+  /** `format`: `auto` prefixes each line with its syslog priority when stdout is the journal (gateway/journald.ts). */
+  log: z.strictObject({ level: LogLevel.default('info'), format: LogFormat.default('auto') }).prefault({}),
   broker: BrokerConfig.prefault({ type: 'embedded' }),
   /** The HTTP API: tokens and scopes, HTTPS, /metrics and /healthz access (gateway/http/config.ts). */
   http: HttpConfig.prefault({}),
