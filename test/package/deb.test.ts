@@ -131,6 +131,10 @@ describe.skipIf(!ENABLED)('the smartcity .deb: built, installed on this machine,
     const r = run('systemd-analyze', ['verify', '/lib/systemd/system/smartcity.service'])
     expect(r.code, r.out).toBe(0)
     expect(r.out.split('\n').filter((l) => l.includes('smartcity'))).toEqual([])
+    // systemd's own score of the hardening (0 best, 10 none; a unit without any scores 9.6): at most 2.
+    const sec = run('systemd-analyze', ['security', '--offline=yes', '--threshold=20', '/lib/systemd/system/smartcity.service'])
+    expect(sec.code, sec.out).toBe(0)
+    expect(Number(/exposure level for smartcity\.service: ([\d.]+)/.exec(sec.out)?.[1])).toBeLessThanOrEqual(2)
     const unit = readFileSync('/lib/systemd/system/smartcity.service', 'utf8')
     for (const line of [
       'User=smartcity',
@@ -166,7 +170,7 @@ describe.skipIf(!ENABLED)('the smartcity .deb: built, installed on this machine,
     expect(run('/usr/bin/smartcity', ['--version']).out.trim()).toBe(`smartcity ${VERSION}`)
   })
 
-  it('the installed gateway runs from dist/ as the smartcity user and writes only under /var/lib/smartcity', async () => {
+  it('the installed gateway runs from dist/ as the smartcity user and writes its data under /var/lib/smartcity', async () => {
     const [mqtt, http, influx] = [await freePort(), await freePort(), await freePort()]
     // Nothing listens on the InfluxDB port: readings would wait in the spool; only loopback is reached.
     const pw = execFileSync('getent', ['passwd', 'smartcity'], { encoding: 'utf8' }).trim().split(':')
