@@ -17,6 +17,7 @@ import { BrokerConfig } from './broker/config.ts'
 import { AuditConfig } from './core/audit-log.ts'
 import { HttpConfig } from './http/config.ts'
 import { LogFormat } from './journald.ts'
+import { lowPortWarnings } from './low-ports.ts'
 import { createRedactor, findSecrets, secretWarnings } from './secrets.ts'
 import { SinkConfig } from './sinks/config.ts'
 import { SourceConfig } from './sources/index.ts'
@@ -347,6 +348,7 @@ function validateData(raw: unknown, overrides: ConfigOverrides, origin?: Origin,
   if (problems.length > 0) return { ok: false, problems }
   const warnings: string[] = []
   if (cfg.sinks.length === 0) warnings.push(`${origin ? `${origin.file}: ` : ''}sinks: none configured; readings would only be kept in the spool (${cfg.dataDir})`)
+  for (const w of lowPortWarnings(cfg)) warnings.push(`${origin ? `${origin.file}: ` : ''}${w}`)
   return { ok: true, config: cfg, warnings }
 }
 
