@@ -18,6 +18,7 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { loadConfig } from '../gateway/config.ts'
 import { createGateway } from '../gateway/gateway.ts'
+import { useJournald } from '../gateway/journald.ts'
 import { createRedactor, redactedLogger } from '../gateway/secrets.ts'
 import { checkBrokerFiles } from '../gateway/broker/security.ts'
 import { checkModbusProfiles } from '../gateway/sources/modbus/profiles.ts'
@@ -263,7 +264,7 @@ async function main(argv: string[]): Promise<number> {
       // Warnings go to stderr: stdout carries only the JSON log.
       for (const w of r.warnings) process.stderr.write(`warning: ${w}\n`)
       // The log goes through the redactor: secret keys censored, secret values cut from every line.
-      const log = redactedLogger({ level: r.config.log.level, base: { gateway: r.config.gateway.id }, redactor })
+      const log = redactedLogger({ level: r.config.log.level, base: { gateway: r.config.gateway.id }, redactor, journald: useJournald(r.config.log.format) })
       const file = values.config
       const gw = createGateway(r.config, { log, redactor, ...(file !== undefined ? { loadConfig: () => loadConfig(file, overrides) } : {}) })
       // Input never throws out of a source; anything that still escapes is a bug. A rejected promise is

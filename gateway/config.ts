@@ -16,6 +16,8 @@ import { AlarmRulesConfig } from './alarms/config.ts'
 import { BrokerConfig } from './broker/config.ts'
 import { AuditConfig } from './core/audit-log.ts'
 import { HttpConfig } from './http/config.ts'
+import { LogFormat } from './journald.ts'
+import { lowPortWarnings } from './low-ports.ts'
 import { NotifiersConfig } from './notifiers/config.ts'
 import { createRedactor, findSecrets, secretWarnings } from './secrets.ts'
 import { SinkConfig } from './sinks/config.ts'
@@ -56,7 +58,8 @@ export const GatewayConfig = z.strictObject({
     })
     .prefault({}),
   dataDir: z.string().min(1).default('./data'),
-  log: z.strictObject({ level: LogLevel.default('info') }).prefault({}),
+  /** `format`: `auto` prefixes each line with its syslog priority when stdout is the journal (gateway/journald.ts). */
+  log: z.strictObject({ level: LogLevel.default('info'), format: LogFormat.default('auto') }).prefault({}),
   broker: BrokerConfig.prefault({ type: 'embedded' }),
   /** The HTTP API: tokens and scopes, HTTPS, /metrics and /healthz access (gateway/http/config.ts). */
   http: HttpConfig.prefault({}),
@@ -348,6 +351,7 @@ function validateData(raw: unknown, overrides: ConfigOverrides, origin?: Origin,
   if (problems.length > 0) return { ok: false, problems }
   const warnings: string[] = []
   if (cfg.sinks.length === 0) warnings.push(`${origin ? `${origin.file}: ` : ''}sinks: none configured; readings would only be kept in the spool (${cfg.dataDir})`)
+  for (const w of lowPortWarnings(cfg)) warnings.push(`${origin ? `${origin.file}: ` : ''}${w}`)
   return { ok: true, config: cfg, warnings }
 }
 

@@ -18,6 +18,7 @@
 import { statSync } from 'node:fs'
 import pino from 'pino'
 import type { Registry } from 'prom-client'
+import { journaldLine } from './journald.ts'
 import { keyPath } from './yaml-problems.ts'
 
 /** Keys whose value is a secret wherever they appear. */
@@ -170,10 +171,11 @@ export function createRedactor(values: Iterable<string> = []): Redactor {
 /**
  * The gateway's logger: pino with the secret keys censored (`REDACT_PATHS`) writing through the redactor.
  * pino calls `write` of a plain object synchronously, one line per call, so nothing is buffered in between.
+ * `journald`: each line starts with its level as a syslog priority (gateway/journald.ts).
  */
-export function redactedLogger(o: { level: string; base?: Record<string, unknown>; redactor: Redactor; dest?: { write(s: string): unknown } }): pino.Logger {
+export function redactedLogger(o: { level: string; base?: Record<string, unknown>; redactor: Redactor; dest?: { write(s: string): unknown }; journald?: boolean }): pino.Logger {
   const dest = o.dest ?? pino.destination({ dest: 1, sync: true })
-  const stream = { write: (s: string) => dest.write(o.redactor.scrubStrings(s)) }
+  const stream = o.journald ? { write: (s: string) => dest.write(journaldLine(o.redactor.scrubStrings(s))) } : { write: (s: string) => dest.write(o.redactor.scrubStrings(s)) }
   return pino({ level: o.level, ...(o.base ? { base: o.base } : {}), redact: { paths: [...REDACT_PATHS], censor: CENSOR } }, stream)
 }
 
