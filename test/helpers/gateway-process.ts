@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process'
-import { writeFileSync } from 'node:fs'
+import { openSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 
 const ROOT = join(import.meta.dirname, '..', '..')
@@ -27,7 +27,9 @@ export interface GatewayProcess {
 export async function startGatewayProcess(dir: string, id: string, yaml: string, httpPort: number, timeoutMs = 60_000): Promise<GatewayProcess> {
   const file = join(dir, `${id}.yaml`)
   writeFileSync(file, yaml)
-  const child = spawn(process.execPath, [join(ROOT, 'bin', 'smartcity.js'), 'gateway', '--config', file], { stdio: ['ignore', 'ignore', 'pipe'] })
+  // stdout is the JSON log: kept in <dir>/<id>.log (appended across restarts) for a failed run.
+  const log = openSync(join(dir, `${id}.log`), 'a')
+  const child = spawn(process.execPath, [join(ROOT, 'bin', 'smartcity.js'), 'gateway', '--config', file], { stdio: ['ignore', log, 'pipe'] })
   let err = ''
   child.stderr!.on('data', (d: Buffer) => {
     if (err.length < 200_000) err += d.toString()
