@@ -100,6 +100,9 @@ describe.skipIf(!have('influxd', 'mosquitto', 'mosquitto_pub'))('MQTT 5 shared s
       for (const dev of [0, 1, 37, DEVICES - 1]) {
         expect(await influx.count(DB, 'water_quality', 'ph', `${where} AND "device"='wq-share-${dev}'`)).toBe(PER_DEVICE)
       }
+      // Presence is tagged with the instance that saw the device (docs/data-model.md device_status).
+      const instances = await influx.query(DB, 'SHOW TAG VALUES FROM device_status WITH KEY = "instance"')
+      expect(instances.map((r) => r['value']).sort()).toEqual(['gw-a', 'gw-b'])
       const range = await influx.query(DB, `SELECT min("ph"), max("ph") FROM water_quality WHERE ${where}`)
       expect(range[0]).toMatchObject({ min: 7, max: 7.09 })
       const aAfter = await gws.a.metric('smartcity_readings_accepted_total')
