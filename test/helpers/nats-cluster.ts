@@ -50,7 +50,8 @@ export async function startNatsCluster(dir: string, size = 3, opts: { name?: str
         `server_name: ${name}`,
         `listen: 127.0.0.1:${p.client}`,
         `jetstream { store_dir: "${store}", max_memory_store: 64MB, max_file_store: 2GB }`,
-        `cluster { name: ${cluster}, listen: 127.0.0.1:${p.route}, routes: [${routes.join(', ')}] }`,
+        // One server is not a cluster: a cluster block without routes stops JetStream from starting.
+        size > 1 ? `cluster { name: ${cluster}, listen: 127.0.0.1:${p.route}, routes: [${routes.join(', ')}] }` : '',
         // MQTT sessions and QoS 1 state live in JetStream streams with up to 3 replicas.
         // Replicas set, not derived from the servers known when the first client connects (which can be fewer).
         `mqtt { listen: 127.0.0.1:${p.mqtt}, stream_replicas: ${Math.min(3, size)} }`,
