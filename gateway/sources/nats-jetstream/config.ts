@@ -1,6 +1,8 @@
 import { z } from 'zod'
 
 const Name = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, _ and - (at most 64)')
+/** Stream names may start with `$` (NATS's own `$MQTT_msgs`). */
+const StreamName = z.string().regex(/^\$?[A-Za-z0-9_-]{1,64}$/, 'letters, digits, _ and - (at most 64), optionally after a leading $')
 
 /**
  * Readings from a NATS JetStream work-queue stream (docs/scale-out.md): devices publish MQTT to NATS's MQTT
@@ -18,7 +20,7 @@ export const NatsJetStreamSourceConfig = z.strictObject({
   password: z.string().optional(),
   token: z.string().optional(),
   /** The work-queue stream. */
-  stream: Name.default('CITY'),
+  stream: StreamName.default('CITY'),
   /** Subjects the stream takes, when the gateway creates it (`create`). */
   subjects: z.array(z.string().min(1)).min(1).default(['city.>']),
   /** Replicas of the stream (and so of its consumer) when the gateway creates it: 3 on a 3-node cluster. */
@@ -27,6 +29,11 @@ export const NatsJetStreamSourceConfig = z.strictObject({
   durable: Name.default('smartcity-gateway'),
   /** Only these subjects of the stream (one filter); default all. */
   filterSubject: z.string().min(1).optional(),
+  /**
+   * Dropped from the front of each subject before it is read as a topic: `$MQTT.msgs.` when the consumer
+   * is on NATS's own MQTT stream `$MQTT_msgs` (docs/scale-out.md, "What a NATS PUBACK means").
+   */
+  stripPrefix: z.string().min(1).optional(),
   /** Create the stream and the consumer when missing (an existing one is used as it is). */
   create: z.boolean().default(true),
   /** Messages asked for per pull; also the bound of messages handed to the pipeline and not yet acknowledged. */

@@ -36,7 +36,8 @@ async function ensureStreamAndConsumer(jsm: JetStreamManager, cfg: NatsJetStream
   try {
     await jsm.streams.info(cfg.stream)
   } catch (err) {
-    if (!cfg.create || apiCode(err) !== 10059) throw err
+    // A `$` stream is NATS's own (`$MQTT_msgs`, made at the first MQTT connect): waited for, never made here.
+    if (!cfg.create || apiCode(err) !== 10059 || cfg.stream.startsWith('$')) throw err
     await jsm.streams.add({ name: cfg.stream, subjects: cfg.subjects, retention: RetentionPolicy.Workqueue, num_replicas: cfg.replicas, storage: StorageType.File })
   }
   try {
@@ -89,7 +90,8 @@ export function createNatsJetStreamSource(cfg: NatsJetStreamSourceConfig): Sourc
       return undefined
     }
     const d = m.data
-    const done = h(subjectToTopic(m.subject), Buffer.from(d.buffer, d.byteOffset, d.byteLength), 1)
+    const subject = cfg.stripPrefix !== undefined && m.subject.startsWith(cfg.stripPrefix) ? m.subject.slice(cfg.stripPrefix.length) : m.subject
+    const done = h(subjectToTopic(subject), Buffer.from(d.buffer, d.byteOffset, d.byteLength), 1)
     if (done === undefined) {
       m.ack()
       return undefined
