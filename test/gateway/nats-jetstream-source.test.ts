@@ -13,6 +13,9 @@ describe('nats-jetstream source', () => {
     const ok = parseConfig({ sources: [{ type: 'nats-jetstream', servers: ['nats://127.0.0.1:4222'] }] })
     expect(ok.ok).toBe(true)
     if (ok.ok) expect(ok.config.sources[0]).toMatchObject({ type: 'nats-jetstream', stream: 'CITY', subjects: ['city.>'], replicas: 3, durable: 'smartcity-gateway', ackWaitSec: 30, create: true })
+    // NATS's own QoS 1 stream, with its subject prefix dropped (docs/scale-out.md).
+    const own = parseConfig({ sources: [{ type: 'nats-jetstream', stream: '$MQTT_msgs', filterSubject: '$MQTT.msgs.city.>', stripPrefix: '$MQTT.msgs.' }] })
+    expect(own.ok).toBe(true)
     const bad = parseConfig({ sources: [{ type: 'nats-jetstream', servers: ['http://127.0.0.1:4222'], durable: 'a.b' }] })
     expect(bad.ok).toBe(false)
     if (!bad.ok) {
