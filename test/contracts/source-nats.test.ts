@@ -17,7 +17,10 @@ describe.skipIf(!have('nats-server'))('on a nats-server with JetStream and MQTT'
     waitMs: 30_000,
     async start(): Promise<FixtureRun> {
       const tmp = tempDir('contract-nats-')
-      const cluster = await startNatsCluster(join(tmp.dir, 'nats'), 1)
+      const cluster = await startNatsCluster(join(tmp.dir, 'nats'), 1).catch((err: unknown) => {
+        tmp.cleanup()
+        throw err
+      })
       await cluster.ready()
       const url = `mqtt://127.0.0.1:${cluster.nodes[0]!.mqttPort}`
       const stations: Awaited<ReturnType<typeof startMqttStation>>[] = []
