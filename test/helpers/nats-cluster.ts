@@ -89,7 +89,13 @@ export async function startNatsCluster(dir: string, size = 3, opts: { name?: str
     }
     return node
   })
-  await Promise.all(nodes.map((n) => n.start()))
+  // A node that does not start takes the others down with it: no server outlives a failed set-up.
+  const started = await Promise.allSettled(nodes.map((n) => n.start()))
+  const failed = started.find((r) => r.status === 'rejected')
+  if (failed) {
+    await Promise.all(nodes.map((n) => n.kill()))
+    throw (failed as PromiseRejectedResult).reason
+  }
   return {
     nodes,
     urls: nodes.map((n) => n.url),
