@@ -9,12 +9,13 @@ import * as hotPath from './hot-path.ts'
 import * as ingest from './ingest.ts'
 import * as load from './load.ts'
 import * as modbus from './modbus.ts'
+import * as scaleOut from './scale-out.ts'
 import * as serialCodecs from './serial-codecs.ts'
 import * as soak from './soak.ts'
 import * as tcpPlatforms from './tcp-platforms.ts'
 import * as uplink from './uplink.ts'
 
-const benches: Record<string, { run(): Promise<Record<string, unknown>> }> = { ingest, 'hot-path': hotPath, modbus, 'serial-codecs': serialCodecs, 'city-services': cityServices, 'tcp-platforms': tcpPlatforms, load, fuzz, 'fuzz-live': fuzzLive, soak, uplink }
+const benches: Record<string, { run(): Promise<Record<string, unknown>> }> = { ingest, 'hot-path': hotPath, modbus, 'serial-codecs': serialCodecs, 'city-services': cityServices, 'tcp-platforms': tcpPlatforms, load, fuzz, 'fuzz-live': fuzzLive, soak, uplink, 'scale-out': scaleOut }
 
 // Names of benchmarks; `--name value` pairs are the benchmarks' own options (load, soak: --minutes N; load: --runs N).
 const wanted = process.argv.slice(2).filter((a, i, all) => !a.startsWith('--') && !all[i - 1]?.startsWith('--'))

@@ -123,7 +123,8 @@ export const MEASUREMENTS = {
     fields: { in_view: 'int', used: 'int', snr_mean_db: 'float' },
   },
   device_status: {
-    tags: [],
+    /** `instance`: the gateway (`gateway.id`) that saw the device (scale-out, docs/scale-out.md). */
+    tags: ['instance'],
     fields: { online: 'bool', last_seen_ms: 'int', frames_ok: 'int', frames_rejected: 'int' },
   },
   alarm: {

@@ -82,6 +82,29 @@ export const ExternalBrokerConfig = z.strictObject({
   keepaliveSec: z.number().int().min(5).max(3600).default(30),
   /** How long start-up waits for the broker before going on without it (and reconnecting). */
   connectWaitMs: z.number().int().min(0).max(600_000).default(5_000),
+  /**
+   * MQTT protocol version towards the broker: 4 (3.1.1) or 5. Default: 5 with `sharedGroup`, else 4.
+   */
+  protocolVersion: z.union([z.literal(4), z.literal(5)]).optional(),
+  /**
+   * Scale-out (docs/scale-out.md): subscribe `$share/<sharedGroup>/<filter>` (MQTT 5 shared subscriptions),
+   * so the broker splits the sources' topics among every gateway instance of the group. Each instance
+   * needs its own `clientId`.
+   */
+  sharedGroup: z
+    .string()
+    .regex(/^[^/+#]+$/, 'a group name without /, + or #')
+    .optional(),
+  /**
+   * MQTT 5 session expiry: how long the broker keeps this client's session (subscriptions and queued QoS 1
+   * messages) after a disconnect. On a shared subscription Mosquitto keeps handing a disconnected
+   * member its share of the messages for this long: restart it (systemd `Restart=always`) well within it.
+   * Default 86400 (a day).
+   */
+  sessionExpirySec: z.number().int().min(0).max(4_294_967_295).optional(),
+}).refine((b) => b.sharedGroup === undefined || b.protocolVersion !== 4, {
+  path: ['protocolVersion'],
+  message: 'shared subscriptions ($share/...) need MQTT 5 (protocolVersion: 5, the default with sharedGroup)',
 })
 
 export const BrokerConfig = z.discriminatedUnion('type', [EmbeddedBrokerConfig, ExternalBrokerConfig])

@@ -365,9 +365,12 @@ function createExternal(cfg: Extract<BrokerConfig, { type: 'external' }>, log: L
       await client.publishAsync(topic, payload, { qos: opts?.qos ?? 0, retain: opts?.retain ?? false })
     },
     async start() {
+      const v5 = (cfg.protocolVersion ?? (cfg.sharedGroup !== undefined ? 5 : 4)) === 5
       const c = mqtt.connect(cfg.url, {
         clientId: cfg.clientId,
         clean: false,
+        // MQTT 5 ends a session at disconnect unless it has an expiry: the broker keeps queuing for us that long.
+        ...(v5 ? { protocolVersion: 5 as const, properties: { sessionExpiryInterval: cfg.sessionExpirySec ?? 86_400 } } : {}),
         keepalive: cfg.keepaliveSec,
         reconnectPeriod: 1000,
         connectTimeout: 10_000,
@@ -385,13 +388,15 @@ function createExternal(cfg: Extract<BrokerConfig, { type: 'external' }>, log: L
           if (err) c.stream.destroy()
           else callback()
         })
+      // With a shared group the broker delivers each message to one member of the group, with its own topic,
+      // so the routes still match the plain filters.
       const subs: Record<string, { qos: 0 | 1 }> = {}
-      for (const r of routes.all) for (const f of r.filters) subs[f] = { qos: r.qos }
+      for (const r of routes.all) for (const f of r.filters) subs[sharedFilter(f, cfg.sharedGroup)] = { qos: r.qos }
       let subscribed = Promise.resolve()
       c.on('connect', (ack) => {
         connected = true
         lastError = undefined
-        log.info({ url: cfg.url, clientId: cfg.clientId, sessionPresent: ack.sessionPresent }, 'connected to external MQTT broker')
+        log.info({ url: cfg.url, clientId: cfg.clientId, sessionPresent: ack.sessionPresent, ...(cfg.sharedGroup !== undefined ? { sharedGroup: cfg.sharedGroup } : {}) }, 'connected to external MQTT broker')
         // A new session (first start, or the broker lost it) needs our subscriptions; a present one has them.
         if (!ack.sessionPresent && Object.keys(subs).length > 0) {
           subscribed = new Promise<void>((resolve) =>
@@ -433,6 +438,11 @@ function createExternal(cfg: Extract<BrokerConfig, { type: 'external' }>, log: L
     reload: async () => {},
     url: () => cfg.url,
   }
+}
+
+/** `$share/<group>/<filter>` (MQTT 5 section 4.8.2) with a group, else the filter itself. */
+export function sharedFilter(filter: string, group: string | undefined): string {
+  return group === undefined ? filter : `$share/${group}/${filter}`
 }
 
 export function createBroker(cfg: BrokerConfig, log: Logger, opts: BrokerOptions = {}): Broker {

@@ -15,6 +15,8 @@ import { ModbusRtuOverTcpSourceConfig, ModbusRtuSourceConfig, ModbusTcpSourceCon
 import { createModbusSource } from './modbus/index.ts'
 import { createMqttSource, type MqttSourceDeps } from './mqtt/index.ts'
 import { MqttSourceConfig } from './mqtt/config.ts'
+import { createNatsJetStreamSource } from './nats-jetstream/index.ts'
+import { NatsJetStreamSourceConfig } from './nats-jetstream/config.ts'
 import { createNmeaSource } from './nmea/index.ts'
 import { NmeaSourceConfig } from './nmea/config.ts'
 
@@ -28,6 +30,7 @@ export const SourceConfig = z.discriminatedUnion('type', [
   EtcRsuSourceConfig,
   Jt808SourceConfig,
   Hj212SourceConfig,
+  NatsJetStreamSourceConfig,
 ])
 export type SourceConfig = z.infer<typeof SourceConfig>
 
@@ -54,5 +57,7 @@ export function createSource(cfg: SourceConfig, deps: SourceDeps): Source {
       return createJt808Source(cfg)
     case 'hj212':
       return createHj212Source(cfg)
+    case 'nats-jetstream':
+      return createNatsJetStreamSource(cfg)
   }
 }

@@ -16,7 +16,8 @@ import type { RejectInput, Source, SourceContext } from '../../core/types.ts'
 import type { MqttSourceConfig } from './config.ts'
 
 export interface MqttSourceDeps {
-  broker: Broker
+  /** Where messages come from: the gateway's broker, or another transport that delivers MQTT topics (the nats-jetstream source). */
+  broker: Pick<Broker, 'onMessages'>
 }
 
 /** JSON devices send text: keep it readable in the dead-letter log; anything else is kept as hex. */
