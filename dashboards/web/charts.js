@@ -1,0 +1,149 @@
+// Charts and the map, drawn by ECharts (vendored from npm, served by the gateway at /vendor/echarts.min.js:
+// no CDN, no build step). ECharts does both the district map (registerMap of a GeoJSON, no tiles) and the
+// time series, it is what Chinese operations dashboards commonly use, and it ships zh-CN locale and a dark theme.
+import { fmtDateTime, fmtTime, fmtYuan, t, tOr } from './i18n.js'
+
+const ec = () => globalThis.echarts
+const charts = new Map()
+let theme = 'light'
+
+/** (Re)create every chart for a theme ('dark' on the wall). */
+export function setChartTheme(next) {
+  if (next === theme) return
+  theme = next
+  resetCharts()
+}
+
+/** Dispose every chart; each is made again (theme, language) the next time it is drawn. */
+export function resetCharts() {
+  for (const c of charts.values()) c.dispose()
+  charts.clear()
+}
+
+export function chart(el) {
+  let c = charts.get(el)
+  if (!c) {
+    c = ec().init(el, theme === 'dark' ? 'dark' : null, { renderer: 'canvas' })
+    charts.set(el, c)
+  }
+  return c
+}
+
+export function resizeCharts() {
+  for (const c of charts.values()) c.resize()
+}
+
+const bg = () => (theme === 'dark' ? 'transparent' : undefined)
+const timeAxis = () => ({ type: 'time', axisLabel: { formatter: (v) => fmtTime(v), hideOverlap: true } })
+const tooltipTime = (params) => {
+  const ps = Array.isArray(params) ? params : [params]
+  return [fmtDateTime(ps[0]?.value?.[0]), ...ps.map((p) => `${p.marker}${p.seriesName}: ${p.value?.[1] ?? ''}`)].join('<br>')
+}
+
+// ---- the map
+const KIND_SYMBOL = { water_quality: 'circle', energy_meter: 'rect', etc: 'triangle', elevator: 'roundRect', position: 'pin' }
+const STATE_COLOR = { ok: '#2fbf71', alarm: '#ff4d4f', offline: '#8c8c8c', ack: '#faad14' }
+
+export function registerDistrict(geojson) {
+  ec().registerMap('district', geojson)
+}
+
+/**
+ * markers: [{id, kind, state, lon, lat, label}], tracks: [{id, coords:[[lon,lat],...]}]; `geo` stays put (the
+ * operator's zoom and pan are kept: only series data changes).
+ */
+export function drawMap(el, markers, tracks, view, onClick) {
+  const c = chart(el)
+  if (!c.__ready) {
+    c.setOption({
+      backgroundColor: bg(),
+      geo: {
+        map: 'district',
+        roam: true,
+        ...(view?.center ? { center: view.center } : {}),
+        ...(view?.zoom ? { zoom: view.zoom } : {}),
+        label: { show: true, color: theme === 'dark' ? '#7f93b2' : '#6b7a90', fontSize: 12 },
+        itemStyle: { areaColor: theme === 'dark' ? '#13233d' : '#eef3f9', borderColor: theme === 'dark' ? '#3d6aa8' : '#8aa4c8' },
+        emphasis: { disabled: true },
+        select: { disabled: true },
+      },
+      tooltip: { trigger: 'item' },
+      series: [
+        { id: 'tracks', type: 'lines', coordinateSystem: 'geo', polyline: true, silent: true, lineStyle: { width: 2, opacity: 0.7, color: '#40a9ff' }, data: [] },
+        { id: 'devices', type: 'scatter', coordinateSystem: 'geo', symbolSize: 14, label: { show: false }, tooltip: { formatter: (p) => `${p.data.label}` }, data: [] },
+      ],
+    })
+    c.on('click', (p) => p.seriesId === 'devices' && onClick(p.data.name))
+    c.__ready = true
+  }
+  c.setOption({
+    series: [
+      { id: 'tracks', data: tracks.map((tr) => ({ name: tr.id, coords: tr.coords })) },
+      {
+        id: 'devices',
+        data: markers.map((m) => ({ name: m.id, value: [m.lon, m.lat], symbol: KIND_SYMBOL[m.kind] ?? 'circle', symbolSize: m.kind === 'position' ? 18 : 13, itemStyle: { color: STATE_COLOR[m.state] ?? STATE_COLOR.ok, borderColor: '#fff', borderWidth: 1 }, label: m.label, kind: m.kind })),
+      },
+    ],
+  })
+}
+
+// ---- energy: district load curve (sum of active power) and consumption per interval (counter differences)
+export function drawEnergy(loadEl, useEl, load, use, intervalMin) {
+  chart(loadEl).setOption({
+    backgroundColor: bg(),
+    grid: { left: 48, right: 12, top: 28, bottom: 28 },
+    title: { text: t('energy.load'), textStyle: { fontSize: 14 } },
+    tooltip: { trigger: 'axis', formatter: tooltipTime },
+    xAxis: timeAxis(),
+    yAxis: { type: 'value', name: 'kW', scale: true },
+    series: [{ name: t('energy.loadSeries'), type: 'line', showSymbol: false, areaStyle: { opacity: 0.15 }, data: load }],
+  })
+  chart(useEl).setOption({
+    backgroundColor: bg(),
+    grid: { left: 48, right: 12, top: 28, bottom: 28 },
+    title: { text: t('energy.use', { n: intervalMin }), textStyle: { fontSize: 14 } },
+    tooltip: { trigger: 'axis', formatter: tooltipTime },
+    xAxis: timeAxis(),
+    yAxis: { type: 'value', name: 'kWh' },
+    series: [{ name: t('energy.useSeries'), type: 'bar', barMaxWidth: 18, data: use }],
+  })
+}
+
+// ---- ETC: passages per minute, stacked by result (ok and each failure reason)
+export function drawEtc(el, minutes) {
+  const reasons = new Set()
+  for (const m of minutes.values()) for (const r of Object.keys(m)) reasons.add(r)
+  const order = ['ok', ...[...reasons].filter((r) => r !== 'ok').sort()]
+  const keys = [...minutes.keys()].sort((a, b) => a - b)
+  chart(el).setOption(
+    {
+      backgroundColor: bg(),
+      grid: { left: 40, right: 12, top: 48, bottom: 28 },
+      title: { text: t('etc.perMinute'), textStyle: { fontSize: 14 } },
+      legend: { top: 22, textStyle: { fontSize: 11 } },
+      tooltip: { trigger: 'axis', formatter: tooltipTime },
+      xAxis: timeAxis(),
+      yAxis: { type: 'value', minInterval: 1 },
+      series: order.map((r) => ({ name: tOr(`etc.result.${r}`, r), type: 'bar', stack: 'n', barMaxWidth: 14, data: keys.map((k) => [k, minutes.get(k)[r] ?? 0]), ...(r === 'ok' ? { itemStyle: { color: '#2fbf71' } } : {}) })),
+    },
+    { replaceMerge: ['series'] },
+  )
+}
+
+// ---- device detail: the last hours of its main fields from /api/history, extended live
+export function drawHistory(el, series, fields) {
+  chart(el).setOption(
+    {
+      backgroundColor: bg(),
+      grid: { left: 52, right: 16, top: 36, bottom: 32 },
+      legend: { top: 4 },
+      tooltip: { trigger: 'axis', formatter: tooltipTime },
+      xAxis: timeAxis(),
+      yAxis: { type: 'value', scale: true },
+      series: fields.map((f) => ({ name: tOr(`field.${f}`, f), type: 'line', showSymbol: false, data: series[f] ?? [] })),
+    },
+    { replaceMerge: ['series'] },
+  )
+}
+
+export { fmtYuan }
