@@ -188,7 +188,7 @@ function renderTables(kinds) {
     const list = kinds.get(kind)
     const sec = document.querySelector(`section[data-kind="${kind}"]`)
     if (!sec) continue
-    sec.hidden = list.length === 0
+    sec.classList.toggle('empty', list.length === 0)
     const online = list.reduce((n, d) => n + (d.online ? 1 : 0), 0)
     setText(sec.querySelector('.count'), t('kind.online', { online, total: list.length }))
     if (kind === 'elevator') elevatorCards(sec.querySelector('.cars'), list, ctx)
@@ -371,7 +371,12 @@ async function connect() {
       for (let i = buf.indexOf('\n\n'); i >= 0; i = buf.indexOf('\n\n')) {
         const block = buf.slice(0, i)
         buf = buf.slice(i + 2)
-        dispatch(block)
+        try {
+          dispatch(block)
+        } catch (err) {
+          // A fault of the page's own, not of the stream: say so and keep reading.
+          console.error('dashboard: applying an event failed', err)
+        }
       }
     }
   } catch {
@@ -401,7 +406,7 @@ async function loadWhoami() {
   const r = await getJson('/api/whoami')
   state.whoami = r.ok ? r.body : null
   const who = state.whoami
-  setText($('who'), who ? t('auth.who', { actor: who.actor ?? t('auth.open'), scopes: (who.scopes ?? []).map((s) => tOr(`scope.${s}`, s)).join(' · ') }) : '')
+  setText($('who'), who ? t('auth.who', { actor: who.open ? t('auth.open') : (who.actor ?? ''), scopes: (who.scopes ?? []).map((s) => tOr(`scope.${s}`, s)).join(' · ') }) : '')
 }
 
 $('auth').addEventListener('submit', (e) => {

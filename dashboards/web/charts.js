@@ -34,7 +34,12 @@ export function resizeCharts() {
 }
 
 const bg = () => (theme === 'dark' ? 'transparent' : undefined)
-const timeAxis = () => ({ type: 'time', axisLabel: { formatter: (v) => fmtTime(v), hideOverlap: true } })
+/** A time axis from the first point (at least the last 10 minutes) to now: a young series is not a dot. */
+const timeAxis = (first) => {
+  const now = Date.now()
+  return { type: 'time', min: Math.min(first ?? now, now - 10 * 60_000), max: now, axisLabel: { formatter: (v) => fmtTime(v), hideOverlap: true } }
+}
+const firstOf = (data) => data.reduce((m, p) => Math.min(m, p[0]), Infinity)
 const tooltipTime = (params) => {
   const ps = Array.isArray(params) ? params : [params]
   return [fmtDateTime(ps[0]?.value?.[0]), ...ps.map((p) => `${p.marker}${p.seriesName}: ${p.value?.[1] ?? ''}`)].join('<br>')
@@ -60,6 +65,7 @@ export function drawMap(el, markers, tracks, view, onClick) {
       geo: {
         map: 'district',
         roam: true,
+        layoutSize: '96%',
         ...(view?.center ? { center: view.center } : {}),
         ...(view?.zoom ? { zoom: view.zoom } : {}),
         label: { show: true, color: theme === 'dark' ? '#7f93b2' : '#6b7a90', fontSize: 12 },
@@ -91,20 +97,20 @@ export function drawMap(el, markers, tracks, view, onClick) {
 export function drawEnergy(loadEl, useEl, load, use, intervalMin) {
   chart(loadEl).setOption({
     backgroundColor: bg(),
-    grid: { left: 48, right: 12, top: 28, bottom: 28 },
-    title: { text: t('energy.load'), textStyle: { fontSize: 14 } },
+    grid: { left: 48, right: 12, top: 30, bottom: 24 },
+    title: { text: `${t('energy.load')} (kW)`, textStyle: { fontSize: 13 }, left: 0 },
     tooltip: { trigger: 'axis', formatter: tooltipTime },
-    xAxis: timeAxis(),
-    yAxis: { type: 'value', name: 'kW', scale: true },
+    xAxis: timeAxis(firstOf(load)),
+    yAxis: { type: 'value', scale: true },
     series: [{ name: t('energy.loadSeries'), type: 'line', showSymbol: false, areaStyle: { opacity: 0.15 }, data: load }],
   })
   chart(useEl).setOption({
     backgroundColor: bg(),
-    grid: { left: 48, right: 12, top: 28, bottom: 28 },
-    title: { text: t('energy.use', { n: intervalMin }), textStyle: { fontSize: 14 } },
+    grid: { left: 48, right: 12, top: 30, bottom: 24 },
+    title: { text: `${t('energy.use', { n: intervalMin })} (kWh)`, textStyle: { fontSize: 13 }, left: 0 },
     tooltip: { trigger: 'axis', formatter: tooltipTime },
-    xAxis: timeAxis(),
-    yAxis: { type: 'value', name: 'kWh' },
+    xAxis: timeAxis(firstOf(use)),
+    yAxis: { type: 'value' },
     series: [{ name: t('energy.useSeries'), type: 'bar', barMaxWidth: 18, data: use }],
   })
 }
@@ -118,11 +124,11 @@ export function drawEtc(el, minutes) {
   chart(el).setOption(
     {
       backgroundColor: bg(),
-      grid: { left: 40, right: 12, top: 48, bottom: 28 },
-      title: { text: t('etc.perMinute'), textStyle: { fontSize: 14 } },
-      legend: { top: 22, textStyle: { fontSize: 11 } },
+      grid: { left: 36, right: 8, top: 30, bottom: 44 },
+      title: { text: t('etc.perMinute'), textStyle: { fontSize: 13 }, left: 0 },
+      legend: { bottom: 0, type: 'scroll', textStyle: { fontSize: 11 } },
       tooltip: { trigger: 'axis', formatter: tooltipTime },
-      xAxis: timeAxis(),
+      xAxis: timeAxis(keys[0]),
       yAxis: { type: 'value', minInterval: 1 },
       series: order.map((r) => ({ name: tOr(`etc.result.${r}`, r), type: 'bar', stack: 'n', barMaxWidth: 14, data: keys.map((k) => [k, minutes.get(k)[r] ?? 0]), ...(r === 'ok' ? { itemStyle: { color: '#2fbf71' } } : {}) })),
     },
@@ -138,7 +144,7 @@ export function drawHistory(el, series, fields) {
       grid: { left: 52, right: 16, top: 36, bottom: 32 },
       legend: { top: 4 },
       tooltip: { trigger: 'axis', formatter: tooltipTime },
-      xAxis: timeAxis(),
+      xAxis: timeAxis(Math.min(...fields.map((f) => firstOf(series[f] ?? [])))),
       yAxis: { type: 'value', scale: true },
       series: fields.map((f) => ({ name: tOr(`field.${f}`, f), type: 'line', showSymbol: false, data: series[f] ?? [] })),
     },

@@ -178,8 +178,8 @@ export function alarmTable(tbody, list, ctx) {
       what.append(h('b', 'rule'), h('span', 'val'), h('small', 'msg'))
       const dev = h('td', 'adev')
       dev.append(h('span', 'id'), h('small', 'site'))
-      const since = h('td', 'since opt')
-      const state = h('td', 'astate')
+      const when = h('td', 'when')
+      when.append(h('span', 'since'), h('small', 'astate'))
       const acts = h('td', 'acts')
       const ack = h('button', 'ack hold')
       ack.type = 'button'
@@ -204,11 +204,12 @@ export function alarmTable(tbody, list, ctx) {
       const err = h('div', 'row-error')
       err.setAttribute('role', 'alert')
       acts.append(ack, shelveSel, shelve, unshelve, clear, err)
-      tr.append(sev, what, dev, since, state, acts)
+      tr.append(sev, what, dev, when, acts)
       return tr
     },
     (tr, a) => {
-      const [sev, what, dev, since, state, acts] = tr.children
+      const [sev, what, dev, when, acts] = tr.children
+      const [since, state] = when.children
       const badge = sev.firstChild
       badge.className = `sev-badge sev-${a.severity}`
       setText(badge, tOr(`sev.${a.severity}`, a.severity))
