@@ -163,14 +163,11 @@ const ctx = {
     const r = await alarmAction(tr, id, action, body, note)
     if (r.ok) {
       $('alarm-note').value = ''
+      // The answer carries the alarm after the action (for clear: as it was, now gone from the list).
       const a = r.body?.alarm
-      if (a) {
-        state.alarms.set(a.id, a)
-        renderAlarms()
-      } else if (action === 'clear') {
-        state.alarms.delete(id)
-        renderAlarms()
-      }
+      if (action === 'clear') state.alarms.delete(id)
+      else if (a) state.alarms.set(a.id, a)
+      renderAlarms()
     } else if (r.status === 401) askToken(t('auth.refused'))
     return r
   },
@@ -428,8 +425,9 @@ $('signout').hidden = !hasToken()
 function detailSpec(d) {
   const spec = KINDS[d.kind]
   const measurement = spec?.main[0] ?? Object.keys(d.latest ?? {})[0]
+  // The kind's chart fields the device sends (all of them when it has sent nothing live yet).
   const fields = (spec?.chart ?? []).filter((f) => d.latest?.[measurement]?.fields?.[f] !== undefined)
-  return { measurement, fields: fields.length ? fields : (spec?.chart ?? []).slice(0, 1) }
+  return { measurement, fields: fields.length ? fields : (spec?.chart ?? []) }
 }
 
 async function openDetail(id) {

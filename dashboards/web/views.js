@@ -156,12 +156,14 @@ function stateText(a) {
 
 /** The refusal an operator reads, from the gateway's answer. */
 export function refusal(r) {
+  // Two error shapes: the routes' {error:{code,message}} and the token check's {error:'code', message}.
+  const e = typeof r.body?.error === 'string' ? { code: r.body.error, message: r.body.message } : r.body?.error
   if (r.status === 403) return t('err.operate')
   if (r.status === 401) return t('err.token')
   if (r.status === 404) return t('err.gone')
-  if (r.status === 409) return t('err.conflict', { msg: r.body?.error?.message ?? '' })
+  if (r.status === 409) return t('err.conflict', { msg: e?.message ?? '' })
   if (r.status === 0) return t('err.network')
-  return t('err.http', { status: r.status, msg: r.body?.error?.message ?? '' })
+  return t('err.http', { status: r.status, msg: e?.message ?? '' })
 }
 
 export function alarmTable(tbody, list, ctx) {
