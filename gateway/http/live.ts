@@ -10,6 +10,7 @@
  * fetch() streaming so it can send `Authorization: Bearer` (EventSource cannot send headers).
  * `GET /` serves the page in dashboards/web/.
  */
+import type { ServerResponse } from 'node:http'
 import type { FastifyInstance } from 'fastify'
 import type { FieldValue, Point } from '../../devices/common/point.ts'
 import type { ActiveAlarm, AlarmStore } from '../alarms/store.ts'
@@ -136,9 +137,15 @@ export function createLiveView(): LiveView {
         for (const send of clients) send('delta', msg)
       }, deps.periodMs ?? 1000)
       timer.unref()
-      app.addHook('onClose', async () => {
+      const streams = new Set<ServerResponse>()
+      // preClose runs before the server waits for its connections (fastify Hooks docs, "preClose"): end every
+      // stream so a page sees the close at once and reconnects, and the server's close is not held up.
+      app.addHook('preClose', async () => {
         clearInterval(timer)
         unsubscribe()
+        for (const res of streams) res.end()
+        streams.clear()
+        clients.clear()
       })
 
       app.get('/api/live', (req, reply) => {
@@ -156,7 +163,11 @@ export function createLiveView(): LiveView {
         const snapshot: LiveSnapshot = { now: Date.now(), gateway: deps.gatewayId, district: deps.district, timeZone: deps.timeZone, devices: deps.devices().map(view), alarms: deps.alarms.listActive(), counters: deps.counters() }
         send('snapshot', snapshot)
         clients.add(send)
-        req.raw.on('close', () => clients.delete(send))
+        streams.add(res)
+        req.raw.on('close', () => {
+          clients.delete(send)
+          streams.delete(res)
+        })
       })
 
       // The page's files (gateway/http/web.ts): every file under dashboards/web/, open.

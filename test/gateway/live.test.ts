@@ -10,6 +10,7 @@ import Fastify from 'fastify'
 import mqtt from 'mqtt'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createAlarmStore } from '../../gateway/alarms/store.ts'
+import { createLiveView } from '../../gateway/http/live.ts'
 import type { Gateway } from '../../gateway/gateway.ts'
 import { newToken } from '../../gateway/http/auth.ts'
 import type { LiveDelta, LiveSnapshot } from '../../gateway/http/live.ts'
@@ -226,5 +227,27 @@ describe('the alarm store keeps its promises to listeners', () => {
     off()
     store.raise({ rule: 'r', severity: 'info', active: true, device: 'b', district: 'd', message: 'm', time: 1 })
     expect(seen).toEqual(['raise:active', 'ack:acknowledged', 'shelve:shelved', 'unshelve:acknowledged', 'clear:gone'])
+  })
+})
+
+describe('/api/live when the server closes', () => {
+  it('ends every stream at once (the page sees the close and reconnects) and the close is not held up', { timeout: 15_000 }, async () => {
+    const tmp = tempDir()
+    const app = Fastify()
+    createLiveView().register(app, { district: 'd', gatewayId: 'g', timeZone: 'Asia/Shanghai', devices: () => [], alarms: createAlarmStore(), counters: () => ({ received: 0, accepted: 0, rejected: 0, spoolPoints: 0 }), webDir: tmp.dir, periodMs: 100 })
+    const url = await app.listen({ host: '127.0.0.1', port: 0 })
+    const res = await fetch(`${url}/api/live`)
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader()
+    const first = await reader.read()
+    expect(new TextDecoder().decode(first.value)).toContain('event: snapshot')
+    const t0 = Date.now()
+    const ended = (async () => {
+      for (let i = 0; i < 1000; i++) if ((await reader.read()).done) return Date.now() - t0
+      return Number.POSITIVE_INFINITY
+    })()
+    await app.close()
+    expect(Date.now() - t0).toBeLessThan(2_000)
+    expect(await ended).toBeLessThan(2_000)
+    tmp.cleanup()
   })
 })
