@@ -314,6 +314,8 @@ function dispatch(block) {
 
 let stream = null
 let retryTimer = null
+let watchdog = null
+let lastEventAt = 0
 const retry = (ms) => {
   clearTimeout(retryTimer)
   retryTimer = setTimeout(connect, ms)
@@ -356,6 +358,18 @@ async function connect() {
   notice('')
   linkState('up')
   loadWhoami()
+  // Deltas come once a second: five seconds of silence means the stream is dead even if the socket is not
+  // (a gateway that stopped without closing it, a proxy): drop it and connect again.
+  lastEventAt = performance.now()
+  clearInterval(watchdog)
+  watchdog = setInterval(() => {
+    if (stream === ac && performance.now() - lastEventAt > 5_000) {
+      clearInterval(watchdog)
+      ac.abort()
+      linkState('reconnecting')
+      retry(1000)
+    }
+  }, 1000)
   const reader = res.body.getReader()
   const dec = new TextDecoder()
   let buf = ''
@@ -364,6 +378,7 @@ async function connect() {
       const { value: chunk, done } = await reader.read()
       if (done) break
       perf.bytes += chunk.byteLength
+      lastEventAt = performance.now()
       buf += dec.decode(chunk, { stream: true }).replace(/\r\n?/g, '\n')
       for (let i = buf.indexOf('\n\n'); i >= 0; i = buf.indexOf('\n\n')) {
         const block = buf.slice(0, i)

@@ -74,9 +74,13 @@ export function deviceTable(kind, tbody, list, ctx) {
       tr.tabIndex = 0
       const name = h('td', 'dev')
       name.append(h('span', 'dot'), h('span', 'id'), h('small', 'site'))
+      // Device ids, site names and plates are data, not text of the page: translate="no" (HTML), and the
+      // language test skips them.
+      name.translate = false
       tr.append(name)
       for (const col of spec.cols) {
         const td = h('td', col[4] ? 'opt num' : 'num')
+        if (col[1] === 'plate') td.translate = false
         if (col[1] === 'gb3838_class') td.append(h('span', 'cls'))
         tr.append(td)
       }
@@ -121,7 +125,9 @@ export function elevatorCards(box, list, ctx) {
     (d) => {
       const card = h('div', 'car')
       card.dataset.device = d.id
-      card.append(h('div', 'car-id'), h('div', 'car-floor'), h('div', 'car-dir'), h('div', 'car-door'), h('div', 'car-events'))
+      const cid = h('div', 'car-id')
+      cid.translate = false
+      card.append(cid, h('div', 'car-floor'), h('div', 'car-dir'), h('div', 'car-door'), h('div', 'car-events'))
       card.addEventListener('click', () => ctx.openDetail(d.id))
       return card
     },
@@ -180,6 +186,7 @@ export function alarmTable(tbody, list, ctx) {
       what.append(h('b', 'rule'), h('span', 'val'), h('small', 'msg'))
       const dev = h('td', 'adev')
       dev.append(h('span', 'id'), h('small', 'site'))
+      dev.translate = false
       const when = h('td', 'when')
       when.append(h('span', 'since'), h('small', 'astate'))
       const acts = h('td', 'acts')
