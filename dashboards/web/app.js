@@ -517,6 +517,24 @@ async function seedEnergy() {
   renderCharts(true)
 }
 
+// ---- sparklines of a small district start from the last hour of history (a big one fills them live)
+async function seedSparks() {
+  const list = [...state.devices.values()].filter((d) => KINDS[d.kind])
+  if (list.length > 60) return
+  await Promise.all(
+    list.map(async (d) => {
+      const [meas, field] = KINDS[d.kind].main
+      const hist = await history(d.id, meas, [field], { since: '1h', every: '2m', ...(meas === 'water_quality' ? { interval: 'realtime' } : {}) })
+      const pts = (hist?.[field] ?? []).filter((p) => typeof p[1] === 'number')
+      if (pts.length === 0) return
+      const live = state.spark.get(d.id) ?? []
+      const first = live[0]?.[0] ?? Infinity
+      state.spark.set(d.id, [...pts.filter((p) => p[0] < first), ...live].slice(-SPARK_N))
+    }),
+  )
+  render(false)
+}
+
 // ---- start: catalogue, config, geometry, stream
 async function loadMap() {
   const cfg = await getJson('/api/ui/config')
@@ -579,6 +597,7 @@ async function main() {
       seeded = true
       clearInterval(wait)
       seedEnergy()
+      seedSparks()
     }
   }, 500)
   setTimeout(() => clearInterval(wait), 30_000)

@@ -65,7 +65,10 @@ export function drawMap(el, markers, tracks, view, onClick) {
       geo: {
         map: 'district',
         roam: true,
-        layoutSize: '96%',
+        left: '2%',
+        right: '2%',
+        top: '2%',
+        bottom: '2%',
         ...(view?.center ? { center: view.center } : {}),
         ...(view?.zoom ? { zoom: view.zoom } : {}),
         label: { show: true, color: theme === 'dark' ? '#7f93b2' : '#6b7a90', fontSize: 12 },

@@ -255,6 +255,12 @@ describe.skipIf(!have('chromium', 'influxd'))('the operators page in Debian chro
 
   it('lays out the wall (1920x1080, dark, no scrolling), the laptop (1366x768) and the phone (390 px, nothing wider), in zh-CN and en; screenshots saved', async () => {
     for (let i = 0; i < 3; i++) await publishRound(c, round++)
+    // Something for the alarm list: a pH excursion at one station, acknowledged by the desk, and one new.
+    await c.publishAsync(`city/${DISTRICT}/water_quality/wq-0002/telemetry`, JSON.stringify({ ph: 9.42, dissolved_oxygen_mg_l: 7.9 }), { qos: 1 })
+    await c.publishAsync(`city/${DISTRICT}/water_quality/wq-0003/telemetry`, JSON.stringify({ ph: 5.61, dissolved_oxygen_mg_l: 8.1 }), { qos: 1 })
+    await expect.poll(async () => ((await (await fetch(`${base}/api/alarms`)).json()) as { alarms: unknown[] }).alarms.length, { timeout: 5_000 }).toBeGreaterThanOrEqual(2)
+    const ack = await fetch(`${base}/api/alarms/${encodeURIComponent('ph_out_of_range/wq-0003')}/ack`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ by: 'zhang.wei', note: '已派人现场核查' }) })
+    expect(ack.status).toBe(200)
     for (const lang of ['zh-CN', 'en'] as const) {
       for (const [name, width, height] of [
         ['wall', 1920, 1080],
