@@ -40,10 +40,18 @@ export async function postJson(path, body) {
  * no query text. Resolves to `{ field: [[ms, value], ...] }`, or null when there is no history (no sink, the
  * route missing, an error).
  */
+let historyOn = true
+/** /api/ui/config says whether the gateway has a history source (`history: false`: no InfluxDB sink). */
+export function setHistoryAvailable(on) {
+  historyOn = on !== false
+}
 export async function history(device, measurement, fields, { since = '6h', every = '1m', mode, interval } = {}) {
+  if (!historyOn) return null
   const q = new URLSearchParams({ device, measurement, fields: fields.join(','), since, every })
   if (mode) q.set('mode', mode)
   if (interval) q.set('interval', interval)
   const r = await getJson(`/api/history?${q}`)
+  // 503 NO_HISTORY: no InfluxDB sink; stop asking for this page's life.
+  if (r.status === 503 && r.body?.error?.code === 'NO_HISTORY') historyOn = false
   return r.ok && r.body?.series ? r.body.series : null
 }

@@ -1,7 +1,7 @@
 // The operators' dashboard: one event stream (/api/live: a snapshot, then once a second a delta of what
 // changed), patched into the page by key. Plain ES modules served as files by the gateway; no build step and
 // nothing fetched from outside this gateway. See docs/dashboard.md.
-import { authHeaders, getJson, hasToken, history, setToken } from './api.js'
+import { authHeaders, getJson, hasToken, history, setHistoryAvailable, setToken } from './api.js'
 import { drawEnergy, drawEtc, drawHistory, drawMap, registerDistrict, resetCharts, resizeCharts, setChartTheme } from './charts.js'
 import { geojsonToWgs84 } from './geo.js'
 import { applyStatic, currentLang, fmtDateTime, fmtNum, initialLang, setLang, setTimeZone, t, tOr } from './i18n.js'
@@ -539,6 +539,7 @@ async function seedSparks() {
 async function loadMap() {
   const cfg = await getJson('/api/ui/config')
   const map = cfg.ok ? cfg.body?.map : undefined
+  if (cfg.ok) setHistoryAvailable(cfg.body?.history)
   if (cfg.ok && cfg.body?.timeZone) {
     tz = cfg.body.timeZone
     setTimeZone(tz)
