@@ -18,9 +18,9 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from '
 import { dirname } from 'node:path'
 import { z } from 'zod'
 import type { AlarmAction, AlarmEvent, AlarmListener } from './events.ts'
+import { Severity } from './severity.ts'
 
-export const Severity = z.enum(['info', 'warning', 'critical'])
-export type Severity = z.infer<typeof Severity>
+export { Severity }
 
 /** The JSON published on `city/<district>/alarms/<rule>` for every start and clear. */
 export interface AlarmMessage {
