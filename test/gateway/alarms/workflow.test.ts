@@ -6,13 +6,15 @@
  */
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import mqtt from 'mqtt'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { AlarmEvent } from '../../../gateway/alarms/events.ts'
 import { readAuditRecords } from '../../../gateway/core/audit-log.ts'
 import type { Gateway } from '../../../gateway/gateway.ts'
 import { newToken } from '../../../gateway/http/auth.ts'
-import { tempDir } from '../../helpers/env.ts'
+import { have, tempDir } from '../../helpers/env.ts'
 import { gatewayFrom } from '../../helpers/gateway.ts'
+import { useInflux } from '../../helpers/influx.ts'
 import { waitFor } from '../../helpers/net.ts'
 
 const reader = newToken()
@@ -178,5 +180,49 @@ describe('alarm workflow without tokens (open access)', () => {
     expect(await post(url(base, 'ack', 'r/b'), undefined)).toMatchObject({ status: 200, body: { alarm: { ackBy: 'anonymous' } } })
     const who = (await (await fetch(`${base}/api/whoami`)).json()) as Record<string, unknown>
     expect(who).toEqual({ actor: 'anonymous', actorType: 'anonymous', scopes: ['admin', 'operate', 'read'], open: true })
+  })
+})
+
+describe.skipIf(!have('influxd'))('alarm history in a real InfluxDB 1.x: a rule raises, an operator acknowledges and clears', () => {
+  const influx = useInflux()
+  const tmp = tempDir()
+  let gw: Gateway
+  afterAll(async () => {
+    await gw?.stop()
+    tmp.cleanup()
+  })
+  it('the raise, the ack (by the token, with the note) and the clear are alarm points with action, state and by', { timeout: 60_000 }, async () => {
+    gw = gatewayFrom(
+      {
+        dataDir: join(tmp.dir, 'gw'),
+        gateway: { district: 'xian-gaoxin' },
+        http: { port: 0, tokens },
+        sources: [{ type: 'mqtt', id: 'mqtt' }],
+        sinks: [{ type: 'influx-v1', url: influx.url, database: 'alarms_e2e', flushIntervalMs: 50 }],
+        alarms: { rules: [{ name: 'ph_out_of_range', measurement: 'water_quality', field: 'ph', outside: [6, 9], severity: 'critical' }] },
+      },
+      { mqttPort: 0 },
+    )
+    await gw.start()
+    const base = gw.endpoints().http!
+    const client = await mqtt.connectAsync(gw.endpoints().mqtt, { clientId: 'wq-9' })
+    try {
+      await client.publishAsync('city/xian-gaoxin/water_quality/wq-9/telemetry', JSON.stringify({ ts: Date.now(), ph: 4.2 }), { qos: 1 })
+      const id = 'ph_out_of_range/wq-9'
+      await waitFor(async () => (await list(base)).some((a) => a['id'] === id), 10_000, 'the alarm raised')
+      expect((await post(url(base, 'ack', id), operator.token, { note: 'crew sent' })).status).toBe(200)
+      expect((await post(url(base, 'clear', id), operator.token, {})).status).toBe(200)
+      const rows = await waitFor(async () => {
+        const r = await influx.query('alarms_e2e', `SELECT "action", "state", "by", "note", "active", "severity", "device" FROM "alarm" WHERE "rule" = 'ph_out_of_range'`).catch(() => [])
+        return r.length >= 3 ? r : undefined
+      }, 20_000, 'three alarm points in InfluxDB')
+      expect(rows.map((r) => [r['action'], r['state'], r['by'] ?? null, r['note'] ?? null, r['active'], r['severity'], r['device']])).toEqual([
+        ['raise', 'active', null, null, true, 'critical', 'wq-9'],
+        ['ack', 'acknowledged', 'ops-desk', 'crew sent', true, 'critical', 'wq-9'],
+        ['clear', 'cleared', 'ops-desk', null, false, 'critical', 'wq-9'],
+      ])
+    } finally {
+      await client.endAsync()
+    }
   })
 })
