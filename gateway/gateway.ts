@@ -41,7 +41,7 @@ import type { ComponentHealth, Logger, Processor, Sink, Source, SourceContext } 
 import { buildApp, type HttpsFiles, type ReloadResult as HttpReloadResult } from './http/app.ts'
 import { createHttpAuth, type HttpAuth } from './http/auth.ts'
 import { createLiveView } from './http/live.ts'
-import { registerHistory } from './http/history.ts'
+import { historySink, registerHistory } from './http/history.ts'
 import { dashboardOf, registerUi } from './http/ui.ts'
 import { createElevatorProcessor } from './processors/elevator.ts'
 import { createJt808AlarmProcessor } from './processors/jt808-alarms.ts'
@@ -400,7 +400,7 @@ export function createGateway(initial: GatewayConfig, opts: GatewayOptions = {})
       extend: (app) => {
         registerAlarmRoutes(app, alarmStore, now, audit)
         registerHistory(app, { sinks: config.sinks, now })
-        if (live) registerUi(app, { district: config.gateway.district, gatewayId: config.gateway.id, dashboard, webDir: findWebDir(), openAccess: () => !httpAuth.enabled })
+        if (live) registerUi(app, { district: config.gateway.district, gatewayId: config.gateway.id, dashboard, webDir: findWebDir(), openAccess: () => !httpAuth.enabled, history: historySink(config.sinks) !== undefined })
         live?.register(app, {
           district: config.gateway.district,
           gatewayId: config.gateway.id,

@@ -262,9 +262,15 @@ export interface HistoryDeps {
   timeoutMs?: number
 }
 
+/** The sink history is read from: the first influx-v1, else the first influx-v2, else none. */
+export function historySink(sinks: readonly SinkConfig[]): InfluxV1SinkConfig | InfluxV2SinkConfig | undefined {
+  return sinks.find((s): s is InfluxV1SinkConfig => s.type === 'influx-v1') ?? sinks.find((s): s is InfluxV2SinkConfig => s.type === 'influx-v2')
+}
+
 export function registerHistory(app: FastifyInstance, deps: HistoryDeps): void {
-  const v1 = deps.sinks.find((s): s is InfluxV1SinkConfig => s.type === 'influx-v1')
-  const v2 = deps.sinks.find((s): s is InfluxV2SinkConfig => s.type === 'influx-v2')
+  const sink = historySink(deps.sinks)
+  const v1 = sink?.type === 'influx-v1' ? sink : undefined
+  const v2 = sink?.type === 'influx-v2' ? sink : undefined
   app.get('/api/history', async (req, reply: FastifyReply) => {
     const p = parseHistoryQuery((req.query ?? {}) as Record<string, unknown>, deps.now())
     if (!p.ok) return sendError(reply, 400, p.code, p.message)

@@ -1,6 +1,6 @@
 /**
  * What the operators' page needs besides its own files and the live stream (docs/dashboard-api.md):
- *   GET /api/ui/config          district, gateway id, time zone, map settings                      (read)
+ *   GET /api/ui/config          district, gateway id, time zone, map settings, history or not      (read)
  *   GET /api/ui/geometry        the district's GeoJSON: `http.dashboard.map.geojson`, else the page's demo  (read)
  *   GET /api/whoami             `{actor, actorType, scopes, open}` of the request's token           (read)
  *   GET /vendor/echarts.min.js  ECharts from node_modules (no CDN; the library holds no data)      (open)
@@ -65,6 +65,8 @@ export interface UiDeps {
   webDir: string
   /** No tokens are configured: every route is open. */
   openAccess(): boolean
+  /** `/api/history` has an InfluxDB to read (else it answers 503 NO_HISTORY). */
+  history: boolean
 }
 
 const require = createRequire(import.meta.url)
@@ -85,6 +87,7 @@ export function registerUi(app: FastifyInstance, deps: UiDeps): void {
       district: deps.district,
       gateway: deps.gatewayId,
       timeZone: deps.dashboard.timeZone,
+      history: deps.history,
       map: {
         source: s,
         // The demo geometry is drawn in WGS-84 like the receivers' positions.

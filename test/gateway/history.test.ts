@@ -128,6 +128,11 @@ describe.skipIf(!have('influxd'))('/api/history on a real InfluxDB 1.x', () => {
     ])
   })
 
+  it('/api/ui/config says history is there', async () => {
+    const cfg = (await (await fetch(`${base}/api/ui/config`, { headers: { authorization: `Bearer ${reader.token}` } })).json()) as Record<string, unknown>
+    expect(cfg['history']).toBe(true)
+  })
+
   it('an unknown device has empty series; bad parameters are 400 with {error: {code, message}}', async () => {
     expect((await get({ device: 'nobody', measurement: 'water_quality', fields: 'ph' })).body.series).toEqual({ ph: [] })
     const bad = await get({ device: "x' OR '1'='1", measurement: 'water_quality', fields: 'ph' })

@@ -143,7 +143,7 @@ describe('/api/live: snapshot, then deltas', () => {
   it('/api/ui/config and /api/whoami need a read token and say who the token is', async () => {
     expect((await fetch(`${base}/api/ui/config`)).status).toBe(401)
     const cfg = (await (await fetch(`${base}/api/ui/config`, { headers: auth(reader.token) })).json()) as Record<string, unknown>
-    expect(cfg).toMatchObject({ district: 'xian-gaoxin', gateway: 'edge-gateway', timeZone: 'Asia/Shanghai', map: { datum: 'wgs84' } })
+    expect(cfg).toMatchObject({ district: 'xian-gaoxin', gateway: 'edge-gateway', timeZone: 'Asia/Shanghai', history: false, map: { datum: 'wgs84' } })
     expect(await (await fetch(`${base}/api/whoami`, { headers: auth(reader.token) })).json()).toEqual({ actor: 'wall-display', actorType: 'token', scopes: ['read'], open: false })
     expect(await (await fetch(`${base}/api/whoami`, { headers: auth(operator.token) })).json()).toEqual({ actor: 'ops-desk', actorType: 'token', scopes: ['operate', 'read'], open: false })
     expect((await fetch(`${base}/api/whoami`, { headers: auth('wrong') })).status).toBe(401)
@@ -166,7 +166,7 @@ describe('/api/ui/geometry', () => {
   const fc = { type: 'FeatureCollection', features: [{ type: 'Feature', properties: { name: '高新区' }, geometry: { type: 'Polygon', coordinates: [[[108.85, 34.17], [108.92, 34.17], [108.92, 34.22], [108.85, 34.17]]] } }] }
   const build = (dashboard: unknown, webDir: string) => {
     const app = Fastify()
-    registerUi(app, { district: 'd', gatewayId: 'g', dashboard: DashboardConfig.parse(dashboard), webDir, openAccess: () => true })
+    registerUi(app, { district: 'd', gatewayId: 'g', dashboard: DashboardConfig.parse(dashboard), webDir, openAccess: () => true, history: false })
     return app
   }
 
