@@ -48,6 +48,8 @@ const tooltipTime = (params) => {
 // ---- the map
 const KIND_SYMBOL = { water_quality: 'circle', energy_meter: 'rect', etc: 'triangle', elevator: 'roundRect', position: 'pin' }
 const STATE_COLOR = { ok: '#2fbf71', alarm: '#ff4d4f', offline: '#8c8c8c', ack: '#faad14' }
+const STATES = ['ok', 'alarm', 'ack', 'offline']
+const KINDS = ['water_quality', 'energy_meter', 'etc', 'elevator', 'position']
 
 export function registerDistrict(geojson) {
   ec().registerMap('district', geojson)
@@ -57,11 +59,13 @@ export function registerDistrict(geojson) {
  * markers: [{id, kind, state, lon, lat, label}], tracks: [{id, coords:[[lon,lat],...]}]; `geo` stays put (the
  * operator's zoom and pan are kept: only series data changes).
  */
-export function drawMap(el, markers, tracks, view, onClick) {
+export function drawMap(el, markers, tracks, view, onClick, label) {
   const c = chart(el)
   if (!c.__ready) {
     c.setOption({
       backgroundColor: bg(),
+      // Live data every second: no transition animations (each would cost frames after every update).
+      animation: false,
       geo: {
         map: 'district',
         roam: true,
@@ -79,21 +83,58 @@ export function drawMap(el, markers, tracks, view, onClick) {
       tooltip: { trigger: 'item' },
       series: [
         { id: 'tracks', type: 'lines', coordinateSystem: 'geo', polyline: true, silent: true, lineStyle: { width: 2, opacity: 0.7, color: '#40a9ff' }, data: [] },
-        { id: 'devices', type: 'scatter', coordinateSystem: 'geo', symbolSize: 14, label: { show: false }, tooltip: { formatter: (p) => `${p.data.label}` }, data: [] },
+        // Markers as plain arrays [lon, lat, state, kind] with the symbol and colour from functions: ECharts
+        // takes thousands of these far faster than objects with their own styles. Two series: the fixed
+        // devices (redrawn only when one changes state) and the vehicles (which move).
+        markerSeries('fixed', c),
+        markerSeries('moving', c),
       ],
     })
-    c.on('click', (p) => p.seriesId === 'devices' && onClick(p.data.name))
+    c.on('click', (p) => c.__ids?.[p.seriesId]?.[p.dataIndex] && onClick(c.__ids[p.seriesId][p.dataIndex]))
     c.__ready = true
+    c.__tracksAt = 0
+    c.__ids = { fixed: [], moving: [] }
+    c.__fixedKey = ''
+    c.__label = label
   }
-  c.setOption({
-    series: [
-      { id: 'tracks', data: tracks.map((tr) => ({ name: tr.id, coords: tr.coords })) },
-      {
-        id: 'devices',
-        data: markers.map((m) => ({ name: m.id, value: [m.lon, m.lat], symbol: KIND_SYMBOL[m.kind] ?? 'circle', symbolSize: m.kind === 'position' ? 18 : 13, itemStyle: { color: STATE_COLOR[m.state] ?? STATE_COLOR.ok, borderColor: '#fff', borderWidth: 1 }, label: m.label, kind: m.kind })),
-      },
-    ],
-  })
+  const fixed = []
+  const moving = []
+  for (const m of markers) (m.kind === 'position' ? moving : fixed).push(m)
+  const series = []
+  const row = (m) => [m.lon, m.lat, STATES.indexOf(m.state), KINDS.indexOf(m.kind)]
+  // The fixed devices' layer changes only when one of them changes state (or one appears).
+  let key = ''
+  for (const m of fixed) key += `${m.id}:${m.state};`
+  if (key !== c.__fixedKey) {
+    c.__fixedKey = key
+    c.__ids.fixed = fixed.map((m) => m.id)
+    series.push({ id: 'fixed', data: fixed.map(row) })
+  }
+  c.__ids.moving = moving.map((m) => m.id)
+  series.push({ id: 'moving', data: moving.map(row) })
+  // Tracks move slowly: redrawn every 5 s.
+  const now = Date.now()
+  if (now - c.__tracksAt >= 5_000) {
+    c.__tracksAt = now
+    series.unshift({ id: 'tracks', data: tracks.map((tr) => ({ name: tr.id, coords: tr.coords })) })
+  }
+  c.setOption({ series }, { silent: true })
+}
+
+function markerSeries(id, c) {
+  return {
+    id,
+    type: 'scatter',
+    coordinateSystem: 'geo',
+    dimensions: ['lon', 'lat', 'state', 'kind'],
+    symbol: (v) => KIND_SYMBOL[KINDS[v[3]]] ?? 'circle',
+    symbolSize: (v) => (KINDS[v[3]] === 'position' ? 18 : 13),
+    itemStyle: { color: (p) => STATE_COLOR[STATES[p.value[2]]] ?? STATE_COLOR.ok, borderColor: '#fff', borderWidth: 1 },
+    label: { show: false },
+    tooltip: { formatter: (p) => c.__label(c.__ids[id][p.dataIndex]) },
+    animation: false,
+    data: [],
+  }
 }
 
 // ---- energy: district load curve (sum of active power) and consumption per interval (counter differences)

@@ -8,6 +8,7 @@ let lang = 'zh-CN'
 let timeZone = 'Asia/Shanghai'
 let dtf
 let tf
+let sf
 let money
 const nfs = new Map()
 
@@ -36,6 +37,8 @@ export function setTimeZone(tz) {
 function formats() {
   dtf = new Intl.DateTimeFormat(lang, { timeZone, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' })
   tf = new Intl.DateTimeFormat(lang, { timeZone, hour: '2-digit', minute: '2-digit', hourCycle: 'h23' })
+  sf = new Intl.DateTimeFormat(lang, { timeZone, hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' })
+  dayFmt = undefined
   money = new Intl.NumberFormat(lang, { style: 'currency', currency: 'CNY' })
   nfs.clear()
 }
@@ -58,6 +61,13 @@ export function tOr(key, fallback) {
 /** Date and time, with the date, in the district's time zone: 2026/12/01 22:58:20. */
 export const fmtDateTime = (ms) => (ms === null || ms === undefined ? '—' : dtf.format(ms))
 export const fmtTime = (ms) => tf.format(ms)
+let dayFmt
+/** A last-report time: the time of day when it is today in the district, else the date and time. */
+export function fmtSeen(ms, now) {
+  if (ms === null || ms === undefined) return t('time.never')
+  dayFmt ??= new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit' })
+  return dayFmt.format(ms) === dayFmt.format(now) ? sf.format(ms) : dtf.format(ms)
+}
 
 /** Fees: fen → yuan, ¥12.35 (zh-CN) / CN¥12.35 (en). */
 export const fmtYuan = (fen) => money.format(fen / 100)

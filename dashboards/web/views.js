@@ -3,7 +3,7 @@
 // life, so a press in progress survives every live update.
 import { postJson } from './api.js'
 import { holdButton } from './hold.js'
-import { fmtAgo, fmtDateTime, fmtNum, t, tOr } from './i18n.js'
+import { fmtDateTime, fmtNum, fmtSeen, t, tOr } from './i18n.js'
 import { className, doorText, factorName, factorShort, KINDS, value } from './kinds.js'
 import { h, patchList, setAttr, setText } from './patch.js'
 
@@ -62,89 +62,103 @@ function classBadge(el, d) {
   setAttr(el, 'title', f ? t('gb.decided', { cls: className(c), factor: factorName(f), value: typeof fv === 'number' ? fmtNum(fv) : '' }) : t('gb.title', { cls: className(c) }))
 }
 
-export function deviceTable(kind, tbody, list, ctx) {
+/** A device row, made once; `updateDeviceRow` fills it. */
+function createDeviceRow(kind, d, ctx) {
   const spec = KINDS[kind]
+  const tr = h('tr')
+  tr.dataset.device = d.id
+  tr.tabIndex = 0
+  const name = h('td', 'dev')
+  name.append(h('span', 'dot'), h('span', 'id'), h('small', 'site'))
+  // Device ids, site names and plates are data, not text of the page: translate="no" (HTML), and the
+  // language test skips them.
+  name.translate = false
+  tr.append(name)
+  for (const col of spec.cols) {
+    const td = h('td', col[4] ? 'opt num' : 'num')
+    if (col[1] === 'plate') td.translate = false
+    if (col[1] === 'gb3838_class') td.append(h('span', 'cls'))
+    tr.append(td)
+  }
+  const sp = h('td', 'opt sparkcell')
+  sp.append(sparkline())
+  tr.append(sp, h('td', 'ago opt'))
+  tr.addEventListener('click', () => ctx.openDetail(d.id))
+  tr.addEventListener('keydown', (e) => e.key === 'Enter' && ctx.openDetail(d.id))
+  return tr
+}
+
+/** Fill a device row from the device (only the cells whose text differs are written). */
+export function updateDeviceRow(kind, tr, d, ctx) {
+  const spec = KINDS[kind]
+  const cells = tr.children
+  const dot = cells[0].firstChild
+  const st = ctx.deviceState(d)
+  if (dot.className !== `dot ${st}`) dot.className = `dot ${st}`
+  setAttr(dot, 'title', t(`state.${st}`))
+  setText(cells[0].children[1], d.id)
+  setText(cells[0].children[2], d.site ?? '')
+  const decidedBy = kind === 'water_quality' ? value(d, 'water_quality', 'gb3838_factor') : undefined
+  for (let i = 0; i < spec.cols.length; i++) {
+    const td = cells[i + 1]
+    const [meas, field, , fmt] = spec.cols[i]
+    if (field === 'gb3838_class') classBadge(td.firstChild, d)
+    else if (field === 'door_state') setText(td, doorText(d))
+    else {
+      setText(td, fmt(value(d, meas, field)))
+      td.classList.toggle('decided', decidedBy === field)
+    }
+  }
+  drawSpark(cells[spec.cols.length + 1].firstChild, ctx.sparkSeries(d.id))
+  const seen = cells[spec.cols.length + 2]
+  setText(seen, fmtSeen(d.lastSeenMs, ctx.now()))
+  setAttr(seen, 'title', fmtDateTime(d.lastSeenMs))
+}
+
+/** All rows of a kind, in order (a device appeared or left): keyed patch of the table body. */
+export function deviceTable(kind, tbody, list, ctx) {
   patchList(
     tbody,
     list,
     (d) => d.id,
-    (d) => {
-      const tr = h('tr')
-      tr.dataset.device = d.id
-      tr.tabIndex = 0
-      const name = h('td', 'dev')
-      name.append(h('span', 'dot'), h('span', 'id'), h('small', 'site'))
-      // Device ids, site names and plates are data, not text of the page: translate="no" (HTML), and the
-      // language test skips them.
-      name.translate = false
-      tr.append(name)
-      for (const col of spec.cols) {
-        const td = h('td', col[4] ? 'opt num' : 'num')
-        if (col[1] === 'plate') td.translate = false
-        if (col[1] === 'gb3838_class') td.append(h('span', 'cls'))
-        tr.append(td)
-      }
-      const sp = h('td', 'opt sparkcell')
-      sp.append(sparkline())
-      tr.append(sp, h('td', 'ago opt'))
-      tr.addEventListener('click', () => ctx.openDetail(d.id))
-      tr.addEventListener('keydown', (e) => e.key === 'Enter' && ctx.openDetail(d.id))
-      return tr
-    },
-    (tr, d) => {
-      const cells = tr.children
-      const dot = cells[0].firstChild
-      const st = ctx.deviceState(d)
-      if (dot.className !== `dot ${st}`) dot.className = `dot ${st}`
-      setAttr(dot, 'title', t(`state.${st}`))
-      setText(cells[0].children[1], d.id)
-      setText(cells[0].children[2], d.site ?? '')
-      const decidedBy = kind === 'water_quality' ? value(d, 'water_quality', 'gb3838_factor') : undefined
-      for (let i = 0; i < spec.cols.length; i++) {
-        const td = cells[i + 1]
-        const [meas, field, , fmt] = spec.cols[i]
-        if (field === 'gb3838_class') classBadge(td.firstChild, d)
-        else if (field === 'door_state') setText(td, doorText(d))
-        else {
-          setText(td, fmt(value(d, meas, field)))
-          td.classList.toggle('decided', decidedBy === field)
-        }
-      }
-      drawSpark(cells[spec.cols.length + 1].firstChild, ctx.sparkSeries(d.id))
-      setText(cells[spec.cols.length + 2], fmtAgo(d.lastSeenMs, ctx.now()))
-    },
+    (d) => createDeviceRow(kind, d, ctx),
+    (tr, d) => updateDeviceRow(kind, tr, d, ctx),
   )
 }
 
 // ---- elevators: one card per car (floor, direction, door, events), patched the same way.
+function createCar(d, ctx) {
+  const card = h('div', 'car')
+  card.dataset.device = d.id
+  const cid = h('div', 'car-id')
+  cid.translate = false
+  card.append(cid, h('div', 'car-floor'), h('div', 'car-dir'), h('div', 'car-door'), h('div', 'car-events'))
+  card.addEventListener('click', () => ctx.openDetail(d.id))
+  return card
+}
+
+export function updateCar(card, d, ctx) {
+  const [id, floor, dir, door, events] = card.children
+  setText(id, d.id)
+  const f = value(d, 'elevator_status', 'floor')
+  setText(floor, f === undefined ? '—' : t('elev.floor', { n: f }))
+  const dv = value(d, 'elevator_status', 'direction')
+  setText(dir, dv === undefined ? '' : `${dv === 'up' ? '▲' : dv === 'down' ? '▼' : '■'} ${tOr(`dir.${dv}`, dv)}`)
+  setText(door, doorText(d))
+  const ev = ctx.elevatorEvents(d.id)
+  setText(events, ev.length ? ev.map((e) => tOr(`event.${e}`, e)).join(' · ') : t('elev.noEvents'))
+  card.classList.toggle('alarm', ev.length > 0)
+  card.classList.toggle('off', !d.online)
+  setAttr(card, 'data-state', ctx.deviceState(d))
+}
+
 export function elevatorCards(box, list, ctx) {
   patchList(
     box,
     list,
     (d) => d.id,
-    (d) => {
-      const card = h('div', 'car')
-      card.dataset.device = d.id
-      const cid = h('div', 'car-id')
-      cid.translate = false
-      card.append(cid, h('div', 'car-floor'), h('div', 'car-dir'), h('div', 'car-door'), h('div', 'car-events'))
-      card.addEventListener('click', () => ctx.openDetail(d.id))
-      return card
-    },
-    (card, d) => {
-      const [id, floor, dir, door, events] = card.children
-      setText(id, d.id)
-      const f = value(d, 'elevator_status', 'floor')
-      setText(floor, f === undefined ? '—' : t('elev.floor', { n: f }))
-      const dv = value(d, 'elevator_status', 'direction')
-      setText(dir, dv === undefined ? '' : `${dv === 'up' ? '▲' : dv === 'down' ? '▼' : '■'} ${tOr(`dir.${dv}`, dv)}`)
-      setText(door, doorText(d))
-      const ev = ctx.elevatorEvents(d.id)
-      setText(events, ev.length ? ev.map((e) => tOr(`event.${e}`, e)).join(' · ') : t('elev.noEvents'))
-      card.classList.toggle('alarm', ev.length > 0)
-      card.classList.toggle('off', !d.online)
-      setAttr(card, 'data-state', ctx.deviceState(d))
-    },
+    (d) => createCar(d, ctx),
+    (card, d) => updateCar(card, d, ctx),
   )
 }
 
