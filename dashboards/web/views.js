@@ -226,7 +226,7 @@ export function alarmTable(tbody, list, ctx) {
       clear.addEventListener('click', () => ctx.act(tr, a.id, 'clear'))
       const err = h('div', 'row-error')
       err.setAttribute('role', 'alert')
-      acts.append(ack, shelveSel, shelve, unshelve, clear, err)
+      acts.append(ack, clear, shelveSel, shelve, unshelve, err)
       tr.append(sev, what, dev, when, acts)
       return tr
     },
@@ -245,7 +245,7 @@ export function alarmTable(tbody, list, ctx) {
       setText(state, stateText(a))
       const s = alarmState(a)
       tr.className = `st-${s} sev-row-${a.severity}`
-      const [ack, sel, shelve, unshelve, clear] = acts.children
+      const [ack, clear, sel, shelve, unshelve] = acts.children
       ack.hidden = s !== 'active'
       setText(ack.firstChild, t('alarm.holdAck'))
       setAttr(ack, 'title', t('alarm.holdAckTitle'))
