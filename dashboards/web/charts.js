@@ -56,7 +56,7 @@ export function registerDistrict(geojson) {
 }
 
 /**
- * markers: [{id, kind, state, lon, lat, label}], tracks: [{id, coords:[[lon,lat],...]}]; `geo` stays put (the
+ * markers: [{id, kind, state, lon, lat}], tracks: () => [{id, coords:[[lon,lat],...]}]; `geo` stays put (the
  * operator's zoom and pan are kept: only series data changes).
  */
 export function drawMap(el, markers, tracks, view, onClick, label) {
@@ -116,7 +116,7 @@ export function drawMap(el, markers, tracks, view, onClick, label) {
   const now = Date.now()
   if (now - c.__tracksAt >= 5_000) {
     c.__tracksAt = now
-    series.unshift({ id: 'tracks', data: tracks.map((tr) => ({ name: tr.id, coords: tr.coords })) })
+    series.unshift({ id: 'tracks', data: tracks().map((tr) => ({ name: tr.id, coords: tr.coords })) })
   }
   c.setOption({ series }, { silent: true })
 }
@@ -137,26 +137,38 @@ function markerSeries(id, c) {
   }
 }
 
-// ---- energy: district load curve (sum of active power) and consumption per interval (counter differences)
+// ---- energy: district load curve (sum of active power) and consumption per interval (counter differences).
+// The whole option once per chart instance (a new theme or language makes new instances); after that only
+// the data and the time axis' ends change.
 export function drawEnergy(loadEl, useEl, load, use, intervalMin) {
-  chart(loadEl).setOption({
-    backgroundColor: bg(),
-    grid: { left: 48, right: 12, top: 30, bottom: 24 },
-    title: { text: `${t('energy.load')} (kW)`, textStyle: { fontSize: 13 }, left: 0 },
-    tooltip: { trigger: 'axis', formatter: tooltipTime },
-    xAxis: timeAxis(firstOf(load)),
-    yAxis: { type: 'value', scale: true },
-    series: [{ name: t('energy.loadSeries'), type: 'line', showSymbol: false, areaStyle: { opacity: 0.15 }, data: load }],
-  })
-  chart(useEl).setOption({
-    backgroundColor: bg(),
-    grid: { left: 48, right: 12, top: 30, bottom: 24 },
-    title: { text: `${t('energy.use', { n: intervalMin })} (kWh)`, textStyle: { fontSize: 13 }, left: 0 },
-    tooltip: { trigger: 'axis', formatter: tooltipTime },
-    xAxis: timeAxis(firstOf(use)),
-    yAxis: { type: 'value' },
-    series: [{ name: t('energy.useSeries'), type: 'bar', barMaxWidth: 18, data: use }],
-  })
+  const lc = chart(loadEl)
+  if (!lc.__full) {
+    lc.__full = true
+    lc.setOption({
+      backgroundColor: bg(),
+      animation: false,
+      grid: { left: 48, right: 12, top: 30, bottom: 24 },
+      title: { text: `${t('energy.load')} (kW)`, textStyle: { fontSize: 13 }, left: 0 },
+      tooltip: { trigger: 'axis', formatter: tooltipTime },
+      xAxis: timeAxis(firstOf(load)),
+      yAxis: { type: 'value', scale: true },
+      series: [{ id: 'load', name: t('energy.loadSeries'), type: 'line', showSymbol: false, areaStyle: { opacity: 0.15 }, data: load }],
+    })
+  } else lc.setOption({ xAxis: timeAxis(firstOf(load)), series: [{ id: 'load', data: load }] })
+  const uc = chart(useEl)
+  if (!uc.__full) {
+    uc.__full = true
+    uc.setOption({
+      backgroundColor: bg(),
+      animation: false,
+      grid: { left: 48, right: 12, top: 30, bottom: 24 },
+      title: { text: `${t('energy.use', { n: intervalMin })} (kWh)`, textStyle: { fontSize: 13 }, left: 0 },
+      tooltip: { trigger: 'axis', formatter: tooltipTime },
+      xAxis: timeAxis(firstOf(use)),
+      yAxis: { type: 'value' },
+      series: [{ id: 'use', name: t('energy.useSeries'), type: 'bar', barMaxWidth: 18, data: use }],
+    })
+  } else uc.setOption({ xAxis: timeAxis(firstOf(use)), series: [{ id: 'use', data: use }] })
 }
 
 // ---- ETC: passages per minute, stacked by result (ok and each failure reason)
@@ -165,16 +177,26 @@ export function drawEtc(el, minutes) {
   for (const m of minutes.values()) for (const r of Object.keys(m)) reasons.add(r)
   const order = ['ok', ...[...reasons].filter((r) => r !== 'ok').sort()]
   const keys = [...minutes.keys()].sort((a, b) => a - b)
-  chart(el).setOption(
+  const c = chart(el)
+  const series = order.map((r) => ({ id: r, data: keys.map((k) => [k, minutes.get(k)[r] ?? 0]) }))
+  const shape = order.join()
+  // The series (one per result) change only when a new failure reason appears; else only the data.
+  if (c.__shape === shape) {
+    c.setOption({ xAxis: timeAxis(keys[0]), series })
+    return
+  }
+  c.__shape = shape
+  c.setOption(
     {
       backgroundColor: bg(),
+      animation: false,
       grid: { left: 36, right: 8, top: 30, bottom: 44 },
       title: { text: t('etc.perMinute'), textStyle: { fontSize: 13 }, left: 0 },
       legend: { bottom: 0, type: 'scroll', textStyle: { fontSize: 11 } },
       tooltip: { trigger: 'axis', formatter: tooltipTime },
       xAxis: timeAxis(keys[0]),
       yAxis: { type: 'value', minInterval: 1 },
-      series: order.map((r) => ({ name: tOr(`etc.result.${r}`, r), type: 'bar', stack: 'n', barMaxWidth: 14, data: keys.map((k) => [k, minutes.get(k)[r] ?? 0]), ...(r === 'ok' ? { itemStyle: { color: '#2fbf71' } } : {}) })),
+      series: order.map((r, i) => ({ ...series[i], name: tOr(`etc.result.${r}`, r), type: 'bar', stack: 'n', barMaxWidth: 14, ...(r === 'ok' ? { itemStyle: { color: '#2fbf71' } } : {}) })),
     },
     { replaceMerge: ['series'] },
   )

@@ -8,7 +8,6 @@ let lang = 'zh-CN'
 let timeZone = 'Asia/Shanghai'
 let dtf
 let tf
-let sf
 let money
 const nfs = new Map()
 
@@ -37,8 +36,7 @@ export function setTimeZone(tz) {
 function formats() {
   dtf = new Intl.DateTimeFormat(lang, { timeZone, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' })
   tf = new Intl.DateTimeFormat(lang, { timeZone, hour: '2-digit', minute: '2-digit', hourCycle: 'h23' })
-  sf = new Intl.DateTimeFormat(lang, { timeZone, hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' })
-  dayFmt = undefined
+  offsetAt = 0
   money = new Intl.NumberFormat(lang, { style: 'currency', currency: 'CNY' })
   nfs.clear()
 }
@@ -61,12 +59,25 @@ export function tOr(key, fallback) {
 /** Date and time, with the date, in the district's time zone: 2026/12/01 22:58:20. */
 export const fmtDateTime = (ms) => (ms === null || ms === undefined ? '—' : dtf.format(ms))
 export const fmtTime = (ms) => tf.format(ms)
-let dayFmt
-/** A last-report time: the time of day when it is today in the district, else the date and time. */
+let offsetAt = 0
+let offsetMs = 0
+/**
+ * A last-report time: the time of day (23:31:52) when it is today in the district, else the date and time.
+ * Thousands of rows a second: the district's UTC offset is taken once a minute and the time of day computed
+ * from it, without an Intl call per row.
+ */
 export function fmtSeen(ms, now) {
   if (ms === null || ms === undefined) return t('time.never')
-  dayFmt ??= new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit' })
-  return dayFmt.format(ms) === dayFmt.format(now) ? sf.format(ms) : dtf.format(ms)
+  if (now - offsetAt > 60_000 || now < offsetAt) {
+    const p = Object.fromEntries(new Intl.DateTimeFormat('en-US', { timeZone, year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric', hourCycle: 'h23' }).formatToParts(now).map((x) => [x.type, x.value]))
+    offsetMs = Date.UTC(+p.year, +p.month - 1, +p.day, +p.hour, +p.minute, +p.second) - Math.floor(now / 1000) * 1000
+    offsetAt = now
+  }
+  const local = ms + offsetMs
+  if (Math.floor(local / 86_400_000) !== Math.floor((now + offsetMs) / 86_400_000)) return dtf.format(ms)
+  const s = Math.floor(local / 1000) % 86_400
+  const two = (n) => (n < 10 ? `0${n}` : String(n))
+  return `${two(Math.floor(s / 3600))}:${two(Math.floor(s / 60) % 60)}:${two(s % 60)}`
 }
 
 /** Fees: fen → yuan, ¥12.35 (zh-CN) / CN¥12.35 (en). */

@@ -82,7 +82,11 @@ function createDeviceRow(kind, d, ctx) {
   }
   const sp = h('td', 'opt sparkcell')
   sp.append(sparkline())
-  tr.append(sp, h('td', 'ago opt'))
+  const seen = h('td', 'ago opt')
+  seen.addEventListener('mouseenter', () => {
+    seen.title = seen.dataset.ms ? fmtDateTime(Number(seen.dataset.ms)) : ''
+  })
+  tr.append(sp, seen)
   tr.addEventListener('click', () => ctx.openDetail(d.id))
   tr.addEventListener('keydown', (e) => e.key === 'Enter' && ctx.openDetail(d.id))
   return tr
@@ -94,8 +98,10 @@ export function updateDeviceRow(kind, tr, d, ctx) {
   const cells = tr.children
   const dot = cells[0].firstChild
   const st = ctx.deviceState(d)
-  if (dot.className !== `dot ${st}`) dot.className = `dot ${st}`
-  setAttr(dot, 'title', t(`state.${st}`))
+  if (dot.className !== `dot ${st}`) {
+    dot.className = `dot ${st}`
+    dot.title = t(`state.${st}`)
+  }
   setText(cells[0].children[1], d.id)
   setText(cells[0].children[2], d.site ?? '')
   const decidedBy = kind === 'water_quality' ? value(d, 'water_quality', 'gb3838_factor') : undefined
@@ -110,9 +116,10 @@ export function updateDeviceRow(kind, tr, d, ctx) {
     }
   }
   drawSpark(cells[spec.cols.length + 1].firstChild, ctx.sparkSeries(d.id))
+  // The full date and time of the last report when the pointer is on it (not formatted for every row each second).
   const seen = cells[spec.cols.length + 2]
   setText(seen, fmtSeen(d.lastSeenMs, ctx.now()))
-  setAttr(seen, 'title', fmtDateTime(d.lastSeenMs))
+  seen.dataset.ms = String(d.lastSeenMs ?? '')
 }
 
 /** All rows of a kind, in order (a device appeared or left): keyed patch of the table body. */
