@@ -39,3 +39,19 @@ describe('the page catalogues (dashboards/web/i18n)', () => {
     expect(cjk).toEqual([])
   })
 })
+
+describe('the catalogue knows every value the gateway writes that the page shows', () => {
+  it('every ETC result of the lane controller (gateway/sources/etc-rsu/results.ts) has a name in both languages', async () => {
+    const { ETC_RESULTS } = await import('../../gateway/sources/etc-rsu/results.ts')
+    expect(ETC_RESULTS.filter((r) => !zh[`etc.result.${r}`] || !en[`etc.result.${r}`])).toEqual([])
+  })
+})
+
+describe('rule and event names', () => {
+  it('every elevator event and every JT/T 808 alarm bit rule has a name in both languages', async () => {
+    const { ELEVATOR_EVENTS } = await import('../../devices/elevator/schema.ts')
+    const { JT808_ALARMS } = await import('../../devices/position/jt808/readings.ts')
+    const keys = [...ELEVATOR_EVENTS.flatMap((e) => [`event.${e}`, `rule.elevator_${e}`]), ...Object.values(JT808_ALARMS).map((a) => `rule.${a.rule.startsWith('jt808_') ? a.rule : `jt808_${a.rule}`}`)]
+    expect(keys.filter((k) => !zh[k] || !en[k])).toEqual([])
+  })
+})
