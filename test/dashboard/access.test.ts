@@ -58,7 +58,7 @@ describe.skipIf(!have('chromium'))('the operators page with tokens (read to view
     tmp.cleanup()
   })
 
-  it('asks once, keeps the token for the session, refuses a read token’s acknowledgement with a clear message, and acknowledges with an operate token as its name', async () => {
+  it('asks once, keeps the token for the session, refuses a read token’s acknowledgement with a clear message, acknowledges with an operate token as its name, shelves, unshelves and clears', async () => {
     const base = gw.endpoints().http!
     // The refusals the test provokes (401 for a wrong token, 403 for the read token's press) are expected.
     const { page, errors, urls, context } = await openPage(browser, { width: 1366, height: 768 }, [/status of 40[13]/, /^40[13] /])
@@ -101,6 +101,26 @@ describe.skipIf(!have('chromium'))('the operators page with tokens (read to view
     await expect.poll(async () => (await state())?.ackBy, { timeout: 5_000 }).toBe('ops-desk')
     await expect.poll(() => row.locator('.astate').textContent(), { timeout: 5_000 }).toMatch(/^已确认：ops-desk（\d{4}\/\d{2}\/\d{2} \d{2}:\d{2}:\d{2}）$/)
     await expect(row.locator('.row-error').textContent()).resolves.toBe('')
+
+    // Shelve for 60 minutes (with a note), unshelve, then clear: each from the row, each in the API.
+    await page.fill('#alarm-note', '传感器清洗')
+    await row.locator('select.shelve-min').selectOption('60')
+    const t0 = Date.now()
+    await row.locator('button.shelve').click()
+    await expect.poll(() => row.locator('.astate').textContent(), { timeout: 5_000 }).toMatch(/^已搁置至 \d{4}\/\d{2}\/\d{2} \d{2}:\d{2}:\d{2}$/)
+    const shelved = (await state()) as { state: string; shelvedUntil?: number; shelveNote?: string } | undefined
+    expect(shelved?.state).toBe('shelved')
+    expect(shelved?.shelveNote).toBe('传感器清洗')
+    expect(shelved!.shelvedUntil! - t0).toBeGreaterThan(59 * 60_000)
+    expect(shelved!.shelvedUntil! - t0).toBeLessThan(61 * 60_000)
+    await expect(page.locator('#alarm-note').inputValue()).resolves.toBe('')
+    await expect(row.locator('button[data-ack]').isHidden()).resolves.toBe(true)
+    await row.locator('button.unshelve').click()
+    await expect.poll(async () => (await state())?.state, { timeout: 5_000 }).toBe('acknowledged')
+    await expect.poll(() => row.locator('.astate').textContent(), { timeout: 5_000 }).toMatch(/^已确认：ops-desk/)
+    await row.locator('button.clear').click()
+    await row.waitFor({ state: 'detached', timeout: 5_000 })
+    expect(await state()).toBeUndefined()
     // No InfluxDB here: /api/ui/config says `history: false` and the page never asks for history.
     expect(urls.filter((u) => u.includes('/api/history'))).toEqual([])
     expect(errors).toEqual([])
