@@ -3,7 +3,7 @@
 // nothing fetched from outside this gateway. See docs/dashboard.md.
 import { authHeaders, getJson, hasToken, history, setHistoryAvailable, setToken } from './api.js'
 import { drawEnergy, drawEtc, drawHistory, drawMap, registerDistrict, resetCharts, resizeCharts, setChartTheme } from './charts.js'
-import { geojsonToWgs84 } from './geo.js'
+import { gcj02ToWgs84, geojsonToWgs84 } from './geo.js'
 import { applyStatic, currentLang, fmtDateTime, fmtNum, initialLang, setLang, setTimeZone, t, tOr } from './i18n.js'
 import { KIND_ORDER, KINDS } from './kinds.js'
 import { h, patchList, setText } from './patch.js'
@@ -343,6 +343,7 @@ function onSnapshot(s) {
   setText($('gateway'), state.gateway)
   render(true)
   perf.snapshotMs = performance.now() - t0
+  maybeSeed()
 }
 
 function onDelta(u) {
@@ -425,6 +426,11 @@ async function connect() {
   notice('')
   linkState('up')
   loadWhoami()
+  if (!configOk)
+    loadMap().then(() => {
+      render(true)
+      maybeSeed()
+    })
   // Deltas come once a second: five seconds of silence means the stream is dead even if the socket is not
   // (a gateway that stopped without closing it, a proxy): drop it and connect again.
   lastEventAt = performance.now()
@@ -603,8 +609,11 @@ async function seedSparks() {
 }
 
 // ---- start: catalogue, config, geometry, stream
+// Whether /api/ui/config answered (before a token is given it is 401: loaded again once the stream is up).
+let configOk = false
 async function loadMap() {
   const cfg = await getJson('/api/ui/config')
+  configOk = cfg.ok
   const map = cfg.ok ? cfg.body?.map : undefined
   if (cfg.ok) setHistoryAvailable(cfg.body?.history)
   if (cfg.ok && cfg.body?.timeZone) {
@@ -612,7 +621,8 @@ async function loadMap() {
     setTimeZone(tz)
   }
   let geo = await getJson('/api/ui/geometry')
-  if (!geo.ok || !geo.body) geo = await getJson('/geo/demo-district.geojson')
+  // The page's own demo district only when the gateway has none (404), not when it refused (401/403).
+  if (geo.status === 404 || geo.status === 0) geo = await getJson('/geo/demo-district.geojson')
   if (!geo.ok || !geo.body) return
   const wgs = geojsonToWgs84(geo.body, map?.datum ?? 'wgs84')
   // Point features carrying a `device` property place the fixed devices (stations, gantries, meters, cars);
@@ -623,7 +633,11 @@ async function loadMap() {
     else if (f.geometry && f.geometry.type !== 'Point') areas.push(f)
   }
   registerDistrict({ type: 'FeatureCollection', features: areas.filter((f) => f.geometry.type.includes('Polygon')).map((f) => ({ ...f, properties: { ...f.properties, name: f.properties?.[currentLang() === 'en' ? 'name_en' : 'name'] ?? f.properties?.name ?? '' } })) })
-  state.mapView = map?.center ? { center: map.center, zoom: map.zoom } : null
+  // The configured centre is in the file's datum: converted like the file.
+  const c = map?.center && (map.datum === 'gcj02' ? gcj02ToWgs84(map.center[1], map.center[0]).reverse() : map.center)
+  state.mapView = c ? { center: c, zoom: map.zoom } : null
+  // A map drawn before (another language, or the demo before the token) is made again with this geometry.
+  resetCharts()
   mapReady = true
 }
 
@@ -659,18 +673,17 @@ async function main() {
   await loadMap()
   render(true)
   connect()
-  // Seed the energy charts from the history once the inventory is known.
-  const wait = setInterval(() => {
-    if (state.devices.size > 0 && !seeded) {
-      seeded = true
-      clearInterval(wait)
-      seedEnergy()
-      seedSparks()
-    }
-  }, 500)
-  setTimeout(() => clearInterval(wait), 30_000)
 }
+
+// The energy charts and the sparklines start from the history once the inventory is known and the config
+// said whether there is history.
 let seeded = false
+function maybeSeed() {
+  if (seeded || !configOk || state.devices.size === 0) return
+  seeded = true
+  seedEnergy()
+  seedSparks()
+}
 
 main().catch((err) => {
   notice(String(err?.message ?? err))
