@@ -650,8 +650,10 @@ function switchLang() {
     linkState($('link').dataset.state ?? 'connecting')
     loadWhoami()
     // The map's area names and every chart's titles are in the language: redraw them.
+    // Tables, alarms and counters in the new language at once; the map and charts once the geometry is in.
     mapReady = false
     resetCharts()
+    render(true)
     loadMap().then(() => render(true))
     tick()
   })
