@@ -87,7 +87,7 @@ describe.skipIf(!have('chromium'))('the operators page with tokens (read to view
     await expect(row.locator('.row-error').isVisible()).resolves.toBe(true)
     const state = async () => {
       const r = await fetch(`${base}/api/alarms`, { headers: { authorization: `Bearer ${ops.token}` } })
-      return ((await r.json()) as { alarms: { id: string; state: string; ackBy?: string }[] }).alarms.find((a) => a.id === ALARM)
+      return ((await r.json()) as { alarms: { id: string; state: string; since: number; ackBy?: string }[] }).alarms.find((a) => a.id === ALARM)
     }
     expect((await state())?.state).toBe('active')
 
@@ -118,7 +118,7 @@ describe.skipIf(!have('chromium'))('the operators page with tokens (read to view
     await row.locator('button.unshelve').click()
     await expect.poll(async () => (await state())?.state, { timeout: 5_000 }).toBe('acknowledged')
     await expect.poll(() => row.locator('.astate').textContent(), { timeout: 5_000 }).toMatch(/^已确认：ops-desk/)
-    const before = (await state()) as { since: number }
+    const before = (await state())!
     const cleared = page.waitForResponse((r) => r.url().includes('/clear') && r.status() === 200)
     await row.locator('button.clear').click()
     await cleared
@@ -126,7 +126,7 @@ describe.skipIf(!have('chromium'))('the operators page with tokens (read to view
     // new alarm, not acknowledged (docs/dashboard-api.md).
     await expect
       .poll(async () => {
-        const a = (await state()) as { state: string; since: number } | undefined
+        const a = await state()
         return a === undefined || (a.state === 'active' && a.since > before.since)
       }, { timeout: 5_000 })
       .toBe(true)
