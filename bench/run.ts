@@ -3,6 +3,7 @@
  * Speed and memory goals live here, not in timed unit tests.
  */
 import * as cityServices from './city-services.ts'
+import * as dashboard from './dashboard.ts'
 import * as fuzz from './fuzz.ts'
 import * as fuzzLive from './fuzz-live.ts'
 import * as hotPath from './hot-path.ts'
@@ -15,7 +16,7 @@ import * as soak from './soak.ts'
 import * as tcpPlatforms from './tcp-platforms.ts'
 import * as uplink from './uplink.ts'
 
-const benches: Record<string, { run(): Promise<Record<string, unknown>> }> = { ingest, 'hot-path': hotPath, modbus, 'serial-codecs': serialCodecs, 'city-services': cityServices, 'tcp-platforms': tcpPlatforms, load, fuzz, 'fuzz-live': fuzzLive, soak, uplink, 'scale-out': scaleOut }
+const benches: Record<string, { run(): Promise<Record<string, unknown>> }> = { ingest, 'hot-path': hotPath, modbus, 'serial-codecs': serialCodecs, 'city-services': cityServices, 'tcp-platforms': tcpPlatforms, load, fuzz, 'fuzz-live': fuzzLive, soak, uplink, 'scale-out': scaleOut, dashboard }
 
 // Names of benchmarks; `--name value` pairs are the benchmarks' own options (load, soak: --minutes N; load: --runs N).
 const wanted = process.argv.slice(2).filter((a, i, all) => !a.startsWith('--') && !all[i - 1]?.startsWith('--'))

@@ -22,6 +22,7 @@ import { dirname, join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import { createAlarmProcessor } from './alarms/processor.ts'
 import { registerAlarmRoutes } from './alarms/http.ts'
+import { recordAlarmActions } from './alarms/points.ts'
 import { type AlarmStore, createAlarmStore, type PublishFn } from './alarms/store.ts'
 import { type Broker, createBroker } from './broker/index.ts'
 import type { BrokerConfig } from './broker/config.ts'
@@ -40,6 +41,8 @@ import type { ComponentHealth, Logger, Processor, Sink, Source, SourceContext } 
 import { buildApp, type HttpsFiles, type ReloadResult as HttpReloadResult } from './http/app.ts'
 import { createHttpAuth, type HttpAuth } from './http/auth.ts'
 import { createLiveView } from './http/live.ts'
+import { historySink, registerHistory } from './http/history.ts'
+import { dashboardOf, registerUi } from './http/ui.ts'
 import { createNotifiers } from './notifiers/index.ts'
 import { createElevatorProcessor } from './processors/elevator.ts'
 import { createJt808AlarmProcessor } from './processors/jt808-alarms.ts'
@@ -210,12 +213,14 @@ export function createGateway(initial: GatewayConfig, opts: GatewayOptions = {})
   const httpAuth = createHttpAuth(config.http, { audit, now, onRefused: (reason) => metrics.httpAuthFailures.labels(reason).inc() })
   const devices = createDeviceRegistry({ inventory: config.devices, defaultDistrict: config.gateway.district, offlineAfterSec: config.gateway.offlineAfterSec, statusIntervalSec: config.gateway.statusIntervalSec, instance: config.gateway.id, metrics, now })
   // Built-in processors: elevator fault detection and the alarm rules; both publish on the broker.
-  const alarmStore = createAlarmStore()
+  // Alarms and their workflow state survive a restart (gateway/alarms/store.ts).
+  const alarmStore = createAlarmStore({ file: join(config.dataDir, 'alarms.json'), onProblem: (what, err) => log.warn({ err, file: join(config.dataDir, 'alarms.json') }, what === 'load' ? 'alarms: the saved list is unreadable; kept aside, starting empty' : 'alarms: could not save the list') })
   // Alarm notifications (gateway/notifiers/): every change the store reports is queued in <dataDir>/notify.
   const notifiers = config.notifiers ? createNotifiers(config.notifiers, { dir: join(config.dataDir, 'notify'), log: log.child({ component: 'notify' }), registry: metrics.registry }) : undefined
   notifiers?.subscribe(alarmStore)
   const publish: PublishFn = (topic, payload, o) => broker.publish(topic, payload, o)
-  const live = config.http.enabled && config.http.dashboard ? createLiveView() : undefined
+  const dashboard = dashboardOf(config.http.dashboard)
+  const live = config.http.enabled && dashboard.enabled ? createLiveView() : undefined
   // The two processors a reload rebuilds from `alarms:` sit behind a slot the pipeline's list keeps.
   const makeElevator = (c: GatewayConfig) => createElevatorProcessor(c.alarms.elevator, { publish, store: alarmStore, devices, now, log })
   const makeRules = (c: GatewayConfig) => createAlarmProcessor(c.alarms, { publish, store: alarmStore, devices, now, log })
@@ -235,6 +240,7 @@ export function createGateway(initial: GatewayConfig, opts: GatewayOptions = {})
     ...(opts.processors ?? []),
   ]
   const pipeline = createPipeline({ spool, deadLetter, devices, metrics, processors, log: log.child({ component: 'pipeline' }), now })
+  recordAlarmActions(alarmStore, (pts) => void pipeline.writeInternal(pts))
   // Issue 13 (secmqtt): refusals counted and audited; the default ACL binds an inventory device to its topics.
   const broker = createBroker(config.broker, log.child({ component: 'broker' }), {
     refused: (action, reason) => metrics.mqttRefused.labels(action, reason).inc(),
@@ -344,6 +350,7 @@ export function createGateway(initial: GatewayConfig, opts: GatewayOptions = {})
     timer = setInterval(() => {
       const t = now()
       const pts = devices.tick(t)
+      alarmStore.tick(t)
       for (const p of processors) {
         try {
           const extra = p.tick?.(t)
@@ -397,11 +404,14 @@ export function createGateway(initial: GatewayConfig, opts: GatewayOptions = {})
       },
       extend: (app) => {
         registerAlarmRoutes(app, alarmStore, now, audit)
+        registerHistory(app, { sinks: config.sinks, now })
+        if (live) registerUi(app, { district: config.gateway.district, gatewayId: config.gateway.id, dashboard, webDir: findWebDir(), openAccess: () => !httpAuth.enabled, history: historySink(config.sinks) !== undefined })
         live?.register(app, {
           district: config.gateway.district,
           gatewayId: config.gateway.id,
+          timeZone: dashboard.timeZone,
           devices: () => devices.list(),
-          alarms: () => alarmStore.listActive(),
+          alarms: alarmStore,
           counters: () => {
             let received = 0
             let accepted = 0
@@ -459,6 +469,7 @@ export function createGateway(initial: GatewayConfig, opts: GatewayOptions = {})
     for (const s of startedSources.reverse()) await step(`source ${s.id}`, () => s.stop())
     startedSources = []
     for (const p of processors) p.stop?.()
+    alarmStore.flush()
     await step('notifiers', () => notifiers?.stop())
     await recorder?.close()
     spool.commitNow()

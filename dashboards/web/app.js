@@ -1,161 +1,372 @@
-// District live view: one event stream on /api/live (a snapshot, then once-a-second updates).
-// Plain browser JavaScript, no build step and nothing fetched from outside this gateway.
-// When the gateway has tokens (http.tokens), the page asks for one once, keeps it in sessionStorage (this tab
-// only, gone when it closes) and sends it as `Authorization: Bearer` on the stream and on acknowledgements.
-// The stream is read with fetch, not EventSource: EventSource cannot send headers, and a token in the URL
-// would end up in proxy logs and the browser's history (RFC 6750 section 5.3).
-const KINDS = {
-  // Every graded GB 3838 factor a station usually reports has a column, so the factor that decided the class is on
-  // screen (total nitrogen counts for lakes only; when a factor without a column decides, the badge shows its value).
-  water_quality: { title: 'Water quality', cols: [['water_quality', 'ph', 'pH'], ['water_quality', 'dissolved_oxygen_mg_l', 'DO mg/L'], ['water_quality', 'codmn_mg_l', 'CODMn mg/L'], ['water_quality', 'cod_mg_l', 'COD mg/L'], ['water_quality', 'ammonia_nitrogen_mg_l', 'NH₃-N mg/L'], ['water_quality', 'total_phosphorus_mg_l', 'TP mg/L'], ['water_quality', 'water_temp_c', '°C'], ['water_quality', 'gb3838_class', 'class']] },
-  energy_meter: { title: 'Energy meters', cols: [['energy_meter', 'voltage_a_v', 'Ua V'], ['energy_meter', 'current_a_a', 'Ia A'], ['energy_meter', 'active_power_kw', 'P kW'], ['energy_meter', 'power_factor', 'PF'], ['energy_meter', 'import_energy_kwh', 'import kWh']] },
-  etc: { title: 'ETC lanes and gantries', cols: [['etc_transaction', '#result', 'last result'], ['etc_transaction', 'plate', 'plate'], ['etc_transaction', 'vehicle_class', 'class'], ['etc_transaction', 'fee_fen', 'fee fen'], ['etc_rsu_status', 'online', 'RSU']] },
-  elevator: { title: 'Elevators', cols: [['elevator_status', 'floor', 'floor'], ['elevator_status', 'direction', 'direction'], ['elevator_status', 'door_open', 'door open'], ['elevator_status', 'speed_m_s', 'm/s'], ['elevator_status', 'occupied', 'occupied'], ['elevator_status', 'service_mode', 'mode']] },
-  position: { title: 'Vehicles and receivers (BeiDou)', cols: [['position', '#system', 'system'], ['position', 'lat', 'lat', 6], ['position', 'lon', 'lon', 6], ['position', 'speed_kmh', 'km/h'], ['position', 'fix_quality', 'fix'], ['position', 'satellites_used', 'sats']] },
-}
-// GB 3838-2002 graded factors (gb3838_factor values): short label on the badge, name in its tooltip.
-const FACTORS = {
-  dissolved_oxygen_mg_l: ['DO', 'dissolved oxygen'],
-  codmn_mg_l: ['CODMn', 'permanganate index'],
-  cod_mg_l: ['COD', 'chemical oxygen demand'],
-  ammonia_nitrogen_mg_l: ['NH₃-N', 'ammonia nitrogen'],
-  total_phosphorus_mg_l: ['TP', 'total phosphorus'],
-  total_nitrogen_mg_l: ['TN', 'total nitrogen'],
-}
-const CLASS_NAMES = ['', 'I', 'II', 'III', 'IV', 'V', '>V']
-const devices = new Map()
-let alarms = []
+// The operators' dashboard: one event stream (/api/live: a snapshot, then once a second a delta of what
+// changed), patched into the page by key. Plain ES modules served as files by the gateway; no build step and
+// nothing fetched from outside this gateway. See docs/dashboard.md.
+import { authHeaders, getJson, hasToken, history, setHistoryAvailable, setToken } from './api.js'
+import { drawEnergy, drawEtc, drawHistory, drawMap, registerDistrict, resetCharts, resizeCharts, setChartTheme } from './charts.js'
+import { gcj02ToWgs84, geojsonToWgs84 } from './geo.js'
+import { applyStatic, currentLang, fmtDateTime, fmtNum, initialLang, setLang, setTimeZone, t, tOr } from './i18n.js'
+import { KIND_ORDER, KINDS } from './kinds.js'
+import { h, patchList, setText } from './patch.js'
+import { alarmAction, alarmState, alarmTable, deviceTable, elevatorCards, sortAlarms, updateCar, updateDeviceRow } from './views.js'
+
 const $ = (id) => document.getElementById(id)
-const esc = (s) => String(s).replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c])
-const ago = (ms) => (ms === null ? 'never' : `${Math.max(0, Math.round((Date.now() - ms) / 1000))} s ago`)
+const TRACK_MS = 30 * 60_000
+const SPARK_N = 40
+const ENERGY_INTERVAL_MIN = 15
+const ETC_MINUTES = 60
 
-const num = (v, decimals) => (Number.isInteger(v) ? String(v) : v.toFixed(decimals ?? (Math.abs(v) >= 100 ? 1 : 3)).replace(/0+$/, '').replace(/\.$/, ''))
+const state = {
+  gateway: '',
+  district: '',
+  devices: new Map(),
+  alarms: new Map(),
+  counters: { received: 0, accepted: 0, rejected: 0, spoolPoints: 0 },
+  clockSkew: 0,
+  whoami: null,
+  mapView: null,
+  placed: new Map(), // device id → [lon, lat] from the GeoJSON's Point features (stations, gantries, meters)
+  spark: new Map(), // device id → [[ms, v], ...] of the kind's main field
+  tracks: new Map(), // vehicle id → [[ms, lon, lat], ...] (last 30 min)
+  etcSeen: new Map(), // device id → time of the last counted passage
+  etcMinutes: new Map(), // minute start ms → { result: count }
+  load: [], // [[ms, kW]] district load (sum of active power)
+  lastKwh: new Map(), // meter id → last import_energy_kwh
+  use: new Map(), // interval start ms → kWh
+  detail: null, // { id, measurement, fields, series }
+  // What the next render must touch: the devices that changed, whether the set of devices changed (then
+  // the tables are patched whole, in order), whether the alarms changed.
+  dirty: new Set(),
+  membership: true,
+  alarmsChanged: true,
+}
+const now = () => Date.now() + state.clockSkew
+// For the benchmark and the tests: scripting time per update (ms), bytes and events read from the stream.
+const perf = { updates: 0, bytes: 0, timings: [], chartsMs: [], snapshotMs: 0 }
+globalThis.__dash = { perf, state }
 
-// The class badge names the factor that decided it ("IV · NH₃-N"); when that factor has no column of its own,
-// the badge carries its value too, so the decision is always readable from the screen.
-function classBadge(p, cols) {
-  const v = p.fields.gb3838_class
-  const factor = p.fields.gb3838_factor
-  const [short, name] = FACTORS[factor] ?? [factor, factor]
-  const value = p.fields[factor]
-  const shown = cols.some((c) => c[1] === factor)
-  // Class 6 is 劣V (worse than V): shown as >V so it reads without CJK fonts; the tooltip has the name.
-  const title = `GB 3838-2002 class ${CLASS_NAMES[v] ?? v}${v === 6 ? ' 劣V (worse than V)' : ''}${factor ? `, decided by ${name}${typeof value === 'number' ? ` ${num(value)} mg/L` : ''}` : ''}`
-  const label = `${CLASS_NAMES[v] ?? v}${factor ? ` · ${short}${!shown && typeof value === 'number' ? ` ${num(value)}` : ''}` : ''}`
-  return `<span class="cls cls-${esc(v)}" data-factor="${esc(factor ?? '')}" title="${esc(title)}">${esc(label)}</span>`
+// ---- layout: wall (1920x1080, dark), laptop (1366x768), phone (390 px); ?layout= and ?theme= override.
+const params = new URLSearchParams(location.search)
+function layout() {
+  const forced = params.get('layout')
+  const l = ['wall', 'laptop', 'phone'].includes(forced) ? forced : innerWidth >= 1700 ? 'wall' : innerWidth >= 760 ? 'laptop' : 'phone'
+  const th = params.get('theme') ?? (l === 'wall' ? 'dark' : 'light')
+  document.body.dataset.layout = l
+  document.body.dataset.theme = th
+  setChartTheme(th === 'dark' ? 'dark' : 'light')
 }
 
-function cell(d, [meas, field, , decimals], cols) {
-  const p = d.latest[meas]
-  if (!p) return ''
-  const v = field.startsWith('#') ? p.tags[field.slice(1)] : p.fields[field]
-  if (v === undefined) return ''
-  if (field === 'gb3838_class') return classBadge(p, cols)
-  if (typeof v === 'number') return num(v, decimals)
-  if (typeof v === 'boolean') return v ? 'yes' : 'no'
-  return esc(v)
-}
-
-// The cell of the factor that decided the class is marked, so the eye goes from the badge to the value.
-function decided(d, [meas, field]) {
-  return meas === 'water_quality' && d.latest[meas]?.fields.gb3838_factor === field ? ' class="decided"' : ''
-}
-
-function renderKinds() {
-  const main = $('kinds')
-  let html = ''
-  for (const [kind, spec] of Object.entries(KINDS)) {
-    const list = [...devices.values()].filter((d) => d.kind === kind).sort((a, b) => a.id.localeCompare(b.id))
-    if (list.length === 0) continue
-    const online = list.filter((d) => d.online).length
-    html += `<section data-kind="${kind}"><h2>${spec.title} <span class="badge">${online} / ${list.length} online</span></h2><table><thead><tr><th>device</th><th>site</th>${spec.cols.map((c) => `<th>${c[2]}</th>`).join('')}<th>last seen</th></tr></thead><tbody>`
-    for (const d of list) {
-      html += `<tr data-device="${esc(d.id)}"><td><span class="dot ${d.online ? 'on' : 'off'}"></span>${esc(d.id)}</td><td>${esc(d.site ?? '')}</td>${spec.cols.map((c) => `<td${decided(d, c)}>${cell(d, c, spec.cols)}</td>`).join('')}<td>${ago(d.lastSeenMs)}</td></tr>`
-    }
-    html += '</tbody></table></section>'
+// ---- derived series, fed by every device update
+function pushSpark(d) {
+  const [meas, field] = KINDS[d.kind]?.main ?? []
+  const p = d.latest?.[meas]
+  const v = p?.fields?.[field]
+  if (typeof v !== 'number') return
+  let s = state.spark.get(d.id)
+  if (!s) {
+    s = []
+    state.spark.set(d.id, s)
   }
-  main.innerHTML = html
-  const all = [...devices.values()]
-  $('c-online').textContent = `${all.filter((d) => d.online).length} / ${all.length}`
+  if (s.length && s[s.length - 1][0] >= p.time) return
+  s.push([p.time, v])
+  if (s.length > SPARK_N) s.shift()
+}
+
+function ingest(d) {
+  if (!state.devices.has(d.id)) state.membership = true
+  state.devices.set(d.id, d)
+  state.dirty.add(d.id)
+  pushSpark(d)
+  const pos = d.latest?.position
+  if (pos && typeof pos.fields.lat === 'number' && typeof pos.fields.lon === 'number') {
+    let tr = state.tracks.get(d.id)
+    if (!tr) {
+      tr = []
+      state.tracks.set(d.id, tr)
+    }
+    if (!tr.length || tr[tr.length - 1][0] < pos.time) tr.push([pos.time, pos.fields.lon, pos.fields.lat])
+    const cut = now() - TRACK_MS
+    while (tr.length && tr[0][0] < cut) tr.shift()
+  }
+  const etc = d.latest?.etc_transaction
+  if (etc && (state.etcSeen.get(d.id) ?? 0) < etc.time) {
+    // The live view carries each device's latest passage: a passage is counted once, by its time. (Two passages
+    // of one gantry within the same second count as one here; the stored history has every one.)
+    if (state.etcSeen.has(d.id) || now() - etc.time < 5_000) {
+      const m = Math.floor(etc.time / 60_000) * 60_000
+      const r = etc.tags?.result ?? 'ok'
+      const b = state.etcMinutes.get(m) ?? {}
+      b[r] = (b[r] ?? 0) + 1
+      state.etcMinutes.set(m, b)
+    }
+    state.etcSeen.set(d.id, etc.time)
+  }
+  const kwh = d.latest?.energy_meter?.fields?.import_energy_kwh
+  if (typeof kwh === 'number') {
+    const last = state.lastKwh.get(d.id)
+    if (last !== undefined && kwh >= last) {
+      const b = Math.floor(d.latest.energy_meter.time / (ENERGY_INTERVAL_MIN * 60_000)) * ENERGY_INTERVAL_MIN * 60_000
+      state.use.set(b, (state.use.get(b) ?? 0) + (kwh - last))
+    }
+    state.lastKwh.set(d.id, kwh)
+  }
+  if (state.detail?.id === d.id) {
+    const p = d.latest?.[state.detail.measurement]
+    if (p) for (const f of state.detail.fields) if (typeof p.fields[f] === 'number') appendSeries(state.detail.series, f, [p.time, p.fields[f]])
+  }
+}
+
+function appendSeries(series, f, pt) {
+  if (!series[f]) series[f] = []
+  const s = series[f]
+  if (!s.length || s[s.length - 1][0] < pt[0]) s.push(pt)
+}
+
+function sampleLoad() {
+  let kw = 0
+  let n = 0
+  for (const d of state.devices.values()) {
+    const v = d.kind === 'energy_meter' && d.online ? d.latest?.energy_meter?.fields?.active_power_kw : undefined
+    if (typeof v === 'number') {
+      kw += v
+      n++
+    }
+  }
+  if (n === 0) return
+  const tm = now()
+  const last = state.load[state.load.length - 1]
+  if (last && tm - last[0] < 10_000) last[1] = Math.round(kw * 100) / 100
+  else state.load.push([tm, Math.round(kw * 100) / 100])
+  while (state.load.length && state.load[0][0] < tm - 6 * 3600_000) state.load.shift()
+}
+
+// ---- device state as the map and the tables show it
+const alarmedDevices = new Map()
+function indexAlarms() {
+  for (const id of alarmedDevices.keys()) state.dirty.add(id)
+  alarmedDevices.clear()
+  for (const a of state.alarms.values()) {
+    const s = alarmState(a)
+    const prev = alarmedDevices.get(a.device)
+    if (s === 'active' || !prev) alarmedDevices.set(a.device, s === 'active' ? 'alarm' : 'ack')
+    state.dirty.add(a.device)
+  }
+}
+const deviceState = (d) => (alarmedDevices.get(d.id) ?? (d.online ? 'ok' : 'offline'))
+function elevatorEvents(id) {
+  const out = []
+  for (const a of state.alarms.values()) if (a.device === id && a.kind === 'elevator') out.push(a.rule.replace(/^elevator_/, ''))
+  const ev = state.devices.get(id)?.latest?.elevator_event
+  if (ev?.fields?.active === true && ev.tags?.event && !out.includes(ev.tags.event)) out.push(ev.tags.event)
+  return out
+}
+
+// ---- rendering
+const ctx = {
+  now,
+  deviceState,
+  elevatorEvents,
+  sparkSeries: (id) => state.spark.get(id),
+  openDetail: (id) => openDetail(id),
+  act: async (tr, id, action, body) => {
+    const note = $('alarm-note').value.trim()
+    const r = await alarmAction(tr, id, action, body, note)
+    if (r.ok) {
+      $('alarm-note').value = ''
+      // The answer carries the alarm after the action (for clear: as it was, now gone from the list).
+      const a = r.body?.alarm
+      if (action === 'clear') state.alarms.delete(id)
+      else if (a) state.alarms.set(a.id, a)
+      state.alarmsChanged = true
+      render(false)
+    } else if (r.status === 401) askToken(t('auth.refused'))
+    return r
+  },
+}
+
+function byKind() {
+  const m = new Map(KIND_ORDER.map((k) => [k, []]))
+  for (const d of state.devices.values()) m.get(d.kind)?.push(d)
+  for (const l of m.values()) l.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+  return m
+}
+
+// Rows by device id: a delta touches only the rows of the devices in it (2,000 rows, a few hundred changed).
+const rowOf = new Map()
+let kindsCache = null
+function renderTables() {
+  if (state.membership) {
+    kindsCache = byKind()
+    rowOf.clear()
+    for (const kind of KIND_ORDER) {
+      const list = kindsCache.get(kind)
+      const sec = document.querySelector(`section[data-kind="${kind}"]`)
+      if (!sec) continue
+      sec.classList.toggle('empty', list.length === 0)
+      const box = kind === 'elevator' ? sec.querySelector('.cars') : sec.querySelector('tbody')
+      if (kind === 'elevator') elevatorCards(box, list, ctx)
+      else deviceTable(kind, box, list, ctx)
+      for (const el of box.children) rowOf.set(el.dataset.key, el)
+    }
+  } else {
+    for (const id of state.dirty) {
+      const d = state.devices.get(id)
+      const el = rowOf.get(id)
+      if (!d || !el) continue
+      if (d.kind === 'elevator') updateCar(el, d, ctx)
+      else updateDeviceRow(d.kind, el, d, ctx)
+    }
+  }
+  for (const kind of KIND_ORDER) {
+    const list = kindsCache.get(kind)
+    let online = 0
+    for (const d of list) if (d.online) online++
+    const sec = document.querySelector(`section[data-kind="${kind}"] .count`)
+    if (sec) setText(sec, t('kind.online', { online, total: list.length }))
+  }
 }
 
 function renderAlarms() {
-  const body = $('alarms').querySelector('tbody')
-  body.innerHTML = alarms
-    .map((a) => `<tr data-alarm="${esc(a.id)}"><td class="sev-${a.severity}">${a.severity}</td><td>${esc(a.rule)}</td><td>${esc(a.device)}</td><td>${esc(a.message)}</td><td>${new Date(a.since).toLocaleTimeString()}</td><td>${a.acknowledged ? `acknowledged${a.ackBy ? ` by ${esc(a.ackBy)}` : ''}` : `<button data-ack="${esc(a.id)}">acknowledge</button>`}</td></tr>`)
-    .join('')
-  $('alarm-count').textContent = String(alarms.length)
-  $('no-alarms').hidden = alarms.length > 0
-  $('alarms').hidden = alarms.length === 0
+  indexAlarms()
+  const list = sortAlarms([...state.alarms.values()])
+  alarmTable($('alarms').querySelector('tbody'), list, ctx)
+  const active = list.filter((a) => alarmState(a) === 'active').length
+  setText($('alarm-count'), String(list.length))
+  setText($('k-alarms'), String(active))
+  $('no-alarms').hidden = list.length > 0
+  $('alarms').hidden = list.length === 0
 }
 
-function counters(c) {
-  $('c-received').textContent = c.received.toLocaleString()
-  $('c-accepted').textContent = c.accepted.toLocaleString()
-  $('c-rejected').textContent = c.rejected.toLocaleString()
-  $('c-spool').textContent = c.spoolPoints.toLocaleString()
+function renderCounters() {
+  const c = state.counters
+  setText($('k-received'), fmtNum(c.received ?? 0))
+  setText($('k-accepted'), fmtNum(c.accepted ?? 0))
+  setText($('k-rejected'), fmtNum(c.rejected ?? 0))
+  setText($('k-spool'), fmtNum(c.spoolPoints ?? 0))
+  let on = 0
+  for (const d of state.devices.values()) if (d.online) on++
+  setText($('k-online'), `${on} / ${state.devices.size}`)
 }
 
-const TOKEN_KEY = 'smartcity.token'
-let token = sessionStorage.getItem(TOKEN_KEY)
-const authHeaders = () => (token ? { authorization: `Bearer ${token}` } : {})
-
-function notice(text) {
-  $('notice').textContent = text
-  $('notice').hidden = !text
+// Map markers by device id, remade only for the devices that changed.
+const markerOf = new Map()
+function updateMarkers(ids) {
+  for (const id of ids) {
+    const d = state.devices.get(id)
+    const pos = d?.latest?.position?.fields
+    const at = d && (typeof pos?.lat === 'number' ? [pos.lon, pos.lat] : (d.location ?? state.placed.get(d.id)))
+    if (!at) {
+      markerOf.delete(id)
+      continue
+    }
+    markerOf.set(id, { id, kind: d.kind, state: deviceState(d), lon: at[0], lat: at[1] })
+  }
+}
+/** The tooltip of a marker, made when the pointer is on it. */
+function markerLabel(id) {
+  const d = state.devices.get(id)
+  return d ? `${tOr(`kind.${d.kind}`, d.kind)} ${d.id}${d.site ? ` · ${d.site}` : ''} · ${t(`state.${deviceState(d)}`)}` : id
 }
 
-function link(up, text) {
-  $('link').className = `link ${up ? 'up' : 'down'}`
-  $('link').textContent = text
+let mapReady = false
+let chartsDue = 0
+/** The vehicles' tracks as the map wants them, made only when the map draws them (every 5 s). */
+const mapTracks = () =>
+  [...state.tracks].filter(([, tr]) => tr.length > 1).map(([id, tr]) => ({ id, coords: tr.map((p) => [p[1], p[2]]) }))
+let slowDue = 0
+function renderCharts(force) {
+  const tm = performance.now()
+  // The charts change at most once a second and only when the page is visible.
+  if (!force && (tm < chartsDue || document.hidden)) return
+  chartsDue = tm + 1000
+  const c0 = performance.now()
+  if (mapReady) {
+    drawMap($('map'), [...markerOf.values()], mapTracks, state.mapView, openDetail, markerLabel)
+  }
+  // Energy in 15-minute intervals and ETC passages per minute: every 5 s is live enough (one task a second less).
+  if (force || tm >= slowDue) {
+    // 2.5 s out of step with the map's tracks (also every 5 s), so no second carries both.
+    slowDue = tm + (force ? 2500 : 5000)
+    const use = [...state.use].sort((a, b) => a[0] - b[0]).map(([k, v]) => [k + (ENERGY_INTERVAL_MIN * 60_000) / 2, Math.round(v * 100) / 100])
+    drawEnergy($('energy-load'), $('energy-use'), state.load, use, ENERGY_INTERVAL_MIN)
+    const cut = now() - ETC_MINUTES * 60_000
+    for (const k of state.etcMinutes.keys()) if (k < cut) state.etcMinutes.delete(k)
+    drawEtc($('etc-chart'), state.etcMinutes)
+  }
+  perf.chartsMs.push(performance.now() - c0)
+  if (perf.chartsMs.length > 5000) perf.chartsMs.shift()
 }
 
-// The token form: shown when the gateway answers 401 (no or wrong token) or 403 (no read scope).
-function askToken(message) {
-  link(false, 'no access')
-  $('auth-msg').textContent = message
-  $('auth').hidden = false
-  $('token').value = ''
-  $('token').focus()
+function render(force) {
+  if (force) {
+    state.membership = true
+    state.alarmsChanged = true
+  }
+  // Charts first: ECharts reads its containers' sizes, which after the tables' writes would force the
+  // browser to lay out the whole page synchronously; before them the layout is still clean.
+  if (state.alarmsChanged) indexAlarms()
+  updateMarkers(state.membership ? state.devices.keys() : state.dirty)
+  renderCharts(force)
+  if (state.alarmsChanged) renderAlarms()
+  renderTables()
+  renderCounters()
+  if (state.detail && (force || state.dirty.has(state.detail.id))) renderDetail()
+  state.dirty.clear()
+  state.membership = false
+  state.alarmsChanged = false
 }
 
-$('auth').addEventListener('submit', (e) => {
-  e.preventDefault()
-  token = $('token').value.trim()
-  sessionStorage.setItem(TOKEN_KEY, token)
-  $('auth').hidden = true
-  $('signout').hidden = false
-  connect()
-})
-$('signout').addEventListener('click', () => {
-  sessionStorage.removeItem(TOKEN_KEY)
-  token = null
-  $('signout').hidden = true
-  stream?.abort()
-  askToken('Token forgotten. Enter a token to connect again.')
-})
-$('signout').hidden = !token
+function tick() {
+  setText($('clock'), fmtDateTime(now()))
+  setText($('tz'), t('app.timeZone', { tz: tz }))
+}
+let tz = 'Asia/Shanghai'
 
+// ---- the stream
 function onSnapshot(s) {
-  $('district').textContent = s.district
-  $('gateway').textContent = s.gateway
-  devices.clear()
-  for (const d of s.devices) devices.set(d.id, d)
-  alarms = s.alarms
-  counters(s.counters)
-  renderKinds()
-  renderAlarms()
+  const t0 = performance.now()
+  if (typeof s.now === 'number') state.clockSkew = s.now - Date.now()
+  state.gateway = s.gateway ?? state.gateway
+  state.district = s.district ?? state.district
+  if (s.timeZone && s.timeZone !== tz) {
+    tz = s.timeZone
+    setTimeZone(tz)
+  }
+  state.devices.clear()
+  for (const d of s.devices) ingest(d)
+  state.alarms = new Map(s.alarms.map((a) => [a.id, a]))
+  state.alarmsChanged = true
+  state.membership = true
+  markerOf.clear()
+  state.counters = s.counters ?? state.counters
+  sampleLoad()
+  setText($('district'), tOr(`district.${state.district}`, state.district))
+  setText($('gateway'), state.gateway)
+  render(true)
+  perf.snapshotMs = performance.now() - t0
+  maybeSeed()
 }
 
-function onUpdate(u) {
-  for (const d of u.devices) devices.set(d.id, d)
-  alarms = u.alarms
-  counters(u.counters)
-  renderKinds()
-  renderAlarms()
+function onDelta(u) {
+  const t0 = performance.now()
+  if (typeof u.now === 'number') state.clockSkew = u.now - Date.now()
+  for (const d of u.devices ?? []) ingest(d)
+  if (Array.isArray(u.removedAlarms)) {
+    for (const a of u.alarms ?? []) state.alarms.set(a.id, a)
+    for (const id of u.removedAlarms) state.alarms.delete(id)
+    if (u.alarms?.length || u.removedAlarms.length) state.alarmsChanged = true
+  } else if (Array.isArray(u.alarms)) {
+    // The older `update` event: the whole active list.
+    state.alarms = new Map(u.alarms.map((a) => [a.id, a]))
+    state.alarmsChanged = true
+  }
+  if (u.counters) state.counters = u.counters
+  sampleLoad()
+  render(false)
+  perf.updates++
+  perf.timings.push(performance.now() - t0)
+  if (perf.timings.length > 5000) perf.timings.shift()
 }
 
-// One server-sent event block (WHATWG HTML, "event stream interpretation"): `event:` and `data:` lines.
 function dispatch(block) {
   let event = 'message'
   const data = []
@@ -166,15 +377,23 @@ function dispatch(block) {
   if (data.length === 0) return
   const msg = JSON.parse(data.join('\n'))
   if (event === 'snapshot') onSnapshot(msg)
-  else if (event === 'update') onUpdate(msg)
+  else if (event === 'delta' || event === 'update') onDelta(msg)
 }
 
 let stream = null
 let retryTimer = null
-
-function retry(ms) {
+let watchdog = null
+let lastEventAt = 0
+const retry = (ms) => {
   clearTimeout(retryTimer)
   retryTimer = setTimeout(connect, ms)
+}
+
+function linkState(s) {
+  const el = $('link')
+  el.className = `link ${s}`
+  el.dataset.state = s
+  setText(el, t(`link.${s}`))
 }
 
 async function connect() {
@@ -187,67 +406,288 @@ async function connect() {
     res = await fetch('/api/live', { headers: authHeaders(), signal: ac.signal, cache: 'no-store' })
   } catch {
     if (!ac.signal.aborted) {
-      link(false, 'reconnecting')
+      linkState('reconnecting')
       retry(2000)
     }
     return
   }
-  if (res.status === 401) return askToken(token ? 'The gateway refused this token. Enter another one.' : 'This gateway needs an access token.')
-  if (res.status === 403) return askToken('This token may not read the live view (it needs the read scope). Enter another one.')
+  if (res.status === 401) return askToken(hasToken() ? t('auth.refused') : t('auth.needed'))
+  if (res.status === 403) return askToken(t('auth.noRead'))
   if (res.status === 429) {
     const s = Number(res.headers.get('retry-after')) || 30
-    link(false, 'locked out')
-    notice(`Too many failed tokens from this address: trying again in ${s} s.`)
+    linkState('locked')
+    notice(t('auth.locked', { s }))
     return retry(s * 1000)
   }
   if (!res.ok || !res.body) {
-    link(false, 'reconnecting')
+    linkState('reconnecting')
     return retry(2000)
   }
   notice('')
-  link(true, 'live')
-  const reader = res.body.pipeThrough(new TextDecoderStream()).getReader()
+  linkState('up')
+  loadWhoami()
+  if (!configOk)
+    loadMap().then(() => {
+      render(true)
+      maybeSeed()
+    })
+  // Deltas come once a second: five seconds of silence means the stream is dead even if the socket is not
+  // (a gateway that stopped without closing it, a proxy): drop it and connect again.
+  lastEventAt = performance.now()
+  clearInterval(watchdog)
+  watchdog = setInterval(() => {
+    if (stream === ac && performance.now() - lastEventAt > 5_000) {
+      clearInterval(watchdog)
+      ac.abort()
+      linkState('reconnecting')
+      retry(1000)
+    }
+  }, 1000)
+  const reader = res.body.getReader()
+  const dec = new TextDecoder()
   let buf = ''
   try {
     for (;;) {
-      const { value, done } = await reader.read()
+      const { value: chunk, done } = await reader.read()
       if (done) break
-      buf += value.replace(/\r\n?/g, '\n')
+      perf.bytes += chunk.byteLength
+      lastEventAt = performance.now()
+      buf += dec.decode(chunk, { stream: true }).replace(/\r\n?/g, '\n')
       for (let i = buf.indexOf('\n\n'); i >= 0; i = buf.indexOf('\n\n')) {
-        dispatch(buf.slice(0, i))
+        const block = buf.slice(0, i)
         buf = buf.slice(i + 2)
+        try {
+          dispatch(block)
+        } catch (err) {
+          // A fault of the page's own, not of the stream: say so and keep reading.
+          console.error('dashboard: applying an event failed', err)
+        }
       }
     }
   } catch {
     // aborted or the connection broke: reconnect below unless this stream was replaced
   }
   if (stream === ac && !ac.signal.aborted) {
-    link(false, 'reconnecting')
+    linkState('reconnecting')
     retry(1000)
   }
 }
 
-document.addEventListener('click', async (e) => {
-  const id = e.target instanceof HTMLElement ? e.target.dataset.ack : undefined
-  if (!id) return
-  e.target.disabled = true
-  // `by` is left to the gateway: the token's name when there are tokens.
-  const res = await fetch(`/api/alarms/${encodeURIComponent(id)}/ack`, { method: 'POST', headers: { 'content-type': 'application/json', ...authHeaders() }, body: '{}' }).catch(() => null)
-  if (!res?.ok) {
-    e.target.disabled = false
-    if (res?.status === 403) notice('This token may not acknowledge alarms (it needs the operate scope).')
-    else if (res?.status === 401) askToken('The gateway refused this token. Enter another one.')
-    else notice(`The acknowledgement failed${res ? ` (HTTP ${res.status})` : ''}.`)
-    return
+// ---- access
+function notice(text) {
+  setText($('notice'), text)
+  $('notice').hidden = !text
+}
+
+function askToken(message) {
+  linkState('noaccess')
+  setText($('auth-msg'), message)
+  $('auth').hidden = false
+  $('token').value = ''
+  $('token').focus()
+}
+
+async function loadWhoami() {
+  const r = await getJson('/api/whoami')
+  state.whoami = r.ok ? r.body : null
+  const who = state.whoami
+  setText($('who'), who ? t('auth.who', { actor: who.open ? t('auth.open') : (who.actor ?? ''), scopes: (who.scopes ?? []).map((s) => tOr(`scope.${s}`, s)).join(' · ') }) : '')
+}
+
+$('auth').addEventListener('submit', (e) => {
+  e.preventDefault()
+  setToken($('token').value.trim())
+  $('auth').hidden = true
+  $('signout').hidden = false
+  connect()
+})
+$('signout').addEventListener('click', () => {
+  setToken(null)
+  $('signout').hidden = true
+  stream?.abort()
+  askToken(t('auth.forgotten'))
+})
+$('signout').hidden = !hasToken()
+
+// ---- device detail with its history
+function detailSpec(d) {
+  const spec = KINDS[d.kind]
+  const measurement = spec?.main[0] ?? Object.keys(d.latest ?? {})[0]
+  // The kind's chart fields the device sends (all of them when it has sent nothing live yet).
+  const fields = (spec?.chart ?? []).filter((f) => d.latest?.[measurement]?.fields?.[f] !== undefined)
+  return { measurement, fields: fields.length ? fields : (spec?.chart ?? []) }
+}
+
+async function openDetail(id) {
+  const d = state.devices.get(id)
+  if (!d) return
+  const { measurement, fields } = detailSpec(d)
+  state.detail = { id, measurement, fields, series: {}, loading: true }
+  const dlg = $('detail')
+  if (!dlg.open) dlg.showModal()
+  renderDetail()
+  const hist = await history(id, measurement, fields, { since: '6h', every: '1m', ...(measurement === 'water_quality' ? { interval: 'realtime' } : {}) })
+  if (state.detail?.id !== id) return
+  state.detail.loading = false
+  state.detail.noHistory = !hist
+  if (hist) {
+    const live = state.detail.series
+    state.detail.series = {}
+    for (const f of fields) {
+      const h0 = (hist[f] ?? []).filter((p) => p[1] !== null)
+      const last = h0.length ? h0[h0.length - 1][0] : -Infinity
+      state.detail.series[f] = [...h0, ...(live[f] ?? []).filter((p) => p[0] > last)]
+    }
   }
-  notice('')
-  const a = alarms.find((x) => x.id === id)
-  if (a) {
-    a.acknowledged = true
-    a.ackBy = (await res.json()).alarm?.ackBy
-  }
-  renderAlarms()
+  renderDetail()
+}
+
+function renderDetail() {
+  const det = state.detail
+  const d = state.devices.get(det.id)
+  if (!d) return
+  setText($('detail-title'), `${tOr(`kind.${d.kind}`, d.kind)} ${d.id}`)
+  setText($('detail-site'), d.site ?? '')
+  const rows = []
+  for (const [meas, p] of Object.entries(d.latest ?? {})) for (const [f, v] of Object.entries(p.fields)) rows.push({ key: `${meas}.${f}`, f, v: typeof v === 'number' ? fmtNum(v) : typeof v === 'boolean' ? t(v ? 'bool.yes' : 'bool.no') : String(v), time: p.time })
+  patchList(
+    $('detail-fields'),
+    rows,
+    (r) => r.key,
+    () => {
+      const li = h('li')
+      li.append(h('span', 'k'), h('b', 'v'))
+      return li
+    },
+    (li, r) => {
+      setText(li.children[0], tOr(`field.${r.f}`, r.f))
+      setText(li.children[1], r.v)
+      li.title = fmtDateTime(r.time)
+    },
+  )
+  setText($('detail-status'), det.loading ? t('detail.loading') : det.noHistory ? t('detail.noHistory') : t('detail.history', { n: det.fields.length }))
+  drawHistory($('detail-chart'), det.series, det.fields)
+}
+
+$('detail-close').addEventListener('click', () => $('detail').close())
+$('detail').addEventListener('close', () => {
+  state.detail = null
 })
 
-renderAlarms()
-connect()
+// ---- energy and ETC history (consumption per interval from the counter differences, /api/history mode=delta)
+async function seedEnergy() {
+  const meters = [...state.devices.values()].filter((d) => d.kind === 'energy_meter').slice(0, 20)
+  const got = await Promise.all(meters.map((m) => history(m.id, 'energy_meter', ['import_energy_kwh'], { since: '6h', every: `${ENERGY_INTERVAL_MIN}m`, mode: 'delta' })))
+  const loads = await Promise.all(meters.map((m) => history(m.id, 'energy_meter', ['active_power_kw'], { since: '6h', every: '5m' })))
+  const use = new Map()
+  for (const s of got) for (const [ms, v] of s?.import_energy_kwh ?? []) if (typeof v === 'number') use.set(ms, (use.get(ms) ?? 0) + v)
+  for (const [k, v] of use) if (!state.use.has(k)) state.use.set(k, v)
+  const load = new Map()
+  for (const s of loads) for (const [ms, v] of s?.active_power_kw ?? []) if (typeof v === 'number') load.set(ms, (load.get(ms) ?? 0) + v)
+  const first = state.load[0]?.[0] ?? Infinity
+  const older = [...load].filter(([k]) => k < first).sort((a, b) => a[0] - b[0])
+  state.load.unshift(...older.map(([k, v]) => [k, Math.round(v * 100) / 100]))
+  renderCharts(true)
+}
+
+// ---- sparklines of a small district start from the last hour of history (a big one fills them live)
+async function seedSparks() {
+  const list = [...state.devices.values()].filter((d) => KINDS[d.kind])
+  if (list.length > 60) return
+  await Promise.all(
+    list.map(async (d) => {
+      const [meas, field] = KINDS[d.kind].main
+      const hist = await history(d.id, meas, [field], { since: '1h', every: '2m', ...(meas === 'water_quality' ? { interval: 'realtime' } : {}) })
+      const pts = (hist?.[field] ?? []).filter((p) => typeof p[1] === 'number')
+      if (pts.length === 0) return
+      const live = state.spark.get(d.id) ?? []
+      const first = live[0]?.[0] ?? Infinity
+      state.spark.set(d.id, [...pts.filter((p) => p[0] < first), ...live].slice(-SPARK_N))
+    }),
+  )
+  render(false)
+}
+
+// ---- start: catalogue, config, geometry, stream
+// Whether /api/ui/config answered (before a token is given it is 401: loaded again once the stream is up).
+let configOk = false
+async function loadMap() {
+  const cfg = await getJson('/api/ui/config')
+  configOk = cfg.ok
+  const map = cfg.ok ? cfg.body?.map : undefined
+  if (cfg.ok) setHistoryAvailable(cfg.body?.history)
+  if (cfg.ok && cfg.body?.timeZone) {
+    tz = cfg.body.timeZone
+    setTimeZone(tz)
+  }
+  let geo = await getJson('/api/ui/geometry')
+  // The page's own demo district only when the gateway has none (404), not when it refused (401/403).
+  if (geo.status === 404 || geo.status === 0) geo = await getJson('/geo/demo-district.geojson')
+  if (!geo.ok || !geo.body) return
+  const wgs = geojsonToWgs84(geo.body, map?.datum ?? 'wgs84')
+  // Point features carrying a `device` property place the fixed devices (stations, gantries, meters, cars);
+  // the polygons and lines are the district's geometry.
+  const areas = []
+  for (const f of wgs.features ?? []) {
+    if (f.geometry?.type === 'Point' && f.properties?.device) state.placed.set(f.properties.device, f.geometry.coordinates.slice(0, 2))
+    else if (f.geometry && f.geometry.type !== 'Point') areas.push(f)
+  }
+  registerDistrict({ type: 'FeatureCollection', features: areas.filter((f) => f.geometry.type.includes('Polygon')).map((f) => ({ ...f, properties: { ...f.properties, name: f.properties?.[currentLang() === 'en' ? 'name_en' : 'name'] ?? f.properties?.name ?? '' } })) })
+  // The configured centre is in the file's datum: converted like the file.
+  const c = map?.center && (map.datum === 'gcj02' ? gcj02ToWgs84(map.center[1], map.center[0]).reverse() : map.center)
+  state.mapView = c ? { center: c, zoom: map.zoom } : null
+  // A map drawn before (another language, or the demo before the token) is made again with this geometry.
+  resetCharts()
+  mapReady = true
+}
+
+function switchLang() {
+  const next = currentLang() === 'zh-CN' ? 'en' : 'zh-CN'
+  setLang(next).then(() => {
+    applyStatic()
+    setText($('lang'), t('app.otherLang'))
+    setText($('district'), tOr(`district.${state.district}`, state.district))
+    linkState($('link').dataset.state ?? 'connecting')
+    loadWhoami()
+    // The map's area names and every chart's titles are in the language: redraw them.
+    // Tables, alarms and counters in the new language at once; the map and charts once the geometry is in.
+    mapReady = false
+    resetCharts()
+    render(true)
+    loadMap().then(() => render(true))
+    tick()
+  })
+}
+$('lang').addEventListener('click', switchLang)
+
+async function main() {
+  await setLang(initialLang(), false)
+  applyStatic()
+  setText($('lang'), t('app.otherLang'))
+  layout()
+  linkState('connecting')
+  tick()
+  setInterval(tick, 1000)
+  addEventListener('resize', () => {
+    layout()
+    resizeCharts()
+  })
+  await loadMap()
+  render(true)
+  connect()
+}
+
+// The energy charts and the sparklines start from the history once the inventory is known and the config
+// said whether there is history.
+let seeded = false
+function maybeSeed() {
+  if (seeded || !configOk || state.devices.size === 0) return
+  seeded = true
+  seedEnergy()
+  seedSparks()
+}
+
+main().catch((err) => {
+  notice(String(err?.message ?? err))
+  console.error(err)
+})

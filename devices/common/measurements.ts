@@ -129,7 +129,9 @@ export const MEASUREMENTS = {
   },
   alarm: {
     tags: ['rule', 'severity'],
-    fields: { active: 'bool', value: 'float', message: 'string' },
+    // The workflow (gateway/alarms/points.ts): what happened (raise, clear, ack, shelve, unshelve), the state
+    // after it (active, acknowledged, shelved, cleared), who acted, their note, the end of a shelf.
+    fields: { active: 'bool', value: 'float', message: 'string', action: 'string', state: 'string', by: 'string', note: 'string', shelved_until_ms: 'int' },
   },
 } as const satisfies Record<string, MeasurementSpec>
 

@@ -4,7 +4,7 @@
  * every listener once per change, synchronously and after the change is stored; a listener must not throw
  * and must not block (a notifier only enqueues).
  */
-import type { Severity } from './store.ts'
+import type { Severity } from './severity.ts'
 
 /** An alarm's life: raised (active), acknowledged by an operator, shelved until a time, cleared. */
 export type AlarmAction = 'raise' | 'clear' | 'ack' | 'shelve' | 'unshelve'

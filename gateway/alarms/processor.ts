@@ -10,7 +10,7 @@ import type { Point } from '../../devices/common/point.ts'
 import type { DeviceRegistry, ProcessedBatch, Logger, Processor } from '../core/types.ts'
 import { type AlarmRule, AlarmRulesConfig, type OfflineRule, type RateRule, type ThresholdRule } from './config.ts'
 import { type AlarmState, type AlarmTransition, classify, createAlarmState, createRateWindow, type Level, type RateWindow, rateLevel } from './rules.ts'
-import { type AlarmMessage, type AlarmStore, emitAlarm, type PublishFn } from './store.ts'
+import { type AlarmMessage, type AlarmStore, alarmId, emitAlarm, type PublishFn } from './store.ts'
 
 export interface AlarmProcessorDeps {
   now: () => number
@@ -54,7 +54,9 @@ export function createAlarmProcessor(cfg: z.input<typeof AlarmRulesConfig>, deps
     const m = slots.get(r.name)!
     let s = m.get(key)
     if (!s) {
-      s = { state: createAlarmState(r.type === 'offline' ? { forSec: 0, clearForSec: 0 } : r), where }
+      // An alarm listed before a restart (or a reload) picks up where it was: its clear is the next transition.
+      const listed = deps.store?.get(alarmId(r.name, where.device)) !== undefined
+      s = { state: createAlarmState(r.type === 'offline' ? { forSec: 0, clearForSec: 0 } : r, listed), where }
       if (r.type === 'rate') s.window = createRateWindow(r.windowSec)
       m.set(key, s)
     } else {
@@ -92,7 +94,7 @@ export function createAlarmProcessor(cfg: z.input<typeof AlarmRulesConfig>, deps
       if (w.kind !== undefined) tags['kind'] = w.kind
       if (w.site !== undefined) tags['site'] = w.site
     }
-    out.push({ measurement: 'alarm', tags, fields: { active: tr.active, value: tr.value, message }, time: tr.time })
+    out.push({ measurement: 'alarm', tags, fields: { active: tr.active, value: tr.value, message, action: tr.active ? 'raise' : 'clear', state: tr.active ? 'active' : 'cleared' }, time: tr.time })
     const msg: AlarmMessage = {
       rule: r.name,
       severity: r.severity,
@@ -180,6 +182,8 @@ export function createAlarmProcessor(cfg: z.input<typeof AlarmRulesConfig>, deps
       const out: Point[] = deferred.splice(0)
       for (const r of rules) {
         const m = slots.get(r.name)!
+        // An operator cleared it: the condition starts it again if it still holds.
+        if (deps.store) for (const s of m.values()) if (s.state.active && deps.store.get(alarmId(r.name, s.where.device)) === undefined) s.state.reset()
         if (r.type === 'offline') {
           // Inventory devices never heard from count as silent since the gateway started.
           for (const d of deps.devices?.list() ?? []) {

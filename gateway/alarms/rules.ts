@@ -40,11 +40,17 @@ export interface AlarmState {
   feed(level: Level, value: number, t: number): AlarmTransition | undefined
   /** Re-check the last level at time t (durations elapse without new data). */
   tick(t: number): AlarmTransition | undefined
+  /**
+   * Back to normal without a transition (an operator cleared the alarm): a condition still true starts it
+   * again after `forSec`.
+   */
+  reset(): void
   readonly active: boolean
 }
 
-export function createAlarmState(timing: { forSec: number; clearForSec: number }): AlarmState {
-  let active = false
+/** `active`: the alarm is already listed (kept across a restart), so what comes next may clear it. */
+export function createAlarmState(timing: { forSec: number; clearForSec: number }, initiallyActive = false): AlarmState {
+  let active = initiallyActive
   let pendingSince: number | undefined
   let clearSince: number | undefined
   let last: { level: Level; value: number } | undefined
@@ -80,6 +86,11 @@ export function createAlarmState(timing: { forSec: number; clearForSec: number }
       return step(t)
     },
     tick: step,
+    reset() {
+      active = false
+      pendingSince = undefined
+      clearSince = undefined
+    },
     get active() {
       return active
     },

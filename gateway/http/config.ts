@@ -5,6 +5,7 @@
  * people, use scrypt instead.
  */
 import { z } from 'zod'
+import { DashboardSetting } from './ui.ts'
 
 export const SCOPES = ['read', 'operate', 'admin'] as const
 /**
@@ -38,8 +39,8 @@ export const HttpConfig = z
     enabled: z.boolean().default(true),
     host: z.string().min(1).default('127.0.0.1'),
     port: z.number().int().min(0).max(65_535).default(8080),
-    /** The operators' live page at `/` and its event stream `/api/live`. */
-    dashboard: z.boolean().default(true),
+    /** The operators' page at `/` and its event stream `/api/live`: true/false, or its settings (gateway/http/ui.ts). */
+    dashboard: DashboardSetting,
     /** Bearer tokens; none means every route is open (allowed on a loopback host only). */
     tokens: z.array(HttpToken).default([]),
     /** `GET /metrics`: `read` wants a token with the read scope (Prometheus: `authorization.credentials_file`). */

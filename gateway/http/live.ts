@@ -1,16 +1,21 @@
 /**
- * The live view behind the operators' dashboard: a processor that keeps each device's latest point (a
- * reference, no copy: it runs on the hot path), and `GET /api/live`, a server-sent-event stream that sends a
- * snapshot on connect and then, once a second, the devices that changed, the active alarms and the
- * gateway's counters. Once a second whatever the load, so a busy district costs the same to watch.
+ * The live view behind the operators' page: a processor that keeps each device's latest point (a reference,
+ * no copy: it runs on the hot path), and `GET /api/live`, a server-sent-event stream (docs/dashboard-api.md):
+ *   event: snapshot  `{now, gateway, district, timeZone, devices, alarms, counters}` on connect, then
+ *   event: delta     `{now, devices, alarms, removedAlarms, counters}` once a second: the devices that sent
+ *                    something or whose presence flipped (each whole, replacing the page's copy), the alarms
+ *                    that changed (raised, acknowledged, shelved, unshelved: each whole, with its `state`) and
+ *                    the ids of those that left the list (cleared).
+ * Once a second whatever the load, so a busy district costs the same to watch. The page reads it with
+ * fetch() streaming so it can send `Authorization: Bearer` (EventSource cannot send headers).
  * `GET /` serves the page in dashboards/web/.
  */
-import { readFile } from 'node:fs/promises'
-import { join } from 'node:path'
+import type { ServerResponse } from 'node:http'
 import type { FastifyInstance } from 'fastify'
 import type { FieldValue, Point } from '../../devices/common/point.ts'
-import type { ActiveAlarm } from '../alarms/store.ts'
+import type { ActiveAlarm, AlarmStore } from '../alarms/store.ts'
 import type { DeviceState, Processor } from '../core/types.ts'
+import { registerWebFiles } from './web.ts'
 
 export interface LiveDevice {
   id: string
@@ -41,14 +46,37 @@ export interface LiveView {
 export interface LiveDeps {
   district: string
   gatewayId: string
+  /** The district's time zone (`http.dashboard.timeZone`). */
+  timeZone: string
   devices(): DeviceState[]
-  alarms(): ActiveAlarm[]
+  alarms: Pick<AlarmStore, 'listActive' | 'get' | 'onEvent'>
   counters(): LiveCounters
   /** The folder holding index.html, app.js, style.css. */
   webDir: string
+  /** The delta's period (default 1000 ms; tests). */
+  periodMs?: number
 }
 
-const CONTENT_TYPES: Record<string, string> = { html: 'text/html; charset=utf-8', js: 'text/javascript; charset=utf-8', css: 'text/css; charset=utf-8' }
+/** A client further behind than this (a stalled reader) is disconnected rather than buffered without end. */
+const MAX_BUFFERED = 4 * 1024 * 1024
+
+export interface LiveSnapshot {
+  now: number
+  gateway: string
+  district: string
+  timeZone: string
+  devices: LiveDevice[]
+  alarms: ActiveAlarm[]
+  counters: LiveCounters
+}
+
+export interface LiveDelta {
+  now: number
+  devices: LiveDevice[]
+  alarms: ActiveAlarm[]
+  removedAlarms: string[]
+  counters: LiveCounters
+}
 
 export function createLiveView(): LiveView {
   const latest = new Map<string, Map<string, Point>>()
@@ -80,45 +108,70 @@ export function createLiveView(): LiveView {
     processor,
     register(app, deps) {
       const clients = new Set<(event: string, data: unknown) => void>()
-      let lastStatus = new Map<string, string>()
+      let lastStatus = new Map<string, boolean>()
+      const changedAlarms = new Set<string>()
+      const unsubscribe = deps.alarms.onEvent((e) => {
+        if (clients.size > 0) changedAlarms.add(e.id)
+      })
       const timer = setInterval(() => {
         if (clients.size === 0) {
           changed.clear()
+          changedAlarms.clear()
           return
         }
         const all = deps.devices()
         // A device changed when it sent something or its presence flipped.
-        const status = new Map(all.map((d) => [d.id, `${d.online}`]))
-        const updates = all.filter((d) => changed.has(d.id) || lastStatus.get(d.id) !== status.get(d.id)).map(view)
+        const status = new Map(all.map((d) => [d.id, d.online]))
+        const devices = all.filter((d) => changed.has(d.id) || lastStatus.get(d.id) !== d.online).map(view)
         lastStatus = status
         changed.clear()
-        const msg = { devices: updates, alarms: deps.alarms(), counters: deps.counters(), time: Date.now() }
-        for (const send of clients) send('update', msg)
-      }, 1000)
+        const alarms: ActiveAlarm[] = []
+        const removedAlarms: string[] = []
+        for (const id of changedAlarms) {
+          const a = deps.alarms.get(id)
+          if (a) alarms.push(a)
+          else removedAlarms.push(id)
+        }
+        changedAlarms.clear()
+        const msg: LiveDelta = { now: Date.now(), devices, alarms, removedAlarms, counters: deps.counters() }
+        for (const send of clients) send('delta', msg)
+      }, deps.periodMs ?? 1000)
       timer.unref()
-      app.addHook('onClose', async () => clearInterval(timer))
+      const streams = new Set<ServerResponse>()
+      // preClose runs before the server waits for its connections (fastify Hooks docs, "preClose"): end every
+      // stream so a page sees the close at once and reconnects, and the server's close is not held up.
+      app.addHook('preClose', async () => {
+        clearInterval(timer)
+        unsubscribe()
+        for (const res of streams) res.end()
+        streams.clear()
+        clients.clear()
+      })
 
       app.get('/api/live', (req, reply) => {
         reply.hijack()
         const res = reply.raw
-        res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' })
-        const send = (event: string, data: unknown) => res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`)
-        send('snapshot', { gateway: deps.gatewayId, district: deps.district, devices: deps.devices().map(view), alarms: deps.alarms(), counters: deps.counters(), time: Date.now() })
+        res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' })
+        const send = (event: string, data: unknown) => {
+          if (res.writableLength > MAX_BUFFERED) {
+            clients.delete(send)
+            res.destroy()
+            return
+          }
+          res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`)
+        }
+        const snapshot: LiveSnapshot = { now: Date.now(), gateway: deps.gatewayId, district: deps.district, timeZone: deps.timeZone, devices: deps.devices().map(view), alarms: deps.alarms.listActive(), counters: deps.counters() }
+        send('snapshot', snapshot)
         clients.add(send)
-        req.raw.on('close', () => clients.delete(send))
+        streams.add(res)
+        req.raw.on('close', () => {
+          clients.delete(send)
+          streams.delete(res)
+        })
       })
 
-      for (const [route, file] of [
-        ['/', 'index.html'],
-        ['/app.js', 'app.js'],
-        ['/style.css', 'style.css'],
-      ] as const) {
-        // Open: the page and its script hold no data; the page asks for a token and sends it on /api/live.
-        app.get(route, { config: { access: 'open' } }, async (_req, reply) => {
-          const body = await readFile(join(deps.webDir, file), 'utf8')
-          return reply.header('content-type', CONTENT_TYPES[file.split('.').pop()!] ?? 'text/plain').send(body)
-        })
-      }
+      // The page's files (gateway/http/web.ts): every file under dashboards/web/, open.
+      registerWebFiles(app, deps.webDir)
     },
   }
 }

@@ -24,7 +24,7 @@ describe('/api/alarms', () => {
     expect(b.json()).toMatchObject({ ok: true, alarm: { acknowledged: true, ackNote: 'rescue team on site' } })
     const c = await app.inject({ method: 'POST', url: '/api/alarms/ack', payload: { id: 'nope/x' } })
     expect(c.statusCode).toBe(404)
-    expect(c.json().error).toBe('ALARM_NOT_FOUND')
+    expect(c.json().error.code).toBe('ALARM_NOT_FOUND')
     const d = await app.inject({ method: 'POST', url: '/api/alarms/ack', payload: { id: 'x', extra: 1 } })
     expect(d.statusCode).toBe(400)
     const list = await app.inject({ method: 'GET', url: '/api/alarms' })

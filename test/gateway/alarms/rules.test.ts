@@ -73,7 +73,7 @@ describe('alarm rules: duration', () => {
         measurement: 'alarm',
         // device, kind, district and site come from the pipeline (the batch's device tags)
         tags: { rule: 'ph_out_of_range', severity: 'critical' },
-        fields: { active: true, value: 4.2, message: 'ph_out_of_range: dev-1 ph = 4.2 (outside 6..9)' },
+        fields: { active: true, value: 4.2, message: 'ph_out_of_range: dev-1 ph = 4.2 (outside 6..9)', action: 'raise', state: 'active' },
         time: 0,
       },
     ])
