@@ -177,8 +177,8 @@ export interface Dlt645BusPartOptions {
   path?: string
   /** The meters' model clock (cli/simulate/clock.ts `now`). */
   now?: () => number
-  /** Each good reply sent (simulate's ground truth): the meter's device and the fields it carried. */
-  onReply?: (device: string, fields: Record<string, number>) => void
+  /** Each good reply sent (simulate's ground truth): the meter's device, the fields it carried, its data identifier and bytes. */
+  onReply?: (device: string, fields: Record<string, number>, reply: { di: number; raw: Buffer }) => void
 }
 
 /** An RS-485 bus of DL/T 645-2007 meters on a pseudo-terminal, with faults (bad checksums, slow answers, the port pulled). */
@@ -215,7 +215,7 @@ export function dlt645BusPart(o: Dlt645BusPartOptions): DemoPart {
             }
             const r = corrupt ? undefined : s.bus.replyFields(reply)
             const device = r ? byAddress.get(r.address) : undefined
-            if (r && device && Object.keys(r.fields).length > 0) o.onReply?.(device, r.fields)
+            if (r && device && Object.keys(r.fields).length > 0) o.onReply?.(device, r.fields, { di: r.di, raw: reply })
           },
         })
         bus = s.bus
