@@ -440,9 +440,9 @@ async function simulate(file: string | undefined, values: Values, out: (s: strin
     opts.onUp?.({ config: cfg, plan, gatewayPid: gw?.pid() })
 
     // Faults on schedule (times scale with --speed like the periods): cli/simulate/faults.ts.
-    // NMEA fixes and DL/T 645 answers are matched with the gateway's record of each; one lost to the kill is
-    // accounted in its loss window (expect.ts lossWindows). Modbus polls and ETC passages are forgotten here.
-    const answered = new Set(['nmea', 'dlt645'])
+    // NMEA fixes and DL/T 645 and Modbus answers are matched with the gateway's record of each; one lost to the
+    // kill is accounted in its loss window (expect.ts lossWindows). ETC passages are forgotten here.
+    const answered = new Set(['nmea', 'dlt645', 'modbus-tcp', 'modbus-rtu', 'modbus-rtu-over-tcp'])
     const polledIds = plan.filter((p) => p.served !== undefined && !answered.has(p.entry.protocol)).flatMap((p) => p.ids)
     const faults = scheduleFaults(sc.faults, {
       speed,

@@ -21,8 +21,7 @@ export interface ExpectedPoint {
   time: number
   fields: Record<string, Value>
   /**
-   * Polled devices (Modbus, DL/T 645) and the ETC lane: the gateway stamps the point with its own time (the
-   * poll, the end of the passage), not the device's. Such a point matches the stored point of its device
+   * The ETC lane: the gateway stamps the point with its own time (the end of the passage), not the device's. Such a point matches the stored point of its device
    * nearest in time within this many ms (tags besides `device` only when given), and its fields must be
    * those of one such point. Undefined: the exact series and time, as the device sent it.
    */
@@ -306,7 +305,7 @@ const STAMP_SLACK_MS = 5
  * Answers and fixes against the gateway's record of each (not the nearest point in time):
  * - an NMEA fix is the stored position of its device at the very time the fix carries (the gateway stamps
  *   the point with the sentence's time; `system` is the gateway's to derive);
- * - a DL/T 645 meter's answers of one poll cycle are one stored point, the one the gateway stamped after the
+ * - a DL/T 645 meter's (or a Modbus device's) answers of one poll cycle are one stored point, the one the gateway stamped after the
  *   cycle's first answer: the meter's cycles, in the order it answered them, are aligned with its stored
  *   points, in the order the gateway stamped them (the bus hands each meter's readings to the pipeline in
  *   order), a point going to the latest cycle begun before its stamp and not yet matched that it agrees with;
@@ -443,9 +442,10 @@ export async function countPoints(t: InfluxTarget, measurement: string, device: 
 /**
  * What a Modbus device answered to one read (FC 3/4): every profile point with a canonical field inside the
  * answered range, with the value the model had, as its register holds it (rounded to an integer register,
- * or to float32). The gateway stamps the poll's point with its own time: matched within `within` ms.
+ * or to float32). Written at `sent` (wall ms) in the device's poll `cycle`: the gateway stores a poll's reads
+ * as one point stamped with its own time, matched with the cycle like a DL/T 645 meter's (`compare`).
  */
-export function fromModbusAnswer(device: string, profile: ModbusProfile, a: AnswerEvent, time: number, within: number): ExpectedPoint | undefined {
+export function fromModbusAnswer(device: string, profile: ModbusProfile, a: AnswerEvent, sent: number, cycle: number): ExpectedPoint | undefined {
   const req = a.request
   const values = a.values
   if ((req.fc !== 3 && req.fc !== 4) || a.corrupt || 'exception' in a.response || !values) return undefined
@@ -462,7 +462,7 @@ export function fromModbusAnswer(device: string, profile: ModbusProfile, a: Answ
     if (typeof e === 'number') fields[p.field] = e
   }
   if (Object.keys(fields).length === 0) return undefined
-  return { measurement: profile.kind, device, tags: {}, time, fields, within }
+  return { measurement: profile.kind, device, tags: {}, time: sent, fields, answer: { sent, cycle, raw: [] } }
 }
 
 /**
