@@ -456,12 +456,16 @@ function describeAccounted(a: Accounted): string {
 }
 
 /**
- * The times a fault made the gateway unable to keep what the unacknowledged devices (DL/T 645 meters, NMEA
- * receivers) said: a gateway kill, from `beforeMs` before it (a cycle read but not yet committed dies with
- * the process) to `afterMs` after the gateway was back (it reopens the port; a sentence cut in two).
+ * The times the gateway could not keep what the unacknowledged devices (DL/T 645 meters, Modbus devices,
+ * NMEA receivers) said: a gateway kill, from `beforeMs` before it (a cycle read but not yet committed dies
+ * with the process) to `afterMs` after the gateway was back (it reopens the port; a sentence cut in two);
+ * and the end of the run from `beforeMs` before the simulators stopped (`stopping`): an answer on its way
+ * when the port closes is never read, the cycle is stored without it.
  */
-export function lossWindows(occurrences: readonly Occurrence[], runStart: number, beforeMs = 3_000, afterMs = 3_000): LossWindow[] {
-  return occurrences
+export function lossWindows(occurrences: readonly Occurrence[], runStart: number, stopping = Number.POSITIVE_INFINITY, beforeMs = 3_000, afterMs = 3_000): LossWindow[] {
+  const kills = occurrences
     .filter((o) => o.type === 'gateway_kill' && !o.failed)
     .map((o) => ({ start: o.start - beforeMs, end: (o.end ?? Number.POSITIVE_INFINITY) + afterMs, label: `faults[${o.index}] gateway_kill at ${secs(o.start - runStart)}` }))
+  const end = Number.isFinite(stopping) ? [{ start: stopping - 1_000, end: Number.POSITIVE_INFINITY, label: `the end of the run at ${secs(stopping - runStart)} (simulators stopped, ports closed)` }] : []
+  return [...kills, ...end]
 }

@@ -530,6 +530,7 @@ async function simulate(file: string | undefined, values: Values, out: (s: strin
     await faults.stop()
     await Promise.all(stepPending)
     for (const n of notYet) assertions.push({ name: `${n} at its step`, ok: false, message: 'not checked: the run ended before its time', details: [] })
+    const stopping = Date.now()
     await stopAll()
     // CPU over the run itself (the settle phase below is the runner's queries, not the district's load).
     const cpuOfRun = cpu.share()
@@ -545,7 +546,7 @@ async function simulate(file: string | undefined, values: Values, out: (s: strin
     if (opts.demo) return 0
     // Expectations. Stored readings: wait (up to `settle`) for the spool to drain, then compare point by point.
     const settleDeadline = Date.now() + sc.settle
-    if (ex.readings_stored === 'all_acknowledged') assertions.push(await checkStored(target, truth, since, settleDeadline, () => ({ refused: readRefusals(cfg.dataDir, t0), windows: lossWindows(faults.occurrences, runStart) })))
+    if (ex.readings_stored === 'all_acknowledged') assertions.push(await checkStored(target, truth, since, settleDeadline, () => ({ refused: readRefusals(cfg.dataDir, t0), windows: lossWindows(faults.occurrences, runStart, stopping) })))
     for (const c of ex.counts) if (c.at === undefined) assertions.push(await checkCount(c))
     const refusals = readRefusals(cfg.dataDir, t0)
     const noUnexpected = checkNoUnexpectedRefusals(ex.no_unexpected_refusals, refusals, faults.expectedRefusals)
