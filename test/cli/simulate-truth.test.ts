@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest'
 import { compare, countPoints, createTruth, type ExpectedPoint, fromDlt645Reply, fromNmeaEpoch } from '../../cli/simulate/truth.ts'
+import { lossWindows } from '../../cli/simulate/expect.ts'
 import { have } from '../helpers/env.ts'
 import { useInflux } from '../helpers/influx.ts'
 
@@ -60,6 +61,8 @@ describe.skipIf(!have('influxd'))('simulate ground truth of unacknowledged answe
       // cycle 5: none, nothing explains it
       // cycles 6 and 7 said the same; one point: the latest cycle's (begun before the stamp), cycle 6 is missing
       `energy_meter,device=dl-1 import_energy_kwh=100.05,active_power_kw=2 ${t + 21000}`,
+      // cycle 8: stamped 100 ms before the simulator noted its answer (it notes after writing; a busy machine)
+      `energy_meter,device=dl-1 import_energy_kwh=100.06 ${t + 29900}`,
       // NMEA: the fix at t; one at t+2000 is not stored, a point 1 ms later is no match
       `position,device=gnss-1,system=BDS lat=34.2337,lon=108.8842 ${t}`,
       `position,device=gnss-1,system=BDS lat=34.3,lon=108.9 ${t + 2001}`,
@@ -79,6 +82,7 @@ describe.skipIf(!have('influxd'))('simulate ground truth of unacknowledged answe
     answer(5, 16000, { import_energy_kwh: 100.04 })
     answer(6, 20000, { import_energy_kwh: 100.05, active_power_kw: 2 })
     answer(7, 20500, { import_energy_kwh: 100.05, active_power_kw: 2 })
+    answer(8, 30000, { import_energy_kwh: 100.06 })
     truth.add(fromNmeaEpoch('gnss-1', { time: t, fix: true, lat: 34.2337, lon: 108.8842 }, t + 5, ['$GNRMC,100000.00,A*00'])!)
     truth.add(fromNmeaEpoch('gnss-1', { time: t + 1000, fix: true, lat: 34.2338, lon: 108.8843 }, t + 1005, ['$GNRMC,100001.00,A*01'])!)
     truth.add(fromNmeaEpoch('gnss-1', { time: t + 2000, fix: true, lat: 34.3, lon: 108.9 }, t + 2005, ['$GNRMC,100002.00,A*02'])!)
@@ -92,7 +96,7 @@ describe.skipIf(!have('influxd'))('simulate ground truth of unacknowledged answe
       windows: [{ start: t + 7000, end: t + 9000, label: 'faults[3] gateway_kill at 7 s' }],
     }
     const r = await compare(target, truth.points(), t - 1000, truth.candidates, opts)
-    expect(r.checked).toBe(13)
+    expect(r.checked).toBe(14)
     expect(r.differences.map((d) => `${d.point.device} ${d.point.time - t}: ${d.what}`).sort()).toEqual([
       'dl-1 12020: active_power_kw sent 1.7 stored 1.8 (the point of its poll cycle, stamped 30 ms after the answer)',
       'dl-1 16000: missing (no energy_meter point of dl-1 for this poll cycle, and no dead letter or fault explains it)',
@@ -103,5 +107,19 @@ describe.skipIf(!have('influxd'))('simulate ground truth of unacknowledged answe
     // Without the dead letters and the fault's window those answers are missing too: the accounting is not blind.
     const bare = await compare(target, truth.points(), t - 1000, truth.candidates)
     expect(bare.differences.map((d) => d.point.time - t).sort((a, b) => a - b)).toEqual([1000, 2000, 4020, 8000, 12020, 16000, 20000])
+  })
+})
+
+describe('loss windows of a simulated run', () => {
+  it('a gateway kill from 3 s before it to 3 s after the gateway is back, and the second before the simulators stop', () => {
+    const occ = [
+      { index: 3, type: 'gateway_kill' as const, start: 19_000, end: 24_000 },
+      { index: 4, type: 'influxdb_stop' as const, start: 25_000, end: 29_000 },
+      { index: 5, type: 'gateway_kill' as const, start: 40_000, end: 41_000, failed: true },
+    ]
+    expect(lossWindows(occ, 0, 44_000)).toEqual([
+      { start: 16_000, end: 27_000, label: 'faults[3] gateway_kill at 19 s' },
+      { start: 43_000, end: Number.POSITIVE_INFINITY, label: 'the end of the run at 44 s (simulators stopped, ports closed)' },
+    ])
   })
 })
