@@ -74,8 +74,11 @@ export function createModbusSource(cfg: ModbusSourceConfig, opts: { recordLatene
     const reading = profileReading(d.profile, d.device, values)
     if (!reading) return
     const frames = o.answers.filter(Boolean).length
+    // Stamped when the poll was answered, not when the ordered queue reaches it (two polls queued behind a slow
+    // spool commit would share a millisecond, and InfluxDB keeps one point per series and time).
+    const stamped = { ...reading, receivedAt: c.now() }
     queue.push(async () => {
-      await c.ingest({ source: cfg.id, device: d.device, kind: d.profile.kind, protocol, readings: [reading], frames, address: link.address })
+      await c.ingest({ source: cfg.id, device: d.device, kind: d.profile.kind, protocol, readings: [stamped], frames, address: link.address })
     })
   }
 
