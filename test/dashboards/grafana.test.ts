@@ -5,7 +5,7 @@
  * on a sample of every measurement, then on what the ci-smoke scenario stored through a real gateway.
  */
 import { execFile } from 'node:child_process'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -81,13 +81,13 @@ describe('Grafana dashboards', () => {
 })
 
 /** Grafana's macros and variables as a panel would send them. */
-const bind = (q: string, district: string, device: string, every: string) =>
+const bind = (q: string, district: string, device: string, every: string, interval = '^(realtime)?$') =>
   q
     .replace(/\$timeFilter/g, 'time > now() - 1h')
     .replace(/\$__interval/g, every)
     .replace(/\$district/g, district)
     .replace(/\$device/g, device)
-    .replace(/\$interval/g, '^(realtime)?$')
+    .replace(/\$interval/g, interval)
 
 async function everyQueryReturnsRows(influx: InfluxServer, db: string, district: string, device: string, every: string): Promise<string[]> {
   const empty: string[] = []
@@ -157,7 +157,17 @@ describe.skipIf(!have('influxd', 'socat'))('Grafana dashboard queries on InfluxD
       (r) => ({ code: 0, text: r.stdout + r.stderr }),
       (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, text: e.stdout + e.stderr }),
     )
+    const dir = /^run directory \(gateway log, dead letters, reports\): (.+)$/m.exec(out.text)?.[1]
+    if (dir) rmSync(dir, { recursive: true, force: true })
     expect(out.code, out.text).toBe(0)
     expect(await everyQueryReturnsRows(influx, 'smartcity', 'ci-district', '.*', '5s')).toEqual([])
+    // The interval filter: HJ 212 minute statistics only with `minute`, MQTT samples only with `realtime`.
+    const ph = DASHBOARDS.find((d) => d.file === 'water-quality.json')!
+    const q = (JSON.parse(readFileSync(join(DIR, ph.file), 'utf8')) as Dash).panels.find((p) => p.title === 'pH')!.targets[0]!.query
+    const rows = (device: string, interval: string) => influx.query('smartcity', bind(q, 'ci-district', device, '5s', interval))
+    expect((await rows('HJ212CI0000000000000001', '^minute$')).length).toBeGreaterThan(0)
+    expect(await rows('wq-ci-001', '^minute$')).toEqual([])
+    expect((await rows('wq-ci-001', '^(realtime)?$')).length).toBeGreaterThan(0)
+    expect((await rows('HJ212CI0000000000000001', '^(realtime)?$')).length).toBeGreaterThan(0)
   })
 })
