@@ -3,6 +3,9 @@
  * JT/T 808 platform's 0x8001 with result 0, the HJ 212 platform's 9014), as the point it must become, and
  * the point-by-point comparison with what InfluxDB holds. The expected points are built from what the
  * simulators sent (their model values), not by running the gateway's decoders, so a wrong decode shows.
+ * What nothing acknowledges (a Modbus or DL/T 645 answer, an NMEA fix) is matched with the gateway's own
+ * record of it: the point it stored for that poll cycle or at that fix's time, else a dead letter of its
+ * bytes or a fault's loss window that explains it (`compareAnswers`).
  */
 import { JT808_STATUS, type Jt808Location } from '../../devices/position/jt808/index.ts'
 import { type Hj212Message, hj212Data, INTERVAL_TAG, WATER_FACTORS } from '../../devices/water-quality/hj212/index.ts'
