@@ -205,6 +205,8 @@ function dashboard(d: DashboardSpec): Record<string, unknown> {
     gridPos: { h: 8, w: 12, x: (i % 2) * 12, y: Math.floor(i / 2) * 8 },
     fieldConfig: { defaults: { unit: p.unit ?? 'short', ...(p.mappings ? { mappings: p.mappings } : {}), ...(p.custom ? { custom: p.custom } : {}) }, overrides: [] },
     options: p.options ?? {},
+    // One series per device (GROUP BY tags) is a frame each: the map and tables want them as one.
+    ...(p.latest ? { transformations: [{ id: 'merge', options: {} }] } : {}),
     targets: targets(p, d).map((t, j) => ({
       refId: String.fromCharCode(65 + j),
       rawQuery: true,
