@@ -453,6 +453,25 @@ export async function countPoints(t: InfluxTarget, measurement: string, device: 
 
 // --- simdev: ground truth of the polled and serial devices and the ETC lane ---
 /**
+ * The poll cycle of each answer of a polled device: the master asks a device's reads (Modbus) or data
+ * identifiers (DL/T 645) one after the other and stores one point per device per cycle, so a device's new
+ * cycle begins with an answer to a request it already answered in this one. Other devices' answers do not
+ * end a cycle: a slow device's late answer lands in the middle of the next device's cycle.
+ */
+export function createCycleCounter(): (device: string, request: string) => number {
+  const cycles = new Map<string, { n: number; asked: Set<string> }>()
+  return (device, request) => {
+    let c = cycles.get(device)
+    if (!c || c.asked.has(request)) {
+      c = { n: (c?.n ?? 0) + 1, asked: new Set() }
+      cycles.set(device, c)
+    }
+    c.asked.add(request)
+    return c.n
+  }
+}
+
+/**
  * What a Modbus device answered to one read (FC 3/4): every profile point with a canonical field inside the
  * answered range, with the value the model had, as its register holds it (rounded to an integer register,
  * or to float32). Written at `sent` (wall ms) in the device's poll `cycle`: the gateway stores a poll's reads

@@ -4,7 +4,7 @@
  * hold when the stored one is either of them.
  */
 import { describe, expect, it } from 'vitest'
-import { compare, countPoints, createTruth, type ExpectedPoint, fromDlt645Reply, fromNmeaEpoch } from '../../cli/simulate/truth.ts'
+import { compare, countPoints, createCycleCounter, createTruth, type ExpectedPoint, fromDlt645Reply, fromNmeaEpoch } from '../../cli/simulate/truth.ts'
 import { lossWindows } from '../../cli/simulate/expect.ts'
 import { have } from '../helpers/env.ts'
 import { useInflux } from '../helpers/influx.ts'
@@ -121,5 +121,22 @@ describe('loss windows of a simulated run', () => {
       { start: 16_000, end: 27_000, label: 'faults[3] gateway_kill at 19 s' },
       { start: 43_000, end: Number.POSITIVE_INFINITY, label: 'the end of the run at 44 s (simulators stopped, ports closed)' },
     ])
+  })
+})
+
+describe('poll cycles of the simulators answers', () => {
+  it('a device begins a new cycle when it answers a request again; another device answering in between (a slow one, late) does not end it', () => {
+    const cycleOf = createCycleCounter()
+    const seq: [string, string][] = [
+      ['m1', 'DI1'],
+      ['m1', 'DI2'],
+      ['m2', 'DI1'], // meter-ci-2's late reply, in the middle of meter-ci-1's cycle
+      ['m1', 'DI3'],
+      ['m2', 'DI2'],
+      ['m1', 'DI1'],
+      ['m1', 'DI2'],
+      ['m2', 'DI1'],
+    ]
+    expect(seq.map(([d, r]) => `${d}:${cycleOf(d, r)}`)).toEqual(['m1:1', 'm1:1', 'm2:1', 'm1:1', 'm2:1', 'm1:2', 'm1:2', 'm2:2'])
   })
 })

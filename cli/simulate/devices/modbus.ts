@@ -7,7 +7,7 @@
 import { BUILTIN_PROFILES } from '../../../devices/modbus-profiles.ts'
 import { modbusBus } from '../../demo-parts/modbus.ts'
 import type { DeviceEntry } from '../scenario.ts'
-import { fromModbusAnswer } from '../truth.ts'
+import { createCycleCounter, fromModbusAnswer } from '../truth.ts'
 import { type EntryKind, heard, pad, type SourceCfg } from './common.ts'
 
 type ModbusEntry = Extract<DeviceEntry, { protocol: 'modbus-tcp' | 'modbus-rtu' | 'modbus-rtu-over-tcp' }>
@@ -42,18 +42,8 @@ export const modbusEntry: EntryKind<ModbusEntry> = {
       model: { seed: ctx.seed * 1000 + index * 100 + k, ...(e.rated_kw !== undefined ? { ratedKw: e.rated_kw } : {}) },
     }))
     // With a gateway already running, the simulator goes where its configuration says.
-    // A device's new cycle begins with a read it already answered in this one (a retry after a broken or late
-    // answer is the same cycle: those are no answers).
-    const seen = new Map<string, { cycle: number; reads: Set<string> }>()
-    const cycleOf = (device: string, read: string) => {
-      let c = seen.get(device)
-      if (!c || c.reads.has(read)) {
-        c = { cycle: (c?.cycle ?? 0) + 1, reads: new Set() }
-        seen.set(device, c)
-      }
-      c.reads.add(read)
-      return c.cycle
-    }
+    // A retry after a broken or late answer is the same cycle: those are no answers (not counted below).
+    const cycleOf = createCycleCounter()
     const where = !ctx.owned && src ? (src.type === 'modbus-rtu' ? { path: src.path } : { port: src.port }) : {}
     return modbusBus({
       transport: TRANSPORT[e.protocol],

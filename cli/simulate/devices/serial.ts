@@ -8,7 +8,7 @@
  */
 import { dlt645BusPart, gnssReceiverPart } from '../../demo-parts/serial.ts'
 import type { DeviceEntry } from '../scenario.ts'
-import { fromDlt645Reply, fromNmeaEpoch } from '../truth.ts'
+import { createCycleCounter, fromDlt645Reply, fromNmeaEpoch } from '../truth.ts'
 import { combine, type EntryKind, heard, type SourceCfg } from './common.ts'
 
 type NmeaEntry = Extract<DeviceEntry, { protocol: 'nmea' }>
@@ -79,17 +79,7 @@ export const dlt645Entry: EntryKind<DltEntry> = {
     const src = served.sources[0] as DltSource | undefined
     const address = (id: string, k: number) => src?.meters.find((m) => meterDevice(m) === id)?.address ?? e.addresses?.[k] ?? String(110_101_000_001 + k + 1000 * index)
     const pollIntervalMs = src?.pollIntervalMs ?? Math.max(200, Math.round((e.period ?? 2_000) / ctx.speed))
-    // A new cycle of a meter begins with a reply after another meter's, or to a data identifier it already answered.
-    const cycles = new Map<string, number>()
-    let last: { device: string; dis: Set<number> } | undefined
-    const cycleOf = (device: string, di: number) => {
-      if (last?.device !== device || last.dis.has(di)) {
-        cycles.set(device, (cycles.get(device) ?? 0) + 1)
-        last = { device, dis: new Set() }
-      }
-      last.dis.add(di)
-      return cycles.get(device)!
-    }
+    const cycleOf = createCycleCounter()
     return dlt645BusPart({
       sourceId: src?.id ?? `sim-dlt645-${index + 1}`,
       meters: ids.map((id, k) => ({ device: id, address: address(id, k), ...(e.base_load_kw !== undefined ? { baseLoadKw: e.base_load_kw } : {}) })),
@@ -97,7 +87,7 @@ export const dlt645Entry: EntryKind<DltEntry> = {
       now: ctx.clock.now,
       ...(!ctx.owned && src ? { path: src.serial.path } : {}),
       onReply(device, fields, reply) {
-        const cycle = cycleOf(device, reply.di)
+        const cycle = cycleOf(device, String(reply.di))
         if (!heard(ctx, device)) return
         ctx.truth.add(fromDlt645Reply(device, fields, Date.now(), cycle, reply.raw.toString('hex')))
       },
