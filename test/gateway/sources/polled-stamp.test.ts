@@ -1,9 +1,9 @@
 /**
  * A polled device's reading carries the time it was read (docs/data-model.md: without a device time, "the
  * moment the gateway received the frame"), not the time the bus's ordered queue hands it to a slow pipeline.
- * Before, a DL/T 645 or Modbus cycle was stamped when its ingest began: cycles queued behind a slow spool
- * commit got the same millisecond, and InfluxDB (one point per series and time) kept one of them: the
- * faults scenario's ground truth (cli/simulate/truth.ts) found a DL/T 645 cycle with no point.
+ * Before, a DL/T 645 or Modbus cycle was stamped when its ingest began: behind a slow spool commit (a busy
+ * disk) its time was late by the commit's latency, and the gateway's record of a poll (cli/simulate/truth.ts
+ * matches a cycle with the point stamped for it) depended on the disk, not on when the device was read.
  */
 import { Duplex } from 'node:stream'
 import { mkdtempSync, writeFileSync } from 'node:fs'
