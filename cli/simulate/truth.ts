@@ -455,18 +455,23 @@ export async function countPoints(t: InfluxTarget, measurement: string, device: 
 /**
  * The poll cycle of each answer of a polled device: the master asks a device's reads (Modbus) or data
  * identifiers (DL/T 645) one after the other and stores one point per device per cycle, so a device's new
- * cycle begins with an answer to a request it already answered in this one. Other devices' answers do not
- * end a cycle: a slow device's late answer lands in the middle of the next device's cycle.
+ * cycle begins with an answer to a request it already answered in this one. On a bus polled device by device
+ * (`bus`: DL/T 645), also with its first answer after another device's: that the device's first request got
+ * no counted answer (a broken reply) must not merge two of its cycles into one. A `late` answer (slowed by a
+ * fault: it lands in the middle of the next device's cycle) does not count as the bus moving on.
  */
-export function createCycleCounter(): (device: string, request: string) => number {
+export function createCycleCounter(opts: { bus?: boolean } = {}): (device: string, request: string, late?: boolean) => number {
   const cycles = new Map<string, { n: number; asked: Set<string> }>()
-  return (device, request) => {
+  let lastOnBus: string | undefined
+  return (device, request, late = false) => {
     let c = cycles.get(device)
-    if (!c || c.asked.has(request)) {
+    const movedOn = opts.bus === true && !late && lastOnBus !== undefined && lastOnBus !== device
+    if (!c || c.asked.has(request) || movedOn) {
       c = { n: (c?.n ?? 0) + 1, asked: new Set() }
       cycles.set(device, c)
     }
     c.asked.add(request)
+    if (!late) lastOnBus = device
     return c.n
   }
 }

@@ -125,7 +125,7 @@ describe('loss windows of a simulated run', () => {
 })
 
 describe('poll cycles of the simulators answers', () => {
-  it('a device begins a new cycle when it answers a request again; another device answering in between (a slow one, late) does not end it', () => {
+  it('a device begins a new cycle when it answers a request again; another device answering in between late (a slow one) does not end it', () => {
     const cycleOf = createCycleCounter()
     const seq: [string, string][] = [
       ['m1', 'DI1'],
@@ -138,5 +138,25 @@ describe('poll cycles of the simulators answers', () => {
       ['m2', 'DI1'],
     ]
     expect(seq.map(([d, r]) => `${d}:${cycleOf(d, r)}`)).toEqual(['m1:1', 'm1:1', 'm2:1', 'm1:1', 'm2:1', 'm1:2', 'm1:2', 'm2:2'])
+  })
+
+  it('on a bus polled meter by meter, a meter whose first request got no counted answer still begins a new cycle after the other meter', () => {
+    const bus = createCycleCounter({ bus: true })
+    const seq: [string, string, boolean][] = [
+      ['m1', 'DI1', false],
+      ['m1', 'DI2', false],
+      ['m2', 'DI1', false],
+      ['m2', 'DI2', false],
+      ['m1', 'DI1', false],
+      ['m2', 'DI9', true], // a slow reply of m2 inside m1's cycle: not the bus moving on
+      ['m1', 'DI2', false],
+      ['m2', 'DI2', false], // m2's DI1 reply was broken (not counted): still m2's next cycle
+      ['m1', 'DI1', false],
+      ['m2', 'DI1', false], // and the one after
+    ]
+    expect(seq.map(([d, r, late]) => `${d}:${bus(d, r, late)}`)).toEqual(['m1:1', 'm1:1', 'm2:1', 'm2:1', 'm1:2', 'm2:1', 'm1:2', 'm2:2', 'm1:3', 'm2:3'])
+    // Without the bus rule m2's DI2 and the next DI1 would be one cycle of two of the master's.
+    const plain = createCycleCounter()
+    expect(seq.map(([d, r, late]) => `${d}:${plain(d, r, late)}`).slice(7)).toEqual(['m2:2', 'm1:3', 'm2:2'])
   })
 })

@@ -79,7 +79,8 @@ export const dlt645Entry: EntryKind<DltEntry> = {
     const src = served.sources[0] as DltSource | undefined
     const address = (id: string, k: number) => src?.meters.find((m) => meterDevice(m) === id)?.address ?? e.addresses?.[k] ?? String(110_101_000_001 + k + 1000 * index)
     const pollIntervalMs = src?.pollIntervalMs ?? Math.max(200, Math.round((e.period ?? 2_000) / ctx.speed))
-    const cycleOf = createCycleCounter()
+    // One meter after the other on the bus; a reply slowed by a fault (slow_answers) is late.
+    const cycleOf = createCycleCounter({ bus: true })
     return dlt645BusPart({
       sourceId: src?.id ?? `sim-dlt645-${index + 1}`,
       meters: ids.map((id, k) => ({ device: id, address: address(id, k), ...(e.base_load_kw !== undefined ? { baseLoadKw: e.base_load_kw } : {}) })),
@@ -87,7 +88,7 @@ export const dlt645Entry: EntryKind<DltEntry> = {
       now: ctx.clock.now,
       ...(!ctx.owned && src ? { path: src.serial.path } : {}),
       onReply(device, fields, reply) {
-        const cycle = cycleOf(device, String(reply.di))
+        const cycle = cycleOf(device, String(reply.di), reply.delayMs > 100)
         if (!heard(ctx, device)) return
         ctx.truth.add(fromDlt645Reply(device, fields, Date.now(), cycle, reply.raw.toString('hex')))
       },
