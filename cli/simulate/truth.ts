@@ -47,6 +47,8 @@ export interface Answer {
   cycle?: number
   /** The bytes written (hex) or the sentences (text): a dead letter carrying them is the gateway's record. */
   raw: string[]
+  /** The gateway asked the same again before this answer could count (it had given up on it): a retry's answer stands for it. */
+  superseded?: boolean
 }
 
 /** A time a fault made the gateway unable to keep what devices said (it was killed, a port was pulled). */
@@ -341,6 +343,11 @@ async function compareAnswers(t: InfluxTarget, expected: readonly ExpectedPoint[
         accounted.refused[hit.reason] = (accounted.refused[hit.reason] ?? 0) + 1
         return true
       }
+    }
+    if (a.superseded) {
+      const why = 'asked again (the gateway had given up on it)'
+      accounted.lost[why] = (accounted.lost[why] ?? 0) + 1
+      return true
     }
     const w = windows.find((x) => (x.device === undefined || x.device === p.device) && a.sent >= x.start && a.sent <= x.end)
     if (!w) return false
