@@ -47,8 +47,11 @@ export interface Answer {
   cycle?: number
   /** The bytes written (hex) or the sentences (text): a dead letter carrying them is the gateway's record. */
   raw: string[]
-  /** The gateway asked the same again before this answer could count (it had given up on it): a retry's answer stands for it. */
-  superseded?: boolean
+  /**
+   * Modbus: the read it answered. The same read answered twice in a row within `RETRY_MS` is the gateway
+   * asking again after a time-out: it keeps one of the two answers, the other is accounted.
+   */
+  request?: string
 }
 
 /** A time a fault made the gateway unable to keep what devices said (it was killed, a port was pulled). */
@@ -311,6 +314,9 @@ const fieldsDiffer = (p: ExpectedPoint, row: Record<string, unknown>, note = '')
  */
 const STAMP_SLACK_MS = 250
 
+/** A Modbus read answered twice within this is one request asked again after a time-out (cli/simulate/devices/modbus.ts). */
+const RETRY_MS = 1_000
+
 /**
  * Answers and fixes against the gateway's record of each (not the nearest point in time):
  * - an NMEA fix is the stored position of its device at the very time the fix carries (the gateway stamps
@@ -343,11 +349,6 @@ async function compareAnswers(t: InfluxTarget, expected: readonly ExpectedPoint[
         accounted.refused[hit.reason] = (accounted.refused[hit.reason] ?? 0) + 1
         return true
       }
-    }
-    if (a.superseded) {
-      const why = 'asked again (the gateway had given up on it)'
-      accounted.lost[why] = (accounted.lost[why] ?? 0) + 1
-      return true
     }
     const w = windows.find((x) => (x.device === undefined || x.device === p.device) && a.sent >= x.start && a.sent <= x.end)
     if (!w) return false
@@ -410,10 +411,19 @@ async function compareAnswers(t: InfluxTarget, expected: readonly ExpectedPoint[
       matched.set(k, r)
       next = k + 1
     }
+    /** A Modbus read the neighbouring cycle, kept by the gateway, answered again right after or before: a retry. */
+    const retried = (k: number, p: ExpectedPoint) =>
+      p.answer!.request !== undefined &&
+      [k - 1, k + 1].some((j) => matched.has(j) && cycles[j]!.answers.some((q) => q.answer!.request === p.answer!.request && Math.abs(q.answer!.sent - p.answer!.sent) <= RETRY_MS))
     cycles.forEach((c, k) => {
       const r = matched.get(k)
       for (const p of c.answers) {
         if (r && Object.entries(p.fields).every(([f, v]) => same(v, r.row[f]))) continue
+        if (!r && retried(k, p)) {
+          const why = 'a read asked again right after (a retry: the gateway kept the other answer)'
+          accounted.lost[why] = (accounted.lost[why] ?? 0) + 1
+          continue
+        }
         if (explain(p)) continue
         differences.push({ point: p, what: r ? fieldsDiffer(p, r.row, ` (the point of its poll cycle, stamped ${r.time - p.answer!.sent} ms after the answer)`) : `missing (no ${measurement} point of ${device} for this poll cycle, and no dead letter or fault explains it)` })
       }
@@ -489,7 +499,7 @@ export function createCycleCounter(opts: { bus?: boolean } = {}): (device: strin
  * or to float32). Written at `sent` (wall ms) in the device's poll `cycle`: the gateway stores a poll's reads
  * as one point stamped with its own time, matched with the cycle like a DL/T 645 meter's (`compare`).
  */
-export function fromModbusAnswer(device: string, profile: ModbusProfile, a: AnswerEvent, sent: number, cycle: number): ExpectedPoint | undefined {
+export function fromModbusAnswer(device: string, profile: ModbusProfile, a: AnswerEvent, sent: number, cycle: number, request?: string): ExpectedPoint | undefined {
   const req = a.request
   const values = a.values
   if ((req.fc !== 3 && req.fc !== 4) || a.corrupt || 'exception' in a.response || !values) return undefined
@@ -506,7 +516,7 @@ export function fromModbusAnswer(device: string, profile: ModbusProfile, a: Answ
     if (typeof e === 'number') fields[p.field] = e
   }
   if (Object.keys(fields).length === 0) return undefined
-  return { measurement: profile.kind, device, tags: {}, time: sent, fields, answer: { sent, cycle, raw: [] } }
+  return { measurement: profile.kind, device, tags: {}, time: sent, fields, answer: { sent, cycle, raw: [], ...(request !== undefined ? { request } : {}) } }
 }
 
 /**

@@ -7,7 +7,7 @@
 import { BUILTIN_PROFILES } from '../../../devices/modbus-profiles.ts'
 import { modbusBus } from '../../demo-parts/modbus.ts'
 import type { DeviceEntry } from '../scenario.ts'
-import { createCycleCounter, type ExpectedPoint, fromModbusAnswer } from '../truth.ts'
+import { createCycleCounter, fromModbusAnswer } from '../truth.ts'
 import { type EntryKind, heard, pad, type SourceCfg } from './common.ts'
 
 type ModbusEntry = Extract<DeviceEntry, { protocol: 'modbus-tcp' | 'modbus-rtu' | 'modbus-rtu-over-tcp' }>
@@ -42,11 +42,10 @@ export const modbusEntry: EntryKind<ModbusEntry> = {
       model: { seed: ctx.seed * 1000 + index * 100 + k, ...(e.rated_kw !== undefined ? { ratedKw: e.rated_kw } : {}) },
     }))
     // With a gateway already running, the simulator goes where its configuration says.
-    // A retry after a broken or late answer is the same cycle: those are no answers (not counted below). The
-    // same read again sooner than half the poll interval is the gateway asking again, having given up on the
-    // answer (a loaded machine; the RTU time-out is short): that answer is superseded, the retry's counts.
+    // A retry after a broken or late answer is the same cycle: those are no answers (not counted below). A
+    // retry after a time-out (a loaded machine; the RTU time-out is short) is a read answered twice in a row:
+    // truth.ts accounts the one the gateway did not keep.
     const cycleOf = createCycleCounter()
-    const lastAnswer = new Map<string, { read: string; at: number; cycle: number; point: ExpectedPoint | undefined }>()
     const where = !ctx.owned && src ? (src.type === 'modbus-rtu' ? { path: src.path } : { port: src.port }) : {}
     return modbusBus({
       transport: TRANSPORT[e.protocol],
@@ -58,13 +57,9 @@ export const modbusEntry: EntryKind<ModbusEntry> = {
         const r = a.request
         if (a.delayMs > 0 || a.corrupt || 'exception' in a.response || (r.fc !== 3 && r.fc !== 4)) return
         const read = `${r.fc}:${r.address}:${r.quantity}`
-        const now = Date.now()
-        const prev = lastAnswer.get(device)
-        const retry = prev !== undefined && prev.read === read && now - prev.at < interval(device) / 2
-        if (retry && prev.point?.answer) prev.point.answer.superseded = true
-        const cycle = retry ? prev.cycle : cycleOf(device, read)
-        const p = heard(ctx, device) ? fromModbusAnswer(device, profile, a, now, cycle) : undefined
-        lastAnswer.set(device, { read, at: now, cycle, point: p })
+        const cycle = cycleOf(device, read)
+        if (!heard(ctx, device)) return
+        const p = fromModbusAnswer(device, profile, a, Date.now(), cycle, read)
         if (p) ctx.truth.add(p)
       },
     })
