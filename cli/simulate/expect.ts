@@ -11,7 +11,7 @@ import { refusalCounts } from '../../gateway/core/deadletter.ts'
 import type { Occurrence } from './faults.ts'
 import type { Assertion } from './report.ts'
 import type { Expect, Fault } from './scenario.ts'
-import { compare, type Difference, type InfluxTarget, influxQuery, type Truth } from './truth.ts'
+import { type Accounted, type CompareOptions, compare, type Difference, type InfluxTarget, influxQuery, type LossWindow, type Truth } from './truth.ts'
 
 const secs = (ms: number) => `${Math.round(ms / 100) / 10} s`
 
@@ -25,6 +25,9 @@ export interface Refusal {
   detail?: string
   /** Refusals one record stands for (a coalesced record); 1 when absent. */
   count?: number
+  /** The refused bytes (hex) or text, as the dead-letter log keeps them. */
+  raw_hex?: string
+  raw?: string
 }
 
 /** The dead-letter records of the gateway written since `since` (epoch ms). */
@@ -429,17 +432,40 @@ function describeDiff(d: Difference): string {
  * `readings_stored: all_acknowledged`: every acknowledged reading point by point, compared again each second
  * until `deadline` (the settle time the spool has to drain), then the verdict with the first differing points.
  */
-export async function checkStored(target: InfluxTarget, truth: Truth, since: number, deadline: number): Promise<Assertion> {
+export async function checkStored(target: InfluxTarget, truth: Truth, since: number, deadline: number, answers: () => CompareOptions = () => ({})): Promise<Assertion> {
   const name = 'readings stored: all acknowledged'
   const expected = truth.points()
-  const once = () => compare(target, expected, since, truth.candidates).then((r) => ({ ...r, error: undefined }), (err: Error) => ({ checked: expected.length, differences: [] as Difference[], error: err.message }))
+  const none: Accounted = { refused: {}, lost: {} }
+  const once = () => compare(target, expected, since, truth.candidates, answers()).then((r) => ({ ...r, error: undefined }), (err: Error) => ({ checked: expected.length, differences: [] as Difference[], accounted: none, error: err.message }))
   let r = await once()
   while ((r.differences.length > 0 || r.error !== undefined) && Date.now() < deadline) {
     await sleep(1_000)
     r = await once()
   }
   if (r.error !== undefined) return { name, ok: false, message: `InfluxDB query failed: ${r.error}`, details: [] }
-  if (r.differences.length === 0) return { name, ok: expected.length > 0, message: expected.length > 0 ? `${truth.acked()} acknowledged readings (${expected.length} points) all in InfluxDB with their values and times` : 'no reading was acknowledged', details: [] }
-  const missing = r.differences.filter((d) => d.what === 'missing').length
-  return { name, ok: false, message: `${r.differences.length} of ${expected.length} acknowledged points not as sent (${missing} missing, ${r.differences.length - missing} with other values)`, details: r.differences.map(describeDiff) }
+  const explained = describeAccounted(r.accounted)
+  if (r.differences.length === 0) return { name, ok: expected.length > 0, message: expected.length > 0 ? `${truth.acked()} acknowledged readings (${expected.length} points) all in InfluxDB with their values and times${explained}` : 'no reading was acknowledged', details: [] }
+  const missing = r.differences.filter((d) => d.what.startsWith('missing')).length
+  return { name, ok: false, message: `${r.differences.length} of ${expected.length} acknowledged points not as sent (${missing} missing, ${r.differences.length - missing} with other values)${explained}`, details: r.differences.map(describeDiff) }
+}
+
+/** Polled answers and fixes the gateway has no point of, and what explains each. */
+function describeAccounted(a: Accounted): string {
+  const parts = [...Object.entries(a.refused).map(([k, n]) => `${n} refused as ${k}`), ...Object.entries(a.lost).map(([k, n]) => `${n} lost to ${k}`)]
+  return parts.length > 0 ? `; polled answers and fixes without a point, each explained: ${parts.join(', ')}` : ''
+}
+
+/**
+ * The times the gateway could not keep what the unacknowledged devices (DL/T 645 meters, Modbus devices,
+ * NMEA receivers) said: a gateway kill, from `beforeMs` before it (a cycle read but not yet committed dies
+ * with the process) to `afterMs` after the gateway was back (it reopens the port; a sentence cut in two);
+ * and the end of the run from `beforeMs` before the simulators stopped (`stopping`): an answer on its way
+ * when the port closes is never read, the cycle is stored without it.
+ */
+export function lossWindows(occurrences: readonly Occurrence[], runStart: number, stopping = Number.POSITIVE_INFINITY, beforeMs = 3_000, afterMs = 3_000): LossWindow[] {
+  const kills = occurrences
+    .filter((o) => o.type === 'gateway_kill' && !o.failed)
+    .map((o) => ({ start: o.start - beforeMs, end: (o.end ?? Number.POSITIVE_INFINITY) + afterMs, label: `faults[${o.index}] gateway_kill at ${secs(o.start - runStart)}` }))
+  const end = Number.isFinite(stopping) ? [{ start: stopping - 1_000, end: Number.POSITIVE_INFINITY, label: `the end of the run at ${secs(stopping - runStart)} (simulators stopped, ports closed)` }] : []
+  return [...kills, ...end]
 }

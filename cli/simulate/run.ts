@@ -22,7 +22,7 @@ import { createSimClock, startTimeOf } from './clock.ts'
 import { idsOf, type PlanContext, type Planned, partFor, placeEntry, planEntry } from './devices.ts'
 import { gatewayProcess } from './gateway-process.ts'
 import { type Assertion, junitXml, type RunReport, summary } from './report.ts'
-import { addHistograms, type AgeHistograms, checkLatency, checkStored, checkNoUnexpectedRefusals, checkPresence, checkRefusalCount, checkTransitions, cpuMeter, faultWindow, presenceWatcher, readRefusals, scrapeAges, transitions } from './expect.ts'
+import { addHistograms, type AgeHistograms, checkLatency, checkStored, checkNoUnexpectedRefusals, checkPresence, checkRefusalCount, checkTransitions, cpuMeter, faultWindow, lossWindows, presenceWatcher, readRefusals, scrapeAges, transitions } from './expect.ts'
 import { scheduleFaults } from './faults.ts'
 import { findMosquitto, type Mosquitto, mosquitto } from './mosquitto.ts'
 import { startProxy, type TcpProxy } from './proxy.ts'
@@ -440,8 +440,10 @@ async function simulate(file: string | undefined, values: Values, out: (s: strin
     opts.onUp?.({ config: cfg, plan, gatewayPid: gw?.pid() })
 
     // Faults on schedule (times scale with --speed like the periods): cli/simulate/faults.ts.
-    const streamIds = plan.filter((p) => p.entry.protocol === 'nmea').flatMap((p) => p.ids)
-    const polledIds = plan.filter((p) => p.served !== undefined && p.entry.protocol !== 'nmea').flatMap((p) => p.ids)
+    // NMEA fixes and DL/T 645 and Modbus answers are matched with the gateway's record of each; one lost to the
+    // kill is accounted in its loss window (expect.ts lossWindows). ETC passages are forgotten here.
+    const answered = new Set(['nmea', 'dlt645', 'modbus-tcp', 'modbus-rtu', 'modbus-rtu-over-tcp'])
+    const polledIds = plan.filter((p) => p.served !== undefined && !answered.has(p.entry.protocol)).flatMap((p) => p.ids)
     const faults = scheduleFaults(sc.faults, {
       speed,
       durationMs,
@@ -455,9 +457,7 @@ async function simulate(file: string | undefined, values: Values, out: (s: strin
         async beforeGatewayKill() {
           cpu.sample()
           addHistograms(agesOfKilled, await scrapeAges(httpUrl))
-          // A serial stream (NMEA) has no acknowledgement: what it sends while the gateway is down is no ground
-          // truth; a poll or passage in flight when it dies is answered but never stored.
-          for (const id of streamIds) planCtx.unheard.set(id, Number.POSITIVE_INFINITY)
+          // A poll or passage in flight when it dies is answered but never stored.
           for (const id of polledIds) {
             truth.forget(id, Date.now() - 3_000)
             planCtx.unheard.set(id, Number.POSITIVE_INFINITY)
@@ -466,7 +466,7 @@ async function simulate(file: string | undefined, values: Values, out: (s: strin
         onGatewayRestart() {
           report.gateway.restarts++
           cpu.mark()
-          for (const id of [...streamIds, ...polledIds]) planCtx.unheard.set(id, Date.now() + 3_000)
+          for (const id of polledIds) planCtx.unheard.set(id, Date.now() + 3_000)
         },
       },
     })
@@ -530,6 +530,7 @@ async function simulate(file: string | undefined, values: Values, out: (s: strin
     await faults.stop()
     await Promise.all(stepPending)
     for (const n of notYet) assertions.push({ name: `${n} at its step`, ok: false, message: 'not checked: the run ended before its time', details: [] })
+    const stopping = Date.now()
     await stopAll()
     // CPU over the run itself (the settle phase below is the runner's queries, not the district's load).
     const cpuOfRun = cpu.share()
@@ -545,7 +546,7 @@ async function simulate(file: string | undefined, values: Values, out: (s: strin
     if (opts.demo) return 0
     // Expectations. Stored readings: wait (up to `settle`) for the spool to drain, then compare point by point.
     const settleDeadline = Date.now() + sc.settle
-    if (ex.readings_stored === 'all_acknowledged') assertions.push(await checkStored(target, truth, since, settleDeadline))
+    if (ex.readings_stored === 'all_acknowledged') assertions.push(await checkStored(target, truth, since, settleDeadline, () => ({ refused: readRefusals(cfg.dataDir, t0), windows: lossWindows(faults.occurrences, runStart, stopping) })))
     for (const c of ex.counts) if (c.at === undefined) assertions.push(await checkCount(c))
     const refusals = readRefusals(cfg.dataDir, t0)
     const noUnexpected = checkNoUnexpectedRefusals(ex.no_unexpected_refusals, refusals, faults.expectedRefusals)

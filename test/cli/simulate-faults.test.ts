@@ -61,9 +61,29 @@ describe.skipIf(!have('influxd', 'mosquitto'))('smartcity simulate faults', () =
     // `every: 7s` from 30 s in a 44 s run: twice.
     expect(events.filter((e) => /^fault: device wq-f-003 silent/.test(e))).toHaveLength(2)
     expect(report.gateway.restarts).toBe(1)
+    // The device faults (once device-faults.yaml): each broken frame refused with its protocol's own reason.
+    for (const re of [
+      /^fault over: device wq-df-001 sent 2 bad frame\(s\); refusals allowed: malformed_json x2$/,
+      /^fault over: device 13900500001 sent 2 bad frame\(s\); refusals allowed: bad_check x2$/,
+      /^fault over: device HJ212CI0000000000000001 sent 1 bad frame\(s\); refusals allowed: bad_crc x1$/,
+      /^fault over: device wq-rtu-ci-1 sent 2 bad frame\(s\); refusals allowed: crc_mismatch x2$/,
+      /^fault over: device bus-ci-gnss sent 2 bad frame\(s\); refusals allowed: bad_checksum x2$/,
+      /^fault over: device rsu-ci-1 sent 1 bad frame\(s\); refusals allowed: bcc_mismatch x1$/,
+      /^fault: device meter-ci-2 answers 1200 ms late for 3 s$/,
+      /^fault over: serial port of meter-ci-1 plugged back$/,
+      /^fault over: serial port of bus-ci-gnss plugged back$/,
+      /^fault over: clock of 13900500001 right again$/,
+    ]) {
+      expect(events.some((e) => re.test(e)), String(re)).toBe(true)
+    }
     const byName = (p: RegExp) => report.assertions.filter((a) => p.test(a.name))
+    const refusals = byName(/^no unexpected refusals$/)[0]
+    expect(refusals?.ok, refusals?.details.join('\n')).toBe(true)
+    expect(Number(/^(\d+) refusal/.exec(refusals?.message ?? '')?.[1])).toBeGreaterThanOrEqual(15)
     const stored = byName(/^readings stored: all acknowledged$/)[0]
     expect(stored?.ok, stored?.details.join('\n')).toBe(true)
+    // DL/T 645 answers and NMEA fixes the SIGKILL cut are accounted to it by name, not silently dropped.
+    expect(stored?.message).toMatch(/lost to faults\[\d+\] gateway_kill at/)
     expect(report.acknowledged).toBeGreaterThan(300)
     // One presence assertion per silence (wq-f-003 twice), each offline then online again.
     const presence = byName(/^presence: /)
@@ -305,7 +325,7 @@ describe('simulate faults without servers', () => {
     ])
     const shipped = await loadScenario(join(ROOT, 'simulators', 'scenarios', 'faults.yaml'))
     if (!shipped.ok) throw new Error(shipped.problems.join('\n'))
-    expect(new Set(shipped.scenario.faults.map((f) => f.type))).toEqual(new Set(['device_silent', 'gateway_kill', 'influxdb_stop', 'broker_restart', 'influx_network']))
+    expect(new Set(shipped.scenario.faults.map((f) => f.type))).toEqual(new Set(['device_silent', 'gateway_kill', 'influxdb_stop', 'broker_restart', 'influx_network', 'bad_frames', 'slow_answers', 'serial_unplug', 'clock_skew']))
     expect(new Set(shipped.scenario.faults.flatMap((f) => (f.type === 'influx_network' ? [f.mode] : [])))).toEqual(new Set(['drop', 'delay']))
     expect(shipped.scenario.duration).toBeLessThan(60_000)
     expect(readFileSync(join(ROOT, 'simulators', 'scenarios', 'faults.yaml'), 'utf8')).toMatch(/^ {2}# device faults:$/m)

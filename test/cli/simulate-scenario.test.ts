@@ -56,7 +56,7 @@ describe('simulate scenario files', () => {
   })
 
   it('the shipped scenarios load and stay under a minute', async () => {
-    for (const f of ['ci-smoke.yaml', 'faults-smoke.yaml', 'device-faults.yaml']) {
+    for (const f of ['ci-smoke.yaml', 'faults-smoke.yaml', 'faults.yaml']) {
       const r = await loadScenario(join(SCENARIOS, f))
       expect(r.ok ? [] : r.problems, f).toEqual([])
       if (r.ok) expect(r.scenario.duration, f).toBeLessThan(60_000)
@@ -66,9 +66,12 @@ describe('simulate scenario files', () => {
     expect(new Set(smoke.scenario.devices.map((d) => `${d.kind}/${d.protocol}`))).toEqual(
       new Set(['water_quality/mqtt', 'elevator/mqtt', 'position/jt808', 'water_quality/hj212', 'energy_meter/modbus-tcp', 'water_quality/modbus-rtu', 'energy_meter/modbus-rtu-over-tcp', 'position/nmea', 'energy_meter/dlt645', 'etc/etc-rsu']),
     )
-    const df = await loadScenario(join(SCENARIOS, 'device-faults.yaml'))
-    if (!df.ok) throw new Error('device-faults does not load')
-    expect(new Set(df.scenario.faults.map((f) => f.type))).toEqual(new Set(['bad_frames', 'slow_answers', 'serial_unplug', 'clock_skew']))
+    // faults.yaml carries every fault kind, system and device (device-faults.yaml merged into it).
+    const all = await loadScenario(join(SCENARIOS, 'faults.yaml'))
+    if (!all.ok) throw new Error('faults does not load')
+    expect(new Set(all.scenario.faults.map((f) => f.type))).toEqual(new Set(['device_silent', 'broker_restart', 'gateway_kill', 'influxdb_stop', 'influx_network', 'bad_frames', 'slow_answers', 'serial_unplug', 'clock_skew']))
+    expect(new Set(all.scenario.faults.flatMap((f) => (f.type === 'bad_frames' ? [f.kind] : [])))).toEqual(new Set(['crc', 'truncated', 'garbage']))
+    expect(new Set(all.scenario.devices.map((d) => d.protocol))).toEqual(new Set(smoke.scenario.devices.map((d) => d.protocol)))
     const faults = await loadScenario(join(SCENARIOS, 'faults-smoke.yaml'))
     if (!faults.ok) throw new Error('faults-smoke does not load')
     expect(new Set(faults.scenario.faults.map((f) => f.type))).toEqual(new Set(['device_silent', 'gateway_kill', 'influxdb_stop']))

@@ -1,13 +1,13 @@
 /**
  * Scenario entries of Modbus devices (energy meters, water sondes) by profile: Modbus TCP, RTU on a socat
  * pseudo-terminal, RTU over TCP. The gateway polls them: the ground truth is what each simulated device
- * answered (its model's values as its registers held them), matched with the gateway's point of that
- * device nearest in time, within half its poll interval (the gateway stamps a poll with its own time).
+ * answered (its model's values as its registers held them), with the poll cycle it belongs to, matched with
+ * the gateway's point of that cycle (truth.ts `compare`; the gateway stamps a poll with its own time).
  */
 import { BUILTIN_PROFILES } from '../../../devices/modbus-profiles.ts'
 import { modbusBus } from '../../demo-parts/modbus.ts'
 import type { DeviceEntry } from '../scenario.ts'
-import { fromModbusAnswer } from '../truth.ts'
+import { createCycleCounter, fromModbusAnswer } from '../truth.ts'
 import { type EntryKind, heard, pad, type SourceCfg } from './common.ts'
 
 type ModbusEntry = Extract<DeviceEntry, { protocol: 'modbus-tcp' | 'modbus-rtu' | 'modbus-rtu-over-tcp' }>
@@ -42,6 +42,10 @@ export const modbusEntry: EntryKind<ModbusEntry> = {
       model: { seed: ctx.seed * 1000 + index * 100 + k, ...(e.rated_kw !== undefined ? { ratedKw: e.rated_kw } : {}) },
     }))
     // With a gateway already running, the simulator goes where its configuration says.
+    // A retry after a broken or late answer is the same cycle: those are no answers (not counted below). A
+    // retry after a time-out (a loaded machine; the RTU time-out is short) is a read answered twice in a row:
+    // truth.ts accounts the one the gateway did not keep.
+    const cycleOf = createCycleCounter()
     const where = !ctx.owned && src ? (src.type === 'modbus-rtu' ? { path: src.path } : { port: src.port }) : {}
     return modbusBus({
       transport: TRANSPORT[e.protocol],
@@ -50,9 +54,12 @@ export const modbusEntry: EntryKind<ModbusEntry> = {
       ...where,
       now: ctx.clock.now,
       onAnswer(device, profile, a) {
-        if (a.delayMs > 0 || !heard(ctx, device)) return
-        const within = Math.min(2_000, Math.max(200, interval(device) / 2))
-        const p = fromModbusAnswer(device, profile, a, Date.now(), within)
+        const r = a.request
+        if (a.delayMs > 0 || a.corrupt || 'exception' in a.response || (r.fc !== 3 && r.fc !== 4)) return
+        const read = `${r.fc}:${r.address}:${r.quantity}`
+        const cycle = cycleOf(device, read)
+        if (!heard(ctx, device)) return
+        const p = fromModbusAnswer(device, profile, a, Date.now(), cycle, read)
         if (p) ctx.truth.add(p)
       },
     })

@@ -2,12 +2,13 @@
  * Scenario entries of serial devices on socat pseudo-terminals: a BeiDou/GNSS receiver (NMEA 0183, one per
  * device id, driving a route) and an RS-485 bus of DL/T 645-2007 meters (a load curve) the gateway polls.
  * Ground truth: the receiver's epochs with a fix, at their NMEA time, written while the gateway had the port
- * open; the meters' replies, matched with the gateway's point of that meter nearest in time (the gateway
- * stamps a meter's cycle with its own time).
+ * open; the meters' replies, each with the poll cycle it belongs to (the gateway asks one meter's data
+ * identifiers one after the other and stores one point per meter per cycle, stamped with its own time), so
+ * that truth.ts matches a cycle's answers with the gateway's point of that cycle.
  */
 import { dlt645BusPart, gnssReceiverPart } from '../../demo-parts/serial.ts'
 import type { DeviceEntry } from '../scenario.ts'
-import { fromDlt645Reply, fromNmeaEpoch } from '../truth.ts'
+import { createCycleCounter, fromDlt645Reply, fromNmeaEpoch } from '../truth.ts'
 import { combine, type EntryKind, heard, type SourceCfg } from './common.ts'
 
 type NmeaEntry = Extract<DeviceEntry, { protocol: 'nmea' }>
@@ -44,7 +45,7 @@ export const nmeaEntry: EntryKind<NmeaEntry> = {
           ...(!ctx.owned && src ? { path: src.serial.path } : {}),
           onEpoch(device, ep) {
             if (!heard(ctx, device)) return
-            const p = fromNmeaEpoch(device, ep.truth)
+            const p = fromNmeaEpoch(device, ep.truth, Date.now(), ep.lines)
             if (p) ctx.truth.add(p)
           },
         })
@@ -78,15 +79,18 @@ export const dlt645Entry: EntryKind<DltEntry> = {
     const src = served.sources[0] as DltSource | undefined
     const address = (id: string, k: number) => src?.meters.find((m) => meterDevice(m) === id)?.address ?? e.addresses?.[k] ?? String(110_101_000_001 + k + 1000 * index)
     const pollIntervalMs = src?.pollIntervalMs ?? Math.max(200, Math.round((e.period ?? 2_000) / ctx.speed))
+    // One meter after the other on the bus; a reply slowed by a fault (slow_answers) is late.
+    const cycleOf = createCycleCounter({ bus: true })
     return dlt645BusPart({
       sourceId: src?.id ?? `sim-dlt645-${index + 1}`,
       meters: ids.map((id, k) => ({ device: id, address: address(id, k), ...(e.base_load_kw !== undefined ? { baseLoadKw: e.base_load_kw } : {}) })),
       pollIntervalMs,
       now: ctx.clock.now,
       ...(!ctx.owned && src ? { path: src.serial.path } : {}),
-      onReply(device, fields) {
+      onReply(device, fields, reply) {
+        const cycle = cycleOf(device, String(reply.di), reply.delayMs > 100)
         if (!heard(ctx, device)) return
-        ctx.truth.add(fromDlt645Reply(device, fields, Date.now(), Math.max(1_500, pollIntervalMs / 2)))
+        ctx.truth.add(fromDlt645Reply(device, fields, Date.now(), cycle, reply.raw.toString('hex')))
       },
     })
   },

@@ -183,7 +183,9 @@ export function createDlt645Bus(cfg: Dlt645SourceConfig, version: Dlt645Version,
       }
       // One reading per meter per cycle; good replies without a stored field (unknown or decoded-only DIs)
       // still count for the meter's frame counters, with nothing to store.
-      const readings = Object.keys(fields).length > 0 ? [meterReading(m.device, fields)] : []
+      // Stamped now, when the cycle was read (docs/data-model.md: the moment the gateway received the frame), not
+      // when the ordered queue reaches it: behind a slow spool commit that was later by the commit's latency.
+      const readings = Object.keys(fields).length > 0 ? [{ ...meterReading(m.device, fields), receivedAt: ctx.now() }] : []
       if (readings.length > 0) stats.points++
       if (readings.length > 0 || good > 0) {
         queue.push(async () => {

@@ -74,8 +74,11 @@ export function createModbusSource(cfg: ModbusSourceConfig, opts: { recordLatene
     const reading = profileReading(d.profile, d.device, values)
     if (!reading) return
     const frames = o.answers.filter(Boolean).length
+    // Stamped when the poll was answered (docs/data-model.md: the moment the gateway received the frame), not
+    // when the ordered queue reaches it: behind a slow spool commit that was later by the commit's latency.
+    const stamped = { ...reading, receivedAt: c.now() }
     queue.push(async () => {
-      await c.ingest({ source: cfg.id, device: d.device, kind: d.profile.kind, protocol, readings: [reading], frames, address: link.address })
+      await c.ingest({ source: cfg.id, device: d.device, kind: d.profile.kind, protocol, readings: [stamped], frames, address: link.address })
     })
   }
 

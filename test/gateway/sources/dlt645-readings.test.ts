@@ -50,7 +50,8 @@ describe('DL/T 645 master: readings, not points', () => {
     // Readings only: an IngestBatch has no points of its own any more (the pipeline makes them).
     expect('points' in b).toBe(false)
     expect(b).toMatchObject({ source: 'dlt645', device: 'dlt645-000000000161', kind: 'energy_meter', protocol: 'dlt645', frames: 2 })
-    expect(b.readings).toEqual([{ kind: 'energy_meter', type: 'telemetry', device: 'dlt645-000000000161', value: { import_energy_kwh: 12.5, trip_count: 3 } }])
+    // Stamped when the cycle was read (test/gateway/sources/polled-stamp.test.ts).
+    expect(b.readings).toEqual([{ kind: 'energy_meter', type: 'telemetry', device: 'dlt645-000000000161', value: { import_energy_kwh: 12.5, trip_count: 3 }, receivedAt: expect.any(Number) }])
     expect(ctx.batches[0]!.points).toMatchObject([{ measurement: 'energy_meter', fields: { import_energy_kwh: 12.5, trip_count: 3 } }])
     expect(ctx.state('dlt645-000000000161')).toBe(true)
     expect(ctx.rejects).toEqual([])
