@@ -207,7 +207,7 @@ export function createGateway(initial: GatewayConfig, opts: GatewayOptions = {})
       : undefined
   const audit: Audit = opts.audit ?? auditLog ?? noAudit
   const httpAuth = createHttpAuth(config.http, { audit, now, onRefused: (reason) => metrics.httpAuthFailures.labels(reason).inc() })
-  const devices = createDeviceRegistry({ inventory: config.devices, defaultDistrict: config.gateway.district, offlineAfterSec: config.gateway.offlineAfterSec, statusIntervalSec: config.gateway.statusIntervalSec, metrics, now })
+  const devices = createDeviceRegistry({ inventory: config.devices, defaultDistrict: config.gateway.district, offlineAfterSec: config.gateway.offlineAfterSec, statusIntervalSec: config.gateway.statusIntervalSec, instance: config.gateway.id, metrics, now })
   // Built-in processors: elevator fault detection and the alarm rules; both publish on the broker.
   const alarmStore = createAlarmStore()
   const publish: PublishFn = (topic, payload, o) => broker.publish(topic, payload, o)

@@ -52,6 +52,8 @@ export function createDeviceRegistry(opts: {
   offlineAfterSec: number
   /** Each device's status is written once per this many seconds (ticks). */
   statusIntervalSec: number
+  /** `gateway.id`: the tag `instance` of every `device_status` point (which instance of a scaled-out district saw the device). */
+  instance?: string
   metrics: Metrics
   now(): number
 }): Registry {
@@ -63,7 +65,7 @@ export function createDeviceRegistry(opts: {
 
   const statusPoint = (e: Entry, now: number): Point => ({
     measurement: 'device_status',
-    tags: { device: e.id, kind: e.kind, district: e.district, ...(e.site ? { site: e.site } : {}), ...(e.protocol ? { protocol: e.protocol } : {}) },
+    tags: { device: e.id, kind: e.kind, district: e.district, ...(e.site ? { site: e.site } : {}), ...(e.protocol ? { protocol: e.protocol } : {}), ...(opts.instance ? { instance: opts.instance } : {}) },
     fields: { online: e.online, last_seen_ms: e.lastSeenMs ?? 0, frames_ok: e.framesOk, frames_rejected: e.framesRejected },
     time: now,
   })
