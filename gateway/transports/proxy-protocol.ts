@@ -143,7 +143,7 @@ export function encodeProxyV2(source: ProxyEndpoint, destination: ProxyEndpoint,
     const t = tail ? tail.split(':') : []
     const words = a.includes('::') ? [...h, ...Array(8 - h.length - t.length).fill('0'), ...t] : h
     const out = Buffer.alloc(16)
-    words.forEach((w, i) => out.writeUInt16BE(Number.parseInt(w, 16), i * 2))
+    for (const [i, w] of words.entries()) out.writeUInt16BE(Number.parseInt(w, 16), i * 2)
     return out
   }
   const body = Buffer.concat([addr(source.address), addr(destination.address), Buffer.alloc(4)])

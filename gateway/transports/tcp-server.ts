@@ -358,7 +358,10 @@ export function createTcpServer(opts: TcpServerOptions, onConnection: (conn: Con
   /** The connection's device is `ip` (`address` with its port); admitted or refused here. */
   function open(socket: Socket, ip: string | undefined, address: string, via: string | undefined, first: Buffer | undefined, skipAllow: boolean): void {
     const refused = skipAllow ? shared.admission.admit(ip, true) : shared.admission.admit(ip)
-    if (refused) return refuse(socket, refused, address)
+    if (refused) {
+      refuse(socket, refused, address)
+      return
+    }
     socket.setNoDelay(true)
     const rec = opts.record?.connection({ transport: 'tcp', peer: address })
     const conn = new Connection(shared, socket, address, ip, via, rec)
@@ -397,7 +400,10 @@ export function createTcpServer(opts: TcpServerOptions, onConnection: (conn: Con
       socket.off('close', onEarlyClose)
       socket.off('error', ignore)
       if (how === 'gone') return
-      if (how === 'bad') return refuse(socket, 'proxy_header_invalid', peer, detail)
+      if (how === 'bad') {
+        refuse(socket, 'proxy_header_invalid', peer, detail)
+        return
+      }
       if (shared.stopping) {
         socket.destroy()
         return
@@ -419,8 +425,9 @@ export function createTcpServer(opts: TcpServerOptions, onConnection: (conn: Con
     const peer = `${remote ?? '?'}:${socket.remotePort ?? 0}`
     if (trusted) {
       // Before any byte is read: only the balancers may speak for devices (spec 7, "security considerations").
-      if (!inList(trusted, remote)) return refuse(socket, 'proxy_untrusted', peer, 'peer is not in trustedProxies')
-      return awaitHeader(socket, peer)
+      if (!inList(trusted, remote)) refuse(socket, 'proxy_untrusted', peer, 'peer is not in trustedProxies')
+      else awaitHeader(socket, peer)
+      return
     }
     // Before any byte is read: a refused peer costs one accept and one close.
     open(socket, remote === undefined ? undefined : peerIp(remote), peer, undefined, undefined, false)
