@@ -422,7 +422,14 @@ export function createTcpServer(opts: TcpServerOptions, onConnection: (conn: Con
       return
     }
     const remote = socket.remoteAddress
-    const peer = `${remote ?? '?'}:${socket.remotePort ?? 0}`
+    if (remote === undefined) {
+      // The peer reset the connection before it was accepted (a balancer's TCP health check does): nobody
+      // to admit or refuse.
+      socket.on('error', ignore)
+      socket.destroy()
+      return
+    }
+    const peer = `${remote}:${socket.remotePort ?? 0}`
     if (trusted) {
       // Before any byte is read: only the balancers may speak for devices (spec 7, "security considerations").
       if (!inList(trusted, remote)) refuse(socket, 'proxy_untrusted', peer, 'peer is not in trustedProxies')
@@ -430,7 +437,7 @@ export function createTcpServer(opts: TcpServerOptions, onConnection: (conn: Con
       return
     }
     // Before any byte is read: a refused peer costs one accept and one close.
-    open(socket, remote === undefined ? undefined : peerIp(remote), peer, undefined, undefined, false)
+    open(socket, peerIp(remote), peer, undefined, undefined, false)
   }
 
   function sweep(): void {
