@@ -121,6 +121,14 @@ async function oneRun(minutes: number, influxUrl: string, dir: string, round: nu
       '  - type: mqtt',
       '  - type: jt808',
       '  - { type: hj212, defaultPassword: "123456" }',
+      // The field's addresses; the runner points each source at its simulator.
+      '  - type: modbus-tcp',
+      '    id: meters-load',
+      '    host: 192.0.2.10',
+      '    port: 502',
+      '    devices:',
+      ...Array.from({ length: 200 }, (_, k) => `      - { device: em-load-${String(k + 1).padStart(3, '0')}, unit: ${k + 1}, profile: eastron-sdm630, intervalMs: 60000 }`),
+      '  - { type: etc-rsu, id: etc-load, device: rsu-load-1, lane: load-up, host: 192.0.2.12, port: 9527 }',
       'sinks:',
       // The sink's defaults (batchSize 5000, flushIntervalMs 1000), unless BENCH_LOAD_FLUSH_MS says otherwise.
       `  - { type: influx-v1, url: "http://127.0.0.1:${proxyPort}", database: load_${round}${flushMs ? `, flushIntervalMs: ${flushMs}` : ''} }`,
