@@ -14,6 +14,9 @@
  *   whole seconds and HJ 212 minute data is stamped with its minute, so they would read up to 1 s or 60 s
  *   late and are left out. (Task simfault's latency assertion, once merged, measures inside the gateway.)
  * - zero loss: the runner's point-by-point check of every acknowledged reading (`readings stored`).
+ *
+ * SMARTCITY_GATEWAY_NODE_OPTIONS gives the gateway process (only it) Node options, to measure a heap limit
+ * as a systemd unit or container would set it (`--max-old-space-size`, `--max-semi-space-size`).
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -236,6 +239,9 @@ export async function run(): Promise<Record<string, unknown>> {
   return {
     scenario: 'simulators/scenarios/load.yaml',
     sinkFlushIntervalMs: flushMs ?? 1000,
+    // SMARTCITY_GATEWAY_NODE_OPTIONS: Node options of the gateway process alone (cli/simulate/gateway-process.ts),
+    // e.g. "--max-old-space-size=200 --max-semi-space-size=4", the heap limit a unit file would set.
+    gatewayNodeOptions: process.env['SMARTCITY_GATEWAY_NODE_OPTIONS'] ?? null,
     goal: { gatewayCpuShareOfOneCore: 0.25, gatewayPeakRssMb: 250, latencyP99Ms: 2000, zeroLoss: true },
     median: {
       readingsPerSec: pick((r) => r.readingsPerSec),
