@@ -14,6 +14,9 @@
  *   whole seconds and HJ 212 minute data is stamped with its minute, so they would read up to 1 s or 60 s
  *   late and are left out. (Task simfault's latency assertion, once merged, measures inside the gateway.)
  * - zero loss: the runner's point-by-point check of every acknowledged reading (`readings stored`).
+ *
+ * SMARTCITY_GATEWAY_NODE_OPTIONS gives the gateway process (only it) Node options, to measure a heap limit
+ * as a systemd unit or container would set it (`--max-old-space-size`, `--max-semi-space-size`).
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -121,6 +124,14 @@ async function oneRun(minutes: number, influxUrl: string, dir: string, round: nu
       '  - type: mqtt',
       '  - type: jt808',
       '  - { type: hj212, defaultPassword: "123456" }',
+      // The field's addresses; the runner points each source at its simulator.
+      '  - type: modbus-tcp',
+      '    id: meters-load',
+      '    host: 192.0.2.10',
+      '    port: 502',
+      '    devices:',
+      ...Array.from({ length: 200 }, (_, k) => `      - { device: em-load-${String(k + 1).padStart(3, '0')}, unit: ${k + 1}, profile: eastron-sdm630, intervalMs: 60000 }`),
+      '  - { type: etc-rsu, id: etc-load, device: rsu-load-1, lane: load-up, host: 192.0.2.12, port: 9527 }',
       'sinks:',
       // The sink's defaults (batchSize 5000, flushIntervalMs 1000), unless BENCH_LOAD_FLUSH_MS says otherwise.
       `  - { type: influx-v1, url: "http://127.0.0.1:${proxyPort}", database: load_${round}${flushMs ? `, flushIntervalMs: ${flushMs}` : ''} }`,
@@ -228,6 +239,9 @@ export async function run(): Promise<Record<string, unknown>> {
   return {
     scenario: 'simulators/scenarios/load.yaml',
     sinkFlushIntervalMs: flushMs ?? 1000,
+    // SMARTCITY_GATEWAY_NODE_OPTIONS: Node options of the gateway process alone (cli/simulate/gateway-process.ts),
+    // e.g. "--max-old-space-size=200 --max-semi-space-size=4", the heap limit a unit file would set.
+    gatewayNodeOptions: process.env['SMARTCITY_GATEWAY_NODE_OPTIONS'] ?? null,
     goal: { gatewayCpuShareOfOneCore: 0.25, gatewayPeakRssMb: 250, latencyP99Ms: 2000, zeroLoss: true },
     median: {
       readingsPerSec: pick((r) => r.readingsPerSec),

@@ -14,6 +14,9 @@ import { createHj212Framer, dataCp, decodeHj212, encodeHj212, formatHj212Time } 
 const [jtPort, hjPort, terminals, stations, seconds, interval, hjInterval] = process.argv.slice(2).map(Number) as [number, number, number, number, number, number, number]
 
 const latencies: number[] = []
+/** This report window's acknowledgement times (a line every `REPORT_SEC` s). */
+let windowLat: number[] = []
+const REPORT_SEC = Number(process.env['BENCH_REPORT_SEC'] ?? 10)
 let sent = 0
 let acked = 0
 let refused = 0
@@ -36,6 +39,8 @@ function terminal(i: number): Promise<Socket> {
     return { msgId, version: 2013, protocolVersion: 0, phone, serial, encryption: 0 }
   }
   s.on('error', () => errors++)
+  // A refused or failed connection must not hang the whole connect phase.
+  s.on('close', () => onAuth?.(false))
   const onMsg = (m: Jt808Message) => {
     const b = m.body
     if (b.type === 'register_response') {
@@ -47,7 +52,9 @@ function terminal(i: number): Promise<Socket> {
         const t0 = pending.get(b.ackSerial)
         if (t0 !== undefined) {
           pending.delete(b.ackSerial)
-          latencies.push(performance.now() - t0)
+          const ms = performance.now() - t0
+          latencies.push(ms)
+          windowLat.push(ms)
           if (b.result === 0) acked++
           else refused++
         }
@@ -104,7 +111,9 @@ function station(i: number): Promise<Socket> {
       const t0 = pending.get(m.value.qn)
       if (t0 !== undefined) {
         pending.delete(m.value.qn)
-        latencies.push(performance.now() - t0)
+        const ms = performance.now() - t0
+        latencies.push(ms)
+        windowLat.push(ms)
         if (m.value.cn === '9014') hjAcked++
       }
     }
@@ -153,7 +162,17 @@ async function main(): Promise<void> {
   const lag = monitorEventLoopDelay({ resolution: 10 })
   lag.enable()
   for (const f of onAuthStart) f()
+  const started = performance.now()
+  const report = setInterval(() => {
+    const w = windowLat.sort((a, b) => a - b)
+    windowLat = []
+    const wq = (p: number) => Math.round((w[Math.min(w.length - 1, Math.floor(p * w.length))] ?? 0) * 100) / 100
+    process.stdout.write(
+      `${JSON.stringify({ phase: 'window', t: Math.round((performance.now() - started) / 1000), acks: w.length, ackP50Ms: wq(0.5), ackP99Ms: wq(0.99), ackMaxMs: wq(1), sent: sent + hjSent, acked: acked + refused + hjAcked, errors })}\n`,
+    )
+  }, REPORT_SEC * 1000)
   await new Promise((r) => setTimeout(r, seconds * 1000))
+  clearInterval(report)
   sending = false
   lag.disable()
   for (const t of timers) clearTimeout(t)

@@ -42,7 +42,11 @@ export function gatewayProcess(configFile: string, logFile: string) {
     running: () => child !== undefined && child.exitCode === null && child.signalCode === null,
     async start(timeoutMs = 60_000): Promise<void> {
       const out = createWriteStream(logFile, { flags: 'a' })
-      const c = spawn(process.execPath, [smartcityBin(), 'gateway', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] })
+      // SMARTCITY_GATEWAY_NODE_OPTIONS: Node options for the gateway alone (not the runner and its simulators),
+      // e.g. a heap limit as a unit file would set it (bench/load.ts measures with and without).
+      const gwOptions = process.env['SMARTCITY_GATEWAY_NODE_OPTIONS']
+      const env = gwOptions !== undefined ? { ...process.env, NODE_OPTIONS: gwOptions } : process.env
+      const c = spawn(process.execPath, [smartcityBin(), 'gateway', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'], env })
       child = c
       c.stdout?.pipe(out)
       c.once('exit', (code, sig) => {

@@ -148,6 +148,9 @@ export const REASONS = {
   // --- TCP device servers: connections refused before any byte is read (issue 13) ----------------------
   address_not_allowed: "the peer's address is in none of the server's `allow` CIDR ranges",
   too_many_connections_from_address: 'the server already holds `maxConnectionsPerAddress` connections from this address',
+  // issue 15 (tcp): a TCP device server behind a load balancer (`proxyProtocol`).
+  proxy_untrusted: 'with `proxyProtocol`, a peer that is not in `trustedProxies` (only the load balancers may connect)',
+  proxy_header_invalid: 'with `proxyProtocol`, the connection did not start with a valid PROXY protocol header of the configured version',
 
   // --- Storage -------------------------------------------------------------------------------------------
   spool_overflow: 'the spool was over its cap: a segment moved to the dead-letter log',

@@ -14,9 +14,9 @@ const REFUSAL_KEYS_MAX = 10_000
  * audited as `tcp.connect` denied and logged once per address and reason a minute, with how many were refused
  * meanwhile: a peer that reconnects in a loop must not flood the audit log or the log.
  */
-export function connectionRefusals(ctx: SourceContext, source: string, type: string, listener: () => string): (reason: AdmissionRefusal, address: string) => void {
+export function connectionRefusals(ctx: SourceContext, source: string, type: string, listener: () => string): (reason: AdmissionRefusal, address: string, why?: string) => void {
   const quiet = new Map<string, { until: number; suppressed: number }>()
-  return (reason, address) => {
+  return (reason, address, why) => {
     ctx.metrics?.tcpRefused.labels(source, reason).inc()
     const ip = peerIp(address.replace(/:\d+$/, '')) ?? address
     const key = `${ip}\u0000${reason}`
@@ -29,23 +29,28 @@ export function connectionRefusals(ctx: SourceContext, source: string, type: str
     if (quiet.size >= REFUSAL_KEYS_MAX) quiet.clear()
     const suppressed = q?.suppressed ?? 0
     quiet.set(key, { until: t + REFUSAL_QUIET_MS, suppressed: 0 })
-    const detail = suppressed > 0 ? `${suppressed} more refused from ${ip} for ${reason} in the minute before` : undefined
+    const more = suppressed > 0 ? `${suppressed} more refused from ${ip} for ${reason} in the minute before` : undefined
+    const detail = [why, more].filter((x) => x !== undefined).join('; ')
     ctx.audit?.record({ actor: 'anonymous', actorType: 'anonymous', action: 'tcp.connect', target: `${type}:${source} ${listener()}`, address, outcome: 'denied', reason, ...(detail ? { detail } : {}) })
-    ctx.log.info({ address, reason, ...(suppressed > 0 ? { suppressed } : {}) }, 'connection refused')
+    ctx.log.info({ address, reason, ...(why ? { detail: why } : {}), ...(suppressed > 0 ? { suppressed } : {}) }, 'connection refused')
   }
 }
 
-/** Refuse input: dead-letter it through the context and, unless `bad` is false, spend the bad-frame budget. */
-export function connRejecter(ctx: SourceContext, source: string, conn: Conn): RejectFn {
-  return (reason, raw, detail, device, bad = true) => {
-    void ctx.reject({ source, address: conn.address, raw, reason, ...(detail !== undefined ? { detail } : {}), ...(device !== undefined ? { device } : {}) })
-    if (bad) conn.bad()
-  }
+/**
+ * Refuse input: dead-letter it through the context and, unless `bad` is false, spend the bad-frame budget.
+ * A plain function a session calls (a session holds no closure of its own per connection).
+ */
+export function rejectInput(ctx: SourceContext, source: string, conn: Conn, ...[reason, raw, detail, device, bad = true]: Parameters<RejectFn>): void {
+  void ctx.reject({ source, address: conn.address, raw, reason, ...(detail !== undefined ? { detail } : {}), ...(device !== undefined ? { device } : {}) })
+  if (bad) conn.bad()
 }
 
 /** The server options a TCP device source's config spells the same way (jt808, hj212: `tcpServerLimits`). */
-export function serverOptions(cfg: { host: string; port: number; idleTimeoutSec: number; rateLimitPerSec: number; maxBadFrames: number } & AdmissionOptions): Omit<TcpServerOptions, 'log'> {
+export function serverOptions(
+  cfg: { host: string; port: number; idleTimeoutSec: number; rateLimitPerSec: number; maxBadFrames: number; proxyProtocol?: 'off' | 'v1' | 'v2'; trustedProxies?: readonly string[] } & AdmissionOptions,
+): Omit<TcpServerOptions, 'log'> {
   return {
+    ...(cfg.proxyProtocol && cfg.proxyProtocol !== 'off' ? { proxy: { version: cfg.proxyProtocol, trusted: cfg.trustedProxies ?? ['127.0.0.1/32', '::1/128'] } } : {}),
     host: cfg.host,
     port: cfg.port,
     idleTimeoutSec: cfg.idleTimeoutSec,

@@ -20,6 +20,7 @@ import { z } from 'zod'
 import type { Framer } from '../../devices/common/result.ts'
 import type { Reason } from '../../devices/common/reasons.ts'
 import { createOrdered, type Ordered } from './ordered.ts'
+import { parseProxyHeader, type ProxyVersion } from './proxy-protocol.ts'
 import type { RecordTap } from './record.ts'
 
 /** Where the server reports a handler that failed (the gateway's Logger fits). */
@@ -57,6 +58,14 @@ export const Cidr = z.string().refine((s) => parseCidr(s) !== undefined, 'an IPv
  */
 export const tcpServerLimits = {
   allow: z.array(Cidr).min(1).optional(),
+  /**
+   * Behind a TCP load balancer (HAProxy `send-proxy-v2`): every connection starts with a PROXY protocol
+   * header naming the device's own address, which `allow`, `maxConnectionsPerAddress`, presence, audit,
+   * dead letters and logs then use. Only peers in `trustedProxies` may connect at all.
+   */
+  proxyProtocol: z.enum(['off', 'v1', 'v2']).default('off'),
+  /** With `proxyProtocol`: the load balancers' addresses (CIDR); any other peer is refused (`proxy_untrusted`). */
+  trustedProxies: z.array(Cidr).min(1).default(['127.0.0.1/32', '::1/128']),
   maxConnections: z.number().int().min(1).max(100_000).default(10_000),
   maxConnectionsPerAddress: z.number().int().min(1).max(100_000).optional(),
 }
@@ -68,34 +77,41 @@ export interface AdmissionOptions {
   maxConnectionsPerAddress?: number | undefined
 }
 
-export type AdmissionRefusal = Extract<Reason, 'address_not_allowed' | 'too_many_connections' | 'too_many_connections_from_address'>
+export type AdmissionRefusal = Extract<Reason, 'address_not_allowed' | 'too_many_connections' | 'too_many_connections_from_address' | 'proxy_untrusted' | 'proxy_header_invalid'>
+
+/** A BlockList of CIDR ranges, or a clear error naming the bad one. */
+export function cidrList(cidrs: readonly string[]): BlockList {
+  const list = new BlockList()
+  for (const c of cidrs) {
+    const p = parseCidr(c)
+    if (!p) throw new Error(`not an address or CIDR range: ${c}`)
+    list.addSubnet(p[0], p[1], p[2])
+  }
+  return list
+}
+
+/** Whether `ip` (IPv4-mapped or not) is in `list`. */
+export function inList(list: BlockList, remote: string | undefined): boolean {
+  const ip = peerIp(remote)
+  const family = ip === undefined ? 0 : isIP(ip)
+  return family !== 0 && list.check(ip!, family === 4 ? 'ipv4' : 'ipv6')
+}
 
 /** Counts the connections it admitted; `release` each one when it closes. */
 export interface Admission {
-  /** Admit a peer (counted) or say why not. */
-  admit(remoteAddress: string | undefined): AdmissionRefusal | undefined
+  /** Admit a peer (counted) or say why not; `trusted` skips `allow` (a load balancer's own health check). */
+  admit(remoteAddress: string | undefined, trusted?: boolean): AdmissionRefusal | undefined
   release(remoteAddress: string | undefined): void
 }
 
 export function createAdmission(o: AdmissionOptions): Admission {
-  let list: BlockList | undefined
-  if (o.allow) {
-    list = new BlockList()
-    for (const c of o.allow) {
-      const p = parseCidr(c)
-      if (!p) throw new Error(`not an address or CIDR range: ${c}`)
-      list.addSubnet(p[0], p[1], p[2])
-    }
-  }
+  const list = o.allow ? cidrList(o.allow) : undefined
   const perAddress = new Map<string, number>()
   let total = 0
   return {
-    admit(remote) {
+    admit(remote, trusted = false) {
       const ip = peerIp(remote)
-      if (list) {
-        const family = ip === undefined ? 0 : isIP(ip)
-        if (family === 0 || !list.check(ip!, family === 4 ? 'ipv4' : 'ipv6')) return 'address_not_allowed'
-      }
+      if (list && !trusted && !inList(list, ip)) return 'address_not_allowed'
       if (o.maxConnections !== undefined && total >= o.maxConnections) return 'too_many_connections'
       const key = ip ?? '?'
       const n = perAddress.get(key) ?? 0
@@ -125,8 +141,13 @@ export interface TcpServerOptions {
   maxBadFrames: number
   /** Who may connect and how many at once. */
   limits?: AdmissionOptions
-  /** A connection refused by `limits` (it is already closed). */
-  onRefused?(reason: AdmissionRefusal, address: string): void
+  /**
+   * Connections come through a load balancer that sends a PROXY protocol header first
+   * (gateway/transports/proxy-protocol.ts); absent or `off`: the peer is the device.
+   */
+  proxy?: { version: ProxyVersion; trusted: readonly string[]; headerTimeoutMs?: number } | undefined
+  /** A connection refused by `limits` or by the PROXY protocol checks (it is already closed). */
+  onRefused?(reason: AdmissionRefusal, address: string, detail?: string): void
   /** A connection ended, and why (idle timeouts and closes by the gateway are worth counting). */
   onClosed?(why: CloseWhy, address: string): void
   log: TcpServerLog
@@ -135,7 +156,10 @@ export interface TcpServerOptions {
 }
 
 export interface Conn {
+  /** The device's `ip:port`: the peer's, or the one a trusted proxy's PROXY header named. */
   readonly address: string
+  /** The load balancer's `ip:port` when the connection came through one (PROXY protocol), else undefined. */
+  readonly via: string | undefined
   /** Run frame handling in arrival order; the socket pauses while much is queued. */
   enqueue(work: () => Promise<void>): void
   /** Take one token of the rate limit; false when the connection is over its rate. */
@@ -165,129 +189,267 @@ export interface TcpServer {
 
 const QUEUE_HIGH = 64
 const QUEUE_LOW = 8
+/** A trusted proxy sends its header at once (HAProxy does with the connection's first bytes). */
+const PROXY_HEADER_TIMEOUT_MS = 10_000
+
+/** What every connection of one server shares (so a connection holds one reference, not copies or closures). */
+interface Shared {
+  opts: TcpServerOptions
+  admission: Admission
+  /** Connections open or with queued work still running (stop waits for them). */
+  live: Set<Connection>
+  /** Connections whose socket is open. */
+  open: number
+  /** The idle wheel's clock: the time of its last turn, so a read costs no clock call. */
+  now: number
+  stopping: boolean
+}
+
+/**
+ * One device connection. Its per-connection state is this object's fields and the socket (issue 15 item 6:
+ * 50,000 terminals in 600 MB): the socket's listeners are shared functions that find the connection on the
+ * socket, the work queue calls this object's `pause`/`resume`/`onError`, and idle time-outs are one wheel
+ * per server (a sweep a second) instead of a timer per socket.
+ */
+class Connection implements Conn {
+  handler: ConnHandler | undefined
+  closed = false
+  closedBy: CloseWhy | undefined
+  lastActive: number
+  private tokens: number
+  private last = 0
+  private badCount = 0
+  private queue: Ordered | undefined
+  readonly high = QUEUE_HIGH
+  readonly low = QUEUE_LOW
+  constructor(
+    readonly shared: Shared,
+    readonly socket: Socket,
+    readonly address: string,
+    /** The IP admission counted this connection under (released when it closes). */
+    readonly admitted: string | undefined,
+    readonly via: string | undefined,
+    readonly rec: ReturnType<RecordTap['connection']> | undefined,
+  ) {
+    this.tokens = shared.opts.ratePerSec * 2
+    this.lastActive = shared.now
+  }
+  // The work queue's hooks (OrderedOptions), called as methods of this connection.
+  pause(): void {
+    this.socket.pause()
+  }
+  resume(): void {
+    if (!this.closed) this.socket.resume()
+  }
+  onError(err: unknown): void {
+    this.shared.opts.log.error({ err, address: this.address }, 'frame handler failed')
+  }
+  enqueue(work: () => Promise<void>): void {
+    this.queue ??= createOrdered(this)
+    this.queue.push(work)
+  }
+  idle(): Promise<void> {
+    return this.queue ? this.queue.idle() : Promise.resolve()
+  }
+  get busy(): boolean {
+    return this.queue !== undefined && this.queue.size > 0
+  }
+  allow(now: number): boolean {
+    const rate = this.shared.opts.ratePerSec
+    if (this.last === 0) this.last = now
+    this.tokens = Math.min(rate * 2, this.tokens + ((now - this.last) / 1000) * rate)
+    this.last = now
+    if (this.tokens < 1) return false
+    this.tokens -= 1
+    return true
+  }
+  bad(): boolean {
+    this.badCount++
+    if (this.badCount >= this.shared.opts.maxBadFrames) {
+      this.close()
+      return true
+    }
+    return false
+  }
+  send(bytes: Buffer): void {
+    if (!this.closed && this.socket.writable) {
+      this.rec?.out(bytes)
+      this.socket.write(bytes)
+    }
+  }
+  close(): void {
+    if (this.closed) return
+    this.closedBy ??= 'closed_by_gateway'
+    this.closed = true
+    this.socket.end()
+    // A peer that never reads must not keep the socket: give the FIN a moment, then destroy.
+    const s = this.socket
+    setTimeout(() => s.destroy(), 2000).unref()
+  }
+  /** Bytes from the device (after any PROXY header). */
+  data(chunk: Buffer): void {
+    if (this.closed) return
+    this.lastActive = this.shared.now
+    this.rec?.in(chunk)
+    try {
+      this.handler!.data(chunk)
+    } catch (err) {
+      // Framers and decoders never throw; this guards the process against a bug all the same.
+      this.shared.opts.log.error({ err, address: this.address }, 'connection handler threw')
+      this.close()
+    }
+  }
+}
+
+const CONN = Symbol('connection')
+type ConnSocket = Socket & { [CONN]?: Connection }
+
+function onData(this: ConnSocket, chunk: Buffer): void {
+  this[CONN]?.data(chunk)
+}
+function onError(this: ConnSocket): void {
+  const c = this[CONN]
+  if (c) c.closedBy ??= 'error'
+}
+function onEnd(this: ConnSocket): void {
+  const c = this[CONN]
+  if (c) c.closedBy ??= 'end'
+  this.end()
+}
+function onClose(this: ConnSocket): void {
+  const c = this[CONN]
+  if (!c) return
+  const { shared } = c
+  shared.admission.release(c.admitted)
+  shared.open--
+  if (c.busy) void c.idle().then(() => shared.live.delete(c))
+  else shared.live.delete(c)
+  c.closed = true
+  c.rec?.close()
+  const why = c.closedBy ?? (shared.stopping ? 'stopped' : 'end')
+  try {
+    shared.opts.onClosed?.(why, c.address)
+  } catch (err) {
+    shared.opts.log.error({ err, address: c.address }, 'connection close handler threw')
+  }
+  c.handler?.closed(why)
+}
+const ignore = (): void => {}
 
 export function createTcpServer(opts: TcpServerOptions, onConnection: (conn: Conn) => ConnHandler): TcpServer {
-  const sockets = new Set<Socket>()
-  const queues = new Set<Ordered>()
-  const admission = createAdmission(opts.limits ?? {})
+  const shared: Shared = { opts, admission: createAdmission(opts.limits ?? {}), live: new Set(), open: 0, now: Date.now(), stopping: false }
+  const trusted = opts.proxy ? cidrList(opts.proxy.trusted) : undefined
+  /** Connections from a proxy whose header has not arrived yet. */
+  const waiting = new Set<Socket>()
   let server: Server | undefined
-  let stopping = false
+  let wheel: NodeJS.Timeout | undefined
+  const idleMs = opts.idleTimeoutSec * 1000
+
+  function refuse(socket: Socket, reason: AdmissionRefusal, address: string, detail?: string): void {
+    socket.on('error', ignore)
+    socket.destroy()
+    try {
+      opts.onRefused?.(reason, address, detail)
+    } catch (err) {
+      opts.log.error({ err, address }, 'connection refusal handler threw')
+    }
+  }
+
+  /** The connection's device is `ip` (`address` with its port); admitted or refused here. */
+  function open(socket: Socket, ip: string | undefined, address: string, via: string | undefined, first: Buffer | undefined, skipAllow: boolean): void {
+    const refused = skipAllow ? shared.admission.admit(ip, true) : shared.admission.admit(ip)
+    if (refused) {
+      refuse(socket, refused, address)
+      return
+    }
+    socket.setNoDelay(true)
+    const rec = opts.record?.connection({ transport: 'tcp', peer: address })
+    const conn = new Connection(shared, socket, address, ip, via, rec)
+    shared.live.add(conn)
+    shared.open++
+    ;(socket as ConnSocket)[CONN] = conn
+    conn.handler = onConnection(conn)
+    socket.on('data', onData)
+    socket.on('error', onError)
+    socket.on('end', onEnd)
+    socket.on('close', onClose)
+    if (first && first.length > 0) conn.data(first)
+  }
+
+  /** A trusted proxy's connection: its PROXY header first, then the device's bytes. */
+  function awaitHeader(socket: Socket, peer: string): void {
+    const version = opts.proxy!.version
+    waiting.add(socket)
+    let got: Buffer | undefined
+    const timer = setTimeout(() => done('bad', `no complete PROXY ${version} header within ${(opts.proxy!.headerTimeoutMs ?? PROXY_HEADER_TIMEOUT_MS) / 1000} s`), opts.proxy!.headerTimeoutMs ?? PROXY_HEADER_TIMEOUT_MS)
+    const onHeaderData = (chunk: Buffer) => {
+      got = got ? Buffer.concat([got, chunk]) : chunk
+      const r = parseProxyHeader(got, version)
+      if (r.status === 'more') return
+      if (r.status === 'bad') return done('bad', r.detail)
+      const rest = got.subarray(r.header.length)
+      if (r.header.command === 'local') return done('ok', undefined, peerIp(socket.remoteAddress), peer, undefined, rest)
+      const ip = peerIp(r.header.source.address)
+      done('ok', undefined, ip, `${ip}:${r.header.source.port}`, peer, rest)
+    }
+    const onEarlyClose = () => done('gone')
+    function done(how: 'ok' | 'bad' | 'gone', detail?: string, ip?: string, address?: string, via?: string, rest?: Buffer): void {
+      clearTimeout(timer)
+      waiting.delete(socket)
+      socket.off('data', onHeaderData)
+      socket.off('close', onEarlyClose)
+      socket.off('error', ignore)
+      if (how === 'gone') return
+      if (how === 'bad') {
+        refuse(socket, 'proxy_header_invalid', peer, detail)
+        return
+      }
+      if (shared.stopping) {
+        socket.destroy()
+        return
+      }
+      // LOCAL (a health check of the balancer) is the proxy's own connection: not held to `allow`.
+      open(socket, ip, address!, via, rest, via === undefined)
+    }
+    socket.on('data', onHeaderData)
+    socket.on('close', onEarlyClose)
+    socket.on('error', ignore)
+  }
 
   function accept(socket: Socket): void {
-    if (stopping) {
+    if (shared.stopping) {
       socket.destroy()
       return
     }
-    const address = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`
-    // Before any byte is read: a refused peer costs one accept and one close.
     const remote = socket.remoteAddress
-    const refused = admission.admit(remote)
-    if (refused) {
-      socket.on('error', () => {})
+    if (remote === undefined) {
+      // The peer reset the connection before it was accepted (a balancer's TCP health check does): nobody
+      // to admit or refuse.
+      socket.on('error', ignore)
       socket.destroy()
-      try {
-        opts.onRefused?.(refused, address)
-      } catch (err) {
-        opts.log.error({ err, address }, 'connection refusal handler threw')
-      }
       return
     }
-    sockets.add(socket)
-    socket.setNoDelay(true)
-    socket.setTimeout(opts.idleTimeoutSec * 1000)
-    const rec = opts.record?.connection({ transport: 'tcp', peer: address })
-    let tokens = opts.ratePerSec * 2
-    let last = 0
-    let badCount = 0
-    let closedBy: Parameters<ConnHandler['closed']>[0] | undefined
-    let closed = false
-    const queue = createOrdered({
-      high: QUEUE_HIGH,
-      low: QUEUE_LOW,
-      pause: () => socket.pause(),
-      resume: () => {
-        if (!closed) socket.resume()
-      },
-      onError: (err) => opts.log.error({ err, address }, 'frame handler failed'),
-    })
-    queues.add(queue)
-    const conn: Conn = {
-      address,
-      get closed() {
-        return closed
-      },
-      enqueue(work) {
-        queue.push(work)
-      },
-      allow(now) {
-        if (last === 0) last = now
-        tokens = Math.min(opts.ratePerSec * 2, tokens + ((now - last) / 1000) * opts.ratePerSec)
-        last = now
-        if (tokens < 1) return false
-        tokens -= 1
-        return true
-      },
-      bad() {
-        badCount++
-        if (badCount >= opts.maxBadFrames) {
-          conn.close()
-          return true
-        }
-        return false
-      },
-      send(bytes) {
-        if (!closed && socket.writable) {
-          rec?.out(bytes)
-          socket.write(bytes)
-        }
-      },
-      close() {
-        if (closed) return
-        closedBy ??= 'closed_by_gateway'
-        closed = true
-        socket.end()
-        // A peer that never reads must not keep the socket: give the FIN a moment, then destroy.
-        setTimeout(() => socket.destroy(), 2000).unref()
-      },
+    const peer = `${remote}:${socket.remotePort ?? 0}`
+    if (trusted) {
+      // Before any byte is read: only the balancers may speak for devices (spec 7, "security considerations").
+      if (!inList(trusted, remote)) refuse(socket, 'proxy_untrusted', peer, 'peer is not in trustedProxies')
+      else awaitHeader(socket, peer)
+      return
     }
-    const handler = onConnection(conn)
-    socket.on('data', (chunk: Buffer) => {
-      if (closed) return
-      rec?.in(chunk)
-      try {
-        handler.data(chunk)
-      } catch (err) {
-        // Framers and decoders never throw; this guards the process against a bug all the same.
-        opts.log.error({ err, address }, 'connection handler threw')
-        conn.close()
+    // Before any byte is read: a refused peer costs one accept and one close.
+    open(socket, peerIp(remote), peer, undefined, undefined, false)
+  }
+
+  function sweep(): void {
+    const now = Date.now()
+    shared.now = now
+    for (const c of shared.live) {
+      if (!c.closed && now - c.lastActive > idleMs) {
+        c.closedBy ??= 'idle_timeout'
+        c.closed = true
+        c.socket.destroy()
       }
-    })
-    socket.on('timeout', () => {
-      closedBy ??= 'idle_timeout'
-      closed = true
-      socket.destroy()
-    })
-    socket.on('error', () => {
-      closedBy ??= 'error'
-    })
-    socket.on('end', () => {
-      closedBy ??= 'end'
-      socket.end()
-    })
-    socket.on('close', () => {
-      sockets.delete(socket)
-      admission.release(remote)
-      void queue.idle().then(() => queues.delete(queue))
-      closed = true
-      rec?.close()
-      const why = closedBy ?? (stopping ? 'stopped' : 'end')
-      try {
-        opts.onClosed?.(why, address)
-      } catch (err) {
-        opts.log.error({ err, address }, 'connection close handler threw')
-      }
-      handler.closed(why)
-    })
+    }
   }
 
   return {
@@ -299,36 +461,42 @@ export function createTcpServer(opts: TcpServerOptions, onConnection: (conn: Con
         srv.once('error', reject)
         srv.listen({ host: opts.host, port: opts.port, backlog: 4096 }, () => {
           srv.off('error', reject)
+          shared.now = Date.now()
+          // One wheel for every connection's idle time-out: a turn a second (a quarter of a short time-out).
+          wheel = setInterval(sweep, Math.max(100, Math.min(1000, idleMs / 4)))
+          wheel.unref()
           const a = srv.address()
           resolve(a && typeof a === 'object' ? { host: a.address, port: a.port } : { host: opts.host, port: opts.port })
         })
       })
     },
     async stop() {
-      stopping = true
+      shared.stopping = true
+      if (wheel) clearInterval(wheel)
       const closing = server ? new Promise<void>((r) => server!.close(() => r())) : Promise.resolve()
-      await Promise.all([...queues].map((q) => q.idle()))
-      for (const s of sockets) s.destroy()
+      for (const s of waiting) s.destroy()
+      await Promise.all([...shared.live].map((c) => c.idle()))
+      for (const c of shared.live) c.socket.destroy()
       await closing
     },
-    connections: () => sockets.size,
+    connections: () => shared.open,
   }
 }
 
-/** The `data` of a connection handler: frame the bytes, refuse what the framer refuses, handle frames in order. */
 /** Refuse input (count, dead-letter) and, unless `bad` is false, spend the connection's bad-frame budget. */
 export type RejectFn = (reason: Reason, raw: Uint8Array | string, detail?: string, device?: string, bad?: boolean) => void
 
-export function framePump<F>(framer: Framer<F>, conn: Conn, reject: RejectFn, handle: (frame: F, raw: Buffer) => Promise<void>): (chunk: Buffer) => void {
-  return (chunk) => {
-    for (const e of framer.push(chunk)) {
-      if (!e.ok) {
-        reject(e.reason, e.raw, e.detail)
-        if (conn.closed) return
-        continue
-      }
-      conn.enqueue(() => handle(e.frame, e.raw))
+/**
+ * The `data` of a connection handler: frame the bytes, refuse what the framer refuses, handle frames in
+ * order. A function the session calls with its own framer and handlers (no closure per connection).
+ */
+export function pumpFrames<F>(framer: Framer<F>, chunk: Buffer, conn: Conn, reject: RejectFn, handle: (frame: F, raw: Buffer) => Promise<void>): void {
+  for (const e of framer.push(chunk)) {
+    if (!e.ok) {
+      reject(e.reason, e.raw, e.detail)
+      if (conn.closed) return
+      continue
     }
+    conn.enqueue(() => handle(e.frame, e.raw))
   }
 }
-

@@ -10,13 +10,15 @@ import type { Framer } from '../../devices/common/result.ts'
 export function dialFramed(o: {
   host: string
   port: number
+  /** The local address to dial from (a loopback alias such as 127.0.0.7: a device's own address in tests). */
+  localAddress?: string | undefined
   framer: Framer<Buffer>
   onFrame(frame: Buffer): void
   onClose(): void
   onError?: ((err: Error) => void) | undefined
 }): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const s = connect({ host: o.host, port: o.port })
+    const s = connect({ host: o.host, port: o.port, ...(o.localAddress ? { localAddress: o.localAddress } : {}) })
     s.setNoDelay(true)
     s.once('connect', () => resolve(s))
     s.once('error', reject)

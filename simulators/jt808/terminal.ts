@@ -25,6 +25,8 @@ export type VehicleType = 'bus' | 'taxi' | 'sanitation'
 export interface TerminalOptions {
   host: string
   port: number
+  /** Dial from this local address (tests: a loopback alias per terminal, to tell its address from a proxy's). */
+  localAddress?: string
   /** Terminal phone number (digits). */
   phone: string
   vehicle: VehicleType
@@ -217,6 +219,7 @@ export function createTerminal(o: TerminalOptions): Terminal {
     socket = await dialFramed({
       host: o.host,
       port: o.port,
+      localAddress: o.localAddress,
       framer: createJt808Framer(),
       onFrame,
       onError: o.onError,

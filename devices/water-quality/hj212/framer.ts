@@ -8,6 +8,7 @@ export interface Hj212FramerOptions {
 
 
 const HASH = 0x23
+const EMPTY = Buffer.alloc(0)
 const CR = 0x0d
 const LF = 0x0a
 
@@ -18,10 +19,10 @@ const LF = 0x0a
  */
 export function createHj212Framer(opts: Hj212FramerOptions = {}): Framer<Buffer> {
   const max = opts.maxSegmentBytes ?? 1024
-  let buf = Buffer.alloc(0)
+  let buf = EMPTY
   return {
     reset() {
-      buf = Buffer.alloc(0)
+      buf = EMPTY
     },
     push(chunk: Buffer): FrameEvent<Buffer>[] {
       const events: FrameEvent<Buffer>[] = []
@@ -65,8 +66,10 @@ export function createHj212Framer(opts: Hj212FramerOptions = {}): Framer<Buffer>
       if (buf.length > 6 + max + 8) {
         // Cannot happen with a parsed length, but never grow without bound.
         events.push({ ok: false, reason: 'garbage', raw: Buffer.from(buf.subarray(0, 64)) })
-        buf = Buffer.alloc(0)
+        buf = EMPTY
       }
+      // An idle connection keeps no view into a pooled chunk (an empty subarray would pin its 8 KB slab).
+      if (buf.length === 0) buf = EMPTY
       return events
     },
   }

@@ -20,6 +20,8 @@ import { tcpServerLimits } from '../../transports/tcp-server.ts'
  *   # allow: [10.0.0.0/8]            # CIDR ranges (or addresses) that may connect; absent: any
  *   # maxConnections: 10000          # connections at once; more are refused (too_many_connections)
  *   # maxConnectionsPerAddress: ~    # per peer address (none by default)
+ *   # proxyProtocol: off             # v2 | v1: behind a TCP load balancer (HAProxy send-proxy-v2)
+ *   # trustedProxies: [127.0.0.1/32, ::1/128]   # with proxyProtocol: the only peers that may connect
  * ```
  */
 export const Hj212SourceConfig = z.strictObject({

@@ -6,7 +6,7 @@
 import { formatHj212Time, type Hj212Cp, type Hj212Message } from '../../../devices/water-quality/hj212/index.ts'
 import { createTcpSource, serverOptions, type TcpSource } from '../tcp-source.ts'
 import type { Hj212SourceConfig } from './config.ts'
-import { CommandError, type Hj212CommandResult, type Hj212Session, hj212Session } from './session.ts'
+import { CommandError, type Hj212CommandResult, type Hj212Links, type Hj212Session, hj212Session } from './session.ts'
 
 export { CommandError, type Hj212CommandResult } from './session.ts'
 
@@ -21,14 +21,14 @@ export interface Hj212Source extends TcpSource {
 
 export function createHj212Source(cfg: Hj212SourceConfig): Hj212Source {
   /** The session each MN last spoke on (after its password was checked), with its ST and PW. */
-  const links = new Map<string, { session: Hj212Session; closed: () => boolean; st: string | undefined; pw: string | undefined }>()
+  const links = new Map<string, { session: Hj212Session; st: string | undefined; pw: string | undefined }>()
   const sessions = new Set<Hj212Session>()
   let lastQn = 0
   let now = () => Date.now()
 
   function command(mn: string, cn: string, cp: Hj212Cp = [], timeoutMs = 10_000): Promise<Hj212CommandResult> {
     const link = links.get(mn)
-    if (!link || link.closed()) return Promise.reject(new CommandError('not_connected', `no logger with MN ${mn} is connected`))
+    if (!link || link.session.isClosed) return Promise.reject(new CommandError('not_connected', `no logger with MN ${mn} is connected`))
     let t = now()
     if (t <= lastQn) t = lastQn + 1
     lastQn = t
@@ -36,6 +36,19 @@ export function createHj212Source(cfg: Hj212SourceConfig): Hj212Source {
     if (link.st !== undefined) msg.st = link.st
     if (link.pw !== undefined) msg.pw = link.pw
     return link.session.command(msg, timeoutMs)
+  }
+
+  /** One object for every session (no closures per connection). */
+  const sessionLinks: Hj212Links = {
+    spoke(session, mn, st, pw) {
+      const l = links.get(mn)
+      if (l && l.session === session && l.st === st && l.pw === pw) return
+      links.set(mn, { session, st, pw })
+    },
+    gone(session, mn) {
+      if (mn !== undefined && links.get(mn)?.session === session) links.delete(mn)
+      sessions.delete(session)
+    },
   }
 
   const base = createTcpSource({
@@ -48,20 +61,9 @@ export function createHj212Source(cfg: Hj212SourceConfig): Hj212Source {
     async onStop() {
       for (const s of sessions) s.failAll(new CommandError('not_connected', 'source stopped'))
     },
-    connection(c, conn) {
-      const session: Hj212Session = hj212Session(cfg, c, conn, {
-        spoke: (mn, st, pw) => links.set(mn, { session, closed: () => conn.closed, st, pw }),
-        gone(mn) {
-          if (links.get(mn)?.session === session) links.delete(mn)
-          sessions.delete(session)
-        },
-      })
+    connection: (c, conn) => {
+      const session = hj212Session(cfg, c, conn, sessionLinks)
       sessions.add(session)
-      const closed = session.closed
-      session.closed = (why) => {
-        sessions.delete(session)
-        closed(why)
-      }
       return session
     },
   })
