@@ -4,7 +4,7 @@
  * hold when the stored one is either of them.
  */
 import { describe, expect, it } from 'vitest'
-import { compare, countPoints, createCycleCounter, createTruth, type ExpectedPoint, fromDlt645Reply, fromNmeaEpoch } from '../../cli/simulate/truth.ts'
+import { compare, countPoints, createCycleCounter, createTruth, type ExpectedPoint, fromDlt645Reply, fromEtcPassage, fromNmeaEpoch } from '../../cli/simulate/truth.ts'
 import { lossWindows } from '../../cli/simulate/expect.ts'
 import { have } from '../helpers/env.ts'
 import { useInflux } from '../helpers/influx.ts'
@@ -45,6 +45,25 @@ describe.skipIf(!have('influxd'))('simulate ground truth against InfluxDB', () =
 
 describe.skipIf(!have('influxd'))('simulate ground truth of unacknowledged answers (DL/T 645 cycles, NMEA fixes) against InfluxDB', () => {
   const influx = useInflux()
+
+  it('an ETC passage matches the stored point with its OBU, one point per passage, even stamped later than its window on a busy machine', { timeout: 30_000 }, async () => {
+    const db = 'truth_etc'
+    await fetch(`${influx.url}/query`, { method: 'POST', body: new URLSearchParams({ q: `CREATE DATABASE ${db}` }) })
+    const t = Date.UTC(2026, 11, 1, 11, 0, 0)
+    // Passage A started at t, stamped 2.5 s later (past its 2 s window); passage B started at t + 1 s, stamped at t + 1.8 s.
+    const lines = [`etc_transaction,device=lane-1,result=success obu_id="OBU-A" ${t + 2500}`, `etc_transaction,device=lane-1,result=success obu_id="OBU-B" ${t + 1800}`]
+    expect((await fetch(`${influx.url}/write?db=${db}&precision=ms`, { method: 'POST', body: lines.join('\n') })).status).toBe(204)
+    const target = { url: influx.url, database: db }
+    const a = fromEtcPassage('lane-1', { vehicle: { obuId: 'OBU-A' }, result: 'success', startedAt: t }, 2000)
+    const b = fromEtcPassage('lane-1', { vehicle: { obuId: 'OBU-B' }, result: 'success', startedAt: t + 1000 }, 2000)
+    const ok = await compare(target, [a, b], t - 1000)
+    expect(ok.differences).toEqual([])
+    // A third passage whose OBU was never stored is named, and no stored point serves two passages.
+    const c = fromEtcPassage('lane-1', { vehicle: { obuId: 'OBU-C' }, result: 'success', startedAt: t + 1200 }, 2000)
+    const r = await compare(target, [a, b, c], t - 1000)
+    expect(r.differences.map((d) => d.point.fields['obu_id'])).toEqual(['OBU-C'])
+    expect(r.differences[0]!.what).toMatch(/^missing/)
+  })
 
   it('matches each poll cycle with the point the gateway stamped for it, in order, one point per cycle; a refused answer or one lost to a fault is accounted, any other is missing', { timeout: 30_000 }, async () => {
     const db = 'answers'
