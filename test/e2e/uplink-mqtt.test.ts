@@ -1,5 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import mqtt from 'mqtt'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -7,11 +6,11 @@ import { parseLine } from '../../gateway/core/line-protocol.ts'
 import { pointId, type UplinkJson } from '../../gateway/sinks/uplink.ts'
 import { have, tempDir } from '../helpers/env.ts'
 import { gatewayFrom, metricValue } from '../helpers/gateway.ts'
+import { startGatewayProcess } from '../helpers/gateway-process.ts'
 import { type MosquittoServer, startMosquitto } from '../helpers/mosquitto.ts'
 import { freePort, sleep, waitFor } from '../helpers/net.ts'
+import { publishNumbered } from '../helpers/numbered-publisher.ts'
 import { makePki, type Pki } from '../helpers/pki.ts'
-
-const ROOT = join(import.meta.dirname, '..', '..')
 
 interface Got {
   topic: string
@@ -201,57 +200,23 @@ describe.skipIf(!have('mosquitto', 'mosquitto_passwd', 'mosquitto_pub', 'openssl
     await city.subscribeAsync('city/#', { qos: 1 })
     const dir = join(tmp.dir, 'gw-kill')
     const mqttPort = await freePort()
-    const cfgFile = join(tmp.dir, 'kill.yaml')
-    writeFileSync(
-      cfgFile,
+    const yaml =
+      'gateway: { id: kill-gw }\n' +
       `dataDir: ${dir}\nlog: { level: warn }\nbroker: { type: embedded, port: ${mqttPort} }\nhttp: { enabled: false }\nsinks:\n` +
-        `  - type: mqtt-uplink\n    url: ${central.url}\n    batchSize: 2000\n    flushIntervalMs: 200\n    minBackoffMs: 100\n    maxBackoffMs: 1000\n`,
-    )
-    const startGw = async (): Promise<ChildProcess> => {
-      const p = spawn(process.execPath, [join(ROOT, 'bin', 'smartcity.js'), 'gateway', '--config', cfgFile], { stdio: ['ignore', 'ignore', 'pipe'] })
-      await new Promise<void>((resolve, reject) => {
-        p.stderr!.on('data', (d: Buffer) => {
-          if (d.toString().includes('gateway ')) resolve()
-        })
-        p.once('exit', (c) => reject(new Error(`gateway exited ${c}`)))
-      })
-      return p
-    }
-    const stopGw = async (p: ChildProcess, signal: NodeJS.Signals) => {
-      if (p.exitCode !== null || p.signalCode !== null) return
-      const exited = new Promise((r) => p.once('exit', r))
-      p.kill(signal)
-      await exited
-    }
-    let gw = await startGw()
-    const acked = new Set<number>()
+        `  - type: mqtt-uplink\n    url: ${central.url}\n    batchSize: 2000\n    flushIntervalMs: 200\n    minBackoffMs: 100\n    maxBackoffMs: 1000\n`
+    let gw = await startGatewayProcess(tmp.dir, 'kill-gw', yaml, 0)
     const base = Date.UTC(2026, 10, 6)
     const dev = mqtt.connect(`mqtt://127.0.0.1:${mqttPort}`, { clientId: 'kill-publisher', reconnectPeriod: 0 })
     await new Promise<void>((r) => dev.once('connect', () => r()))
     dev.on('error', () => undefined)
-    let sent = 0
-    const publishing = (async () => {
-      while (!dev.disconnected && sent < 200_000) {
-        const batch = []
-        for (let j = 0; j < 100; j++) {
-          const i = sent++
-          batch.push(
-            dev.publishAsync(`city/d1/water_quality/wq-kill-${i % 10}/telemetry`, JSON.stringify({ ts: base + i, ph: 7 + (i % 100) / 100 }), { qos: 1 }).then(
-              () => acked.add(i),
-              () => undefined,
-            ),
-          )
-        }
-        await Promise.race([Promise.all(batch), sleep(2_000)])
-      }
-    })()
+    const pub = publishNumbered(dev, (i) => ({ topic: `city/d1/water_quality/wq-kill-${i % 10}/telemetry`, payload: JSON.stringify({ ts: base + i, ph: 7 + (i % 100) / 100 }) }))
     try {
       await waitFor(() => got.length >= 3_000, 60_000, '3,000 points at the central broker')
-      await stopGw(gw, 'SIGKILL')
+      await gw.kill()
       dev.end(true)
-      await publishing
-      const ackedAtKill = [...acked]
-      gw = await startGw()
+      await pub.done
+      const ackedAtKill = [...pub.acked]
+      gw = await startGatewayProcess(tmp.dir, 'kill-gw', yaml, 0)
       const times = () => new Set(got.map((g) => g.time - base))
       await waitFor(() => ackedAtKill.every((i) => times().has(i)), 60_000, 'every acknowledged reading at the central broker')
       await sleep(1_000)
@@ -264,11 +229,11 @@ describe.skipIf(!have('mosquitto', 'mosquitto_passwd', 'mosquitto_pub', 'openssl
         byId.set(g.id, g.time)
       }
       expect(new Set(byId.values()).size).toBe(byId.size)
-      expect([...times()].every((t) => t < sent)).toBe(true)
+      expect([...times()].every((t) => t < pub.sent())).toBe(true)
       console.info(`mqtt-uplink after SIGKILL: ${got.length} messages, ${byId.size} distinct points, ${got.length - byId.size} sent again by the restarted gateway`)
     } finally {
       dev.end(true)
-      await stopGw(gw, 'SIGTERM')
+      await gw.stop()
       await city.endAsync()
       await central.stop()
     }

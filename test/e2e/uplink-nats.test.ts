@@ -1,5 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process'
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { jetstreamManager } from '@nats-io/jetstream'
 import { connect, type NatsConnection } from '@nats-io/transport-node'
@@ -12,11 +11,11 @@ import { createNatsJetStreamSink } from '../../gateway/sinks/nats-jetstream.ts'
 import type { UplinkJson } from '../../gateway/sinks/uplink.ts'
 import { have, tempDir } from '../helpers/env.ts'
 import { gatewayFrom, metricValue } from '../helpers/gateway.ts'
+import { startGatewayProcess } from '../helpers/gateway-process.ts'
 import { type NatsServer, startNats } from '../helpers/nats.ts'
 import { freePort, sleep, waitFor } from '../helpers/net.ts'
+import { publishNumbered } from '../helpers/numbered-publisher.ts'
 import { makePki } from '../helpers/pki.ts'
-
-const ROOT = join(import.meta.dirname, '..', '..')
 
 interface Stored {
   seq: number
@@ -129,62 +128,27 @@ describe.skipIf(!have('nats-server'))('nats-jetstream uplink into a real nats-se
     const dir = join(tmp.dir, 'gw-kill')
     const mqttPort = await freePort()
     const httpPort = await freePort()
-    const cfgFile = join(tmp.dir, 'kill.yaml')
-    writeFileSync(
-      cfgFile,
+    const yaml =
+      'gateway: { id: kill-gw }\n' +
       `dataDir: ${dir}\nlog: { level: warn }\nbroker: { type: embedded, port: ${mqttPort} }\nhttp: { enabled: true, port: ${httpPort} }\nsinks:\n` +
         `  - type: nats-jetstream\n    servers: [${nats.url}]\n    stream: KILL\n    duplicateWindowSec: 900\n    measurements: [water_quality]\n` +
-        `    batchSize: 2000\n    flushIntervalMs: 200\n    minBackoffMs: 100\n    maxBackoffMs: 1000\n`,
-    )
-    const startGw = async (): Promise<ChildProcess> => {
-      const p = spawn(process.execPath, [join(ROOT, 'bin', 'smartcity.js'), 'gateway', '--config', cfgFile], { stdio: ['ignore', 'ignore', 'pipe'] })
-      await new Promise<void>((resolve, reject) => {
-        p.stderr!.on('data', (d: Buffer) => {
-          process.stderr.write(d)
-          if (d.toString().includes('gateway ')) resolve()
-        })
-        p.once('exit', (c) => reject(new Error(`gateway exited ${c}`)))
-      })
-      return p
-    }
-    const stopGw = async (p: ChildProcess, signal: NodeJS.Signals) => {
-      if (p.exitCode !== null || p.signalCode !== null) return
-      const exited = new Promise((r) => p.once('exit', r))
-      p.kill(signal)
-      await exited
-    }
-    let gw = await startGw()
-    const acked = new Set<number>()
+        `    batchSize: 2000\n    flushIntervalMs: 200\n    minBackoffMs: 100\n    maxBackoffMs: 1000\n`
+    let gw = await startGatewayProcess(tmp.dir, 'kill-gw', yaml, httpPort)
     const base = Date.UTC(2026, 10, 4)
     const client = mqtt.connect(`mqtt://127.0.0.1:${mqttPort}`, { clientId: 'kill-publisher', reconnectPeriod: 0 })
     await new Promise<void>((r) => client.once('connect', () => r()))
     client.on('error', () => undefined)
-    let sent = 0
-    const publishing = (async () => {
-      while (!client.disconnected && sent < 200_000) {
-        const batch = []
-        for (let j = 0; j < 100; j++) {
-          const i = sent++
-          batch.push(
-            client.publishAsync(`city/d1/water_quality/wq-kill-${i % 10}/telemetry`, JSON.stringify({ ts: base + i, ph: 7 + (i % 100) / 100 }), { qos: 1 }).then(
-              () => acked.add(i),
-              () => undefined,
-            ),
-          )
-        }
-        await Promise.race([Promise.all(batch), sleep(2_000)])
-      }
-    })()
+    const pub = publishNumbered(client, (i) => ({ topic: `city/d1/water_quality/wq-kill-${i % 10}/telemetry`, payload: JSON.stringify({ ts: base + i, ph: 7 + (i % 100) / 100 }) }))
     try {
       // Killed while the stream fills: a batch is in flight, its cursor not yet moved.
       await waitFor(async () => (await streamCount(nats.url, 'KILL')) >= 3_000, 60_000, '3,000 points in the stream')
-      await stopGw(gw, 'SIGKILL')
+      await gw.kill()
       client.end(true)
-      await publishing
-      const ackedAtKill = [...acked]
+      await pub.done
+      const ackedAtKill = [...pub.acked]
       expect(ackedAtKill.length).toBeGreaterThanOrEqual(3_000)
 
-      gw = await startGw()
+      gw = await startGatewayProcess(tmp.dir, 'kill-gw', yaml, httpPort)
       await waitFor(async () => (await streamCount(nats.url, 'KILL')) >= ackedAtKill.length, 60_000, 'every acknowledged reading in the stream')
       const cursorFile = join(dir, 'spool', 'cursor-nats-jetstream.json')
       // Drained: the cursor stops moving.
@@ -207,7 +171,7 @@ describe.skipIf(!have('nats-server'))('nats-jetstream uplink into a real nats-se
         expect(new Set(times).size).toBe(stored.length)
         const have = new Set(times)
         expect(ackedAtKill.filter((i) => !have.has(i))).toEqual([])
-        expect(times.every((t) => t < sent)).toBe(true)
+        expect(times.every((t) => t < pub.sent())).toBe(true)
         return stored.length
       }
       const count = await check()
@@ -217,9 +181,9 @@ describe.skipIf(!have('nats-server'))('nats-jetstream uplink into a real nats-se
 
       // Lose the cursor (as a crash before its first rename would): the whole spool is sent again, and
       // JetStream's duplicate window drops every message of it.
-      await stopGw(gw, 'SIGKILL')
+      await gw.kill()
       rmSync(cursorFile)
-      gw = await startGw()
+      gw = await startGatewayProcess(tmp.dir, 'kill-gw', yaml, httpPort)
       await waitFor(() => existsSync(cursorFile) && readFileSync(cursorFile, 'utf8') === cursor, 60_000, 'the re-sent spool drained to the same cursor')
       expect(await streamCount(nats.url, 'KILL')).toBe(count)
       expect(await check()).toBe(count)
@@ -228,7 +192,7 @@ describe.skipIf(!have('nats-server'))('nats-jetstream uplink into a real nats-se
       expect(health.components['sink:nats-jetstream']?.detail).toContain(`0 stored, ${count} duplicates dropped by JetStream`)
     } finally {
       client.end(true)
-      await stopGw(gw, 'SIGTERM')
+      await gw.stop()
       await nats.stop()
     }
   })
