@@ -9,18 +9,23 @@ import type { Severity } from './severity.ts'
 /** An alarm's life: raised (active), acknowledged by an operator, shelved until a time, cleared. */
 export type AlarmAction = 'raise' | 'clear' | 'ack' | 'shelve' | 'unshelve'
 
-export interface AlarmEvent {
-  action: AlarmAction
-  /** `<rule>/<device>`. */
-  id: string
+/** What an alarm is about: the rule, the device and what tripped it (also the published start/clear message's). */
+export interface AlarmSubject {
   rule: string
   severity: Severity
   device: string
   kind?: string
   district: string
   site?: string
+  /** The value that tripped or cleared the rule (absent for events without a number). */
   value?: number
   message: string
+}
+
+export interface AlarmEvent extends AlarmSubject {
+  action: AlarmAction
+  /** `<rule>/<device>`. */
+  id: string
   /** Epoch ms of this action. */
   at: number
   /** Epoch ms the alarm started. */

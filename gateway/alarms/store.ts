@@ -17,23 +17,14 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { z } from 'zod'
-import type { AlarmAction, AlarmEvent, AlarmListener } from './events.ts'
+import type { AlarmAction, AlarmEvent, AlarmListener, AlarmSubject } from './events.ts'
 import { Severity } from './severity.ts'
 
 export { Severity }
 
 /** The JSON published on `city/<district>/alarms/<rule>` for every start and clear. */
-export interface AlarmMessage {
-  rule: string
-  severity: Severity
+export interface AlarmMessage extends AlarmSubject {
   active: boolean
-  device: string
-  kind?: string
-  district: string
-  site?: string
-  /** The value that tripped or cleared the rule (absent for events without a number). */
-  value?: number
-  message: string
   /** Epoch ms of the start or clear. */
   time: number
 }
