@@ -112,11 +112,10 @@ export function drawMap(el, markers, tracks, view, onClick, label) {
   }
   c.__ids.moving = moving.map((m) => m.id)
   series.push({ id: 'moving', data: moving.map(row) })
-  // Tracks move slowly: redrawn every 5 s.
-  const now = Date.now()
-  if (now - c.__tracksAt >= 5_000) {
-    c.__tracksAt = now
-    series.unshift({ id: 'tracks', data: tracks().map((tr) => ({ name: tr.id, coords: tr.coords })) })
+  // Tracks move slowly: redrawn when the caller passes them (every 5 s) and on the first draw.
+  if (tracks || !c.__tracksAt) {
+    c.__tracksAt = Date.now()
+    series.unshift({ id: 'tracks', data: (tracks?.() ?? []).map((tr) => ({ name: tr.id, coords: tr.coords })) })
   }
   c.setOption({ series }, { silent: true })
 }
@@ -141,6 +140,11 @@ function markerSeries(id, c) {
 // The whole option once per chart instance (a new theme or language makes new instances); after that only
 // the data and the time axis' ends change.
 export function drawEnergy(loadEl, useEl, load, use, intervalMin) {
+  drawLoad(loadEl, load)
+  drawUse(useEl, use, intervalMin)
+}
+
+export function drawLoad(loadEl, load) {
   const lc = chart(loadEl)
   if (!lc.__full) {
     lc.__full = true
@@ -155,6 +159,9 @@ export function drawEnergy(loadEl, useEl, load, use, intervalMin) {
       series: [{ id: 'load', name: t('energy.loadSeries'), type: 'line', showSymbol: false, areaStyle: { opacity: 0.15 }, data: load }],
     })
   } else lc.setOption({ xAxis: timeAxis(firstOf(load)), series: [{ id: 'load', data: load }] })
+}
+
+export function drawUse(useEl, use, intervalMin) {
   const uc = chart(useEl)
   if (!uc.__full) {
     uc.__full = true
