@@ -42,7 +42,8 @@ const state = {
 const now = () => Date.now() + state.clockSkew
 // For the benchmark and the tests: scripting time per update (ms), bytes and events read from the stream.
 // phases: per update, the ms of each step ([parse+apply, alarms, markers, charts, tables, counters]) and the
-// number of devices in it, to find the tail.
+// number of devices in it and the charts' turn (-2: none, -1: all, 0: tracks, 1: load, 2: use, 3: ETC,
+// 4: the map alone), to find the tail.
 const perf = { updates: 0, bytes: 0, timings: [], chartsMs: [], snapshotMs: 0, phases: [] }
 let phase = null
 const mark = (i, t0) => {
@@ -330,6 +331,7 @@ function renderCharts(force) {
   chartsDue = tm + 1000
   const c0 = performance.now()
   const step = force ? -1 : slowStep
+  if (phase) phase[7] = step
   slowStep = force ? 1 : (slowStep + 1) % 5
   if (mapReady) {
     drawMap($('map'), [...markerOf.values()], step <= 0 ? mapTracks : null, state.mapView, openDetail, markerLabel)
@@ -406,7 +408,7 @@ function onSnapshot(s) {
 }
 
 function onDelta(u, t0 = performance.now()) {
-  phase = [0, 0, 0, 0, 0, 0, u.devices?.length ?? 0]
+  phase = [0, 0, 0, 0, 0, 0, u.devices?.length ?? 0, -2]
   if (typeof u.now === 'number') state.clockSkew = u.now - Date.now()
   for (const d of u.devices ?? []) ingest(d)
   if (Array.isArray(u.removedAlarms)) {
