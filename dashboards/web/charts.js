@@ -1,7 +1,7 @@
 // Charts and the map, drawn by ECharts (vendored from npm, served by the gateway at /vendor/echarts.min.js:
 // no CDN, no build step). ECharts does both the district map (registerMap of a GeoJSON, no tiles) and the
 // time series, it is what Chinese operations dashboards commonly use, and it ships zh-CN locale and a dark theme.
-import { fmtDateTime, fmtTime, fmtYuan, t, tOr } from './i18n.js'
+import { currentLang, currentTimeZone, fmtDateTime, fmtTime, fmtYuan, t, tOr } from './i18n.js'
 
 const ec = () => globalThis.echarts
 const charts = new Map()
@@ -37,7 +37,24 @@ const bg = () => (theme === 'dark' ? 'transparent' : undefined)
 /** A time axis from the first point (at least the last 10 minutes) to now: a young series is not a dot. */
 const timeAxis = (first) => {
   const now = Date.now()
-  return { type: 'time', min: Math.min(first ?? now, now - 10 * 60_000), max: now, axisLabel: { formatter: (v) => fmtTime(v), hideOverlap: true } }
+  return { type: 'time', min: Math.min(first ?? now, now - 10 * 60_000), max: now, axisLabel: { formatter: axisTime, hideOverlap: true } }
+}
+// The time axes' labels, remembered: ECharts formats every candidate tick each time it lays out an axis (to
+// measure the labels), and the ticks are the same round minutes from one second to the next.
+const axisLabels = new Map()
+let axisLabelsFor = ''
+function axisTime(v) {
+  const key = `${currentLang()} ${currentTimeZone()}`
+  if (key !== axisLabelsFor || axisLabels.size > 2000) {
+    axisLabels.clear()
+    axisLabelsFor = key
+  }
+  let s = axisLabels.get(v)
+  if (s === undefined) {
+    s = fmtTime(v)
+    axisLabels.set(v, s)
+  }
+  return s
 }
 const firstOf = (data) => data.reduce((m, p) => Math.min(m, p[0]), Infinity)
 const tooltipTime = (params) => {
