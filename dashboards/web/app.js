@@ -42,8 +42,7 @@ const state = {
 const now = () => Date.now() + state.clockSkew
 // For the benchmark and the tests: scripting time per update (ms), bytes and events read from the stream.
 // phases: per update, the ms of each step ([parse+apply, alarms, markers, charts, tables, counters]) and the
-// number of devices in it and the charts' turn (-2: none, -1: all, 0: tracks, 1: load, 2: use, 3: ETC,
-// 4: the map alone), to find the tail.
+// number of devices in it and the charts' turn (-2: none, -1: all, else the index in TURNS), to find the tail.
 const perf = { updates: 0, bytes: 0, timings: [], chartsMs: [], snapshotMs: 0, phases: [] }
 let phase = null
 const mark = (i, t0) => {
@@ -320,9 +319,10 @@ let chartsDue = 0
 /** The vehicles' tracks as the map wants them, made only when the map draws them (every 5 s). */
 const mapTracks = () =>
   [...state.tracks].filter(([, tr]) => tr.length > 1).map(([id, tr]) => ({ id, coords: tr.map((p) => [p[1], p[2]]) }))
-// The slower charts take turns, one a second in a 5-second cycle, so no update carries more than the map and
-// one of them: the tracks, the district load, the energy per interval, the ETC passages (and a second with the
-// map alone). A forced render (snapshot, language, geometry) draws them all.
+// The charts take turns, one a second in a 6-second cycle, so no update carries two of them: the map (its
+// markers every 2 s, the tracks every 6 s), the district load, the energy per interval, the ETC passages.
+// A forced render (snapshot, language, geometry) draws them all.
+const TURNS = ['map+tracks', 'load', 'map', 'use', 'map', 'etc']
 let slowStep = 0
 function renderCharts(force) {
   const tm = performance.now()
@@ -332,17 +332,18 @@ function renderCharts(force) {
   const c0 = performance.now()
   const step = force ? -1 : slowStep
   if (phase) phase[7] = step
-  slowStep = force ? 1 : (slowStep + 1) % 5
-  if (mapReady) {
-    drawMap($('map'), [...markerOf.values()], step <= 0 ? mapTracks : null, state.mapView, openDetail, markerLabel)
+  slowStep = force ? 1 : (slowStep + 1) % TURNS.length
+  const turn = step === -1 ? 'all' : TURNS[step]
+  if (mapReady && (turn === 'all' || turn.startsWith('map'))) {
+    drawMap($('map'), [...markerOf.values()], turn !== 'map' ? mapTracks : null, state.mapView, openDetail, markerLabel)
   }
-  // Energy in 15-minute intervals and ETC passages per minute: every 5 s is live enough.
-  if (step === -1 || step === 1) drawLoad($('energy-load'), state.load)
-  if (step === -1 || step === 2) {
+  // Energy in 15-minute intervals and ETC passages per minute: every 6 s is live enough.
+  if (turn === 'all' || turn === 'load') drawLoad($('energy-load'), state.load)
+  if (turn === 'all' || turn === 'use') {
     const use = [...state.use].sort((a, b) => a[0] - b[0]).map(([k, v]) => [k + (ENERGY_INTERVAL_MIN * 60_000) / 2, Math.round(v * 100) / 100])
     drawUse($('energy-use'), use, ENERGY_INTERVAL_MIN)
   }
-  if (step === -1 || step === 3) {
+  if (turn === 'all' || turn === 'etc') {
     const cut = now() - ETC_MINUTES * 60_000
     for (const k of state.etcMinutes.keys()) if (k < cut) state.etcMinutes.delete(k)
     drawEtc($('etc-chart'), state.etcMinutes)
