@@ -210,7 +210,7 @@ function patchRow(id, el) {
 const rowsInView = typeof IntersectionObserver === 'function' ? new WeakSet() : null
 const staleRows = new Set()
 const rowObservers = new Map()
-function watchRows(sec, box) {
+function watchRows(box) {
   if (!rowsInView) return
   const root = box.classList.contains('cars') ? box : box.closest('.scroll')
   let io = rowObservers.get(root)
@@ -251,7 +251,7 @@ function renderTables() {
       if (kind === 'elevator') elevatorCards(box, list, ctx)
       else deviceTable(kind, box, list, ctx)
       for (const el of box.children) rowOf.set(el.dataset.key, el)
-      watchRows(sec, box)
+      watchRows(box)
     }
   } else {
     for (const id of state.dirty) {
