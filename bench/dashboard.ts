@@ -14,6 +14,7 @@
  * - The event stream: bytes the page read from /api/live per second over the window. Goal < 200 KB/s.
  * Prints JSON. Needs /usr/bin/chromium.
  */
+import { writeFileSync } from 'node:fs'
 import { loadavg } from 'node:os'
 import { join } from 'node:path'
 import mqtt from 'mqtt'
@@ -108,19 +109,36 @@ export async function run(): Promise<Record<string, unknown>> {
     await page.locator('#link[data-state="up"]').waitFor({ timeout: 30_000 })
     // Warm-up: a full period so every device has reported once, then the measured window.
     await page.waitForTimeout(periodS * 1000 + 2000)
-    type Perf = { updates: number; bytes: number; timings: number[]; chartsMs: number[]; snapshotMs: number }
+    type Perf = { updates: number; bytes: number; timings: number[]; chartsMs: number[]; snapshotMs: number; phases: number[][] }
     const read = () => page.evaluate(() => {
       const g = globalThis as unknown as { __dash: { perf: Perf }; __longtasks: number[] }
-      return { updates: g.__dash.perf.updates, bytes: g.__dash.perf.bytes, timings: [...g.__dash.perf.timings], chartsMs: [...g.__dash.perf.chartsMs], snapshotMs: g.__dash.perf.snapshotMs, longtasks: [...g.__longtasks], rows: document.querySelectorAll('tr[data-device], .car').length }
+      return { updates: g.__dash.perf.updates, bytes: g.__dash.perf.bytes, timings: [...g.__dash.perf.timings], phases: [...g.__dash.perf.phases], chartsMs: [...g.__dash.perf.chartsMs], snapshotMs: g.__dash.perf.snapshotMs, longtasks: [...g.__longtasks], rows: document.querySelectorAll('tr[data-device], .car').length }
     })
+    // DASH_PROFILE=file.cpuprofile: a CPU profile of the page over the measured window (open it in DevTools).
+    const profile = process.env.DASH_PROFILE
+    const cdp = profile ? await context.newCDPSession(page) : null
+    if (cdp) {
+      await cdp.send('Profiler.enable')
+      await cdp.send('Profiler.setSamplingInterval', { interval: 200 })
+      await cdp.send('Profiler.start')
+    }
     const a = await read()
     const p0 = published
     const t0 = Date.now()
     await page.waitForTimeout(seconds * 1000)
     const b = await read()
     const ms = Date.now() - t0
+    if (cdp && profile) writeFileSync(profile, JSON.stringify((await cdp.send('Profiler.stop')).profile))
     const timings = b.timings.slice(-(b.updates - a.updates))
     const long = b.longtasks.slice(a.longtasks.length)
+    const phases = b.phases.slice(-(b.updates - a.updates))
+    const PHASES = ['apply', 'alarms', 'markers', 'charts', 'tables', 'counters', 'devices', 'chartTurn'] as const
+    const phaseMs = Object.fromEntries(PHASES.map((name, i) => [name, { p50: pct(phases.map((p) => p[i] ?? 0), 50), p99: pct(phases.map((p) => p[i] ?? 0), 99) }]))
+    // The slowest updates, phase by phase: what makes the tail.
+    const slowest = timings
+      .map((ms, i) => ({ ms: Math.round(ms * 10) / 10, phases: Object.fromEntries(PHASES.map((name, j) => [name, phases[i]?.[j] ?? 0])) }))
+      .sort((x, y) => y.ms - x.ms)
+      .slice(0, 3)
     await context.close()
     return {
       devices: n,
@@ -130,6 +148,8 @@ export async function run(): Promise<Record<string, unknown>> {
       rowsOnPage: b.rows,
       updates: b.updates - a.updates,
       updateScriptMs: { p50: pct(timings, 50), p90: pct(timings, 90), p99: pct(timings, 99), max: pct(timings, 100) },
+      phaseMs,
+      slowest,
       chartsMs: { p50: pct(b.chartsMs.slice(a.chartsMs.length), 50), p99: pct(b.chartsMs.slice(a.chartsMs.length), 99) },
       snapshotMs: Math.round(b.snapshotMs),
       longTasks: { count: long.length, totalMs: Math.round(long.reduce((s, x) => s + x, 0)), perSec: Math.round((long.length * 1000 * 100) / ms) / 100 },

@@ -2,7 +2,7 @@
 // changed), patched into the page by key. Plain ES modules served as files by the gateway; no build step and
 // nothing fetched from outside this gateway. See docs/dashboard.md.
 import { authHeaders, getJson, hasToken, history, setHistoryAvailable, setToken } from './api.js'
-import { drawEnergy, drawEtc, drawHistory, drawMap, registerDistrict, resetCharts, resizeCharts, setChartTheme } from './charts.js'
+import { drawEtc, drawHistory, drawLoad, drawMap, drawUse, registerDistrict, resetCharts, resizeCharts, setChartTheme } from './charts.js'
 import { gcj02ToWgs84, geojsonToWgs84 } from './geo.js'
 import { applyStatic, currentLang, fmtDateTime, fmtNum, initialLang, setLang, setTimeZone, t, tOr } from './i18n.js'
 import { KIND_ORDER, KINDS } from './kinds.js'
@@ -41,7 +41,15 @@ const state = {
 }
 const now = () => Date.now() + state.clockSkew
 // For the benchmark and the tests: scripting time per update (ms), bytes and events read from the stream.
-const perf = { updates: 0, bytes: 0, timings: [], chartsMs: [], snapshotMs: 0 }
+// phases: per update, the ms of each step ([parse+apply, alarms, markers, charts, tables, counters]) and the
+// number of devices in it and the charts' turn (-2: none, -1: all, else the index in TURNS), to find the tail.
+const perf = { updates: 0, bytes: 0, timings: [], chartsMs: [], snapshotMs: 0, phases: [] }
+let phase = null
+const mark = (i, t0) => {
+  const t1 = performance.now()
+  if (phase) phase[i] += t1 - t0
+  return t1
+}
 globalThis.__dash = { perf, state }
 
 // ---- layout: wall (1920x1080, dark), laptop (1366x768), phone (390 px); ?layout= and ?theme= override.
@@ -190,6 +198,42 @@ function byKind() {
   return m
 }
 
+function patchRow(id, el) {
+  const d = state.devices.get(id)
+  if (!d) return
+  if (d.kind === 'elevator') updateCar(el, d, ctx)
+  else updateDeviceRow(d.kind, el, d, ctx)
+}
+
+// Which rows (and cars) are inside their table's scroll box, by an IntersectionObserver per table: a delta
+// patches those at once and marks the others stale; a stale row is patched as it scrolls into view.
+const rowsInView = typeof IntersectionObserver === 'function' ? new WeakSet() : null
+const staleRows = new Set()
+const rowObservers = new Map()
+function watchRows(box) {
+  if (!rowsInView) return
+  const root = box.classList.contains('cars') ? box : box.closest('.scroll')
+  let io = rowObservers.get(root)
+  if (!io) {
+    io = new IntersectionObserver(
+      (entries) => {
+        for (const e of entries) {
+          const el = e.target
+          if (!e.isIntersecting) {
+            rowsInView.delete(el)
+            continue
+          }
+          rowsInView.add(el)
+          if (staleRows.delete(el)) patchRow(el.dataset.key, el)
+        }
+      },
+      { root, rootMargin: '200px 0px' },
+    )
+    rowObservers.set(root, io)
+  }
+  for (const el of box.children) io.observe(el)
+}
+
 // Rows by device id: a delta touches only the rows of the devices in it (2,000 rows, a few hundred changed).
 const rowOf = new Map()
 let kindsCache = null
@@ -197,6 +241,7 @@ function renderTables() {
   if (state.membership) {
     kindsCache = byKind()
     rowOf.clear()
+    staleRows.clear()
     for (const kind of KIND_ORDER) {
       const list = kindsCache.get(kind)
       const sec = document.querySelector(`section[data-kind="${kind}"]`)
@@ -206,14 +251,16 @@ function renderTables() {
       if (kind === 'elevator') elevatorCards(box, list, ctx)
       else deviceTable(kind, box, list, ctx)
       for (const el of box.children) rowOf.set(el.dataset.key, el)
+      watchRows(box)
     }
   } else {
     for (const id of state.dirty) {
-      const d = state.devices.get(id)
       const el = rowOf.get(id)
-      if (!d || !el) continue
-      if (d.kind === 'elevator') updateCar(el, d, ctx)
-      else updateDeviceRow(d.kind, el, d, ctx)
+      if (!el) continue
+      // A row scrolled out of its table's view is patched when it comes back into view, with the device as
+      // it is then (of 1,200 stations a few dozen show: the rest would be written for nobody).
+      if (rowsInView && !rowsInView.has(el)) staleRows.add(el)
+      else patchRow(id, el)
     }
   }
   for (const kind of KIND_ORDER) {
@@ -272,22 +319,31 @@ let chartsDue = 0
 /** The vehicles' tracks as the map wants them, made only when the map draws them (every 5 s). */
 const mapTracks = () =>
   [...state.tracks].filter(([, tr]) => tr.length > 1).map(([id, tr]) => ({ id, coords: tr.map((p) => [p[1], p[2]]) }))
-let slowDue = 0
+// The charts take turns, one a second in a 6-second cycle, so no update carries two of them: the map (its
+// markers every 2 s, the tracks every 6 s), the district load, the energy per interval, the ETC passages.
+// A forced render (snapshot, language, geometry) draws them all.
+const TURNS = ['map+tracks', 'load', 'map', 'use', 'map', 'etc']
+let slowStep = 0
 function renderCharts(force) {
   const tm = performance.now()
   // The charts change at most once a second and only when the page is visible.
   if (!force && (tm < chartsDue || document.hidden)) return
   chartsDue = tm + 1000
   const c0 = performance.now()
-  if (mapReady) {
-    drawMap($('map'), [...markerOf.values()], mapTracks, state.mapView, openDetail, markerLabel)
+  const step = force ? -1 : slowStep
+  if (phase) phase[7] = step
+  slowStep = force ? 1 : (slowStep + 1) % TURNS.length
+  const turn = step === -1 ? 'all' : TURNS[step]
+  if (mapReady && (turn === 'all' || turn.startsWith('map'))) {
+    drawMap($('map'), [...markerOf.values()], turn !== 'map' ? mapTracks : null, state.mapView, openDetail, markerLabel)
   }
-  // Energy in 15-minute intervals and ETC passages per minute: every 5 s is live enough (one task a second less).
-  if (force || tm >= slowDue) {
-    // 2.5 s out of step with the map's tracks (also every 5 s), so no second carries both.
-    slowDue = tm + (force ? 2500 : 5000)
+  // Energy in 15-minute intervals and ETC passages per minute: every 6 s is live enough.
+  if (turn === 'all' || turn === 'load') drawLoad($('energy-load'), state.load)
+  if (turn === 'all' || turn === 'use') {
     const use = [...state.use].sort((a, b) => a[0] - b[0]).map(([k, v]) => [k + (ENERGY_INTERVAL_MIN * 60_000) / 2, Math.round(v * 100) / 100])
-    drawEnergy($('energy-load'), $('energy-use'), state.load, use, ENERGY_INTERVAL_MIN)
+    drawUse($('energy-use'), use, ENERGY_INTERVAL_MIN)
+  }
+  if (turn === 'all' || turn === 'etc') {
     const cut = now() - ETC_MINUTES * 60_000
     for (const k of state.etcMinutes.keys()) if (k < cut) state.etcMinutes.delete(k)
     drawEtc($('etc-chart'), state.etcMinutes)
@@ -303,12 +359,18 @@ function render(force) {
   }
   // Charts first: ECharts reads its containers' sizes, which after the tables' writes would force the
   // browser to lay out the whole page synchronously; before them the layout is still clean.
+  let t0 = performance.now()
   if (state.alarmsChanged) indexAlarms()
   updateMarkers(state.membership ? state.devices.keys() : state.dirty)
+  t0 = mark(2, t0)
   renderCharts(force)
+  t0 = mark(3, t0)
   if (state.alarmsChanged) renderAlarms()
+  t0 = mark(1, t0)
   renderTables()
+  t0 = mark(4, t0)
   renderCounters()
+  mark(5, t0)
   if (state.detail && (force || state.dirty.has(state.detail.id))) renderDetail()
   state.dirty.clear()
   state.membership = false
@@ -346,8 +408,8 @@ function onSnapshot(s) {
   maybeSeed()
 }
 
-function onDelta(u) {
-  const t0 = performance.now()
+function onDelta(u, t0 = performance.now()) {
+  phase = [0, 0, 0, 0, 0, 0, u.devices?.length ?? 0, -2]
   if (typeof u.now === 'number') state.clockSkew = u.now - Date.now()
   for (const d of u.devices ?? []) ingest(d)
   if (Array.isArray(u.removedAlarms)) {
@@ -361,10 +423,14 @@ function onDelta(u) {
   }
   if (u.counters) state.counters = u.counters
   sampleLoad()
+  mark(0, t0)
   render(false)
   perf.updates++
   perf.timings.push(performance.now() - t0)
+  perf.phases.push(phase.map((x) => Math.round(x * 10) / 10))
+  phase = null
   if (perf.timings.length > 5000) perf.timings.shift()
+  if (perf.phases.length > 5000) perf.phases.shift()
 }
 
 function dispatch(block) {
@@ -375,9 +441,11 @@ function dispatch(block) {
     else if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''))
   }
   if (data.length === 0) return
+  // An update's time starts before its text is parsed: parsing is part of the page's work per update.
+  const t0 = performance.now()
   const msg = JSON.parse(data.join('\n'))
   if (event === 'snapshot') onSnapshot(msg)
-  else if (event === 'delta' || event === 'update') onDelta(msg)
+  else if (event === 'delta' || event === 'update') onDelta(msg, t0)
 }
 
 let stream = null

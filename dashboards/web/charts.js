@@ -1,7 +1,7 @@
 // Charts and the map, drawn by ECharts (vendored from npm, served by the gateway at /vendor/echarts.min.js:
 // no CDN, no build step). ECharts does both the district map (registerMap of a GeoJSON, no tiles) and the
 // time series, it is what Chinese operations dashboards commonly use, and it ships zh-CN locale and a dark theme.
-import { fmtDateTime, fmtTime, fmtYuan, t, tOr } from './i18n.js'
+import { currentLang, currentTimeZone, fmtDateTime, fmtTime, fmtYuan, t, tOr } from './i18n.js'
 
 const ec = () => globalThis.echarts
 const charts = new Map()
@@ -20,10 +20,10 @@ export function resetCharts() {
   charts.clear()
 }
 
-export function chart(el) {
+export function chart(el, opts) {
   let c = charts.get(el)
   if (!c) {
-    c = ec().init(el, theme === 'dark' ? 'dark' : null, { renderer: 'canvas' })
+    c = ec().init(el, theme === 'dark' ? 'dark' : null, { renderer: 'canvas', ...opts })
     charts.set(el, c)
   }
   return c
@@ -37,7 +37,24 @@ const bg = () => (theme === 'dark' ? 'transparent' : undefined)
 /** A time axis from the first point (at least the last 10 minutes) to now: a young series is not a dot. */
 const timeAxis = (first) => {
   const now = Date.now()
-  return { type: 'time', min: Math.min(first ?? now, now - 10 * 60_000), max: now, axisLabel: { formatter: (v) => fmtTime(v), hideOverlap: true } }
+  return { type: 'time', min: Math.min(first ?? now, now - 10 * 60_000), max: now, axisLabel: { formatter: axisTime, hideOverlap: true } }
+}
+// The time axes' labels, remembered: ECharts formats every candidate tick each time it lays out an axis (to
+// measure the labels), and the ticks are the same round minutes from one second to the next.
+const axisLabels = new Map()
+let axisLabelsFor = ''
+function axisTime(v) {
+  const key = `${currentLang()} ${currentTimeZone()}`
+  if (key !== axisLabelsFor || axisLabels.size > 2000) {
+    axisLabels.clear()
+    axisLabelsFor = key
+  }
+  let s = axisLabels.get(v)
+  if (s === undefined) {
+    s = fmtTime(v)
+    axisLabels.set(v, s)
+  }
+  return s
 }
 const firstOf = (data) => data.reduce((m, p) => Math.min(m, p[0]), Infinity)
 const tooltipTime = (params) => {
@@ -60,7 +77,9 @@ export function registerDistrict(geojson) {
  * operator's zoom and pan are kept: only series data changes).
  */
 export function drawMap(el, markers, tracks, view, onClick, label) {
-  const c = chart(el)
+  // Dirty rectangles: a second's redraw repaints the areas where vehicles moved or a marker changed colour,
+  // not the whole district with its 2,000 markers.
+  const c = chart(el, { useDirtyRect: true })
   if (!c.__ready) {
     c.setOption({
       backgroundColor: bg(),
@@ -112,11 +131,10 @@ export function drawMap(el, markers, tracks, view, onClick, label) {
   }
   c.__ids.moving = moving.map((m) => m.id)
   series.push({ id: 'moving', data: moving.map(row) })
-  // Tracks move slowly: redrawn every 5 s.
-  const now = Date.now()
-  if (now - c.__tracksAt >= 5_000) {
-    c.__tracksAt = now
-    series.unshift({ id: 'tracks', data: tracks().map((tr) => ({ name: tr.id, coords: tr.coords })) })
+  // Tracks move slowly: redrawn when the caller passes them (every 5 s) and on the first draw.
+  if (tracks || !c.__tracksAt) {
+    c.__tracksAt = Date.now()
+    series.unshift({ id: 'tracks', data: (tracks?.() ?? []).map((tr) => ({ name: tr.id, coords: tr.coords })) })
   }
   c.setOption({ series }, { silent: true })
 }
@@ -127,8 +145,8 @@ function markerSeries(id, c) {
     type: 'scatter',
     coordinateSystem: 'geo',
     dimensions: ['lon', 'lat', 'state', 'kind'],
-    symbol: (v) => KIND_SYMBOL[KINDS[v[3]]] ?? 'circle',
-    symbolSize: (v) => (KINDS[v[3]] === 'position' ? 18 : 13),
+    // The vehicles' layer has one symbol and size; the fixed devices' symbol is their kind's (no call per vehicle).
+    ...(id === 'moving' ? { symbol: KIND_SYMBOL.position, symbolSize: 18 } : { symbol: (v) => KIND_SYMBOL[KINDS[v[3]]] ?? 'circle', symbolSize: 13 }),
     itemStyle: { color: (p) => STATE_COLOR[STATES[p.value[2]]] ?? STATE_COLOR.ok, borderColor: '#fff', borderWidth: 1 },
     label: { show: false },
     tooltip: { formatter: (p) => c.__label(c.__ids[id][p.dataIndex]) },
@@ -141,6 +159,11 @@ function markerSeries(id, c) {
 // The whole option once per chart instance (a new theme or language makes new instances); after that only
 // the data and the time axis' ends change.
 export function drawEnergy(loadEl, useEl, load, use, intervalMin) {
+  drawLoad(loadEl, load)
+  drawUse(useEl, use, intervalMin)
+}
+
+export function drawLoad(loadEl, load) {
   const lc = chart(loadEl)
   if (!lc.__full) {
     lc.__full = true
@@ -155,6 +178,9 @@ export function drawEnergy(loadEl, useEl, load, use, intervalMin) {
       series: [{ id: 'load', name: t('energy.loadSeries'), type: 'line', showSymbol: false, areaStyle: { opacity: 0.15 }, data: load }],
     })
   } else lc.setOption({ xAxis: timeAxis(firstOf(load)), series: [{ id: 'load', data: load }] })
+}
+
+export function drawUse(useEl, use, intervalMin) {
   const uc = chart(useEl)
   if (!uc.__full) {
     uc.__full = true

@@ -26,8 +26,13 @@ function drawSpark(svg, pts) {
   const line = svg.firstChild
   if (!pts || pts.length < 2) {
     setAttr(line, 'points', '')
+    svg.__drawn = ''
     return
   }
+  // The same points as last drawn (the device sent nothing new for its main field): nothing to do.
+  const drawn = `${pts.length}:${pts[0][0]}:${pts[pts.length - 1][0]}`
+  if (svg.__drawn === drawn) return
+  svg.__drawn = drawn
   let lo = Infinity
   let hi = -Infinity
   for (const [, v] of pts) {
@@ -38,8 +43,34 @@ function drawSpark(svg, pts) {
   const t0 = pts[0][0]
   const dt = pts[pts.length - 1][0] - t0 || 1
   let s = ''
-  for (const [tm, v] of pts) s += `${(((tm - t0) / dt) * SPARK_W).toFixed(1)},${(SPARK_H - 1 - ((v - lo) / span) * (SPARK_H - 2)).toFixed(1)} `
+  for (const [tm, v] of pts) s += `${Math.round(((tm - t0) / dt) * SPARK_W * 10) / 10},${Math.round((SPARK_H - 1 - ((v - lo) / span) * (SPARK_H - 2)) * 10) / 10} `
   setAttr(line, 'points', s.trimEnd())
+}
+
+// A sparkline is drawn only while its row is in view (the tables scroll: of 2,000 rows a few dozen show); a row
+// scrolled into view draws its line then. The rows' text is patched in or out of view (it is what tests and
+// screen readers read); the sparklines are pictures (aria-hidden).
+const sparkSeen = new WeakSet()
+let sparkObserver = null
+function watchSpark(svg) {
+  if (typeof IntersectionObserver !== 'function') {
+    sparkSeen.add(svg)
+    return
+  }
+  sparkObserver ??= new IntersectionObserver((entries) => {
+    for (const e of entries) {
+      const el = e.target
+      if (e.isIntersecting) {
+        sparkSeen.add(el)
+        drawSpark(el, el.__series)
+      } else sparkSeen.delete(el)
+    }
+  })
+  sparkObserver.observe(svg)
+}
+function updateSpark(svg, pts) {
+  svg.__series = pts
+  if (sparkSeen.has(svg)) drawSpark(svg, pts)
 }
 
 // ---- device tables
@@ -81,7 +112,9 @@ function createDeviceRow(kind, d, ctx) {
     tr.append(td)
   }
   const sp = h('td', 'opt sparkcell')
-  sp.append(sparkline())
+  const svg = sparkline()
+  sp.append(svg)
+  watchSpark(svg)
   const seen = h('td', 'ago opt')
   seen.addEventListener('mouseenter', () => {
     seen.title = seen.dataset.ms ? fmtDateTime(Number(seen.dataset.ms)) : ''
@@ -115,7 +148,7 @@ export function updateDeviceRow(kind, tr, d, ctx) {
       td.classList.toggle('decided', decidedBy === field)
     }
   }
-  drawSpark(cells[spec.cols.length + 1].firstChild, ctx.sparkSeries(d.id))
+  updateSpark(cells[spec.cols.length + 1].firstChild, ctx.sparkSeries(d.id))
   // The full date and time of the last report when the pointer is on it (not formatted for every row each second).
   const seen = cells[spec.cols.length + 2]
   setText(seen, fmtSeen(d.lastSeenMs, ctx.now()))

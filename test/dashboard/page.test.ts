@@ -292,4 +292,35 @@ describe.skipIf(!have('chromium', 'influxd'))('the operators page in Debian chro
       }
     }
   })
+
+  it('patches a row scrolled out of its table only when it comes back into view, then with the latest reading', async () => {
+    const { page, errors, context } = await openPage(browser, { width: 1920, height: 1080 })
+    await page.goto(base)
+    await page.locator('#link[data-state="up"]').waitFor({ timeout: 10_000 })
+    const first = page.locator('tr[data-device="wq-0001"]')
+    const far = page.locator('tr[data-device="wq-0004"]')
+    await far.waitFor({ state: 'attached' })
+    // A water table that shows one tall row: wq-0004 is well below its scroll box (and the observer's margin).
+    await page.addStyleTag({ content: 'section[data-kind="water_quality"] .scroll { flex: none !important; height: 80px !important; } section[data-kind="water_quality"] tr[data-device] { height: 600px; }' })
+    await page.waitForTimeout(300)
+    await far.evaluate((el) => {
+      const w = el as HTMLElement & { writes?: number }
+      w.writes = 0
+      new MutationObserver((l) => {
+        w.writes = (w.writes ?? 0) + l.length
+      }).observe(el, { subtree: true, childList: true, characterData: true, attributes: true })
+    })
+    await c.publishAsync(`city/${DISTRICT}/water_quality/wq-0001/telemetry`, JSON.stringify({ ph: 8.11, dissolved_oxygen_mg_l: 6.4 }), { qos: 1 })
+    await c.publishAsync(`city/${DISTRICT}/water_quality/wq-0004/telemetry`, JSON.stringify({ ph: 8.12, dissolved_oxygen_mg_l: 9.1 }), { qos: 1 })
+    // The row in view is patched by the delta; the one out of view is not written at all...
+    await first.locator('td', { hasText: '8.11' }).waitFor({ timeout: 3_000 })
+    await page.waitForTimeout(1_200)
+    await expect(far.evaluate((el) => (el as HTMLElement & { writes?: number }).writes)).resolves.toBe(0)
+    await expect(far.textContent()).resolves.not.toContain('8.12')
+    // ...until it is scrolled into view: then it shows the device as it is now.
+    await far.evaluate((el) => el.scrollIntoView())
+    await far.locator('td', { hasText: '8.12' }).waitFor({ timeout: 2_000 })
+    expect(errors).toEqual([])
+    await context.close()
+  })
 })
