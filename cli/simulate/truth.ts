@@ -434,10 +434,11 @@ async function compareAnswers(t: InfluxTarget, expected: readonly ExpectedPoint[
 
 /**
  * Points matched by device and nearest time (ExpectedPoint.within): each needs a stored point of its device
- * whose fields (and given tags) are its own, one stored point for one expected point. The fields of such a
- * point identify it (an ETC passage: its OBU), so a point with the same fields is looked for within the
- * window first and then within three windows (the gateway stamps the end of the passage, later on a busy
- * machine); only when none has them is the nearest point in the window reported as differing.
+ * whose fields (and given tags) are its own (one stored point may hold several expected ones: a poll's
+ * fields). The fields of such a point identify it (an ETC passage: its OBU), so a point with the same
+ * fields is looked for within the window first and then within three windows (the gateway stamps the end
+ * of the passage, later on a busy machine); only when none has them is the nearest point in the window
+ * reported as differing.
  */
 async function compareNearest(t: InfluxTarget, expected: readonly ExpectedPoint[], since: number): Promise<Difference[]> {
   const differences: Difference[] = []
@@ -449,26 +450,20 @@ async function compareNearest(t: InfluxTarget, expected: readonly ExpectedPoint[
   for (const points of groups.values()) {
     const { measurement, device } = points[0]!
     const rows = await deviceRows(t, measurement, device, since)
-    const used = new Set<number>()
     const near = (p: ExpectedPoint, w: number, fieldsToo: boolean) =>
       rows
-        .map((r, i) => ({ r, i }))
-        .filter(({ r, i }) => !used.has(i) && Math.abs(r.time - p.time) <= w && Object.entries(p.tags).every(([k, v]) => r.tags[k] === v))
-        .filter(({ r }) => !fieldsToo || Object.entries(p.fields).every(([k, v]) => same(v, r.row[k])))
-        .sort((a, b) => Math.abs(a.r.time - p.time) - Math.abs(b.r.time - p.time))
-    for (const p of [...points].sort((a, b) => a.time - b.time)) {
+        .filter((r) => Math.abs(r.time - p.time) <= w && Object.entries(p.tags).every(([k, v]) => r.tags[k] === v))
+        .filter((r) => !fieldsToo || Object.entries(p.fields).every(([k, v]) => same(v, r.row[k])))
+        .sort((a, b) => Math.abs(a.time - p.time) - Math.abs(b.time - p.time))
+    for (const p of points) {
       const w = p.within ?? 0
-      const hit = near(p, w, true)[0] ?? near(p, 3 * w, true)[0]
-      if (hit) {
-        used.add(hit.i)
-        continue
-      }
+      if (near(p, w, true).length > 0 || near(p, 3 * w, true).length > 0) continue
       const close = near(p, w, false)
       if (close.length === 0) {
         differences.push({ point: p, what: `missing (no ${measurement} point of ${device} within ${w} ms)` })
         continue
       }
-      const r = close[0]!.r
+      const r = close[0]!
       differences.push({ point: p, what: fieldsDiffer(p, r.row, ` (nearest point ${r.time - p.time} ms off)`) })
     }
   }
