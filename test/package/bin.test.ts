@@ -53,3 +53,15 @@ describe('bin/smartcity.js without tsx', () => {
     expect(r.stderr).not.toMatch(/ERR_MODULE_NOT_FOUND/)
   })
 })
+
+describe('SMARTCITY_V8_FLAGS', () => {
+  it('sets each V8 flag before anything is loaded (NODE_OPTIONS refuses --optimize-for-size)', () => {
+    // --expose-gc is visible from JavaScript: a new context has gc() once the flag is set.
+    const dir = tree({ 'dist/.build-stamp': 'x', 'dist/cli/main.js': "import vm from 'node:vm'\nprocess.stdout.write(vm.runInNewContext('typeof gc'))" })
+    const withFlags = spawnSync(process.execPath, [join(dir, 'bin', 'smartcity.js')], { encoding: 'utf8', env: { ...process.env, SMARTCITY_FROM_SOURCE: '', SMARTCITY_V8_FLAGS: '--optimize-for-size  --expose-gc' }, timeout: 30_000 })
+    expect(withFlags.stderr).toBe('')
+    expect(withFlags.stdout).toBe('function')
+    const without = spawnSync(process.execPath, [join(dir, 'bin', 'smartcity.js')], { encoding: 'utf8', env: { ...process.env, SMARTCITY_FROM_SOURCE: '', SMARTCITY_V8_FLAGS: '' }, timeout: 30_000 })
+    expect(without.stdout).toBe('undefined')
+  })
+})
