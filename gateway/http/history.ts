@@ -12,8 +12,8 @@
  * Queried on the first `influx-v1` sink (InfluxQL on `/query`) or, without one, the first `influx-v2` sink
  * (Flux on `/api/v2/query`). `mode=delta` gives what a counter (`import_energy_kwh`) grew by in each bucket:
  * `non_negative_difference(last(...))`, so a meter that was replaced (its counter restarting) is not a
- * negative consumption. `mode=count` (etc_transaction only) gives the passages per bucket per `result` tag:
- * `count("obu_id")`, the field every passage from an RSU lane carries (gateway/sources/etc-rsu/lane.ts).
+ * negative consumption. `mode=count` (etc_transaction only) gives the passages per bucket per `result` tag
+ * (see `COUNTED` for what is counted).
  */
 import type { FastifyInstance, FastifyReply } from 'fastify'
 import { type FieldType, MEASUREMENTS, type MeasurementSpec } from '../../devices/common/measurements.ts'
@@ -64,10 +64,16 @@ export interface HistoryQuery {
   agg: Agg
 }
 
-/** What `mode=count` counts per measurement, and the tag it splits by. */
-export const COUNTED: Record<string, { field: string; by: string }> = {
-  // Every passage the RSU lane writes has obu_id (lane.ts `finish`); JSON telemetry may leave it out.
-  etc_transaction: { field: 'obu_id', by: 'result' },
+/**
+ * What `mode=count` counts per measurement, and the tag it splits by. No field is in every etc_transaction
+ * point: the RSU lane always writes `obu_id` and `transaction_ms` (gateway/sources/etc-rsu/lane.ts `finish`),
+ * but JSON telemetry (devices/etc/schema.ts) may leave any field out (a passage without an OBU has no
+ * `obu_id`). So InfluxDB counts every field (`count(*)`) and a bucket's passages are the largest of those
+ * counts: exact whenever one field is in every passage of the bucket (always for a lane's, and for a source
+ * that sends the same fields each time), never more than the passages.
+ */
+export const COUNTED: Record<string, { by: string }> = {
+  etc_transaction: { by: 'result' },
 }
 
 export type Parsed = { ok: true; q: HistoryQuery } | { ok: false; code: string; message: string }
@@ -98,12 +104,13 @@ export function parseHistoryQuery(raw: Record<string, unknown>, now: number): Pa
   if (mode === 'delta' && str('agg') !== undefined && agg !== 'last') return bad('agg: mode=delta takes the last value of each bucket (leave agg out)')
   const numeric = (t: FieldType) => t === 'float' || t === 'int'
   const fieldsRaw = str('fields')
-  const fields = mode === 'count' ? [counted!.field] : fieldsRaw ? fieldsRaw.split(',') : Object.keys(spec.fields).filter((f) => numeric(spec.fields[f]!))
-  if (fields.length === 0 || fields.length > MAX_FIELDS || new Set(fields).size !== fields.length) return bad(`fields: 1 to ${MAX_FIELDS} different fields, comma-separated`)
+  // mode=count reads no field by name (COUNTED).
+  const fields = mode === 'count' ? [] : fieldsRaw ? fieldsRaw.split(',') : Object.keys(spec.fields).filter((f) => numeric(spec.fields[f]!))
+  if (mode !== 'count' && (fields.length === 0 || fields.length > MAX_FIELDS || new Set(fields).size !== fields.length)) return bad(`fields: 1 to ${MAX_FIELDS} different fields, comma-separated`)
   for (const f of fields) {
     const t = spec.fields[f]
     if (t === undefined) return bad(`fields: ${f} is not a field of ${measurement} (docs/data-model.md)`)
-    if (t === 'string' && mode !== 'count') return bad(`fields: ${f} is text; history charts numbers`)
+    if (t === 'string') return bad(`fields: ${f} is text; history charts numbers`)
     if (t === 'bool' && agg !== 'last') return bad(`fields: ${f} is a boolean: use agg=last`)
   }
   const since = str('since') ?? '6h'
@@ -149,7 +156,7 @@ export function influxQL(q: HistoryQuery, db: { retentionPolicy?: string | undef
   if (q.mode === 'count') {
     const c = COUNTED[q.measurement]!
     const table = db.retentionPolicy ? `${ident(db.database)}.${ident(db.retentionPolicy)}.${ident(q.measurement)}` : ident(q.measurement)
-    return `SELECT count(${ident(c.field)}) AS "n" FROM ${table} WHERE "device" = '${q.device}' AND time >= ${Math.floor(q.from)}ms AND time < ${Math.ceil(q.to)}ms GROUP BY time(${q.everyMs}ms), ${ident(c.by)} fill(none)`
+    return `SELECT count(*) FROM ${table} WHERE "device" = '${q.device}' AND time >= ${Math.floor(q.from)}ms AND time < ${Math.ceil(q.to)}ms GROUP BY time(${q.everyMs}ms), ${ident(c.by)} fill(none)`
   }
   const fn = q.mode === 'delta' ? (f: string) => `non_negative_difference(last(${ident(f)})) AS ${ident(f)}` : (f: string) => `${q.agg}(${ident(f)}) AS ${ident(f)}`
   const from = q.mode === 'delta' ? q.from - q.everyMs : q.from
@@ -164,11 +171,15 @@ export function influxQL(q: HistoryQuery, db: { retentionPolicy?: string | undef
 export function flux(q: HistoryQuery, bucket: string): string {
   if (q.mode === 'count') {
     const c = COUNTED[q.measurement]!
-    // One table per tag value, `_field` replaced by it, so the CSV reads like the other modes.
+    // A point is one row per field: each row becomes a 1 (fields of different types cannot share a table),
+    // one row per point time is kept per tag value, those are counted per window, and `_field` is the tag
+    // value so the CSV reads like the other modes.
     return `from(bucket: ${JSON.stringify(bucket)})
   |> range(start: ${new Date(q.from).toISOString()}, stop: ${new Date(q.to).toISOString()})
-  |> filter(fn: (r) => r._measurement == ${JSON.stringify(q.measurement)} and r.device == ${JSON.stringify(q.device)} and r._field == ${JSON.stringify(c.field)})
+  |> filter(fn: (r) => r._measurement == ${JSON.stringify(q.measurement)} and r.device == ${JSON.stringify(q.device)})
+  |> map(fn: (r) => ({_time: r._time, ${c.by}: r.${c.by}, _value: 1}))
   |> group(columns: [${JSON.stringify(c.by)}])
+  |> unique(column: "_time")
   |> aggregateWindow(every: ${q.everyMs}ms, fn: count, createEmpty: false, timeSrc: "_start")
   |> map(fn: (r) => ({_time: r._time, _field: r.${c.by}, _value: r._value}))`
   }
@@ -222,14 +233,15 @@ async function queryV1(sink: InfluxV1SinkConfig, q: HistoryQuery, timeoutMs: num
     const counts: Series = {}
     for (const s of body.results?.[0]?.series ?? []) {
       const at = s.columns.indexOf('time')
-      const i = s.columns.indexOf('n')
       const key = s.tags?.[by] ?? ''
       const rows = counts[key] ?? []
       counts[key] = rows
       for (const row of s.values) {
         const t = row[at]
-        const v = row[i]
-        if (typeof t === 'number' && typeof v === 'number' && v > 0 && t >= q.from) rows.push([t, v])
+        // count(*): a count per field (`count_obu_id`, ...); the passages are the largest (COUNTED).
+        let v = 0
+        for (const [j, x] of row.entries()) if (j !== at && typeof x === 'number' && x > v) v = x
+        if (typeof t === 'number' && v > 0 && t >= q.from) rows.push([t, v])
       }
     }
     return counts
@@ -332,7 +344,7 @@ export function registerHistory(app: FastifyInstance, deps: HistoryDeps): void {
         from: q.from,
         to: q.to,
         mode: q.mode,
-        ...(q.mode === 'count' ? { count: COUNTED[q.measurement]!.field, by: COUNTED[q.measurement]!.by } : { agg: q.mode === 'delta' ? 'last' : q.agg }),
+        ...(q.mode === 'count' ? { by: COUNTED[q.measurement]!.by } : { agg: q.mode === 'delta' ? 'last' : q.agg }),
         ...(q.interval ? { interval: q.interval } : {}),
         series,
       }
