@@ -123,8 +123,8 @@ function ingest(d) {
   if (counts) countPassages(d.id, counts)
   const etc = counts ? undefined : d.latest?.etc_transaction
   if (etc && (state.etcSeen.get(d.id) ?? 0) < etc.time) {
-    // The live view carries each device's latest passage: a passage is counted once, by its time. (Two passages
-    // of one gantry within the same second count as one here; the stored history has every one.)
+    // A gateway without `counts`: only each device's latest passage per delta, counted once by its time (two
+    // passages of one gantry within the same second count as one here; the stored history has every one).
     if (state.etcSeen.has(d.id) || now() - etc.time < 5_000) {
       const m = Math.floor(etc.time / 60_000) * 60_000
       const r = etc.tags?.result ?? 'ok'
