@@ -707,6 +707,9 @@ async function seedEtc() {
   const until = state.etcLiveFrom
   const gantries = [...state.devices.values()].filter((d) => d.kind === 'etc').slice(0, 50)
   if (until === null || gantries.length === 0) return
+  // A passage counted before the snapshot reaches InfluxDB within the sink's flush (1 s by default): ask once
+  // the snapshot is 3 s old, so it is in the history rather than in neither.
+  await new Promise((r) => setTimeout(r, Math.max(0, 3_000 - (now() - until))))
   const since = new Date(Math.floor(until / 60_000) * 60_000 - (ETC_MINUTES - 1) * 60_000).toISOString()
   const got = await Promise.all(gantries.map((g) => history(g.id, 'etc_transaction', [], { since, until: new Date(until).toISOString(), every: '1m', mode: 'count' })))
   for (const series of got) {
