@@ -45,9 +45,12 @@ let historyOn = true
 export function setHistoryAvailable(on) {
   historyOn = on !== false
 }
-export async function history(device, measurement, fields, { since = '6h', every = '1m', mode, interval } = {}) {
+export async function history(device, measurement, fields, { since = '6h', until, every = '1m', mode, interval } = {}) {
   if (!historyOn) return null
-  const q = new URLSearchParams({ device, measurement, fields: fields.join(','), since, every })
+  const q = new URLSearchParams({ device, measurement, since, every })
+  // mode=count counts passages by result: no fields.
+  if (fields.length) q.set('fields', fields.join(','))
+  if (until) q.set('until', until)
   if (mode) q.set('mode', mode)
   if (interval) q.set('interval', interval)
   const r = await getJson(`/api/history?${q}`)

@@ -27,8 +27,10 @@ const state = {
   placed: new Map(), // device id → [lon, lat] from the GeoJSON's Point features (stations, gantries, meters)
   spark: new Map(), // device id → [[ms, v], ...] of the kind's main field
   tracks: new Map(), // vehicle id → [[ms, lon, lat], ...] (last 30 min)
-  etcSeen: new Map(), // device id → time of the last counted passage
+  etcSeen: new Map(), // device id → time of the last counted passage (a gateway without `counts` only)
+  etcCounts: new Map(), // device id → { result: passages since the gateway started } as last received
   etcMinutes: new Map(), // minute start ms → { result: count }
+  etcLiveFrom: null, // gateway time of the snapshot live counting started from (history is read up to it)
   load: [], // [[ms, kW]] district load (sum of active power)
   lastKwh: new Map(), // meter id → last import_energy_kwh
   use: new Map(), // interval start ms → kWh
@@ -79,6 +81,28 @@ function pushSpark(d) {
   if (s.length > SPARK_N) s.shift()
 }
 
+// ETC passages per minute from the gateway's running counts per result (docs/dashboard-api.md `counts`): what a
+// count grew by since the last message is every passage in between, however many a second, and goes to the
+// minute of the delta's time (`etcAt`). A snapshot (`etcAt` null) only sets where counting starts: what came
+// before it is the history's (seedEtc reads it up to the snapshot's time, so no passage is counted twice).
+let etcAt = null
+function countPassages(id, counts) {
+  const prev = state.etcCounts.get(id)
+  state.etcCounts.set(id, counts)
+  if (etcAt === null) return
+  const m = Math.floor(etcAt / 60_000) * 60_000
+  let b = null
+  for (const [r, n] of Object.entries(counts)) {
+    // A count below the last one: the gateway restarted (counts from zero again) without the page noticing.
+    const was = prev ? (prev[r] ?? 0) : 0
+    const add = n >= was ? n - was : n
+    if (add <= 0) continue
+    b ??= state.etcMinutes.get(m) ?? {}
+    b[r] = (b[r] ?? 0) + add
+  }
+  if (b) state.etcMinutes.set(m, b)
+}
+
 function ingest(d) {
   if (!state.devices.has(d.id)) state.membership = true
   state.devices.set(d.id, d)
@@ -95,10 +119,12 @@ function ingest(d) {
     const cut = now() - TRACK_MS
     while (tr.length && tr[0][0] < cut) tr.shift()
   }
-  const etc = d.latest?.etc_transaction
+  const counts = d.counts?.etc_transaction
+  if (counts) countPassages(d.id, counts)
+  const etc = counts ? undefined : d.latest?.etc_transaction
   if (etc && (state.etcSeen.get(d.id) ?? 0) < etc.time) {
-    // The live view carries each device's latest passage: a passage is counted once, by its time. (Two passages
-    // of one gantry within the same second count as one here; the stored history has every one.)
+    // A gateway without `counts`: only each device's latest passage per delta, counted once by its time (two
+    // passages of one gantry within the same second count as one here; the stored history has every one).
     if (state.etcSeen.has(d.id) || now() - etc.time < 5_000) {
       const m = Math.floor(etc.time / 60_000) * 60_000
       const r = etc.tags?.result ?? 'ok'
@@ -407,6 +433,8 @@ function onSnapshot(s) {
     setTimeZone(tz)
   }
   state.devices.clear()
+  etcAt = null
+  state.etcLiveFrom ??= typeof s.now === 'number' ? s.now : now()
   for (const d of s.devices) ingest(d)
   state.alarms = new Map(s.alarms.map((a) => [a.id, a]))
   state.alarmsChanged = true
@@ -424,6 +452,7 @@ function onSnapshot(s) {
 function onDelta(u, t0 = performance.now()) {
   phase = [0, 0, 0, 0, 0, 0, u.devices?.length ?? 0, -2]
   if (typeof u.now === 'number') state.clockSkew = u.now - Date.now()
+  etcAt = typeof u.now === 'number' ? u.now : now()
   for (const d of u.devices ?? []) ingest(d)
   if (Array.isArray(u.removedAlarms)) {
     for (const a of u.alarms ?? []) state.alarms.set(a.id, a)
@@ -671,6 +700,31 @@ async function seedEnergy() {
   renderCharts(true)
 }
 
+// ETC passages per minute of the last hour from the history (mode=count, per result), up to the snapshot the
+// live counts start from: the minute the page loaded in is the history's part before the snapshot plus the
+// live part after it, added, so nothing is counted twice.
+async function seedEtc() {
+  const until = state.etcLiveFrom
+  const gantries = [...state.devices.values()].filter((d) => d.kind === 'etc').slice(0, 50)
+  if (until === null || gantries.length === 0) return
+  // A passage counted before the snapshot reaches InfluxDB within the sink's flush (1 s by default): ask once
+  // the snapshot is 3 s old, so it is in the history rather than in neither.
+  await new Promise((r) => setTimeout(r, Math.max(0, 3_000 - (now() - until))))
+  const since = new Date(Math.floor(until / 60_000) * 60_000 - (ETC_MINUTES - 1) * 60_000).toISOString()
+  const got = await Promise.all(gantries.map((g) => history(g.id, 'etc_transaction', [], { since, until: new Date(until).toISOString(), every: '1m', mode: 'count' })))
+  for (const series of got) {
+    for (const [r, rows] of Object.entries(series ?? {})) {
+      for (const [ms, n] of rows) {
+        if (typeof n !== 'number') continue
+        const b = state.etcMinutes.get(ms) ?? {}
+        b[r] = (b[r] ?? 0) + n
+        state.etcMinutes.set(ms, b)
+      }
+    }
+  }
+  renderCharts(true)
+}
+
 // ---- sparklines of a small district start from the last hour of history (a big one fills them live)
 async function seedSparks() {
   const list = [...state.devices.values()].filter((d) => KINDS[d.kind])
@@ -765,6 +819,7 @@ function maybeSeed() {
   if (seeded || !configOk || state.devices.size === 0) return
   seeded = true
   seedEnergy()
+  seedEtc()
   seedSparks()
 }
 

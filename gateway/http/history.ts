@@ -12,7 +12,8 @@
  * Queried on the first `influx-v1` sink (InfluxQL on `/query`) or, without one, the first `influx-v2` sink
  * (Flux on `/api/v2/query`). `mode=delta` gives what a counter (`import_energy_kwh`) grew by in each bucket:
  * `non_negative_difference(last(...))`, so a meter that was replaced (its counter restarting) is not a
- * negative consumption.
+ * negative consumption. `mode=count` (etc_transaction only) gives the passages per bucket per `result` tag
+ * (see `COUNTED` for what is counted).
  */
 import type { FastifyInstance, FastifyReply } from 'fastify'
 import { type FieldType, MEASUREMENTS, type MeasurementSpec } from '../../devices/common/measurements.ts'
@@ -59,8 +60,20 @@ export interface HistoryQuery {
   everyMs: number
   /** `interval` tag (water_quality): one value, or realtime-and-untagged when `realtime`/absent. */
   interval?: (typeof INTERVALS)[number]
-  mode: 'mean' | 'delta'
+  mode: 'mean' | 'delta' | 'count'
   agg: Agg
+}
+
+/**
+ * What `mode=count` counts per measurement, and the tag it splits by. No field is in every etc_transaction
+ * point: the RSU lane always writes `obu_id` and `transaction_ms` (gateway/sources/etc-rsu/lane.ts `finish`),
+ * but JSON telemetry (devices/etc/schema.ts) may leave any field out (a passage without an OBU has no
+ * `obu_id`). So InfluxDB counts every field (`count(*)`) and a bucket's passages are the largest of those
+ * counts: exact whenever one field is in every passage of the bucket (always for a lane's, and for a source
+ * that sends the same fields each time), never more than the passages.
+ */
+export const COUNTED: Record<string, { by: string }> = {
+  etc_transaction: { by: 'result' },
 }
 
 export type Parsed = { ok: true; q: HistoryQuery } | { ok: false; code: string; message: string }
@@ -80,14 +93,20 @@ export function parseHistoryQuery(raw: Record<string, unknown>, now: number): Pa
   const spec = measurement === undefined ? undefined : (MEASUREMENTS as Record<string, MeasurementSpec>)[measurement]
   if (!measurement || !spec) return bad(`measurement: one of ${Object.keys(MEASUREMENTS).join(', ')}`)
   const mode = str('mode') ?? 'mean'
-  if (mode !== 'mean' && mode !== 'delta') return bad('mode: mean or delta')
+  if (mode !== 'mean' && mode !== 'delta' && mode !== 'count') return bad('mode: mean, delta or count')
+  const counted = COUNTED[measurement]
+  if (mode === 'count') {
+    if (!counted) return bad(`mode: count is for ${Object.keys(COUNTED).join(', ')} (passages per bucket)`)
+    if (str('fields') !== undefined || str('agg') !== undefined) return bad(`mode: count counts ${measurement} points by ${counted.by} (leave fields and agg out)`)
+  }
   const agg = (str('agg') ?? (mode === 'delta' ? 'last' : 'mean')) as Agg
   if (!AGGS.includes(agg)) return bad(`agg: one of ${AGGS.join(', ')}`)
   if (mode === 'delta' && str('agg') !== undefined && agg !== 'last') return bad('agg: mode=delta takes the last value of each bucket (leave agg out)')
   const numeric = (t: FieldType) => t === 'float' || t === 'int'
   const fieldsRaw = str('fields')
-  const fields = fieldsRaw ? fieldsRaw.split(',') : Object.keys(spec.fields).filter((f) => numeric(spec.fields[f]!))
-  if (fields.length === 0 || fields.length > MAX_FIELDS || new Set(fields).size !== fields.length) return bad(`fields: 1 to ${MAX_FIELDS} different fields, comma-separated`)
+  // mode=count reads no field by name (COUNTED).
+  const fields = mode === 'count' ? [] : fieldsRaw ? fieldsRaw.split(',') : Object.keys(spec.fields).filter((f) => numeric(spec.fields[f]!))
+  if (mode !== 'count' && (fields.length === 0 || fields.length > MAX_FIELDS || new Set(fields).size !== fields.length)) return bad(`fields: 1 to ${MAX_FIELDS} different fields, comma-separated`)
   for (const f of fields) {
     const t = spec.fields[f]
     if (t === undefined) return bad(`fields: ${f} is not a field of ${measurement} (docs/data-model.md)`)
@@ -134,6 +153,11 @@ const ident = (s: string) => `"${s.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"
  * before `from` is read too, so the first bucket in range has a difference.
  */
 export function influxQL(q: HistoryQuery, db: { retentionPolicy?: string | undefined; database: string }): string {
+  if (q.mode === 'count') {
+    const c = COUNTED[q.measurement]!
+    const table = db.retentionPolicy ? `${ident(db.database)}.${ident(db.retentionPolicy)}.${ident(q.measurement)}` : ident(q.measurement)
+    return `SELECT count(*) FROM ${table} WHERE "device" = '${q.device}' AND time >= ${Math.floor(q.from)}ms AND time < ${Math.ceil(q.to)}ms GROUP BY time(${q.everyMs}ms), ${ident(c.by)} fill(none)`
+  }
   const fn = q.mode === 'delta' ? (f: string) => `non_negative_difference(last(${ident(f)})) AS ${ident(f)}` : (f: string) => `${q.agg}(${ident(f)}) AS ${ident(f)}`
   const from = q.mode === 'delta' ? q.from - q.everyMs : q.from
   const table = db.retentionPolicy ? `${ident(db.database)}.${ident(db.retentionPolicy)}.${ident(q.measurement)}` : ident(q.measurement)
@@ -145,6 +169,20 @@ export function influxQL(q: HistoryQuery, db: { retentionPolicy?: string | undef
 
 /** The Flux of a validated query (InfluxDB 2.x/3.x), one table per field, `_time` at each bucket's start. */
 export function flux(q: HistoryQuery, bucket: string): string {
+  if (q.mode === 'count') {
+    const c = COUNTED[q.measurement]!
+    // A point is one row per field: each row becomes a 1 (fields of different types cannot share a table),
+    // one row per point time is kept per tag value, those are counted per window, and `_field` is the tag
+    // value so the CSV reads like the other modes.
+    return `from(bucket: ${JSON.stringify(bucket)})
+  |> range(start: ${new Date(q.from).toISOString()}, stop: ${new Date(q.to).toISOString()})
+  |> filter(fn: (r) => r._measurement == ${JSON.stringify(q.measurement)} and r.device == ${JSON.stringify(q.device)})
+  |> map(fn: (r) => ({_time: r._time, ${c.by}: r.${c.by}, _value: 1}))
+  |> group(columns: [${JSON.stringify(c.by)}])
+  |> unique(column: "_time")
+  |> aggregateWindow(every: ${q.everyMs}ms, fn: count, createEmpty: false, timeSrc: "_start")
+  |> map(fn: (r) => ({_time: r._time, _field: r.${c.by}, _value: r._value}))`
+  }
   const from = q.mode === 'delta' ? q.from - q.everyMs : q.from
   const iso = (ms: number) => new Date(ms).toISOString()
   const fields = q.fields.map((f) => `r._field == ${JSON.stringify(f)}`).join(' or ')
@@ -177,7 +215,7 @@ async function queryV1(sink: InfluxV1SinkConfig, q: HistoryQuery, timeoutMs: num
   const url = `${sink.url.replace(/\/$/, '')}/query?db=${encodeURIComponent(sink.database)}&epoch=ms&q=${encodeURIComponent(influxQL(q, sink))}`
   const res = await fetchOr502(url, { headers, signal: AbortSignal.timeout(timeoutMs) })
   const text = await res.text()
-  let body: { error?: string; results?: { error?: string; series?: { columns: string[]; values: (number | boolean | null)[][] }[] }[] }
+  let body: { error?: string; results?: { error?: string; series?: { columns: string[]; tags?: Record<string, string>; values: (number | boolean | null)[][] }[] }[] }
   try {
     body = JSON.parse(text)
   } catch {
@@ -186,8 +224,27 @@ async function queryV1(sink: InfluxV1SinkConfig, q: HistoryQuery, timeoutMs: num
   const err = body.error ?? body.results?.[0]?.error
   if (!res.ok || err) {
     // A database that does not exist yet (nothing written) has no history rather than an error.
-    if (err && /database not found/.test(err)) return Object.fromEntries(q.fields.map((f) => [f, []]))
+    if (err && /database not found/.test(err)) return q.mode === 'count' ? {} : Object.fromEntries(q.fields.map((f) => [f, []]))
     throw new HistoryError('HISTORY_UNAVAILABLE', `InfluxDB answered ${res.status}: ${err ?? text.slice(0, 200)}`)
+  }
+  if (q.mode === 'count') {
+    // One series per tag value (GROUP BY "result"): `{ok: [[ms, n], ...], timeout: [...]}`.
+    const by = COUNTED[q.measurement]!.by
+    const counts: Series = {}
+    for (const s of body.results?.[0]?.series ?? []) {
+      const at = s.columns.indexOf('time')
+      const key = s.tags?.[by] ?? ''
+      const rows = counts[key] ?? []
+      counts[key] = rows
+      for (const row of s.values) {
+        const t = row[at]
+        // count(*): a count per field (`count_obu_id`, ...); the passages are the largest (COUNTED).
+        let v = 0
+        for (const [j, x] of row.entries()) if (j !== at && typeof x === 'number' && x > v) v = x
+        if (typeof t === 'number' && v > 0 && t >= q.from) rows.push([t, v])
+      }
+    }
+    return counts
   }
   const out: Series = Object.fromEntries(q.fields.map((f) => [f, []]))
   const s = body.results?.[0]?.series?.[0]
@@ -232,7 +289,7 @@ async function queryV2(sink: InfluxV2SinkConfig, q: HistoryQuery, timeoutMs: num
     } catch {}
     throw new HistoryError('HISTORY_UNAVAILABLE', `InfluxDB answered ${res.status}: ${msg}`)
   }
-  const out: Series = Object.fromEntries(q.fields.map((f) => [f, []]))
+  const out: Series = q.mode === 'count' ? {} : Object.fromEntries(q.fields.map((f) => [f, []]))
   let cols: string[] | undefined
   for (const line of text.split(/\r?\n/)) {
     if (line === '') {
@@ -249,6 +306,7 @@ async function queryV2(sink: InfluxV2SinkConfig, q: HistoryQuery, timeoutMs: num
     const f = cells[cols.indexOf('_field')] ?? ''
     const raw = cells[cols.indexOf('_value')] ?? ''
     const v = raw === 'true' ? true : raw === 'false' ? false : Number(raw)
+    if (q.mode === 'count' && !out[f] && f !== '') out[f] = []
     if (!out[f] || Number.isNaN(t) || t < q.from || raw === '' || (typeof v === 'number' && Number.isNaN(v))) continue
     out[f].push([t, v])
   }
@@ -286,7 +344,7 @@ export function registerHistory(app: FastifyInstance, deps: HistoryDeps): void {
         from: q.from,
         to: q.to,
         mode: q.mode,
-        agg: q.mode === 'delta' ? 'last' : q.agg,
+        ...(q.mode === 'count' ? { by: COUNTED[q.measurement]!.by } : { agg: q.mode === 'delta' ? 'last' : q.agg }),
         ...(q.interval ? { interval: q.interval } : {}),
         series,
       }

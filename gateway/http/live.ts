@@ -6,6 +6,8 @@
  *                    something or whose presence flipped (each whole, replacing the page's copy), the alarms
  *                    that changed (raised, acknowledged, shelved, unshelved: each whole, with its `state`) and
  *                    the ids of those that left the list (cleared).
+ * Each ETC device also carries `counts.etc_transaction`: its passages by `result` since the gateway started,
+ * so the page's passages per minute are exact at any rate (the difference of two deltas' counts).
  * Once a second whatever the load, so a busy district costs the same to watch. The page reads it with
  * fetch() streaming so it can send `Authorization: Bearer` (EventSource cannot send headers).
  * `GET /` serves the page in dashboards/web/.
@@ -29,6 +31,12 @@ export interface LiveDevice {
   framesRejected: number
   /** The latest value of every field, per measurement, with its time. */
   latest: Record<string, { time: number; fields: Record<string, FieldValue>; tags: Record<string, string> }>
+  /**
+   * `etc_transaction` points by their `result` tag since the gateway started (only for a device that sent
+   * one). `latest` holds one passage per delta; the difference of two deltas' counts is every passage between
+   * them, however many a second.
+   */
+  counts?: { etc_transaction: Record<string, number> }
 }
 
 export interface LiveCounters {
@@ -81,6 +89,8 @@ export interface LiveDelta {
 export function createLiveView(): LiveView {
   const latest = new Map<string, Map<string, Point>>()
   const changed = new Set<string>()
+  /** device -> result -> passages since start: one increment per point on the hot path, nothing copied. */
+  const etcCounts = new Map<string, Record<string, number>>()
 
   const processor: Processor = {
     id: 'live-view',
@@ -90,7 +100,18 @@ export function createLiveView(): LiveView {
         m = new Map()
         latest.set(batch.device, m)
       }
-      for (const p of batch.points) m.set(p.measurement, p)
+      for (const p of batch.points) {
+        m.set(p.measurement, p)
+        if (p.measurement === 'etc_transaction') {
+          let c = etcCounts.get(batch.device)
+          if (!c) {
+            c = Object.create(null) as Record<string, number>
+            etcCounts.set(batch.device, c)
+          }
+          const r = p.tags['result'] ?? 'unknown'
+          c[r] = (c[r] ?? 0) + 1
+        }
+      }
       changed.add(batch.device)
       return undefined
     },
@@ -101,6 +122,9 @@ export function createLiveView(): LiveView {
     if (d.site) out.site = d.site
     if (d.protocol) out.protocol = d.protocol
     for (const [meas, p] of latest.get(d.id) ?? []) out.latest[meas] = { time: p.time, fields: p.fields, tags: p.tags }
+    // A copy: the message is serialised later in the same tick, but a copy of a dozen keys keeps it a snapshot.
+    const c = etcCounts.get(d.id)
+    if (c) out.counts = { etc_transaction: { ...c } }
     return out
   }
 

@@ -61,6 +61,20 @@ describe('/api/history: parameters are validated before anything is queried', ()
     )
     expect(r.q.from % 30_000).toBe(0)
   })
+
+  it('mode=count: ETC passages per bucket per result (every field counted: no field is in every passage); other measurements, fields or agg are refused', () => {
+    const r = parse({ device: 'rsu-g65-k12', measurement: 'etc_transaction', mode: 'count', since: '1h', every: '1m' })
+    if (!r.ok) throw new Error(r.message)
+    expect(influxQL(r.q, { database: 'smartcity' })).toBe(
+      `SELECT count(*) FROM "etc_transaction" WHERE "device" = 'rsu-g65-k12' AND time >= ${r.q.from}ms AND time < ${now}ms GROUP BY time(60000ms), "result" fill(none)`,
+    )
+    expect(flux(r.q, 'b')).toContain('|> group(columns: ["result"])\n  |> unique(column: "_time")')
+    expect(flux(r.q, 'b')).toContain('fn: count')
+    expect(parse({ device: 'wq-1', measurement: 'water_quality', mode: 'count' })).toMatchObject({ ok: false, code: 'bad_request', message: expect.stringContaining('etc_transaction') })
+    expect(parse({ device: 'g', measurement: 'etc_transaction', mode: 'count', fields: 'fee_fen' })).toMatchObject({ ok: false, code: 'bad_request', message: expect.stringContaining('leave fields') })
+    expect(parse({ device: 'g', measurement: 'etc_transaction', mode: 'count', agg: 'max' })).toMatchObject({ ok: false, code: 'bad_request' })
+    expect(parse({ device: 'g', measurement: 'etc_transaction', mode: 'sum' })).toMatchObject({ ok: false, message: expect.stringContaining('mean, delta or count') })
+  })
 })
 
 describe.skipIf(!have('influxd'))('/api/history on a real InfluxDB 1.x', () => {
@@ -90,6 +104,16 @@ describe.skipIf(!have('influxd'))('/api/history on a real InfluxDB 1.x', () => {
     // An hourly HJ 212 statistic of the same station at the same time as a sample: not mixed in.
     lines.push(`water_quality,device=wq-1,kind=water_quality,district=d,interval=hour ph=9.99 ${T0}`)
     lines.push(`water_quality,device=wq-2,kind=water_quality,district=d ph=1 ${T0}`)
+    // ETC passages at gantry etc-1: minute 0 has 10 within one second (7 ok, 2 insufficient_balance, 1
+    // no_card, each its own millisecond as the lane writes them, with obu_id), minute 3 has 2 ok and a timeout
+    // sent as JSON telemetry without an obu_id (plate and fee only, as test/dashboard/district.ts sends them);
+    // another gantry's passage is not counted.
+    const etc = (device: string, result: string, t: number, i: number) => `etc_transaction,device=${device},kind=etc,district=d,lane=L1,result=${result} obu_id="A0B1C2${String(i).padStart(2, '0')}",transaction_ms=120i ${t}`
+    const json = (result: string, t: number, i: number) => `etc_transaction,device=etc-1,kind=etc,district=d,lane=L1,result=${result} plate="陕A1234${i}",fee_fen=${1200 + i}i ${t}`
+    const burst = ['ok', 'ok', 'ok', 'ok', 'ok', 'ok', 'ok', 'insufficient_balance', 'insufficient_balance', 'no_card']
+    for (const [i, r] of burst.entries()) lines.push(etc('etc-1', r, T0 + 20_000 + i * 90, i))
+    lines.push(json('ok', T0 + 3 * MIN + 1_000, 1), json('ok', T0 + 3 * MIN + 1_001, 2), json('timeout', T0 + 3 * MIN + 59_000, 3))
+    lines.push(etc('etc-2', 'ok', T0 + 20_000, 30))
     await write(lines)
     gw = gatewayFrom({ dataDir: join(tmp.dir, 'gw'), http: { port: 0, tokens }, sinks: [{ type: 'influx-v1', url: influx.url, database: DB }] }, { mqttPort: 0 })
     await gw.start()
@@ -126,6 +150,26 @@ describe.skipIf(!have('influxd'))('/api/history on a real InfluxDB 1.x', () => {
       [30, 34.5],
       [50, 5],
     ])
+  })
+
+  it('mode=count: passages per minute per result from the real InfluxDB, the ten of one second all counted', async () => {
+    const r = await get({ device: 'etc-1', measurement: 'etc_transaction', mode: 'count', since: new Date(T0).toISOString(), until: new Date(T0 + 60 * MIN).toISOString(), every: '1m' })
+    expect(r.status).toBe(200)
+    expect(r.body).toMatchObject({ device: 'etc-1', measurement: 'etc_transaction', mode: 'count', by: 'result', everyMs: MIN })
+    expect(r.body.series).toEqual({
+      ok: [
+        [T0, 7],
+        [T0 + 3 * MIN, 2],
+      ],
+      insufficient_balance: [[T0, 2]],
+      no_card: [[T0, 1]],
+      timeout: [[T0 + 3 * MIN, 1]],
+    })
+    expect((await get({ device: 'nobody', measurement: 'etc_transaction', mode: 'count', since: '1h' })).body.series).toEqual({})
+    const bad = await get({ device: 'etc-1', measurement: 'etc_transaction', mode: 'count', fields: 'plate' })
+    expect(bad).toMatchObject({ status: 400, body: { error: { code: 'bad_request', message: expect.stringContaining('mode: count') } } })
+    const notEtc = await get({ device: 'em-1', measurement: 'energy_meter', mode: 'count' })
+    expect(notEtc).toMatchObject({ status: 400, body: { error: { code: 'bad_request' } } })
   })
 
   it('/api/ui/config says history is there', async () => {

@@ -81,7 +81,10 @@ describe('/api/live: snapshot, then deltas', () => {
         dataDir: join(tmp.dir, 'gw'),
         gateway: { district: 'xian-gaoxin' },
         http: { port: 0, tokens, dashboard: { timeZone: 'Asia/Shanghai' } },
-        devices: [{ id: 'wq-1', kind: 'water_quality', district: 'xian-gaoxin' }],
+        devices: [
+          { id: 'wq-1', kind: 'water_quality', district: 'xian-gaoxin' },
+          { id: 'etc-1', kind: 'etc', district: 'xian-gaoxin' },
+        ],
         sources: [{ type: 'mqtt', id: 'mqtt' }],
       },
       { mqttPort: 0 },
@@ -102,7 +105,7 @@ describe('/api/live: snapshot, then deltas', () => {
     try {
       const snap = await s.next((e) => (e.event === 'snapshot' ? (e.data as LiveSnapshot) : undefined))
       expect(snap).toMatchObject({ district: 'xian-gaoxin', timeZone: 'Asia/Shanghai', gateway: 'edge-gateway', counters: { received: expect.any(Number) } })
-      expect(snap.devices.map((d) => d.id)).toEqual(['wq-1'])
+      expect(snap.devices.map((d) => d.id).sort()).toEqual(['etc-1', 'wq-1'])
       expect(snap.alarms).toMatchObject([{ id: 'ph_out_of_range/wq-1', state: 'active' }])
       expect(Math.abs(snap.now - Date.now())).toBeLessThan(5_000)
     } finally {
@@ -133,6 +136,46 @@ describe('/api/live: snapshot, then deltas', () => {
       const removed = await s.next((e) => (e.event === 'delta' && (e.data as LiveDelta).removedAlarms.length > 0 ? (e.data as LiveDelta) : undefined), 3_000)
       expect(removed.removedAlarms).toEqual(['ph_out_of_range/wq-1'])
       expect(removed.alarms).toEqual([])
+    } finally {
+      await client.endAsync()
+      s.close()
+      await s.done
+    }
+  })
+
+  it('counts every ETC passage by result: 10 passages at one gantry within one second all show in the counts', async () => {
+    const s = readEvents(`${base}/api/live`, reader.token)
+    const client = await mqtt.connectAsync(mqttUrl, { clientId: 'etc-1-test' })
+    try {
+      const snap = await s.next((e) => (e.event === 'snapshot' ? (e.data as LiveSnapshot) : undefined))
+      // Before its first passage a device has no counts.
+      expect(snap.devices.find((d) => d.id === 'etc-1')?.counts).toBeUndefined()
+      const results = ['ok', 'ok', 'ok', 'ok', 'ok', 'ok', 'ok', 'insufficient_balance', 'insufficient_balance', 'no_card']
+      const t0 = Date.now()
+      await Promise.all(
+        results.map((result, i) =>
+          client.publishAsync('city/xian-gaoxin/etc/etc-1/telemetry', JSON.stringify({ ts: t0 + i * 50, lane: 'G1', result, obu_id: `A0B1C2${String(i).padStart(2, '0')}` }), { qos: 1 }),
+        ),
+      )
+      expect(Date.now() - t0).toBeLessThan(1_000)
+      // The deltas together: the counts of the last one that has the gantry (one passage in `latest`, all in the counts).
+      const want = { ok: 7, insufficient_balance: 2, no_card: 1 }
+      const dev = await s.next((e) => {
+        if (e.event !== 'delta') return undefined
+        const d = (e.data as LiveDelta).devices.find((x) => x.id === 'etc-1')
+        return d?.counts && Object.values(d.counts.etc_transaction).reduce((a, b) => a + b, 0) >= 10 ? d : undefined
+      }, 5_000)
+      expect(dev.counts).toEqual({ etc_transaction: want })
+      expect(dev.latest['etc_transaction']?.tags['lane']).toBe('G1')
+      // Another client connecting now gets the counts in its snapshot.
+      const s2 = readEvents(`${base}/api/live`, reader.token)
+      try {
+        const snap2 = await s2.next((e) => (e.event === 'snapshot' ? (e.data as LiveSnapshot) : undefined))
+        expect(snap2.devices.find((d) => d.id === 'etc-1')?.counts).toEqual({ etc_transaction: want })
+      } finally {
+        s2.close()
+        await s2.done
+      }
     } finally {
       await client.endAsync()
       s.close()
