@@ -1,15 +1,36 @@
+import { readFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 
-/** A free TCP port on 127.0.0.1 (the OS picks it; the socket is closed before returning). */
+/**
+ * A free TCP port on 127.0.0.1 for a server a test starts. Picked below the kernel's ephemeral range
+ * (/proc/sys/net/ipv4/ip_local_port_range), checked by binding it: a port from that range (`listen(0)`) could
+ * be taken, between this answer and the server's listen, as the source port of any outgoing connection of
+ * the suite (a test with thousands of MQTT or TCP clients beside it), which failed a start with EADDRINUSE.
+ */
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+  const low = ephemeralLow()
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = 10_000 + Math.floor(Math.random() * (low - 10_000))
+    if (await canListen(port)) return port
+  }
+  throw new Error(`no free port between 10000 and ${low - 1} after 200 tries`)
+}
+
+function ephemeralLow(): number {
+  try {
+    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0])
+    return Number.isInteger(low) && low > 11_000 ? low : 32_768
+  } catch {
+    return 32_768
+  }
+}
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const srv = createServer()
     srv.unref()
-    srv.on('error', reject)
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address()
-      srv.close(() => (addr && typeof addr === 'object' ? resolve(addr.port) : reject(new Error('no port'))))
-    })
+    srv.once('error', () => resolve(false))
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)))
   })
 }
 
