@@ -7,11 +7,10 @@
  * be an untrusted peer.
  */
 import { readFileSync } from 'node:fs'
-import { connect, type Socket } from 'node:net'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import { createJt808Framer, decodeJt808, encodeJt808, type Jt808Header, type Jt808Message } from '../../devices/position/jt808/index.ts'
-import { createHj212Framer, dataCp, decodeHj212, encodeHj212, formatHj212Time, type Hj212Message } from '../../devices/water-quality/hj212/index.ts'
+import { encodeJt808, type Jt808Header, } from '../../devices/position/jt808/index.ts'
+import { dataCp, encodeHj212, formatHj212Time, } from '../../devices/water-quality/hj212/index.ts'
 import type { AuditRecord } from '../../gateway/core/audit.ts'
 import type { Gateway } from '../../gateway/gateway.ts'
 import { encodeProxyV2, parseProxyHeader, V1_MAX } from '../../gateway/transports/proxy-protocol.ts'
@@ -19,6 +18,7 @@ import { tempDir } from '../helpers/env.ts'
 import { gatewayFrom, metricValue } from '../helpers/gateway.ts'
 import { captureLog } from '../helpers/logs.ts'
 import { freePort, sleep, waitFor } from '../helpers/net.ts'
+import { dialPlatform, type PlatformPeer } from '../helpers/platform-peer.ts'
 
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex')
 
@@ -83,42 +83,8 @@ describe('PROXY protocol header parser', () => {
 
 // ------------------------------------------------------------------------------------------------------
 
-interface Peer {
-  socket: Socket
-  jt: Jt808Message[]
-  hj: Hj212Message[]
-  closed: Promise<void>
-  isClosed(): boolean
-}
-
-async function dial(port: number, from = '127.0.0.1'): Promise<Peer> {
-  const socket = connect({ host: '127.0.0.1', port, localAddress: from })
-  socket.on('error', () => {})
-  const jt: Jt808Message[] = []
-  const hj: Hj212Message[] = []
-  const jf = createJt808Framer()
-  const hf = createHj212Framer()
-  socket.on('data', (d: Buffer) => {
-    for (const e of jf.push(d)) if (e.ok) {
-      const m = decodeJt808(e.frame)
-      if (m.ok) jt.push(m.value)
-    }
-    for (const e of hf.push(d)) if (e.ok) {
-      const m = decodeHj212(e.frame)
-      if (m.ok) hj.push(m.value)
-    }
-  })
-  let closed = false
-  const done = new Promise<void>((r) => socket.once('close', () => r()))
-  void done.then(() => {
-    closed = true
-  })
-  await new Promise<void>((resolve, reject) => {
-    socket.once('connect', () => resolve())
-    socket.once('error', reject)
-  })
-  return { socket, jt, hj, closed: done, isClosed: () => closed }
-}
+type Peer = PlatformPeer
+const dial = dialPlatform
 
 let serial = 0
 const header = (phone: string, msgId: number): Jt808Header => ({ msgId, version: 2013, protocolVersion: 0, phone, serial: ++serial & 0xffff, encryption: 0 })

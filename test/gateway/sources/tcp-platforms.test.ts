@@ -2,8 +2,8 @@ import { readFileSync, statSync, writeFileSync } from 'node:fs'
 import { connect, type Socket } from 'node:net'
 import pino from 'pino'
 import { afterEach, describe, expect, it } from 'vitest'
-import { encodeBody, encodeJt808, encodeSubpackages, type Jt808Body, type Jt808Header, createJt808Framer, decodeJt808, type Jt808Message } from '../../../devices/position/jt808/index.ts'
-import { createHj212Framer, dataCp, decodeHj212, encodeHj212, type Hj212Message, splitHj212 } from '../../../devices/water-quality/hj212/index.ts'
+import { encodeBody, encodeJt808, encodeSubpackages, type Jt808Body, type Jt808Header, } from '../../../devices/position/jt808/index.ts'
+import { dataCp, encodeHj212, type Hj212Message, splitHj212 } from '../../../devices/water-quality/hj212/index.ts'
 import type { DeviceInfo, RejectInput, SourceContext } from '../../../gateway/core/types.ts'
 import { normalized, type RecordedBatch } from '../../helpers/normalized.ts'
 import { createHj212Source } from '../../../gateway/sources/hj212/index.ts'
@@ -15,6 +15,7 @@ import { createTerminal } from '../../../simulators/jt808/terminal.ts'
 import { createStation } from '../../../simulators/hj212/station.ts'
 import { tempDir } from '../../helpers/env.ts'
 import { freePort, sleep, waitFor } from '../../helpers/net.ts'
+import { dialPlatform } from '../../helpers/platform-peer.ts'
 
 /** A SourceContext that records what a source hands the gateway. */
 function recorder(dataDir: string, inventory: DeviceInfo[] = []) {
@@ -47,28 +48,8 @@ function recorder(dataDir: string, inventory: DeviceInfo[] = []) {
 }
 
 async function client(port: number) {
-  const s: Socket = connect({ host: '127.0.0.1', port })
-  await new Promise<void>((r, j) => {
-    s.once('connect', () => r())
-    s.once('error', j)
-  })
-  s.on('error', () => {})
-  const jt: Jt808Message[] = []
-  const hj: Hj212Message[] = []
-  const jf = createJt808Framer()
-  const hf = createHj212Framer()
-  s.on('data', (d: Buffer) => {
-    for (const e of jf.push(d)) if (e.ok) {
-      const m = decodeJt808(e.frame)
-      if (m.ok) jt.push(m.value)
-    }
-    for (const e of hf.push(d)) if (e.ok) {
-      const m = decodeHj212(e.frame)
-      if (m.ok) hj.push(m.value)
-    }
-  })
-  const closed = new Promise<void>((r) => s.once('close', () => r()))
-  return { s, jt, hj, closed }
+  const p = await dialPlatform(port)
+  return { s: p.socket, jt: p.jt, hj: p.hj, closed: p.closed }
 }
 
 const stops: (() => Promise<void>)[] = []
