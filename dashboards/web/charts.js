@@ -20,6 +20,14 @@ export function resetCharts() {
   charts.clear()
 }
 
+/**
+ * Whether a chart's box has a size to draw in. ECharts lays a map out in a box with no width or height with a
+ * singular transform and throws (its geo view inverts a zero-scale matrix), and a line chart there is drawn
+ * at nothing. A box without a size (a layout in between, a slow machine still laying out, a collapsed panel)
+ * is left alone: the next turn of the charts draws it once it has one.
+ */
+export const sized = (el) => el.clientWidth > 0 && el.clientHeight > 0
+
 export function chart(el, opts) {
   let c = charts.get(el)
   if (!c) {
@@ -30,7 +38,7 @@ export function chart(el, opts) {
 }
 
 export function resizeCharts() {
-  for (const c of charts.values()) c.resize()
+  for (const [el, c] of charts) if (sized(el)) c.resize()
 }
 
 const bg = () => (theme === 'dark' ? 'transparent' : undefined)
@@ -77,6 +85,7 @@ export function registerDistrict(geojson) {
  * operator's zoom and pan are kept: only series data changes).
  */
 export function drawMap(el, markers, tracks, view, onClick, label) {
+  if (!sized(el)) return
   // Dirty rectangles: a second's redraw repaints the areas where vehicles moved or a marker changed colour,
   // not the whole district with its 2,000 markers.
   const c = chart(el, { useDirtyRect: true })
@@ -164,6 +173,7 @@ export function drawEnergy(loadEl, useEl, load, use, intervalMin) {
 }
 
 export function drawLoad(loadEl, load) {
+  if (!sized(loadEl)) return
   const lc = chart(loadEl)
   if (!lc.__full) {
     lc.__full = true
@@ -181,6 +191,7 @@ export function drawLoad(loadEl, load) {
 }
 
 export function drawUse(useEl, use, intervalMin) {
+  if (!sized(useEl)) return
   const uc = chart(useEl)
   if (!uc.__full) {
     uc.__full = true
@@ -199,6 +210,7 @@ export function drawUse(useEl, use, intervalMin) {
 
 // ---- ETC: passages per minute, stacked by result (ok and each failure reason)
 export function drawEtc(el, minutes) {
+  if (!sized(el)) return
   const reasons = new Set()
   for (const m of minutes.values()) for (const r of Object.keys(m)) reasons.add(r)
   const order = ['ok', ...[...reasons].filter((r) => r !== 'ok').sort()]
@@ -230,6 +242,7 @@ export function drawEtc(el, minutes) {
 
 // ---- device detail: the last hours of its main fields from /api/history, extended live
 export function drawHistory(el, series, fields) {
+  if (!sized(el)) return
   chart(el).setOption(
     {
       backgroundColor: bg(),

@@ -2,6 +2,8 @@
  * Debian chromium driven by playwright-core for the page's tests and benchmark: the flags the project's other
  * browser tests use (no sandbox as root in CI, no GPU, nothing that phones home), a page that records its console
  * errors and failed requests, and the folder the screenshots go to (test-artifacts/dashboard/, gitignored).
+ * DASH_THROTTLE=N slows each page's CPU N times (Chrome's CPU throttling): the races a slow wall-screen PC
+ * meets (a CI run's once-in-two failure, a chart drawn in a box with no size yet, showed at 6).
  */
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
@@ -31,9 +33,10 @@ export interface Watched {
 export async function openPage(browser: Browser, viewport: { width: number; height: number }, allow: RegExp[] = []): Promise<Watched> {
   const context = await browser.newContext({ viewport, deviceScaleFactor: 1 })
   const page = await context.newPage()
+  if (process.env['DASH_THROTTLE']) await (await context.newCDPSession(page)).send('Emulation.setCPUThrottlingRate', { rate: Number(process.env['DASH_THROTTLE']) })
   const errors: string[] = []
   const urls: string[] = []
-  page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`))
+  page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}${e.stack ? `\n${e.stack}` : ''}`))
   page.on('console', (m) => {
     if (m.type() === 'error' && !allow.some((r) => r.test(m.text()))) errors.push(`console: ${m.text()}`)
   })

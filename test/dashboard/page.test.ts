@@ -258,6 +258,36 @@ describe.skipIf(!have('chromium', 'influxd'))('the operators page in Debian chro
     await context.close()
   })
 
+  it('leaves a chart box with no size alone (ECharts lays the map out there with a singular transform and throws) and draws it once it has one', async () => {
+    const { page, errors, context } = await openPage(browser, { width: 1366, height: 768 })
+    await page.goto(base)
+    await page.locator('#link[data-state="up"]').waitFor({ timeout: 10_000 })
+    await page.locator('#map canvas').first().waitFor()
+    // A box without a height (a layout in between, a panel collapsed, a slow machine laying out): resized and
+    // redrawn through several turns of the charts (the map every 2 s).
+    await page.evaluate(() => {
+      for (const id of ['map', 'energy-load', 'energy-use', 'etc-chart']) {
+        const el = document.getElementById(id)
+        if (el) el.style.cssText = 'height: 0; min-height: 0; flex: 0 0 0'
+      }
+      dispatchEvent(new Event('resize'))
+    })
+    await page.waitForTimeout(2_500)
+    await publishRound(c, round++)
+    await page.waitForTimeout(2_500)
+    expect(errors).toEqual([])
+    await page.evaluate(() => {
+      for (const id of ['map', 'energy-load', 'energy-use', 'etc-chart']) document.getElementById(id)?.removeAttribute('style')
+      dispatchEvent(new Event('resize'))
+    })
+    // Drawn again at its size: the map's canvas as tall as its box.
+    await expect
+      .poll(() => page.evaluate(() => { const el = document.getElementById('map'); const cv = el?.querySelector('canvas'); return el && cv ? Math.abs(cv.clientHeight - el.clientHeight) : -1 }), { timeout: 5_000 })
+      .toBe(0)
+    expect(errors).toEqual([])
+    await context.close()
+  })
+
   it('lays out the wall (1920x1080, dark, no scrolling), the laptop (1366x768) and the phone (390 px, nothing wider), in zh-CN and en; screenshots saved', async () => {
     for (let i = 0; i < 3; i++) await publishRound(c, round++)
     // Something for the alarm list: a pH excursion at one station, acknowledged by the desk, and one new.
