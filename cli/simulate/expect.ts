@@ -313,7 +313,7 @@ export function addHistograms(a: AgeHistograms, b: AgeHistograms): void {
 
 /** The gateway's histograms from its /metrics. */
 export async function scrapeAges(httpUrl: string): Promise<AgeHistograms> {
-  const res = await fetch(new URL('/metrics', httpUrl), { signal: AbortSignal.timeout(5_000) })
+  const res = await fetch(new URL('/metrics?name=smartcity_reading_age_seconds', httpUrl), { signal: AbortSignal.timeout(5_000) })
   return parseAgeHistograms(await res.text())
 }
 

@@ -2,7 +2,7 @@
  * The HTTP API, built without listening (fastify testing guide: `app.inject`); `main` listens.
  *   GET /healthz        200 when every component serves (ok or degraded), else 503; per-component status
  *                       (to a read token when tokens are configured; `http.healthz: open` gives others the status)
- *   GET /metrics        Prometheus text (`http.metrics`: a read token, or open)
+ *   GET /metrics        Prometheus text (`http.metrics`: a read token, or open); `?name=` only those families
  *   GET /api/devices    the inventory and discovered devices with presence and counters       (read)
  *   POST /api/devices/:id/write   write a field or address through the device's source         (operate)
  *   POST /api/reload    re-read the configuration and apply it (`HttpDeps.reload`)             (admin)
@@ -47,6 +47,9 @@ export interface HttpDeps {
   https?: HttpsFiles
 }
 
+/** A Prometheus metric family name. */
+const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]{0,199}$/
+
 const WriteBody = z.union([
   z.strictObject({ field: z.string().min(1), value: z.union([z.number(), z.boolean()]) }),
   z.strictObject({ address: z.number().int().min(0).max(65_535), value: z.union([z.number(), z.boolean()]) }),
@@ -67,9 +70,18 @@ export function buildApp(deps: HttpDeps): FastifyInstance {
     return reply.code(down ? 503 : 200).send(detailed ? { status: down ? 'down' : 'ok', components } : { status: down ? 'down' : 'ok' })
   })
 
-  app.get('/metrics', async (_req, reply) => {
+  // `?name=<family>` (repeatable): only those families, for a watcher that wants one counter of a gateway
+  // whose whole text (a series per device) is megabytes; a name the gateway does not have gives nothing.
+  app.get<{ Querystring: { name?: string | string[] } }>('/metrics', async (req, reply) => {
+    const names = req.query.name === undefined ? undefined : ([] as string[]).concat(req.query.name)
+    const bad = names?.find((n) => !METRIC_NAME.test(n))
+    if (bad !== undefined) return reply.code(400).send({ error: 'bad_metric_name', message: `not a metric name: ${JSON.stringify(bad.slice(0, 100))}` })
     deps.beforeMetrics?.()
-    return reply.header('content-type', deps.metrics.contentType).send(await deps.metrics.metrics())
+    reply.header('content-type', deps.metrics.contentType)
+    if (!names) return reply.send(await deps.metrics.metrics())
+    const known = [...new Set(names)].filter((n) => deps.metrics.getSingleMetric(n) !== undefined)
+    const texts = await Promise.all(known.map((n) => deps.metrics.getSingleMetricAsString(n)))
+    return reply.send(texts.length > 0 ? `${texts.join('\n\n')}\n` : '')
   })
 
   app.get('/api/devices', async () => ({ devices: deps.devices() }))

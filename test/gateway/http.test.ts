@@ -52,8 +52,20 @@ describe('HTTP API', () => {
       expect(text).toContain('smartcity_readings_accepted_total{source="mqtt",kind="water_quality"} 1')
       expect(text).toContain('smartcity_spool_depth_points 2') // the reading and the device's status point, no sink to drain them
       expect(text).toMatch(/smartcity_spool_bytes \d+/)
-      expect(text).toMatch(/smartcity_device_last_seen_seconds\{device="wq-9",kind="water_quality"\} \d+/)
+      const seen = Number(/smartcity_device_last_seen_seconds\{device="wq-9",kind="water_quality"\} (\d+(?:\.\d+)?)/.exec(text)?.[1])
+      expect(Math.abs(seen - Date.now() / 1000)).toBeLessThan(10)
+      expect(text).toContain('# TYPE smartcity_device_last_seen_seconds gauge')
+      expect(text).not.toMatch(/smartcity_device_last_seen_seconds\{device="wq-silent"/) // never heard from
       expect(text).toContain('smartcity_sink_write_seconds')
+      // ?name= (repeatable): those families only; an unknown one gives nothing, a bad one a 400.
+      const one = await (await fetch(`${gw.endpoints().http}/metrics?name=smartcity_readings_received_total&name=smartcity_device_last_seen_seconds&name=smartcity_no_such`)).text()
+      expect(one.match(/^# TYPE \S+/gm)).toEqual(['# TYPE smartcity_readings_received_total', '# TYPE smartcity_device_last_seen_seconds'])
+      expect(one).toContain('smartcity_readings_received_total{source="mqtt"} 1')
+      expect(one).toMatch(/smartcity_device_last_seen_seconds\{device="wq-9",kind="water_quality"\} \d+/)
+      expect(await (await fetch(`${gw.endpoints().http}/metrics?name=smartcity_no_such`)).text()).toBe('')
+      const bad = await fetch(`${gw.endpoints().http}/metrics?name=${encodeURIComponent('a{b}')}`)
+      expect(bad.status).toBe(400)
+      expect(await bad.json()).toMatchObject({ error: 'bad_metric_name' })
       const { devices } = (await (await fetch(`${gw.endpoints().http}/api/devices`)).json()) as { devices: Record<string, unknown>[] }
       // The inventory wins over the topic for the district.
       expect(devices.find((d) => d['id'] === 'wq-9')).toMatchObject({ kind: 'water_quality', district: 'xian-gaoxin', site: 'Bridge 9', online: true, framesOk: 1, configured: true })

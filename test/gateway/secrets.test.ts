@@ -204,6 +204,9 @@ describe('no secret in any output of a running gateway', () => {
     const metrics = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text()
     const health = await (await fetch(`http://127.0.0.1:${httpPort}/healthz`)).text()
     expect(metrics).toContain(`device="${CENSOR}"`)
+    const family = await (await fetch(`http://127.0.0.1:${httpPort}/metrics?name=smartcity_device_last_seen_seconds`)).text()
+    expect(family).toContain(`device="${CENSOR}"`)
+    expect(family).not.toContain(S.authCode)
     expect(health).toContain(CENSOR)
 
     // A reload with an invalid file (a problem next to a new secret) is refused; its report is cut too.
