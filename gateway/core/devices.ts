@@ -4,7 +4,7 @@
  */
 import type { KindName, Point, Protocol } from '../../devices/common/point.ts'
 import type { DeviceConfig } from '../config.ts'
-import type { Metrics } from './metrics.ts'
+import type { DeviceCell, Metrics } from './metrics.ts'
 import type { DeviceInfo, DeviceRegistry, DeviceState } from './types.ts'
 
 const NONE: Point[] = []
@@ -13,7 +13,8 @@ interface Entry extends DeviceState {
   offlineAfterMs: number
   /** Line-protocol tag string per protocol (`,device=..,district=..`), cached for the hot path. */
   tagCache: Map<string, string>
-  lastSeenCell: { labels: Record<string, string>; ms: number } | undefined
+  /** Its series in /metrics (last seen, online), created when it is first heard of. */
+  lastSeenCell: DeviceCell | undefined
 }
 
 export interface Registry extends DeviceRegistry {
@@ -89,6 +90,16 @@ export function createDeviceRegistry(opts: {
     devices.set(d.id, make(info, d.offlineAfterSec ?? opts.offlineAfterSec))
   }
 
+  const cellOf = (e: Entry): DeviceCell => {
+    let cell = e.lastSeenCell
+    if (!cell) {
+      cell = { labels: { device: e.id, kind: e.kind }, ms: undefined, on: undefined }
+      e.lastSeenCell = cell
+      opts.metrics.hot.lastSeen.set(e.id, cell)
+    }
+    return cell
+  }
+
   const setOnline = (id: string, online: boolean, reason?: string): boolean => {
     const e = devices.get(id)
     if (!e || e.online === online) {
@@ -99,7 +110,7 @@ export function createDeviceRegistry(opts: {
     // Assigned, never deleted: a `delete` gives the entry a hidden class of its own (about 500 bytes a device).
     if (online) e.offlineReason = undefined
     else if (reason) e.offlineReason = reason
-    opts.metrics.deviceOnline.labels(e.id, e.kind).set(online ? 1 : 0)
+    cellOf(e).on = online ? 1 : 0
     statusQueue.push(statusPoint(e, opts.now()))
     return true
   }
@@ -126,13 +137,7 @@ export function createDeviceRegistry(opts: {
     seen(e, now, frames) {
       e.framesOk += frames
       e.lastSeenMs = now
-      let cell = e.lastSeenCell
-      if (!cell) {
-        cell = { labels: { device: e.id, kind: e.kind }, ms: now }
-        e.lastSeenCell = cell
-        opts.metrics.hot.lastSeen.set(e.id, cell)
-      }
-      cell.ms = now
+      cellOf(e).ms = now
       if (!e.online) setOnline(e.id, true)
     },
     rejected(id, n = 1) {

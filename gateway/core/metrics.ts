@@ -114,17 +114,28 @@ export class HotHistogram {
  * A gauge whose series are read from cells the hot path keeps (`cells()`, `value(cell)`) at scrape time, in
  * prom-client's metric interface (`registry.registerMetric`), without prom-client hashing each label set.
  */
+/** A device's series in /metrics: when it was last heard from, whether it is online (unset: none yet). */
+export interface DeviceCell {
+  labels: Record<string, string>
+  ms: number | undefined
+  on: number | undefined
+}
+
 export class HotGauge<C extends { labels: Record<string, string> }> {
   readonly type = 'gauge'
   constructor(
     readonly name: string,
     readonly help: string,
     private readonly cells: () => Iterable<C>,
-    private readonly value: (c: C) => number,
+    /** A cell's value; undefined: no series for it. */
+    private readonly value: (c: C) => number | undefined,
   ) {}
   get() {
     const values: { labels: Record<string, string>; value: number }[] = []
-    for (const c of this.cells()) values.push({ labels: c.labels, value: this.value(c) })
+    for (const c of this.cells()) {
+      const v = this.value(c)
+      if (v !== undefined) values.push({ labels: c.labels, value: v })
+    }
     return { name: this.name, help: this.help, type: this.type, values, aggregator: 'max' }
   }
   reset(): void {}
@@ -132,7 +143,7 @@ export class HotGauge<C extends { labels: Record<string, string> }> {
 
 export function createMetrics() {
   const registry = new Registry()
-  const hot = { received: new HotCounter(), accepted: new HotCounter(), pointsSpooled: new HotCounter(), lastSeen: new Map<string, { labels: Record<string, string>; ms: number }>() }
+  const hot = { received: new HotCounter(), accepted: new HotCounter(), pointsSpooled: new HotCounter(), lastSeen: new Map<string, DeviceCell>() }
   const m = {
     registry,
     hot,
@@ -158,7 +169,7 @@ export function createMetrics() {
     deadLetterDropped: new Counter({ name: 'smartcity_deadletter_dropped_bytes_total', help: 'Bytes of dead letters lost: files deleted because the dead-letter directory exceeded its cap, or a group whose write failed', registers: [registry] }),
     // One series per device (10,000 on a big district): read straight from the devices' cells at scrape time
     // (a prom-client Gauge set from them hashed and sorted every label set at every scrape).
-    lastSeen: new HotGauge('smartcity_device_last_seen_seconds', 'Unix time a device was last heard from', () => hot.lastSeen.values(), (c) => c.ms / 1000),
+    lastSeen: new HotGauge('smartcity_device_last_seen_seconds', 'Unix time a device was last heard from', () => hot.lastSeen.values(), (c) => (c.ms === undefined ? undefined : c.ms / 1000)),
     // issue 13: whether one client can stall the gateway shows here (perf_hooks, 10 ms resolution).
     eventLoopDelay: eventLoopDelayGauge(registry),
     // --- Security (issue 13): HTTP authentication and the audit log ---
@@ -166,7 +177,9 @@ export function createMetrics() {
     auditDropped: new Counter({ name: 'smartcity_audit_dropped_total', help: 'Audit records that could not be written (disk full, directory not writable)', registers: [registry] }),
     // Issue 13 (secmqtt): what the embedded broker refused.
     mqttRefused: new Counter({ name: 'smartcity_mqtt_refused_total', help: 'MQTT connections, publishes and subscriptions the embedded broker refused, by action and reason', labelNames: ['action', 'reason'], registers: [registry] }),
-    deviceOnline: new Gauge({ name: 'smartcity_device_online', help: '1 when a device is online', labelNames: ['device', 'kind'], registers: [registry] }),
+    // From the same cells (a prom-client Gauge kept a second copy of every device's labels, and a removed
+    // device's series for ever).
+    deviceOnline: new HotGauge('smartcity_device_online', '1 when a device is online', () => hot.lastSeen.values(), (c) => c.on),
     // Record and replay (gateway/core/recorder.ts), present whether or not the gateway records.
     recordBytes: new Counter({ name: 'smartcity_record_bytes_total', help: 'Bytes written to recording files (--record)', registers: [registry] }),
     recordFiles: new Counter({ name: 'smartcity_record_files_total', help: 'Recording files opened (one per connection and part)', registers: [registry] }),
@@ -189,7 +202,7 @@ export function createMetrics() {
   }
   // prom-client types registerMetric for its own classes; it reads name, help, type and get() of any object.
   registry.registerMetric(m.readingAge as unknown as Parameters<Registry['registerMetric']>[0])
-  registry.registerMetric(m.lastSeen as unknown as Parameters<Registry['registerMetric']>[0])
+  for (const g of [m.lastSeen, m.deviceOnline]) registry.registerMetric(g as unknown as Parameters<Registry['registerMetric']>[0])
   return m
 }
 export type Metrics = ReturnType<typeof createMetrics>

@@ -66,5 +66,10 @@ describe('device registry', () => {
     // A device the registry does not know is left alone.
     expect(reg.setOnline('nobody', true)).toBe(false)
     expect(reg.drainStatusPoints()).toHaveLength(0)
+    // Said online but never heard from: no last-seen series. Removed from the inventory: neither series.
+    expect((await metrics.lastSeen.get()).values.filter((v) => v.labels['device'] === 'm1')).toEqual([])
+    reg.setInventory([])
+    expect(await series()).toEqual([])
+    expect(await metrics.registry.getSingleMetricAsString('smartcity_device_online')).not.toContain('m1')
   })
 })
