@@ -18,7 +18,7 @@
  * SMARTCITY_GATEWAY_NODE_OPTIONS gives the gateway process (only it) Node options, to measure a heap limit
  * as a systemd unit or container would set it (`--max-old-space-size`, `--max-semi-space-size`).
  */
-import { type ChildProcess, spawn } from 'node:child_process'
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
 import { tmpdir } from 'node:os'
@@ -225,6 +225,12 @@ export async function run(): Promise<Record<string, unknown>> {
   const flushMs = process.env['BENCH_LOAD_FLUSH_MS'] ? Number(process.env['BENCH_LOAD_FLUSH_MS']) : undefined
   const bin = findInfluxd()
   if (!bin) return { skipped: 'influxd is not on the PATH (Debian: apt-get install influxdb)' }
+  // The gateway runs what ships: dist/, compiled now. bin/smartcity.js runs the sources through tsx's loader
+  // when they are newer than the build, with a loader thread of its own (about 30 MB more RSS).
+  // BENCH_FROM_SOURCE=1 measures the sources instead.
+  const fromSource = process.env['BENCH_FROM_SOURCE'] === '1'
+  if (fromSource) process.env['SMARTCITY_FROM_SOURCE'] = '1'
+  else if (spawnSync('npm', ['run', '--silent', 'build'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] }).status !== 0) throw new Error('npm run build failed: the benchmark measures dist/')
   const dir = mkdtempSync(join(tmpdir(), 'bench-load-'))
   const db = influxd({ bin, dir: join(dir, 'influxdb'), port: await portOr(0), rpcPort: await portOr(0) })
   await db.start()
@@ -242,6 +248,9 @@ export async function run(): Promise<Record<string, unknown>> {
     // SMARTCITY_GATEWAY_NODE_OPTIONS: Node options of the gateway process alone (cli/simulate/gateway-process.ts),
     // e.g. "--max-old-space-size=200 --max-semi-space-size=4", the heap limit a unit file would set.
     gatewayNodeOptions: process.env['SMARTCITY_GATEWAY_NODE_OPTIONS'] ?? null,
+    // bin/smartcity.js' V8 flags beyond its defaults (--heap-growing-percent=30, no pretenuring).
+    v8Flags: process.env['SMARTCITY_V8_FLAGS'] ?? null,
+    gatewayRuns: fromSource ? 'sources (tsx)' : 'dist',
     goal: { gatewayCpuShareOfOneCore: 0.25, gatewayPeakRssMb: 250, latencyP99Ms: 2000, zeroLoss: true },
     median: {
       readingsPerSec: pick((r) => r.readingsPerSec),

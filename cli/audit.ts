@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util'
 import { loadConfig } from '../gateway/config.ts'
 import type { AuditOutcome } from '../gateway/core/audit.ts'
 import { type AuditLine, type AuditQuery, readAuditRecords } from '../gateway/core/audit-log.ts'
-import { parseDuration } from './simulate/scenario.ts'
+import { parseWhen } from '../gateway/core/when.ts'
 
 export const AUDIT_USAGE = `usage: smartcity audit [--since 1h|2d|ISO] [flags]
 
@@ -24,17 +24,6 @@ flags:
   --config FILE          the gateway configuration (its audit.dir or dataDir)
   --data-dir DIR         the gateway's dataDir (default ./data): the log is in DIR/audit
 `
-
-/** `30m`, `12h`, `7d` ago, or an ISO time, as ms since the epoch. */
-export function parseWhen(v: string, now: number): number | undefined {
-  // Days are not a scenario unit (parseDuration's); here they are the usual question ("the last 7 days").
-  const days = /^\s*(\d+(?:\.\d+)?)\s*d\s*$/.exec(v)
-  const ago = days ? Number(days[1]) * 86_400_000 : parseDuration(v)
-  if (ago !== undefined) return now - ago
-  if (!/^\d{4}-\d{2}-\d{2}/.test(v)) return undefined
-  const t = Date.parse(v)
-  return Number.isNaN(t) ? undefined : t
-}
 
 /**
  * Control characters as `\u001b`: a topic or a client id is the peer's text, and a terminal must not take

@@ -17,6 +17,7 @@
  */
 import type { FastifyInstance, FastifyReply } from 'fastify'
 import { type FieldType, MEASUREMENTS, type MeasurementSpec } from '../../devices/common/measurements.ts'
+import { parseDurationMs, parseWhen } from '../core/when.ts'
 import type { InfluxV1SinkConfig, InfluxV2SinkConfig, SinkConfig } from '../sinks/config.ts'
 import { sendError } from './ui.ts'
 
@@ -29,27 +30,9 @@ const DEVICE_ID = /^[A-Za-z0-9_.:-]{1,64}$/
 const INTERVALS = ['realtime', 'minute', 'hour', 'day'] as const
 const AGGS = ['mean', 'min', 'max', 'last'] as const
 type Agg = (typeof AGGS)[number]
-const UNITS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }
 /** Steps the automatic `every` chooses from: the smallest with at most `AUTO_BUCKETS` buckets. */
 const NICE_STEPS = ['1s', '5s', '10s', '30s', '1m', '5m', '10m', '15m', '30m', '1h', '3h', '6h', '12h', '1d', '7d'].map((s) => parseDurationMs(s)!)
 const AUTO_BUCKETS = 720
-
-/** `500ms`, `30s`, `5m`, `6h`, `7d` -> milliseconds (positive integers with a unit only). */
-export function parseDurationMs(v: string): number | undefined {
-  const m = /^(\d{1,9})(ms|s|m|h|d)$/.exec(v.trim())
-  if (!m) return undefined
-  const ms = Number(m[1]) * UNITS[m[2]!]!
-  return ms > 0 ? ms : undefined
-}
-
-/** `30m`, `12h`, `7d` ago, or an ISO 8601 time (with its date), as epoch ms. */
-export function parseWhen(v: string, now: number): number | undefined {
-  const ago = parseDurationMs(v)
-  if (ago !== undefined) return now - ago
-  if (!/^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$/.test(v.trim())) return undefined
-  const t = Date.parse(v)
-  return Number.isNaN(t) ? undefined : t
-}
 
 export interface HistoryQuery {
   device: string
