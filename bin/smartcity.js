@@ -21,9 +21,9 @@ import { setFlagsFromString } from 'node:v8'
 if (process.env.SMARTCITY_V8_PRETENURING !== '1') setFlagsFromString('--no-allocation-site-pretenuring')
 // The old generation grows to 1.1 times what the last full collection kept, not V8's 1.5 to 4 times: an
 // edge box's memory is the scarce part, and a gateway's live heap is mostly long-lived connections and
-// devices, so collecting a little more often costs little. The load benchmark's 10,000 devices (3-minute
-// runs): peak RSS 227 MB at 10, 251-275 MB at 30, 311 MB with V8's growth; the ingest benchmark's CPU per
-// reading did not move (README: Installing on an edge box, Benchmarks). SMARTCITY_V8_FLAGS overrides it.
+// devices, so collecting a little more often costs little. The load benchmark's 10,000 devices: peak RSS
+// 234 and 235 MB (two 5-minute runs) instead of 311 MB with V8's growth (one 3-minute run); the ingest
+// benchmark's CPU per reading did not move (README: Installing on an edge box, Benchmarks).
 setFlagsFromString('--heap-growing-percent=10')
 // SMARTCITY_V8_FLAGS: V8 flags Node refuses in NODE_OPTIONS (or these defaults' opposites, e.g.
 // `--heap-growing-percent=0` for V8's own), set here before anything is loaded.
