@@ -18,7 +18,7 @@ import { tempDir } from '../helpers/env.ts'
 import { gatewayFrom, metricValue } from '../helpers/gateway.ts'
 import { captureLog } from '../helpers/logs.ts'
 import { freePort, sleep, waitFor } from '../helpers/net.ts'
-import { dialPlatform, type PlatformPeer } from '../helpers/platform-peer.ts'
+import { closedWithin, dialPlatform, type PlatformPeer } from '../helpers/platform-peer.ts'
 
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex')
 
@@ -103,11 +103,6 @@ async function terminalFlow(p: Peer, phone: string, first?: Buffer): Promise<num
   )
   const ack = await waitFor(() => p.jt.find((m) => m.body.type === 'platform_response' && m.body.ackMsgId === 0x0200 && m.body.ackSerial === h.serial), 10_000, 'location answer')
   return ack.body.type === 'platform_response' ? ack.body.result : -1
-}
-
-async function closedWithin(p: Peer, ms: number): Promise<boolean> {
-  await Promise.race([p.closed, sleep(ms)])
-  return p.isClosed()
 }
 
 describe('TCP device servers behind a load balancer (proxyProtocol)', () => {

@@ -4,7 +4,6 @@
  * audited (`tcp.connect` denied). Clients connect to 127.0.0.1 from other loopback addresses (127.0.0.2,
  * 127.0.0.3: on Linux the whole of 127/8 is the loopback interface) to be two different peers.
  */
-import { connect, type Socket } from 'node:net'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import type { AuditRecord } from '../../gateway/core/audit.ts'
@@ -12,35 +11,8 @@ import type { Gateway } from '../../gateway/gateway.ts'
 import { createAdmission, parseCidr } from '../../gateway/transports/tcp-server.ts'
 import { tempDir } from '../helpers/env.ts'
 import { gatewayFrom, metricValue } from '../helpers/gateway.ts'
-import { freePort, sleep, waitFor } from '../helpers/net.ts'
-
-interface Client {
-  socket: Socket
-  closed: Promise<void>
-  isClosed(): boolean
-}
-
-/** A TCP client to 127.0.0.1:port from `from`; resolves once connected (a refused one is closed right after). */
-async function dial(port: number, from = '127.0.0.1'): Promise<Client> {
-  const socket = connect({ host: '127.0.0.1', port, localAddress: from })
-  socket.on('error', () => {})
-  let closed = false
-  const done = new Promise<void>((r) => socket.once('close', () => r()))
-  void done.then(() => {
-    closed = true
-  })
-  await new Promise<void>((resolve, reject) => {
-    socket.once('connect', () => resolve())
-    socket.once('error', reject)
-  })
-  return { socket, closed: done, isClosed: () => closed }
-}
-
-/** Within `ms`: whether the server closed the connection. */
-async function closedWithin(c: Client, ms: number): Promise<boolean> {
-  await Promise.race([c.closed, sleep(ms)])
-  return c.isClosed()
-}
+import { freePort, waitFor } from '../helpers/net.ts'
+import { closedWithin, dialPlatform as dial } from '../helpers/platform-peer.ts'
 
 describe('TCP device servers: allowlist, connection caps, idle time-out', () => {
   const tmp = tempDir()

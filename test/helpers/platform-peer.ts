@@ -1,4 +1,5 @@
 import { connect, type Socket } from 'node:net'
+import { sleep } from './net.ts'
 import { createJt808Framer, decodeJt808, type Jt808Message } from '../../devices/position/jt808/index.ts'
 import { createHj212Framer, decodeHj212, type Hj212Message } from '../../devices/water-quality/hj212/index.ts'
 
@@ -41,4 +42,10 @@ export async function dialPlatform(port: number, from = '127.0.0.1'): Promise<Pl
     socket.once('error', reject)
   })
   return { socket, jt, hj, closed: done, isClosed: () => closed }
+}
+
+/** Within `ms`: whether the server closed the connection. */
+export async function closedWithin(p: Pick<PlatformPeer, 'closed' | 'isClosed'>, ms: number): Promise<boolean> {
+  await Promise.race([p.closed, sleep(ms)])
+  return p.isClosed()
 }
